@@ -1,0 +1,3 @@
+from amcompanion.cli import main
+
+raise SystemExit(main())

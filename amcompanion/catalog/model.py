@@ -1,0 +1,183 @@
+"""The validated catalog: plain, typed objects the compiler works from. Durations are milliseconds."""
+
+from dataclasses import dataclass, field
+
+LEVELED_KINDS = ("threshold", "ratio", "trend", "anomaly", "frequency")
+KINDS = (*LEVELED_KINDS, "absent", "composite", "expr")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a definition came from, for messages and generated-file headers."""
+
+    file: str
+    path: tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Level:
+    severity: str
+    value: float | None  # None for kinds that have no level (absent, composite, expr)
+
+
+@dataclass(frozen=True)
+class Escalate:
+    from_severity: str
+    to_severity: str
+    after_ms: int
+
+
+@dataclass
+class Alert:
+    name: str
+    kind: str
+    group: str
+    origin: Origin
+    levels: list[Level]
+    comparison: str | None  # ">" (above) or "<" (below); None for kinds without levels
+    for_ms: int
+    labels: dict[str, str]  # catalog defaults < group < alert
+    annotations: dict[str, str]
+    escalate: Escalate | None = None
+    expr: str | None = None
+    errors: str | None = None
+    total: str | None = None
+    lookback_ms: int | None = None
+    horizon_ms: int | None = None
+    baseline_ms: int | None = None
+    within_ms: int | None = None
+    members: list[str] = field(default_factory=list)
+    all_members: bool = True
+    on: list[str] = field(default_factory=list)
+    escalation: str | None = None
+
+
+@dataclass(frozen=True)
+class Tier:
+    severity: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+
+
+@dataclass
+class SLO:
+    name: str
+    service: str
+    group: str
+    origin: Origin
+    objective: float
+    window_ms: int
+    errors: str | None  # event SLI, with {{window}}
+    total: str | None
+    latency_buckets: str | None  # latency SLI: a histogram _bucket selector and the `le` bound
+    latency_le: str | None
+    group_by: list[str]
+    min_events: float
+    labels: dict[str, str]
+    alert_name: str
+    alert_for_ms: int
+    page: Tier | None
+    ticket: Tier | None
+    alert_labels: dict[str, str]  # catalog defaults and group labels, for the burn-rate alerts
+    annotations: dict[str, str]
+    escalation: str | None = None
+
+    @property
+    def sloth_id(self) -> str:
+        return f"{self.service}-{self.name}"
+
+
+@dataclass(frozen=True)
+class Inhibit:
+    source: str
+    targets: list[str]
+    equal: list[str]
+    origin: Origin
+
+
+@dataclass
+class Group:
+    name: str
+    origin: Origin
+    interval_ms: int
+    labels: dict[str, str]
+    escalation: str | None
+    alerts: list[Alert]
+    slos: list[SLO]
+    inhibits: list[Inhibit]
+
+
+@dataclass
+class Defaults:
+    labels: dict[str, str] = field(default_factory=dict)
+    for_ms: int = 5 * 60_000
+    interval_ms: int = 60_000
+    severities: list[str] = field(default_factory=lambda: ["info", "warning", "critical", "emergency"])
+    group_by: list[str] = field(default_factory=lambda: ["alertname"])
+    group_wait: dict[str, int] = field(default_factory=dict)  # severity ("*" for all) → ms
+    group_interval: dict[str, int] = field(default_factory=dict)
+    repeat_interval: dict[str, int] = field(default_factory=dict)
+    inhibit_lower_severities: bool = True
+    escalation: str | None = None  # where alerts no route matches go; none: an empty receiver
+
+
+@dataclass
+class Receiver:
+    url: str = "http://localhost:8080"
+    bearer_token_file: str | None = None
+    external_url: str | None = None
+
+
+@dataclass
+class NotifyTarget:
+    channel: str
+    to: list[str]
+
+
+@dataclass
+class Step:
+    after_ms: int
+    notify: list[NotifyTarget]
+
+
+@dataclass
+class Policy:
+    name: str
+    origin: Origin
+    steps: list[Step]
+    repeat_every_ms: int | None
+    repeat_times: int
+    on_resolve: str
+
+
+@dataclass
+class Route:
+    origin: Origin
+    name: str | None
+    matchers: list[tuple[str, str, str]]  # (label, op, value) with op one of = != =~ !~
+    escalation: str | None
+    native: dict | None
+    quiet_hours: list[str]
+    active_hours: list[str]
+    continue_: bool
+    overrides: dict[str, object]  # group_by / group_wait / group_interval / repeat_interval
+
+
+@dataclass
+class Catalog:
+    root_name: str  # how the catalog directory is named in headers (its base name)
+    files: list[str]
+    defaults: Defaults
+    receiver: Receiver
+    contacts: dict[str, dict[str, str]]
+    channels: dict[str, dict[str, object]]
+    policies: dict[str, Policy]
+    routes: list[Route]
+    quiet_hours: dict[str, list[dict]]
+    groups: list[Group]
+
+    def alerts(self) -> list[Alert]:
+        return [alert for group in self.groups for alert in group.alerts]
+
+    def slos(self) -> list[SLO]:
+        return [slo for group in self.groups for slo in group.slos]

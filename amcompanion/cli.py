@@ -1,0 +1,141 @@
+"""The `amcompanion` command line: a thin layer over the catalog, compiler and emitter."""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from amcompanion import __version__
+
+COMPILE_EXAMPLES = """\
+examples:
+  amcompanion compile                       # rulesets/ → generated/
+  amcompanion compile teams/payments -o out # another catalog, another output directory
+  amcompanion compile --check               # CI/GitOps gate: exit 1 with a diff when generated/ is stale
+
+exit codes: 0 ok, 1 catalog errors or stale output, 2 usage errors
+"""
+
+VALIDATE_EXAMPLES = """\
+examples:
+  amcompanion validate                      # check generated/ with promtool and amtool
+  amcompanion compile && amcompanion validate
+
+It runs: promtool check rules (every rule file), promtool test rules (every
+generated unit test), amtool check-config, and amtool config routes test for
+every alert and severity in alertmanager/routes.test.yml.
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="amcompanion",
+        description="Describe alerts once in a catalog; get Prometheus rules, Alertmanager config and tests.",
+        epilog="Run `amcompanion COMMAND --help` for examples.",
+    )
+    parser.add_argument("--version", action="version", version=f"amcompanion {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "compile",
+        help="compile a catalog (rulesets/) into generated/",
+        description="Compile the alert catalog into Prometheus rules, promtool tests, an "
+        "Alertmanager config with route tests, PrometheusRule objects and the receiver config.",
+        epilog=COMPILE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("rulesets", nargs="?", default="rulesets", type=Path, help="catalog directory (default: rulesets)")
+    p.add_argument("-o", "--out", default="generated", type=Path, help="output directory (default: generated)")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 with a unified diff if OUT is stale")
+    p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+
+    v = sub.add_parser(
+        "validate",
+        help="run promtool and amtool over generated/",
+        description="Validate compiled output with the real tools.",
+        epilog=VALIDATE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    v.add_argument("out", nargs="?", default="generated", type=Path, help="output directory (default: generated)")
+    v.add_argument("-j", "--jobs", type=int, default=4, help="checks run at once (default: 4)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "compile":
+        return compile_command(args)
+    return validate_command(args)
+
+
+def compile_command(args: argparse.Namespace) -> int:
+    from amcompanion.catalog import load_catalog
+    from amcompanion.catalog.diagnostics import CatalogError
+    from amcompanion.compiler.build import compile_catalog
+    from amcompanion.emit.files import render, stale_diff, write_tree
+
+    started = time.perf_counter()
+    try:
+        catalog, warnings = load_catalog(args.rulesets)
+    except CatalogError as exc:
+        for diag in exc.diagnostics:
+            print(f"error: {diag}" if not diag.line else str(diag), file=sys.stderr)
+        count = len(exc.diagnostics)
+        print(f"{count} error{'s' if count != 1 else ''}; nothing written", file=sys.stderr)
+        return 1
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    output = compile_catalog(catalog)
+    files = render(output.documents)
+    if args.check:
+        diff = stale_diff(args.out, files, args.out.name)
+        if diff:
+            sys.stdout.write(diff)
+            print(f"{args.out}/ is stale: run `amcompanion compile` and commit the result", file=sys.stderr)
+            return 1
+        if not args.quiet:
+            print(f"{args.out}/ is up to date ({len(files)} files)")
+        return 0
+    try:
+        write_tree(args.out, files)
+    except FileExistsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        elapsed = time.perf_counter() - started
+        print(
+            f"compiled {output.groups} groups, {output.alerts} alerts, {output.rules} rules, {output.slos} SLOs, "
+            f"{output.routes} route tests → {len(files)} files in {args.out}/ in {elapsed:.2f}s"
+        )
+    return 0
+
+
+def validate_command(args: argparse.Namespace) -> int:
+    from amcompanion.validate import ToolMissing, run_checks
+
+    if not (args.out / "prometheus").is_dir():
+        print(f"error: {args.out}/ holds no compiled output; run `amcompanion compile` first", file=sys.stderr)
+        return 1
+    started = time.perf_counter()
+    failures = []
+
+    def progress(result) -> None:  # type: ignore[no-untyped-def]
+        if not result.ok:
+            failures.append(result)
+            print(f"FAIL {result.name}\n{_indent(result.detail)}", file=sys.stderr)
+
+    try:
+        results = run_checks(args.out, progress, workers=max(1, args.jobs))
+    except ToolMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    elapsed = time.perf_counter() - started
+    print(
+        f"{len(results) - len(failures)} passed, {len(failures)} failed "
+        f"(promtool and amtool checks of {args.out}/ in {elapsed:.1f}s)"
+    )
+    return 1 if failures else 0
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"    {line}" for line in text.splitlines())

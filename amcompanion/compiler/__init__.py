@@ -1,0 +1,1 @@
+"""Pure compilation: a validated Catalog → the documents of generated/ (no file IO here)."""

@@ -1,0 +1,372 @@
+"""promtool unit tests that prove every generated alert fires at its level and stays silent below it.
+
+Each test drives the one series an alert rule reads (the alert's signal, the ALERTS series of a
+composite's members, the selector of an absent alert, the SLI ratios of an SLO) and states, at chosen
+evaluation times, exactly which alerts fire with which labels and annotations. What is expected is
+computed by simulating Prometheus's `for` bookkeeping over the same samples, so the test states what
+the catalog means; promtool then checks that the generated rules agree.
+"""
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+import promql_parser
+
+from amcompanion.catalog import promql
+from amcompanion.catalog.durations import format_duration
+from amcompanion.catalog.model import Alert, Group
+from amcompanion.compiler import gotemplate
+from amcompanion.compiler.rules import AlertRule, signal_name
+from amcompanion.compiler.slo import SLOPlan, error_budget, sloth_labels
+
+Values = list[float | None]  # one sample per interval; None: no sample
+
+
+@dataclass
+class Expectation:
+    """An alert rule as the simulator sees it: when its condition holds and what it fires with."""
+
+    name: str
+    for_ms: int
+    labels: dict[str, str]  # rule labels (templates allowed)
+    annotations: dict[str, str]
+    holds: Callable[[int], bool]  # at sample index
+    value: Callable[[int], float]
+    series_labels: dict[str, str]  # what `$labels` is in its templates
+
+
+def series_string(name: str, labels: dict[str, str]) -> str:
+    inner = ", ".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
+    return f"{name}{{{inner}}}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def values_string(values: Values) -> str:
+    """promtool's expanding notation: `_xN` is N missing samples, `VxN` is N+1 samples of V."""
+    runs: list[tuple[float | None, int]] = []
+    for value in values:
+        if runs and runs[-1][0] == value and (value is not None or runs[-1][0] is None):
+            runs[-1] = (value, runs[-1][1] + 1)
+        else:
+            runs.append((value, 1))
+    parts = []
+    for value, count in runs:
+        if value is None:
+            parts.append(f"_x{count}")
+        else:
+            text = repr(float(value)) if value != int(value) else str(int(value))
+            parts.append(f"{text}x{count - 1}" if count > 1 else text)
+    return " ".join(parts)
+
+
+def firing_at(exp: Expectation, index: int, interval_ms: int) -> bool:
+    """Prometheus fires once the condition has held since ActiveAt for at least `for`."""
+    if not exp.holds(index):
+        return False
+    start = index
+    while start > 0 and exp.holds(start - 1):
+        start -= 1
+    return (index - start) * interval_ms >= exp.for_ms
+
+
+def expected_alerts(exps: Sequence[Expectation], index: int, interval_ms: int) -> list[dict] | None:
+    """The alerts firing at `index`; None when a template is beyond what can be rendered here."""
+    alerts = []
+    for exp in exps:
+        if not firing_at(exp, index, interval_ms):
+            continue
+        value = exp.value(index)
+        try:
+            labels = {k: gotemplate.render(v, exp.series_labels, value) for k, v in exp.labels.items()}
+            annotations = {k: gotemplate.render(v, exp.series_labels, value) for k, v in exp.annotations.items()}
+        except gotemplate.Unsupported:
+            return None
+        alert: dict = {"exp_labels": dict(sorted({**exp.series_labels, **labels}.items()))}
+        if annotations:
+            alert["exp_annotations"] = dict(sorted(annotations.items()))
+        alerts.append(alert)
+    return sorted(alerts, key=lambda a: sorted(a["exp_labels"].items()))
+
+
+def alert_checks(name: str, exps: Sequence[Expectation], indexes: Sequence[int], interval_ms: int) -> dict:
+    """alert_rule_test entries, or ALERTS-series checks when annotations cannot be rendered here."""
+    rule_tests = []
+    for index in sorted(set(indexes)):
+        alerts = expected_alerts(exps, index, interval_ms)
+        if alerts is None:
+            return {
+                "promql_expr_test": [_alerts_series_check(name, exps, i, interval_ms) for i in sorted(set(indexes))]
+            }
+        rule_tests.append({"eval_time": format_duration(index * interval_ms), "alertname": name, "exp_alerts": alerts})
+    return {"alert_rule_test": rule_tests}
+
+
+def _alerts_series_check(name: str, exps: Sequence[Expectation], index: int, interval_ms: int) -> dict:
+    samples = []
+    for exp in exps:
+        if firing_at(exp, index, interval_ms):
+            labels = {**exp.series_labels, **exp.labels, "alertname": name, "alertstate": "firing"}
+            samples.append({"labels": series_string("ALERTS", labels), "value": 1})
+    return {
+        "expr": f'ALERTS{{alertname="{name}", alertstate="firing"}}',
+        "eval_time": format_duration(index * interval_ms),
+        "exp_samples": sorted(samples, key=lambda s: s["labels"]),
+    }
+
+
+def test_labels(names: set[str] | list[str]) -> dict[str, str]:
+    return {name: f"{name}-1" for name in sorted(names)}
+
+
+def steps_for(for_ms: int, interval_ms: int) -> int:
+    """Samples in one phase: enough for the longest `for` to elapse, plus one."""
+    return math.ceil(for_ms / interval_ms) + 2
+
+
+def neighbours(level: float) -> tuple[float, float]:
+    """Two readable values just under and just over a level (80 → 79, 81; 0.05 → 0.049, 0.051)."""
+    exact = Decimal(repr(level))
+    step = Decimal(1).scaleb(exact.adjusted() - 1) if level else Decimal(1)
+    return float(exact - step), float(exact + step)
+
+
+class GroupTests:
+    """The tests of one rule group file."""
+
+    def __init__(self, group: Group, interval_ms: int, all_alerts: dict[str, Alert]):
+        self.group = group
+        self.interval = interval_ms
+        self.all_alerts = all_alerts
+        self.tests: list[dict] = []
+
+    def add(self, name: str, series: list[tuple[str, Values]], checks: dict) -> None:
+        test: dict = {
+            "name": name,
+            "interval": format_duration(self.interval),
+            "input_series": [{"series": s, "values": values_string(v)} for s, v in series],
+        }
+        test.update(checks)
+        self.tests.append(test)
+
+    def alert(self, alert: Alert, rules: list[AlertRule]) -> None:
+        if alert.kind == "absent":
+            self.absent(alert, rules)
+        elif alert.kind == "composite":
+            self.composite(alert, rules)
+        else:
+            self.signal(alert, rules)
+
+    def _exps(
+        self,
+        rules: list[AlertRule],
+        holds: Callable[[AlertRule, int], bool],
+        value: Callable[[int], float],
+        series_labels: dict[str, str],
+    ) -> list[Expectation]:
+        return [
+            Expectation(
+                r.alert.name, r.for_ms, r.labels, r.annotations, (lambda i, r=r: holds(r, i)), value, series_labels
+            )
+            for r in rules
+        ]
+
+    def _templated_labels(self, alert: Alert, extra: Sequence[str] = ()) -> dict[str, str]:
+        templates = [*alert.annotations.values(), *alert.labels.values()]
+        return test_labels(gotemplate.referenced_labels(*templates) | set(extra))
+
+    def signal(self, alert: Alert, rules: list[AlertRule]) -> None:
+        labels = self._templated_labels(alert)
+        series = series_string(signal_name(alert), labels)
+        n = steps_for(max(r.for_ms for r in rules), self.interval)
+        levels = sorted({r.level for r in rules if r.level is not None})
+        cases: list[tuple[str, float | None, float]] = []
+        for level in levels:
+            low, high = neighbours(level)
+            before, past = (low, high) if alert.comparison == ">" else (high, low)
+            word = "above" if alert.comparison == ">" else "below"
+            cases.append((f"{alert.name} fires {word} {_num(level)} and stays silent at {_num(before)}", before, past))
+        if not levels:
+            cases.append((f"{alert.name} fires while its expression returns a series", None, 1.0))
+        for title, before, past in cases:
+            values: Values = [before] * n + [past] * n
+            exps = self._exps(rules, lambda r, i, v=values: r.holds(v[i]), lambda i, v=values: v[i] or 0.0, labels)
+            indexes = [n - 1, 2 * n - 1] + [
+                n + math.ceil(r.for_ms / self.interval) - 1 for r in rules if r.for_ms >= self.interval
+            ]
+            self.add(title, [(series, values)], alert_checks(alert.name, exps, indexes, self.interval))
+
+    def absent(self, alert: Alert, rules: list[AlertRule]) -> None:
+        labels = promql.equality_labels(alert.expr or "")
+        n = steps_for(max(r.for_ms for r in rules), self.interval)
+        exps = self._exps(rules, lambda r, i: True, lambda i: 1.0, labels)
+        indexes = [n - 1] + [math.ceil(r.for_ms / self.interval) - 1 for r in rules if r.for_ms >= self.interval]
+        self.add(
+            f"{alert.name} fires when {alert.expr} has no series",
+            [],
+            alert_checks(alert.name, exps, indexes, self.interval),
+        )
+        present = selector_series(alert.expr or "")
+        if present is not None:
+            quiet = self._exps(rules, lambda r, i: False, lambda i: 1.0, labels)
+            self.add(
+                f"{alert.name} stays silent while {alert.expr} has series",
+                [(present, [1.0] * n)],
+                alert_checks(alert.name, quiet, [n - 1], self.interval),
+            )
+
+    def composite(self, alert: Alert, rules: list[AlertRule]) -> None:
+        on = test_labels(alert.on)
+        n = steps_for(max(r.for_ms for r in rules), self.interval)
+        member_values: list[Values] = []
+        for i, _member in enumerate(alert.members):
+            early = alert.all_members and i == 0  # `all`: one member alone does not fire it
+            member_values.append(
+                ([1.0] if early else [None]) * n + ([1.0] if alert.all_members or i == 0 else [None]) * n
+            )
+        series = [
+            (series_string("ALERTS", {**on, "alertname": m, "alertstate": "firing"}), v)
+            for m, v in zip(alert.members, member_values, strict=True)
+        ]
+        series += self.quiet_absent_members(alert)
+
+        def holds(_rule: AlertRule, i: int) -> bool:
+            present = [v[i] is not None for v in member_values]
+            return all(present) if alert.all_members else any(present)
+
+        exps = self._exps(rules, holds, lambda i: 1.0, on)
+        indexes = [n - 1, 2 * n - 1] + [
+            n + math.ceil(r.for_ms / self.interval) - 1 for r in rules if r.for_ms >= self.interval
+        ]
+        mode = "all" if alert.all_members else "any"
+        self.add(
+            f"{alert.name} fires when {mode} of {', '.join(alert.members)} fire",
+            series,
+            alert_checks(alert.name, exps, indexes, self.interval),
+        )
+
+    def quiet_absent_members(self, alert: Alert) -> list[tuple[str, Values]]:
+        """Absent alerts of this file fire in every test; feed their selectors so they stay quiet."""
+        out = []
+        n = steps_for(max(1, alert.for_ms), self.interval) * 2
+        for member in alert.members:
+            other = self.all_alerts.get(member)
+            if other is not None and other.kind == "absent" and other.group == self.group.name:
+                present = selector_series(other.expr or "")
+                if present is not None:
+                    out.append((present, [1.0] * n))
+        return out
+
+    def slo(self, plan: SLOPlan) -> None:
+        slo = plan.slo
+        if not plan.alerts:
+            return
+        identity = {**slo.labels, **sloth_labels(slo), **test_labels(slo.group_by)}
+        budget = error_budget(slo)
+        n = steps_for(slo.alert_for_ms, self.interval)
+        all_factors = [f for a in plan.alerts for f in a.factors]
+        cases: list[tuple[str, float, float]] = []
+        events_ok = slo.min_events * 10 or 1.0
+        if budget == 0:
+            cases += [("any error burns a 100% objective", 0.001, events_ok), ("no errors, no alert", 0.0, events_ok)]
+        else:
+            cases.append((f"burning {_num(max(all_factors) * 1.25)}x the budget", max(all_factors) * 1.25, events_ok))
+            pages = [a for a in plan.alerts if a.tier_name == "page"]
+            tickets = [a for a in plan.alerts if a.tier_name == "ticket"]
+            if pages and tickets and max(tickets[0].factors) < min(pages[0].factors):
+                rate = (max(tickets[0].factors) + min(pages[0].factors)) / 2
+                cases.append((f"burning {_num(rate)}x the budget: ticket, not page", rate, events_ok))
+            cases.append((f"burning {_num(min(all_factors) / 2)}x the budget: silent", min(all_factors) / 2, events_ok))
+            if slo.min_events:
+                cases.append(
+                    (
+                        f"fewer than {_num(slo.min_events)} events: silent even at a page burn rate",
+                        max(all_factors) * 1.25,
+                        slo.min_events / 2,
+                    )
+                )
+        for title, rate, events in cases:
+            ratio = rate * budget if budget else rate
+            series: list[tuple[str, Values]] = [
+                (
+                    series_string(
+                        f"slo:sli_error:ratio_rate{format_duration(w)}",
+                        {**identity, "sloth_window": format_duration(w)},
+                    ),
+                    [ratio] * n,
+                )
+                for w in plan.windows_ms
+            ]
+            series += [
+                (
+                    series_string(
+                        f"slo:sli_total:count{format_duration(w)}", {**identity, "sloth_window": format_duration(w)}
+                    ),
+                    [events] * n,
+                )
+                for w in plan.event_windows_ms
+            ]
+            exps = [
+                Expectation(
+                    slo.alert_name,
+                    slo.alert_for_ms,
+                    a.labels,
+                    a.annotations,
+                    (
+                        lambda i, a=a, ratio=ratio, events=events: (
+                            ratio > 0 and events >= slo.min_events and any(ratio > f * budget for f in a.factors)
+                        )
+                    ),
+                    lambda i, ratio=ratio: ratio,
+                    identity,
+                )
+                for a in plan.alerts
+            ]
+            self.add(
+                f"{slo.alert_name} {slo.sloth_id}: {title}",
+                series,
+                alert_checks(slo.alert_name, exps, [n - 1], self.interval),
+            )
+
+    def document(self, rule_file: str) -> dict:
+        return {"rule_files": [rule_file], "evaluation_interval": format_duration(self.interval), "tests": self.tests}
+
+
+def _num(value: float) -> str:
+    return f"{value:.4g}"
+
+
+_LITERAL_ALTERNATIVE = re.compile(r"^[\w.:/ -]+")
+
+
+def selector_series(selector: str) -> str | None:
+    """A series the selector matches, for tests that need it present; None when none is easy to build."""
+    try:
+        node = promql_parser.parse(selector)
+    except ValueError:
+        return None
+    if not isinstance(node, promql_parser.VectorSelector) or not node.name:
+        return None
+    labels: dict[str, str] = {}
+    for m in node.matchers.matchers:
+        op = str(m.op).rsplit(".", 1)[-1]
+        if m.name == "__name__":
+            continue
+        if op == "Equal":
+            labels[m.name] = m.value
+        elif op == "Re":
+            candidate = m.value.split("|")[0].strip("()")
+            if not _LITERAL_ALTERNATIVE.fullmatch(candidate or "") or not re.fullmatch(m.value, candidate):
+                return None
+            labels[m.name] = candidate
+        else:  # != and !~: a value they do not exclude
+            candidate = "amcompanion-test"
+            if (op == "NotEqual" and m.value == candidate) or (op == "NotRe" and re.fullmatch(m.value, candidate)):
+                return None
+            labels[m.name] = candidate
+    return series_string(node.name, labels)
