@@ -1,6 +1,7 @@
 """The `amcompanion` command line: a thin layer over the catalog, compiler and emitter."""
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -48,6 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", default="generated", type=Path, help="output directory (default: generated)")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 with a unified diff if OUT is stale")
     p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes compiling groups at once (default: the number of CPUs)",
+    )
 
     v = sub.add_parser(
         "validate",
@@ -71,8 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 def compile_command(args: argparse.Namespace) -> int:
     from amcompanion.catalog import load_catalog
     from amcompanion.catalog.diagnostics import CatalogError
-    from amcompanion.compiler.build import compile_catalog
-    from amcompanion.emit.files import render, stale_diff, write_tree
+    from amcompanion.emit.files import render_catalog, stale_diff, write_tree
 
     started = time.perf_counter()
     try:
@@ -85,8 +92,7 @@ def compile_command(args: argparse.Namespace) -> int:
         return 1
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    output = compile_catalog(catalog)
-    files = render(output.documents)
+    files, output = render_catalog(catalog, max(1, args.jobs))
     if args.check:
         diff = stale_diff(args.out, files, args.out.name)
         if diff:

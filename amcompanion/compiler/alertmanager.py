@@ -1,6 +1,8 @@
 """The catalog's people-side → Alertmanager config: routes, receivers, inhibitions, time intervals."""
 
+import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from amcompanion.catalog import promql
@@ -93,12 +95,10 @@ def route_tree(catalog: Catalog, routed: list[RoutedAlert]) -> dict:
     d = catalog.defaults
     children = severity_children(catalog)
     routes = [_route_node(catalog, route, i, children) for i, route in enumerate(catalog.routes)]
-    by_policy: dict[str, list[str]] = {}
+    by_policy: dict[str, set[str]] = {}
     for alert in routed:
         if alert.policy:
-            names = by_policy.setdefault(alert.policy, [])
-            if alert.name not in names:
-                names.append(alert.name)
+            by_policy.setdefault(alert.policy, set()).add(alert.name)
     for policy, names in sorted(by_policy.items()):
         routes.append(
             {
@@ -247,21 +247,29 @@ def alertmanager_config(
 
 
 # -- what Alertmanager will do with a label set: the same walk as its dispatch.Route.Match ----------------
-_MATCHER = re.compile(r'^([a-zA-Z_][a-zA-Z0-9_]*)(=~|!~|!=|=)"((?:[^"\\]|\\.)*)"$')
+_MATCHER = re.compile(r'^([a-zA-Z_][a-zA-Z0-9_]*)(=~|!~|!=|=)"(.*)"$', re.S)
 
 
-def _matches(text: str, labels: dict[str, str]) -> bool:
+@functools.cache
+def _compiled(text: str) -> Callable[[dict[str, str]], bool]:
+    """A matcher string of the generated config as a predicate (parsed once: route trees repeat them)."""
     match = _MATCHER.match(text)
     assert match, text
     label, op, raw = match.groups()
     value = raw.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
-    have = labels.get(label, "")
-    if op == "=":
-        return have == value
-    if op == "!=":
-        return have != value
-    found = re.fullmatch(value, have) is not None
-    return found if op == "=~" else not found
+    if op in ("=", "!="):
+        equal = op == "="
+        return lambda labels: (labels.get(label, "") == value) == equal
+    if op == "=~" and re.fullmatch(r"[\w:]+(\|[\w:]+)*", value):
+        names = frozenset(value.split("|"))  # an alternation of names: a set lookup, not a regex
+        return lambda labels: labels.get(label, "") in names
+    pattern = re.compile(value)
+    found = op == "=~"
+    return lambda labels: (pattern.fullmatch(labels.get(label, "")) is not None) == found
+
+
+def _matches(text: str, labels: dict[str, str]) -> bool:
+    return _compiled(text)(labels)
 
 
 def receivers_for(tree: dict, labels: dict[str, str]) -> list[str]:

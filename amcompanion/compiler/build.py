@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from amcompanion import __version__
 from amcompanion.catalog.durations import format_duration
-from amcompanion.catalog.model import Catalog, Group
+from amcompanion.catalog.model import Alert, Catalog, Group
 from amcompanion.compiler import slo as slo_compiler
 from amcompanion.compiler.alertmanager import RoutedAlert, alertmanager_config, route_tests
 from amcompanion.compiler.rules import AlertRule, alert_rules, signal_rule
@@ -47,30 +47,56 @@ def _test_interval(rules: list[AlertRule], plans: list[slo_compiler.SLOPlan]) ->
     return TEST_INTERVAL_MS if longest <= 3 * 3_600_000 else LONG_TEST_INTERVAL_MS
 
 
+@dataclass
+class CompiledGroup:
+    group: Group
+    rules_doc: dict
+    rules: list[AlertRule]
+    plans: list[slo_compiler.SLOPlan]
+
+    def routed(self) -> list[RoutedAlert]:
+        group = self.group
+        out = [RoutedAlert(r.alert.name, r.labels, r.alert.escalation or group.escalation) for r in self.rules]
+        out += [
+            RoutedAlert(p.slo.alert_name, burn.labels, p.slo.escalation or group.escalation)
+            for p in self.plans
+            for burn in p.alerts
+        ]
+        return out
+
+
 def compile_catalog(catalog: Catalog) -> Output:
-    out = Output({})
-    docs = out.documents
+    """Every document of generated/, computed in one process (the CLI spreads group_documents over cores)."""
+    compiled = [compile_group(group) for group in catalog.groups]
+    out = catalog_output(catalog, compiled)
     all_alerts = {a.name: a for a in catalog.alerts()}
-    every_rule: list[AlertRule] = []
-    every_plan: list[slo_compiler.SLOPlan] = []
-    routed: list[RoutedAlert] = []
-    for group in catalog.groups:
-        rules_doc, group_rules, plans = compile_group(group)
-        every_rule += group_rules
-        every_plan += plans
-        source = [group.origin.file]
-        rule_path = f"prometheus/rules/{group.name}.yml"
-        docs[rule_path] = Document(header(catalog, source, "Prometheus recording and alerting rules."), rules_doc)
-        tests = GroupTests(group, _test_interval(group_rules, plans), all_alerts)
-        for alert in group.alerts:
-            tests.alert(alert, [r for r in group_rules if r.alert is alert])
-        for plan in plans:
-            tests.slo(plan)
-        docs[f"prometheus/tests/{group.name}.test.yml"] = Document(
-            header(catalog, source, f"promtool unit tests: promtool test rules prometheus/tests/{group.name}.test.yml"),
+    for item in compiled:
+        out.documents.update(group_documents(catalog, item, all_alerts))
+    return out
+
+
+def group_documents(catalog: Catalog, compiled: CompiledGroup, all_alerts: dict[str, Alert]) -> dict[str, Document]:
+    """A group's rule file, its promtool tests and its PrometheusRule."""
+    group, rules_doc = compiled.group, compiled.rules_doc
+    source = [group.origin.file]
+    tests = GroupTests(group, _test_interval(compiled.rules, compiled.plans), all_alerts)
+    rules_of: dict[str, list[AlertRule]] = {}
+    for rule in compiled.rules:
+        rules_of.setdefault(rule.alert.name, []).append(rule)
+    for alert in group.alerts:
+        tests.alert(alert, rules_of[alert.name])
+    for plan in compiled.plans:
+        tests.slo(plan)
+    test_path = f"prometheus/tests/{group.name}.test.yml"
+    return {
+        f"prometheus/rules/{group.name}.yml": Document(
+            header(catalog, source, "Prometheus recording and alerting rules."), rules_doc
+        ),
+        test_path: Document(
+            header(catalog, source, f"promtool unit tests: promtool test rules {test_path}"),
             tests.document(f"../rules/{group.name}.yml"),
-        )
-        docs[f"kubernetes/{group.name}.prometheusrule.yaml"] = Document(
+        ),
+        f"kubernetes/{group.name}.prometheusrule.yaml": Document(
             header(catalog, source, "PrometheusRule for the Prometheus Operator."),
             {
                 "apiVersion": "monitoring.coreos.com/v1",
@@ -84,38 +110,45 @@ def compile_catalog(catalog: Catalog) -> Output:
                 },
                 "spec": rules_doc,
             },
-        )
-        for rule in group_rules:
-            routed.append(RoutedAlert(rule.alert.name, rule.labels, rule.alert.escalation or group.escalation))
-        for plan in plans:
-            for burn in plan.alerts:
-                routed.append(RoutedAlert(plan.slo.alert_name, burn.labels, plan.slo.escalation or group.escalation))
-        out.groups += 1
-        out.alerts += len(group.alerts)
-        out.slos += len(plans)
-        out.rules += sum(len(g["rules"]) for g in rules_doc["groups"])
+        ),
+    }
+
+
+def catalog_output(catalog: Catalog, compiled: list[CompiledGroup]) -> Output:
+    """The catalog-wide documents (Alertmanager config, route tests, receiver config) and the counts."""
+    routed = [alert for item in compiled for alert in item.routed()]
+    every_rule = [rule for item in compiled for rule in item.rules]
+    every_plan = [plan for item in compiled for plan in item.plans]
     am = alertmanager_config(catalog, routed, every_rule, every_plan)
     every_file = catalog.files
-    docs["alertmanager/alertmanager.yml"] = Document(header(catalog, every_file, "Alertmanager configuration."), am)
     route_doc = route_tests(am["route"], routed)
-    out.routes = len(route_doc["tests"])
-    docs["alertmanager/routes.test.yml"] = Document(
-        header(
-            catalog,
-            every_file,
-            "For every alert and severity, the receivers Alertmanager must pick.\n"
-            "Checked by `amcompanion validate` with `amtool config routes test`.",
+    docs = {
+        "alertmanager/alertmanager.yml": Document(header(catalog, every_file, "Alertmanager configuration."), am),
+        "alertmanager/routes.test.yml": Document(
+            header(
+                catalog,
+                every_file,
+                "For every alert and severity, the receivers Alertmanager must pick.\n"
+                "Checked by `amcompanion validate` with `amtool config routes test`.",
+            ),
+            route_doc,
         ),
-        route_doc,
+        "receiver/receiver.yaml": Document(
+            header(catalog, every_file, "amcompanion serve's runtime config. ${VAR}s are read from its environment."),
+            receiver_config(catalog),
+        ),
+    }
+    return Output(
+        docs,
+        groups=len(compiled),
+        alerts=sum(len(item.group.alerts) for item in compiled),
+        rules=sum(len(g["rules"]) for item in compiled for g in item.rules_doc["groups"]),
+        slos=len(every_plan),
+        routes=len(route_doc["tests"]),
     )
-    docs["receiver/receiver.yaml"] = Document(
-        header(catalog, every_file, "amcompanion serve's runtime config. ${VAR}s are read from its environment."),
-        receiver_config(catalog),
-    )
-    return out
 
 
-def compile_group(group: Group) -> tuple[dict, list[AlertRule], list[slo_compiler.SLOPlan]]:
+def compile_group(group: Group) -> CompiledGroup:
     rule_list: list[dict] = []
     group_rules: list[AlertRule] = []
     for alert in group.alerts:
@@ -131,7 +164,7 @@ def compile_group(group: Group) -> tuple[dict, list[AlertRule], list[slo_compile
     plans = [slo_compiler.plan(slo) for slo in group.slos]
     for plan in plans:
         groups += plan.groups
-    return {"groups": groups}, group_rules, plans
+    return CompiledGroup(group, {"groups": groups}, group_rules, plans)
 
 
 def receiver_config(catalog: Catalog) -> dict:

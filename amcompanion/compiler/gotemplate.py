@@ -5,6 +5,7 @@ the test's input. Templates beyond this subset (if/range/query/...) raise Unsupp
 generator then asserts the alert through its ALERTS series instead (labels, not annotations).
 """
 
+import functools
 import math
 import re
 
@@ -19,70 +20,79 @@ class Unsupported(Exception):
 
 
 def render(template: str, labels: dict[str, str], value: float) -> str:
-    out: list[str] = []
+    if "{{" not in template:
+        return template
+    return "".join(part if type(part) is str else _run(part, labels, value) for part in _parse(template))
+
+
+Command = list[tuple[str, object]]  # (kind, payload): value | label | external | func | literal
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(template: str) -> tuple[str | tuple[Command, ...], ...]:
+    """Text and actions of a template, parsed once (the same summaries render for many tests)."""
+    parts: list[str | tuple[Command, ...]] = []
     pos = 0
     for match in _ACTION.finditer(template):
         text = template[pos : match.start()]
-        if match.group(1):
-            text = text.rstrip()
-        out.append(text)
-        out.append(_action(match.group(2), labels, value))
+        parts.append(text.rstrip() if match.group(1) else text)
+        body = match.group(2)
+        if not (body.startswith("/*") and body.endswith("*/")):
+            parts.append(_commands(body))
         pos = match.end()
         if match.group(3):
             while pos < len(template) and template[pos].isspace():
                 pos += 1
-    out.append(template[pos:])
-    return "".join(out)
+    parts.append(template[pos:])
+    return tuple(parts)
 
 
-def _action(body: str, labels: dict[str, str], value: float) -> str:
-    if body.startswith("/*") and body.endswith("*/"):
-        return ""
-    commands: list[list[object]] = [[]]
+def _commands(body: str) -> tuple[Command, ...]:
+    commands: list[Command] = [[]]
     for quoted, raw, pipe, word in _TOKEN.findall(body):
         if pipe:
             commands.append([])
         elif word:
-            commands[-1].append(_operand(word, labels, value))
+            commands[-1].append(_operand(word))
         else:
-            commands[-1].append(raw if raw else bytes(quoted, "utf-8").decode("unicode_escape"))
-    result: object = None
-    for i, command in enumerate(commands):
-        if not command:
-            raise Unsupported(body)
-        args = command + ([result] if i else [])
-        head = args[0]
-        if isinstance(head, _Func):
-            result = head(*args[1:])
-        elif len(args) == 1:
-            result = head
-        else:
-            raise Unsupported(body)
-    return _print(result)
+            commands[-1].append(("literal", raw if raw else bytes(quoted, "utf-8").decode("unicode_escape")))
+    if any(not command for command in commands):
+        raise Unsupported(body)
+    return tuple(commands)
 
 
-class _Func:
-    def __init__(self, fn):  # type: ignore[no-untyped-def]
-        self.fn = fn
-
-    def __call__(self, *args: object) -> object:
-        return self.fn(*args)
-
-
-def _operand(word: str, labels: dict[str, str], value: float) -> object:
+def _operand(word: str) -> tuple[str, object]:
     if word in ("$value", ".Value"):
-        return value
+        return ("value", None)
     for prefix in ("$labels.", ".Labels."):
         if word.startswith(prefix):
-            return labels.get(word[len(prefix) :], "")
+            return ("label", word[len(prefix) :])
     if word.startswith("$externalLabels."):
-        return ""
+        return ("literal", "")
     if word in FUNCS:
-        return _Func(FUNCS[word])
+        return ("func", FUNCS[word])
     try:
-        return float(word) if "." in word or "e" in word else int(word)
+        return ("literal", float(word) if "." in word or "e" in word else int(word))
     except ValueError:
         raise Unsupported(word) from None
+
+
+def _run(commands: tuple[Command, ...], labels: dict[str, str], value: float) -> str:
+    result: object = None
+    for i, command in enumerate(commands):
+        args = [
+            value if kind == "value" else labels.get(payload, "") if kind == "label" else payload  # type: ignore[arg-type]
+            for kind, payload in command
+        ]
+        if i:
+            args.append(result)
+        if command[0][0] == "func":
+            result = args[0](*args[1:])  # type: ignore[operator]
+        elif len(args) == 1:
+            result = args[0]
+        else:
+            raise Unsupported("a command with arguments that is not a function")
+    return _print(result)
 
 
 def _print(value: object) -> str:

@@ -10,7 +10,7 @@ the catalog means; promtool then checks that the generated rules agree.
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import promql_parser
@@ -36,6 +36,34 @@ class Expectation:
     holds: Callable[[int], bool]  # at sample index
     value: Callable[[int], float]
     series_labels: dict[str, str]  # what `$labels` is in its templates
+    rendered: dict[float, dict | None] = field(default_factory=dict)  # by $value: the expected alert
+    run_starts: dict[int, int] = field(default_factory=dict)
+
+    def active_since(self, index: int) -> int:
+        """First sample of the unbroken run of samples where the condition holds, ending at `index`."""
+        start = index
+        while start > 0 and self.holds(start - 1):
+            start -= 1
+            if start in self.run_starts:
+                start = self.run_starts[start]
+                break
+        self.run_starts[index] = start
+        return start
+
+    def expected(self, value: float) -> dict | None:
+        """The alert as promtool reports it for `$value`; None when a template is beyond gotemplate."""
+        if value not in self.rendered:
+            try:
+                labels = {k: gotemplate.render(v, self.series_labels, value) for k, v in self.labels.items()}
+                annotations = {k: gotemplate.render(v, self.series_labels, value) for k, v in self.annotations.items()}
+            except gotemplate.Unsupported:
+                self.rendered[value] = None
+            else:
+                alert: dict = {"exp_labels": dict(sorted({**self.series_labels, **labels}.items()))}
+                if annotations:
+                    alert["exp_annotations"] = dict(sorted(annotations.items()))
+                self.rendered[value] = alert
+        return self.rendered[value]
 
 
 def series_string(name: str, labels: dict[str, str]) -> str:
@@ -69,28 +97,18 @@ def firing_at(exp: Expectation, index: int, interval_ms: int) -> bool:
     """Prometheus fires once the condition has held since ActiveAt for at least `for`."""
     if not exp.holds(index):
         return False
-    start = index
-    while start > 0 and exp.holds(start - 1):
-        start -= 1
-    return (index - start) * interval_ms >= exp.for_ms
+    return (index - exp.active_since(index)) * interval_ms >= exp.for_ms
 
 
 def expected_alerts(exps: Sequence[Expectation], index: int, interval_ms: int) -> list[dict] | None:
     """The alerts firing at `index`; None when a template is beyond what can be rendered here."""
     alerts = []
     for exp in exps:
-        if not firing_at(exp, index, interval_ms):
-            continue
-        value = exp.value(index)
-        try:
-            labels = {k: gotemplate.render(v, exp.series_labels, value) for k, v in exp.labels.items()}
-            annotations = {k: gotemplate.render(v, exp.series_labels, value) for k, v in exp.annotations.items()}
-        except gotemplate.Unsupported:
-            return None
-        alert: dict = {"exp_labels": dict(sorted({**exp.series_labels, **labels}.items()))}
-        if annotations:
-            alert["exp_annotations"] = dict(sorted(annotations.items()))
-        alerts.append(alert)
+        if firing_at(exp, index, interval_ms):
+            alert = exp.expected(exp.value(index))
+            if alert is None:
+                return None
+            alerts.append(alert)
     return sorted(alerts, key=lambda a: sorted(a["exp_labels"].items()))
 
 

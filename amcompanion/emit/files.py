@@ -1,19 +1,74 @@
 """Writing generated/ atomically, and comparing it with what a compile would write (--check)."""
 
 import difflib
+import multiprocessing
 import os
 import shutil
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from amcompanion.compiler.build import Document
-from amcompanion.emit.yamlout import dump
+from amcompanion.catalog.model import Alert, Catalog
+from amcompanion.compiler.build import CompiledGroup, Document, Output, catalog_output, compile_group, group_documents
+from amcompanion.emit.yamlout import dump, dump_lines
 
 MARKER = ".amcompanion-generated"  # names a directory amcompanion may replace whole
 
 
 def render(documents: dict[str, Document]) -> dict[str, str]:
-    return {path: dump(doc.data, doc.header) for path, doc in sorted(documents.items())}
+    """Text of every document; one embedded in another of the batch (a PrometheusRule's spec) is emitted once."""
+    top_level = {id(doc.data) for doc in documents.values()}
+    nested = {
+        path
+        for path, doc in documents.items()
+        if isinstance(doc.data, dict) and any(id(v) in top_level for v in doc.data.values())
+    }
+    texts: dict[str, str] = {}
+    reuse: dict[int, list[str]] = {}
+    for path, doc in documents.items():
+        if path not in nested:
+            lines = dump_lines(doc.data)
+            reuse[id(doc.data)] = lines
+            texts[path] = (
+                "".join(f"# {line}".rstrip() + "\n" for line in doc.header.splitlines()) + "\n".join(lines) + "\n"
+            )
+    for path in nested:
+        texts[path] = dump(documents[path].data, documents[path].header, reuse)
+    return texts
+
+
+_work: tuple[Catalog, list[CompiledGroup], dict[str, Alert]] | None = None
+
+
+def _render_group(index: int) -> dict[str, str]:
+    assert _work is not None
+    catalog, compiled, all_alerts = _work
+    return render(group_documents(catalog, compiled[index], all_alerts))
+
+
+def render_catalog(catalog: Catalog, jobs: int) -> tuple[dict[str, str], Output]:
+    """Compile and render every file, the groups spread over `jobs` processes (fork: nothing is copied)."""
+    global _work
+    compiled = [compile_group(group) for group in catalog.groups]
+    _work = (catalog, compiled, {a.name: a for a in catalog.alerts()})
+    texts: dict[str, str] = {}
+    try:
+        if jobs > 1 and len(compiled) > 1 and "fork" in multiprocessing.get_all_start_methods():
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+                pending = pool.map(_render_group, range(len(compiled)), chunksize=max(1, len(compiled) // (jobs * 4)))
+                output = catalog_output(catalog, compiled)
+                texts.update(render(output.documents))
+                for part in pending:
+                    texts.update(part)
+        else:
+            output = catalog_output(catalog, compiled)
+            texts.update(render(output.documents))
+            for index in range(len(compiled)):
+                texts.update(_render_group(index))
+    finally:
+        _work = None
+    return dict(sorted(texts.items())), output
 
 
 def write_tree(out_dir: Path, files: dict[str, str]) -> None:

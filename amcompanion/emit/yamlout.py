@@ -58,8 +58,8 @@ def _scalar(value: object) -> str:
     raise TypeError(f"cannot emit {type(value).__name__} as YAML")
 
 
-def _literal_block(text: str, indent: str) -> str | None:
-    """A `|` block for multi-line text when it reads back exactly; None when it would not."""
+def _literal_block(text: str, indent: str) -> list[str] | None:
+    """The lines of a `|` block for multi-line text when it reads back exactly; None when it would not."""
     if "\n" not in text or "\r" in text or text.startswith((" ", "\n")) or _UNSAFE_CHARS.search(text):
         return None
     body = text[:-1] if text.endswith("\n") else text
@@ -67,7 +67,7 @@ def _literal_block(text: str, indent: str) -> str | None:
     if any(line != line.rstrip() for line in lines) or text.endswith("\n\n"):
         return None
     chomp = "" if text.endswith("\n") else "-"
-    return f"|{chomp}\n" + "\n".join(f"{indent}{line}" if line else "" for line in lines)
+    return [f"|{chomp}", *(f"{indent}{line}" if line else "" for line in lines)]
 
 
 _UNSAFE_CHARS = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff]")
@@ -75,45 +75,81 @@ _UNSAFE_CHARS = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud80
 
 def _emit(value: object, indent: str, out: list[str], prefix: str) -> None:
     """Append `value` to `out`; `prefix` is the text already written on the current line."""
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is dict or (kind is not str and isinstance(value, Mapping)):
         if not value:
             out.append(prefix + "{}")
             return
-        first = True
-        for key, item in value.items():
-            head = (prefix if first else indent) + _scalar_string(str(key)) + ":"
-            first = False
-            _emit_child(item, indent, out, head)
+        child_indent = indent + "  "
+        head = prefix
+        for key, item in value.items():  # type: ignore[attr-defined]
+            line = head + _plain_or_quoted(key if type(key) is str else str(key)) + ":"
+            head = indent
+            item_kind = type(item)
+            if item_kind is str and "\n" not in item:
+                out.append(line + " " + _plain_or_quoted(item))
+            elif (item_kind is dict or item_kind is list) and item:
+                out.append(line)
+                block = _reuse.get(id(item)) if _reuse else None
+                if block is not None:
+                    out.extend(child_indent + text if text else "" for text in block)
+                else:
+                    _emit(item, child_indent, out, child_indent)
+            else:
+                _emit(item, child_indent, out, line + " ")
         return
-    if isinstance(value, Sequence) and not isinstance(value, str):
+    if kind is list or kind is tuple or (kind is not str and isinstance(value, Sequence)):
         if not value:
             out.append(prefix + "[]")
             return
-        first = True
-        for item in value:
-            head = (prefix if first else indent) + "- "
-            first = False
-            _emit(item, indent + "  ", out, head)
+        head = prefix
+        item_indent = indent + "  "
+        for item in value:  # type: ignore[attr-defined]
+            _emit(item, item_indent, out, head + "- ")
+            head = indent
         return
-    if isinstance(value, str):
-        block = _literal_block(value, indent)
+    if kind is str and "\n" in value:  # type: ignore[operator]
+        block = _literal_block(value, indent)  # type: ignore[arg-type]
         if block is not None:
-            out.append(prefix + block)
+            out.append(prefix + block[0])
+            out.extend(block[1:])
             return
-    out.append(prefix + _scalar(value))
+    out.append(prefix + (_plain_or_quoted(value) if kind is str else _scalar(value)))  # type: ignore[arg-type]
 
 
-def _emit_child(item: object, indent: str, out: list[str], head: str) -> None:
-    child_indent = indent + "  "
-    if isinstance(item, Mapping | list | tuple) and item:
-        out.append(head)
-        _emit(item, child_indent, out, child_indent)
-    else:
-        _emit(item, child_indent, out, head + " ")
+_cache: dict[str, str] = {}
+_reuse: dict[int, list[str]] = {}  # id of an object already emitted at the top level → its lines
 
 
-def dump(document: object, header: str = "") -> str:
-    """YAML text of `document`, preceded by `header` as comment lines."""
-    out: list[str] = [f"# {line}".rstrip() for line in header.splitlines()]
-    _emit(document, "", out, "")
+def _plain_or_quoted(text: str) -> str:
+    """_scalar_string, remembered: generated files repeat the same label names and values many times."""
+    cached = _cache.get(text)
+    if cached is None:
+        cached = _scalar_string(text)
+        if len(_cache) < 200_000:
+            _cache[text] = cached
+    return cached
+
+
+def dump(document: object, header: str = "", reuse: dict[int, list[str]] | None = None) -> str:
+    """YAML text of `document`, preceded by `header` as comment lines.
+
+    `reuse` maps the id of a nested object to its lines as emitted at the top level (dump_lines), so a
+    document embedded in another (a rule file inside a PrometheusRule) is emitted once, then indented.
+    """
+    out = [f"# {line}".rstrip() for line in header.splitlines()]
+    _reuse.clear()
+    if reuse:
+        _reuse.update(reuse)
+    try:
+        _emit(document, "", out, "")
+    finally:
+        _reuse.clear()
     return "\n".join(out) + "\n"
+
+
+def dump_lines(document: object) -> list[str]:
+    """The lines of `document` without header or final newline (what dump's `reuse` takes)."""
+    out: list[str] = []
+    _emit(document, "", out, "")
+    return out
