@@ -205,6 +205,7 @@ class FileReader:
         allowed: Iterable[str] = (),
         required: Iterable[str] = (),
         what: str = "field",
+        suggestions: Iterable[str] = (),
     ) -> dict | None:
         if not isinstance(value, dict):
             self.error(path, f"expected a mapping, got {_got(value)}")
@@ -213,7 +214,7 @@ class FileReader:
         if allowed:
             for key in value:
                 if key not in allowed:
-                    hint = _suggest(str(key), allowed) or f"; expected one of: {', '.join(allowed)}"
+                    hint = _suggest(str(key), (*allowed, *suggestions)) or f"; expected one of: {', '.join(allowed)}"
                     self.error((*path, key), f'unknown {what} "{key}"{hint}', at_key=True)
         for key in required:
             if value.get(key) is None:
@@ -302,10 +303,11 @@ class CatalogReader:
         self.references: list[tuple[str, str, str, KeyPath]] = []  # (kind, name, file, path)
 
     # -- names -------------------------------------------------------------------------------
-    def define(self, reader: FileReader, kind: str, name: str, path: KeyPath) -> bool:
+    def define(self, reader: FileReader, kind: str, name: str, path: KeyPath, at_key: bool = False) -> bool:
+        """Record a name; a second definition is an error naming the first (at the key for mapping keys)."""
         first = self.defined.get((kind, name))
         if first is not None:
-            reader.error(path, f'duplicate {kind} name "{name}"', related=first)
+            reader.error(path, f'duplicate {kind} name "{name}"', related=first, at_key=at_key)
             return False
         self.defined[(kind, name)] = (reader.file, path)
         return True
@@ -412,7 +414,7 @@ class CatalogReader:
         d = r.mapping(data, path)
         for name, value in (d or {}).items():
             cpath = (*path, name)
-            if not self.define(r, "contact", str(name), cpath):
+            if not self.define(r, "contact", str(name), cpath, at_key=True):
                 continue
             fields = r.mapping(value, cpath, CONTACT_FIELDS)
             if fields is None:
@@ -433,7 +435,7 @@ class CatalogReader:
         d = r.mapping(data, path)
         for name, value in (d or {}).items():
             cpath = (*path, name)
-            if not self.define(r, "channel", str(name), cpath):
+            if not self.define(r, "channel", str(name), cpath, at_key=True):
                 continue
             if not isinstance(value, dict):
                 r.error(cpath, f"expected a mapping, got {_got(value)}")
@@ -501,7 +503,7 @@ class CatalogReader:
         d = r.mapping(data, path)
         for name, value in (d or {}).items():
             ppath = (*path, name)
-            if not self.define(r, "escalation policy", str(name), ppath):
+            if not self.define(r, "escalation policy", str(name), ppath, at_key=True):
                 continue
             fields = r.mapping(value, ppath, ("steps", "repeat", "on_resolve"), ("steps",))
             if fields is None:
@@ -636,7 +638,7 @@ class CatalogReader:
         d = r.mapping(data, path)
         for name, value in (d or {}).items():
             qpath = (*path, name)
-            if not self.define(r, "quiet_hours window", str(name), qpath):
+            if not self.define(r, "quiet_hours window", str(name), qpath, at_key=True):
                 continue
             if isinstance(value, dict):
                 value = [value]
@@ -786,7 +788,8 @@ class CatalogReader:
         known = {
             k: v for k, v in item.items() if k in allowed or not any(k in fields for fields in KIND_FIELDS.values())
         }
-        d = r.mapping(known, path, allowed, ("alert", *KIND_REQUIRED[kind]))
+        every_field = sorted({f for fields in KIND_FIELDS.values() for f in fields})
+        d = r.mapping(known, path, allowed, ("alert", *KIND_REQUIRED[kind]), suggestions=every_field)
         if d is None or d.get("alert") is None:
             return None
         name = r.string(

@@ -12,7 +12,7 @@ from amcompanion.compiler.rules import AlertRule, alert_rules, signal_rule
 from amcompanion.compiler.unittests import GroupTests
 
 TEST_INTERVAL_MS = 60_000
-LONG_TEST_INTERVAL_MS = 5 * 60_000  # past 3h of `for`, 5m steps keep generated tests short
+LONG_TEST_INTERVAL_MS = 5 * 60_000  # past 6h of `for`, 5m steps keep generated tests short
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def kubernetes_name(group: str) -> str:
 
 def _test_interval(rules: list[AlertRule], plans: list[slo_compiler.SLOPlan]) -> int:
     longest = max([r.for_ms for r in rules] + [p.slo.alert_for_ms for p in plans] + [0])
-    return TEST_INTERVAL_MS if longest <= 3 * 3_600_000 else LONG_TEST_INTERVAL_MS
+    return TEST_INTERVAL_MS if longest <= 6 * 3_600_000 else LONG_TEST_INTERVAL_MS
 
 
 @dataclass

@@ -52,6 +52,7 @@ class BurnAlert:
 
     tier_name: str  # page | ticket
     tier: Tier
+    pairs: tuple[WindowPair, ...]
     factors: tuple[float, ...]
     labels: dict[str, str]
     annotations: dict[str, str]
@@ -255,4 +256,4 @@ def _burn_alert(slo: SLO, name: str, tier: Tier, pairs: tuple[WindowPair, ...], 
         rule["for"] = format_duration(slo.alert_for_ms)
     rule["labels"] = labels
     rule["annotations"] = annotations
-    return BurnAlert(name, tier, tuple(factors), labels, annotations, rule)
+    return BurnAlert(name, tier, pairs, tuple(factors), labels, annotations, rule)

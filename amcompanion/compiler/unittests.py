@@ -148,9 +148,13 @@ def steps_for(for_ms: int, interval_ms: int) -> int:
 
 
 def neighbours(level: float) -> tuple[float, float]:
-    """Two readable values just under and just over a level (80 → 79, 81; 0.05 → 0.049, 0.051)."""
+    """Readable values just under and over a level, one unit of its last digit away (512 → 511, 513;
+    80 → 79, 81; 0.05 → 0.049, 0.051): a level edited by hand by that much fails the test."""
     exact = Decimal(repr(level))
-    step = Decimal(1).scaleb(exact.adjusted() - 1) if level else Decimal(1)
+    if not level:
+        return -1.0, 1.0
+    place = min(exact.adjusted() - 1, exact.normalize().as_tuple().exponent)  # type: ignore[operator]
+    step = Decimal(1).scaleb(place)
     return float(exact - step), float(exact + step)
 
 
@@ -198,6 +202,14 @@ class GroupTests:
         templates = [*alert.annotations.values(), *alert.labels.values()]
         return test_labels(gotemplate.referenced_labels(*templates) | set(extra))
 
+    def for_edges(self, rules: list[AlertRule], start: int) -> list[int]:
+        """The evaluations just before and at the moment each `for` elapses after `start`."""
+        edges = []
+        for rule in rules:
+            steps = math.ceil(rule.for_ms / self.interval)
+            edges += [start + steps - 1, start + steps] if steps else []
+        return edges
+
     def signal(self, alert: Alert, rules: list[AlertRule]) -> None:
         labels = self._templated_labels(alert)
         series = series_string(signal_name(alert), labels)
@@ -214,16 +226,14 @@ class GroupTests:
         for title, before, past in cases:
             values: Values = [before] * n + [past] * n
             exps = self._exps(rules, lambda r, i, v=values: r.holds(v[i]), lambda i, v=values: v[i] or 0.0, labels)
-            indexes = [n - 1, 2 * n - 1] + [
-                n + math.ceil(r.for_ms / self.interval) - 1 for r in rules if r.for_ms >= self.interval
-            ]
+            indexes = [n - 1, 2 * n - 1, *self.for_edges(rules, n)]
             self.add(title, [(series, values)], alert_checks(alert.name, exps, indexes, self.interval))
 
     def absent(self, alert: Alert, rules: list[AlertRule]) -> None:
         labels = promql.equality_labels(alert.expr or "")
         n = steps_for(max(r.for_ms for r in rules), self.interval)
         exps = self._exps(rules, lambda r, i: True, lambda i: 1.0, labels)
-        indexes = [n - 1] + [math.ceil(r.for_ms / self.interval) - 1 for r in rules if r.for_ms >= self.interval]
+        indexes = [n - 1, *self.for_edges(rules, 0)]
         self.add(
             f"{alert.name} fires when {alert.expr} has no series",
             [],
@@ -258,9 +268,7 @@ class GroupTests:
             return all(present) if alert.all_members else any(present)
 
         exps = self._exps(rules, holds, lambda i: 1.0, on)
-        indexes = [n - 1, 2 * n - 1] + [
-            n + math.ceil(r.for_ms / self.interval) - 1 for r in rules if r.for_ms >= self.interval
-        ]
+        indexes = [n - 1, 2 * n - 1, *self.for_edges(rules, n)]
         mode = "all" if alert.all_members else "any"
         self.add(
             f"{alert.name} fires when {mode} of {', '.join(alert.members)} fire",
@@ -281,42 +289,52 @@ class GroupTests:
         return out
 
     def slo(self, plan: SLOPlan) -> None:
+        """Each window pair just over and just under its burn-rate factor (the other windows at 0), so a
+        factor or window edited by hand fails; then min_events, or a 100% objective's any-error rule."""
         slo = plan.slo
         if not plan.alerts:
             return
         identity = {**slo.labels, **sloth_labels(slo), **test_labels(slo.group_by)}
         budget = error_budget(slo)
-        n = steps_for(slo.alert_for_ms, self.interval)
-        all_factors = [f for a in plan.alerts for f in a.factors]
-        cases: list[tuple[str, float, float]] = []
-        events_ok = slo.min_events * 10 or 1.0
+        plenty = slo.min_events or 1.0  # exactly enough: `>= min_events` holds at the boundary
+        everywhere = dict.fromkeys(plan.windows_ms)
+        cases: list[tuple[str, dict[int, float], float]] = []
         if budget == 0:
-            cases += [("any error burns a 100% objective", 0.001, events_ok), ("no errors, no alert", 0.0, events_ok)]
-        else:
-            cases.append((f"burning {_num(max(all_factors) * 1.25)}x the budget", max(all_factors) * 1.25, events_ok))
-            pages = [a for a in plan.alerts if a.tier_name == "page"]
-            tickets = [a for a in plan.alerts if a.tier_name == "ticket"]
-            if pages and tickets and max(tickets[0].factors) < min(pages[0].factors):
-                rate = (max(tickets[0].factors) + min(pages[0].factors)) / 2
-                cases.append((f"burning {_num(rate)}x the budget: ticket, not page", rate, events_ok))
-            cases.append((f"burning {_num(min(all_factors) / 2)}x the budget: silent", min(all_factors) / 2, events_ok))
-            if slo.min_events:
-                cases.append(
-                    (
-                        f"fewer than {_num(slo.min_events)} events: silent even at a page burn rate",
-                        max(all_factors) * 1.25,
-                        slo.min_events / 2,
+            cases += [
+                ("any error burns a 100% objective", dict.fromkeys(everywhere, 0.001), plenty),
+                ("no errors, no alert", dict.fromkeys(everywhere, 0.0), plenty),
+            ]
+        for burn in plan.alerts if budget else ():
+            for pair, factor in zip(burn.pairs, burn.factors, strict=True):
+                windows = f"{format_duration(pair.short_ms)}/{format_duration(pair.long_ms)}"
+                for scale, outcome in ((1.02, "over"), (0.98, "under")):
+                    ratio = factor * scale * budget
+                    cases.append(
+                        (
+                            f"{burn.tier_name} {windows} {outcome} {_num(factor)}x",
+                            {pair.short_ms: ratio, pair.long_ms: ratio},
+                            plenty,
+                        )
                     )
+        if slo.min_events and budget:
+            fastest = max(f for burn in plan.alerts for f in burn.factors) * 1.25
+            cases.append(
+                (
+                    f"fewer than {_num(slo.min_events)} events: silent at {_num(fastest)}x",
+                    dict.fromkeys(everywhere, fastest * budget),
+                    slo.min_events / 2,
                 )
-        for title, rate, events in cases:
-            ratio = rate * budget if budget else rate
+            )
+        n = steps_for(slo.alert_for_ms, self.interval)
+        for title, ratios, events in cases:
+            values = {w: ratios.get(w, 0.0) for w in plan.windows_ms}
             series: list[tuple[str, Values]] = [
                 (
                     series_string(
                         f"slo:sli_error:ratio_rate{format_duration(w)}",
                         {**identity, "sloth_window": format_duration(w)},
                     ),
-                    [ratio] * n,
+                    [values[w]] * n,
                 )
                 for w in plan.windows_ms
             ]
@@ -329,22 +347,27 @@ class GroupTests:
                 )
                 for w in plan.event_windows_ms
             ]
-            exps = [
-                Expectation(
-                    slo.alert_name,
-                    slo.alert_for_ms,
-                    a.labels,
-                    a.annotations,
-                    (
-                        lambda i, a=a, ratio=ratio, events=events: (
-                            ratio > 0 and events >= slo.min_events and any(ratio > f * budget for f in a.factors)
-                        )
-                    ),
-                    lambda i, ratio=ratio: ratio,
-                    identity,
+            exps = []
+            for burn in plan.alerts:
+                firing = [
+                    p
+                    for p, f in zip(burn.pairs, burn.factors, strict=True)
+                    if values[p.short_ms] > f * budget and values[p.long_ms] > f * budget
+                ]
+                fires = bool(firing) and events >= slo.min_events
+                # `A and B or C and D` keeps the value of the first clause's short window that fired.
+                value = values[firing[0].short_ms] if firing else 0.0
+                exps.append(
+                    Expectation(
+                        slo.alert_name,
+                        slo.alert_for_ms,
+                        burn.labels,
+                        burn.annotations,
+                        lambda i, fires=fires: fires,
+                        lambda i, value=value: value,
+                        identity,
+                    )
                 )
-                for a in plan.alerts
-            ]
             self.add(
                 f"{slo.alert_name} {slo.sloth_id}: {title}",
                 series,

@@ -1,0 +1,27 @@
+"""Shared fixtures. External tools may be missing on a developer's machine (the test skips), never in CI."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CATALOGS = Path(__file__).resolve().parent / "catalogs"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (apt-get install prometheus prometheus-alertmanager)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}; CI must have it")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def tools() -> None:
+    require_tool("promtool")
+    require_tool("amtool")

@@ -1,0 +1,86 @@
+"""Every generated file of every test catalog goes through the real judges: promtool and amtool."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml_rs
+
+from amcompanion.cli import main
+from amcompanion.validate import run_checks
+from tests.conftest import CATALOGS, ROOT
+
+CATALOG_DIRS = {"example": ROOT / "rulesets", **{p.name: p for p in sorted(CATALOGS.iterdir()) if p.is_dir()}}
+
+
+@pytest.fixture(params=sorted(CATALOG_DIRS))
+def compiled(request, tmp_path: Path, tools: None) -> Path:  # type: ignore[no-untyped-def]
+    out = tmp_path / "generated"
+    assert main(["compile", str(CATALOG_DIRS[request.param]), "-o", str(out), "-q"]) == 0
+    return out
+
+
+def test_promtool_and_amtool_accept_everything(compiled: Path) -> None:
+    results = run_checks(compiled, lambda result: None)
+    failures = [f"{r.name}\n{r.detail}" for r in results if not r.ok]
+    assert not failures, "\n\n".join(failures)
+    names = {r.name.split(" ")[0] + " " + r.name.split(" ")[1] for r in results}
+    assert {"promtool check", "promtool test", "amtool check-config"} <= names
+    assert any(r.name.startswith("route test") for r in results)
+
+
+def test_prometheus_rule_objects_carry_the_rule_files(compiled: Path) -> None:
+    for rule_file in (compiled / "prometheus/rules").glob("*.yml"):
+        crd = yaml_rs.loads((compiled / "kubernetes" / f"{rule_file.stem}.prometheusrule.yaml").read_text())
+        assert crd["apiVersion"] == "monitoring.coreos.com/v1" and crd["kind"] == "PrometheusRule"
+        assert crd["spec"] == yaml_rs.loads(rule_file.read_text())
+
+
+@pytest.mark.parametrize(
+    ("group", "before", "after"),
+    [
+        ("kinds", "amcompanion:DiskBusy:signal > 80", "amcompanion:DiskBusy:signal > 81"),
+        ("kinds", "amcompanion:FreeMemoryLow:signal < 512", "amcompanion:FreeMemoryLow:signal < 511"),
+        ("kinds", "for: 3m", "for: 4m"),
+        ("kinds", "amcompanion:DiskFillsIn4h:signal < 0", "amcompanion:DiskFillsIn4h:signal < 2"),
+        ("slos", "(14.4 * 0.0009999999999999432)", "(15 * 0.0009999999999999432)"),
+        (
+            "slos",
+            'slo:sli_error:ratio_rate6h{sloth_id="api-api-availability"',
+            'slo:sli_error:ratio_rate2h{sloth_id="api-api-availability"',
+        ),
+        ("slos", ">= 1000)", ">= 2000)"),
+    ],
+)
+def test_generated_tests_fail_when_a_rule_drifts(
+    tmp_path: Path, tools: None, group: str, before: str, after: str
+) -> None:
+    """The generated tests are not vacuous: a level, a `for`, a factor or a window changed by hand fails them."""
+    out = tmp_path / "generated"
+    assert main(["compile", str(CATALOGS / "kinds"), "-o", str(out), "-q"]) == 0
+    rules = out / f"prometheus/rules/{group}.yml"
+    original = rules.read_text()
+    assert before in original
+    rules.write_text(original.replace(before, after, 1))
+    proc = subprocess.run(
+        [shutil.which("promtool") or "promtool", "test", "rules", f"prometheus/tests/{group}.test.yml"],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1, f"changing {before!r} went unnoticed"
+
+
+def test_validate_command_reports_a_broken_rule(tmp_path: Path, tools: None, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "generated"
+    assert main(["compile", str(CATALOGS / "minimal"), "-o", str(out), "-q"]) == 0
+    assert main(["validate", str(out)]) == 0
+    rules = out / "prometheus/rules/minimal.yml"
+    rules.write_text(rules.read_text().replace("severity: critical", "severity: warning"))
+    capsys.readouterr()
+    assert main(["validate", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "FAIL promtool test rules prometheus/tests/minimal.test.yml" in captured.err
+    assert captured.out.startswith("3 passed, 1 failed")
