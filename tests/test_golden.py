@@ -1,6 +1,5 @@
 """Generated files compared with golden files (refresh: `python tests/golden_cases.py && amcompanion compile`)."""
 
-
 import pytest
 
 from amcompanion.catalog import load_catalog
