@@ -29,7 +29,7 @@ def test_check_passes_on_fresh_output_and_fails_with_a_diff_when_stale(tmp_path:
     assert main(["compile", str(catalog), "-o", str(out), "--check"]) == 1
     captured = capsys.readouterr()
     assert "--- generated/prometheus/rules/minimal.yml\n" in captured.out
-    assert "-      expr: up == 0\n+      expr: up == 2\n" in captured.out
+    assert "-        expr: up == 0\n+        expr: up == 2\n" in captured.out
     assert "is stale" in captured.err
     (out / "prometheus/rules/extra.yml").write_text("groups: []\n")
     (catalog / "alerts.yml").write_text((catalog / "alerts.yml").read_text().replace("up == 2", "up == 0"))
