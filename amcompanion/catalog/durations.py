@@ -1,5 +1,6 @@
 """Prometheus durations: parsed to milliseconds, printed the way Prometheus prints them."""
 
+import functools
 import re
 
 _UNITS_MS = {
@@ -28,6 +29,7 @@ def parse_duration(text: str) -> int | None:
     return total
 
 
+@functools.lru_cache(maxsize=4096)
 def format_duration(ms: int) -> str:
     """As prometheus/common's model.Duration.String: years and weeks only when exact (90d, not 12w6d)."""
     if ms == 0:

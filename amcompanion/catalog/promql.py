@@ -1,33 +1,33 @@
 """PromQL checks with a real parser (promql-parser), so errors point at the catalog line."""
 
-import contextlib
+import functools
 
 import promql_parser
 
 
-def syntax_error(expr: str) -> str | None:
-    """The parser's complaint about `expr`, or None when it parses."""
+@functools.lru_cache(maxsize=65536)
+def parse(expr: str) -> object | str:
+    """The parsed expression, or the parser's complaint; kept, because every stage asks about the same text."""
     try:
-        promql_parser.parse(expr)
+        return promql_parser.parse(expr)
     except ValueError as exc:
         return str(exc) or "invalid PromQL"
-    return None
+
+
+def syntax_error(expr: str) -> str | None:
+    """The parser's complaint about `expr`, or None when it parses."""
+    node = parse(expr)
+    return node if isinstance(node, str) else None
 
 
 def is_selector(expr: str) -> bool:
     """True for an instant vector selector, which can take a range (`[5m]`) without a subquery."""
-    try:
-        return isinstance(promql_parser.parse(expr), promql_parser.VectorSelector)
-    except ValueError:
-        return False
+    return isinstance(parse(expr), promql_parser.VectorSelector)
 
 
 def equality_labels(expr: str) -> dict[str, str]:
     """The labels `absent(expr)` returns: the selector's equality matchers, without the metric name."""
-    try:
-        node = promql_parser.parse(expr)
-    except ValueError:
-        return {}
+    node = parse(expr)
     if not isinstance(node, promql_parser.VectorSelector):
         return {}
     return {
@@ -35,7 +35,8 @@ def equality_labels(expr: str) -> dict[str, str]:
     }
 
 
-def mentioned_labels(expr: str) -> set[str]:
+@functools.lru_cache(maxsize=65536)
+def mentioned_labels(expr: str) -> frozenset[str]:
     """Label names an expression groups, matches or selects on: the series identity it keeps."""
     names: set[str] = set()
 
@@ -50,6 +51,7 @@ def mentioned_labels(expr: str) -> set[str]:
         if matchers is not None:
             names.update(m.name for m in matchers.matchers if m.name != "__name__")
 
-    with contextlib.suppress(ValueError):
-        promql_parser.walk(promql_parser.parse(expr), visit)
-    return names
+    node = parse(expr)
+    if not isinstance(node, str):
+        promql_parser.walk(node, visit)
+    return frozenset(names)

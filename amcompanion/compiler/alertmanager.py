@@ -295,14 +295,26 @@ def _resolve(node: dict, inherited: str, labels: dict[str, str], out: list[str])
 
 
 def route_tests(tree: dict, routed: list[RoutedAlert]) -> dict:
+    routing = _routing_labels(tree)
+    known: dict[tuple, list[str]] = {}  # alerts that agree on every label a matcher names route alike
     cases = []
     for alert in routed:
         labels = {**alert.labels, "alertname": alert.name}
+        key = tuple(labels.get(name, "") for name in routing)
+        if key not in known:
+            known[key] = receivers_for(tree, labels)
         cases.append(
             {
                 "name": f"{alert.name} {labels.get('severity', '')}".strip(),
                 "labels": dict(sorted(labels.items())),
-                "receivers": receivers_for(tree, labels),
+                "receivers": known[key],
             }
         )
     return {"tests": cases}
+
+
+def _routing_labels(node: dict) -> list[str]:
+    names = {_MATCHER.match(text).group(1) for text in node.get("matchers", [])}  # type: ignore[union-attr]
+    for child in node.get("routes", []):
+        names.update(_routing_labels(child))
+    return sorted(names)

@@ -37,6 +37,8 @@ class Expectation:
     value: Callable[[int], float]
     series_labels: dict[str, str]  # what `$labels` is in its templates
     rendered: dict[float, dict | None] = field(default_factory=dict)  # by $value: the expected alert
+    # by $value: rendered annotations, shared by the rules of one alert (same templates, same series)
+    rendered_annotations: dict[float, dict[str, str]] = field(default_factory=dict)
     run_starts: dict[int, int] = field(default_factory=dict)
 
     def active_since(self, index: int) -> int:
@@ -55,7 +57,12 @@ class Expectation:
         if value not in self.rendered:
             try:
                 labels = {k: gotemplate.render(v, self.series_labels, value) for k, v in self.labels.items()}
-                annotations = {k: gotemplate.render(v, self.series_labels, value) for k, v in self.annotations.items()}
+                annotations = self.rendered_annotations.get(value)
+                if annotations is None:
+                    annotations = {
+                        k: gotemplate.render(v, self.series_labels, value) for k, v in self.annotations.items()
+                    }
+                    self.rendered_annotations[value] = annotations
             except gotemplate.Unsupported:
                 self.rendered[value] = None
             else:
@@ -191,9 +198,17 @@ class GroupTests:
         value: Callable[[int], float],
         series_labels: dict[str, str],
     ) -> list[Expectation]:
+        shared: dict[float, dict[str, str]] = {}
         return [
             Expectation(
-                r.alert.name, r.for_ms, r.labels, r.annotations, (lambda i, r=r: holds(r, i)), value, series_labels
+                r.alert.name,
+                r.for_ms,
+                r.labels,
+                r.annotations,
+                (lambda i, r=r: holds(r, i)),
+                value,
+                series_labels,
+                rendered_annotations=shared,
             )
             for r in rules
         ]
