@@ -14,8 +14,8 @@ from tests.conftest import CATALOGS, ROOT
 def test_compile_prints_a_summary(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["compile", str(CATALOGS / "kinds"), "-o", str(tmp_path / "out")]) == 0
     line = capsys.readouterr().out.strip()
-    assert line.startswith("compiled 2 groups, 15 alerts, ")
-    assert " 4 SLOs, " in line and "route tests → 9 files in " in line and line.endswith("s")
+    assert line.startswith("compiled 3 groups, 18 alerts, ")
+    assert " 4 SLOs, " in line and "route tests → 12 files in " in line and line.endswith("s")
 
 
 def test_check_passes_on_fresh_output_and_fails_with_a_diff_when_stale(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

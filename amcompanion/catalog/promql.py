@@ -55,3 +55,42 @@ def mentioned_labels(expr: str) -> frozenset[str]:
     if not isinstance(node, str):
         promql_parser.walk(node, visit)
     return frozenset(names)
+
+
+def absent_argument(expr: str) -> str | None:
+    """The selector of an expression that is exactly `absent(selector)`, else None."""
+    node = parse(expr)
+    while isinstance(node, promql_parser.ParenExpr):
+        node = node.expr
+    if isinstance(node, promql_parser.Call) and node.func.name == "absent" and node.args:
+        inner = node.args[0]
+        if isinstance(inner, promql_parser.VectorSelector):
+            return str(inner)
+    return None
+
+
+# Functions that return series of their own, so an expression using them may fire with no input at all
+# (the date functions only when called without an argument: then they read vector(time())).
+_SELF_PRODUCING = frozenset(["absent", "absent_over_time", "vector"])
+_DATE_FUNCTIONS = frozenset(
+    ["day_of_month", "day_of_week", "day_of_year", "days_in_month", "hour", "minute", "month", "year"]
+)
+
+
+def produces_without_input(expr: str) -> bool:
+    """True when the expression can return series although no series exist (absent(), vector(), time())."""
+    node = parse(expr)
+    if isinstance(node, str):
+        return False
+    found = [False, False]  # [self-producing call, any selector]
+
+    def visit(item: object) -> None:
+        if isinstance(item, promql_parser.Call) and (
+            item.func.name in _SELF_PRODUCING or (item.func.name in _DATE_FUNCTIONS and not item.args)
+        ):
+            found[0] = True
+        if isinstance(item, promql_parser.VectorSelector | promql_parser.MatrixSelector):
+            found[1] = True
+
+    promql_parser.walk(node, visit)
+    return found[0] or not found[1]

@@ -93,7 +93,17 @@ def group_documents(catalog: Catalog, compiled: CompiledGroup, all_alerts: dict[
             header(catalog, source, "Prometheus recording and alerting rules."), rules_doc
         ),
         test_path: Document(
-            header(catalog, source, f"promtool unit tests: promtool test rules {test_path}"),
+            header(
+                catalog,
+                source,
+                f"promtool unit tests: promtool test rules {test_path}"
+                + (
+                    "\nNot covered (their expressions return series with no input, e.g. vector()): "
+                    + ", ".join(tests.untested)
+                    if tests.untested
+                    else ""
+                ),
+            ),
             tests.document(f"../rules/{group.name}.yml"),
         ),
         f"kubernetes/{group.name}.prometheusrule.yaml": Document(

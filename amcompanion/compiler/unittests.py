@@ -19,7 +19,7 @@ from amcompanion.catalog import promql
 from amcompanion.catalog.durations import format_duration
 from amcompanion.catalog.model import Alert, Group
 from amcompanion.compiler import gotemplate
-from amcompanion.compiler.rules import AlertRule, signal_name
+from amcompanion.compiler.rules import AlertRule, signal_expr, signal_name
 from amcompanion.compiler.slo import SLOPlan, error_budget, sloth_labels
 
 Values = list[float | None]  # one sample per interval; None: no sample
@@ -173,6 +173,7 @@ class GroupTests:
         self.interval = interval_ms
         self.all_alerts = all_alerts
         self.tests: list[dict] = []
+        self.untested: list[str] = []  # alerts whose expression returns series with no input at all
 
     def add(self, name: str, series: list[tuple[str, Values]], checks: dict) -> None:
         test: dict = {
@@ -184,10 +185,15 @@ class GroupTests:
         self.tests.append(test)
 
     def alert(self, alert: Alert, rules: list[AlertRule]) -> None:
+        signal = signal_expr(alert)
         if alert.kind == "absent":
-            self.absent(alert, rules)
+            self.absent(alert, rules, alert.expr or "")
         elif alert.kind == "composite":
             self.composite(alert, rules)
+        elif signal and (selector := promql.absent_argument(signal)):
+            self.absent(alert, rules, selector)  # an `expr` alert written as absent(...) is tested like one
+        elif signal and promql.produces_without_input(signal):
+            self.untested.append(alert.name)
         else:
             self.signal(alert, rules)
 
@@ -244,21 +250,21 @@ class GroupTests:
             indexes = [n - 1, 2 * n - 1, *self.for_edges(rules, n)]
             self.add(title, [(series, values)], alert_checks(alert.name, exps, indexes, self.interval))
 
-    def absent(self, alert: Alert, rules: list[AlertRule]) -> None:
-        labels = promql.equality_labels(alert.expr or "")
+    def absent(self, alert: Alert, rules: list[AlertRule], selector: str) -> None:
+        labels = promql.equality_labels(selector)
         n = steps_for(max(r.for_ms for r in rules), self.interval)
         exps = self._exps(rules, lambda r, i: True, lambda i: 1.0, labels)
         indexes = [n - 1, *self.for_edges(rules, 0)]
         self.add(
-            f"{alert.name} fires when {alert.expr} has no series",
+            f"{alert.name} fires when {selector} has no series",
             [],
             alert_checks(alert.name, exps, indexes, self.interval),
         )
-        present = selector_series(alert.expr or "")
+        present = selector_series(selector)
         if present is not None:
             quiet = self._exps(rules, lambda r, i: False, lambda i: 1.0, labels)
             self.add(
-                f"{alert.name} stays silent while {alert.expr} has series",
+                f"{alert.name} stays silent while {selector} has series",
                 [(present, [1.0] * n)],
                 alert_checks(alert.name, quiet, [n - 1], self.interval),
             )
