@@ -86,6 +86,9 @@ def _route_node(catalog: Catalog, route: Route, index: int, children: list[dict]
         node["active_time_intervals"] = route.active_hours
     if route.continue_:
         node["continue"] = True
+    fixed = [value for label, op, value in route.matchers if label == "severity" and op == "="]
+    if len(fixed) == 1:  # a route for one severity needs only that severity's timing
+        children = [c for c in children if c["matchers"] == [matcher("severity", "=", fixed[0])]]
     if children:
         node["routes"] = children
     return node
