@@ -255,3 +255,59 @@ def test_cli_reports_every_error_exits_1_and_leaves_output_untouched(cat: Path, 
     assert err[1] == 'rulesets/b.yaml:4:45: groups[0].alerts[0].above: expected a number, got "x"'
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_literal_secrets_receiver_name_clashes_and_severity_beside_a_map(cat: Path) -> None:
+    write(
+        cat,
+        "a.yaml",
+        """
+        version: 1
+        channels:
+          robot: {type: dingtalk, url: "https://oapi.dingtalk.com/robot/send?access_token=${T}", secret: s3cret}
+        escalations:
+          oncall: {steps: [{notify: [robot]}]}
+        routes:
+          - {name: oncall, match: {severity: info}, native: {webhook_configs: [{url: "http://x.example"}]}}
+        groups:
+          - name: node
+            alerts:
+              - {alert: A, expr: up, above: {warning: 1}, severity: critical}
+        """,
+    )
+    assert errors_of(cat) == [
+        "rulesets/a.yaml:3:98: channels.robot.secret: a literal secret; write it as ${ENV_VAR} (the receiver reads it "
+        "from its environment) so it stays out of generated files",
+        'rulesets/a.yaml:7:12: routes[0].name: "oncall" is already the name of an escalation policy\'s receiver; '
+        "choose another name",
+        "rulesets/a.yaml:11:61: groups[0].alerts[0].severity: applies to a single above value; with a map of levels, "
+        "the map names the severities",
+    ]
+
+
+def test_anchors_merge_keys_and_x_keys_are_accepted(cat: Path) -> None:
+    write(
+        cat,
+        "a.yaml",
+        """
+        version: 1
+        x-common: &common
+          for: 10m
+          labels: {team: infra}
+        groups:
+          - name: node
+            alerts:
+              - <<: *common
+                alert: A
+                expr: up == 0
+              - <<: *common
+                alert: B
+                expr: node_load1
+                above: 3
+                for: 1m
+        """,
+    )
+    catalog, warnings = load_catalog(cat)
+    a, b = catalog.alerts()
+    assert (a.for_ms, a.labels["team"], b.for_ms, b.labels["team"]) == (600_000, "infra", 60_000, "infra")
+    assert warnings == []

@@ -108,7 +108,10 @@ def _position(tree: object, path: KeyPath, at_key: bool) -> tuple[int, int]:
     for index, part in enumerate(path):
         last = index == len(path) - 1
         if isinstance(node, CommentedMap) and part in node:
-            pos = node.lc.key(part) if at_key and last else node.lc.value(part)
+            try:
+                pos = node.lc.key(part) if at_key and last else node.lc.value(part)
+            except KeyError:  # a key merged in from an anchor (`<<: *base`) has no position of its own here
+                pos = None
             node = node[part]
         elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
             pos = node.lc.item(part)

@@ -37,7 +37,7 @@ from amcompanion.catalog.model import (
     Step,
     Tier,
 )
-from amcompanion.catalog.numbers import go_float
+from amcompanion.catalog.numbers import go_float, promql_number
 
 TOP_LEVEL = (
     "version",
@@ -142,7 +142,6 @@ ROUTE_FIELDS = (
     "matchers",
     "escalation",
     "native",
-    "receiver",
     "quiet_hours",
     "active_hours",
     "continue",
@@ -225,7 +224,7 @@ class FileReader:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             self.error(path, f"expected a string, got {_got(value)}")
             return None
-        text = value if isinstance(value, str) else go_float(value)
+        text = value if isinstance(value, str) else promql_number(value)
         if pattern is not None and not pattern.match(text):
             self.error(path, f'"{text}" is not a valid {what}')
             return None
@@ -322,6 +321,11 @@ class CatalogReader:
             names = [n for k, n in self.defined if k == kind]
             hint = _suggest(name, names)
             self.diags.error(file, path, f'undefined {kind} "{name}"{hint}')
+        for kind, name in self.defined:
+            if kind == "receiver" and (name in self.policies or name == "unrouted"):
+                file, path = self.defined[(kind, name)]
+                what = "an escalation policy's receiver" if name in self.policies else "the receiver of unrouted alerts"
+                self.diags.error(file, path, f'"{name}" is already the name of {what}; choose another name')
 
     # -- files -------------------------------------------------------------------------------
     def read_defaults(self, r: FileReader, data: object, path: KeyPath) -> None:
@@ -426,7 +430,11 @@ class CatalogReader:
                     if text is not None:
                         contact[key] = text
             if "phone" in contact and not PHONE.match(contact["phone"]):
-                r.error((*cpath, "phone"), f'"{contact["phone"]}" is not an E.164 phone number such as +8613800000001')
+                r.error(
+                    (*cpath, "phone"),
+                    f'"{contact["phone"]}" is not an E.164 phone number such as '
+                    '"+8613800000001" (quote it: YAML reads an unquoted +86... as a number)',
+                )
             if "email" in contact and "@" not in contact["email"]:
                 r.error((*cpath, "email"), f'"{contact["email"]}" is not an email address')
             self.contacts[str(name)] = contact
@@ -490,10 +498,10 @@ class CatalogReader:
                 if text is not None:
                     out[key] = text
                     if key in SECRET_FIELDS and "${" not in text:
-                        self.diags.warn(
-                            r.file,
+                        r.error(
                             fpath,
-                            "looks like a literal secret; write it as ${ENV_VAR} so it stays out of generated files",
+                            "a literal secret; write it as ${ENV_VAR} (the receiver reads it from its "
+                            "environment) so it stays out of generated files",
                         )
         if ctype == "email" and "port" not in out:
             out["port"] = 587
@@ -744,6 +752,11 @@ class CatalogReader:
     def read_levels(self, r: FileReader, d: dict, path: KeyPath, key: str, severity: str | None) -> list[Level]:
         value = d[key]
         if isinstance(value, dict):
+            if severity is not None:
+                r.error(
+                    (*path, "severity"),
+                    f"applies to a single {key} value; with a map of levels, the map names the severities",
+                )
             levels = []
             for sev, level in value.items():
                 if self.severity(r, sev, (*path, key, sev), at_key=True):
@@ -967,6 +980,10 @@ class CatalogReader:
         alert_for = r.duration(alerting["for"], (*apath, "for")) if "for" in alerting else 0
         extra_labels = r.labels(alerting["labels"], (*apath, "labels")) if "labels" in alerting else {}
         annotations = {}
+        if "description" in d:  # the SLO's description, on its alerts unless alerting.annotations sets one
+            description = r.string(d["description"], (*path, "description"))
+            if description is not None:
+                annotations["description"] = description
         if "annotations" in alerting:
             for key, value in (r.mapping(alerting["annotations"], (*apath, "annotations")) or {}).items():
                 text = r.string(value, (*apath, "annotations", key))
@@ -1131,6 +1148,21 @@ def _parse_matcher(text: str) -> tuple[str, str, str] | None:
     return label, op, value
 
 
+def apply_merge_keys(node: object) -> object:
+    """YAML merge keys (`<<: *base`), which yaml-rs keeps as a plain key: merged as ruamel merges them."""
+    if isinstance(node, list):
+        return [apply_merge_keys(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    merged: dict = {}
+    bases = node.get("<<")
+    for base in bases if isinstance(bases, list) else [bases] if isinstance(bases, dict) else []:
+        for key, value in apply_merge_keys(base).items():  # type: ignore[union-attr]
+            merged.setdefault(key, value)
+    own = {key: apply_merge_keys(value) for key, value in node.items() if key != "<<" or bases is None}
+    return {**merged, **own} if merged else own
+
+
 def catalog_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
 
@@ -1159,6 +1191,7 @@ def load_catalog(root: Path) -> tuple[Catalog, list[Diagnostic]]:
         except (yaml_rs.YAMLDecodeError, ValueError):
             syntax.append(syntax_error(text, display))
             continue
+        data = apply_merge_keys(data)
         r = FileReader(display, reader.diags)
         if data is None:
             r.error((), "the file is empty (it needs at least `version: 1`)")
@@ -1166,7 +1199,14 @@ def load_catalog(root: Path) -> tuple[Catalog, list[Diagnostic]]:
         if not isinstance(data, dict):
             r.error((), f"expected a mapping of top-level keys, got {_got(data)}")
             continue
-        r.mapping(data, (), TOP_LEVEL, ("version",), what="top-level key")
+        # `x-` keys are free scratch space, e.g. for YAML anchors (`x-common: &common`), as in Compose files.
+        r.mapping(
+            {k: v for k, v in data.items() if not str(k).startswith("x-")},
+            (),
+            TOP_LEVEL,
+            ("version",),
+            what="top-level key",
+        )
         if "version" in data and data["version"] != 1:
             r.error(
                 ("version",), f"unsupported catalog version {_got(data['version'])} (this amcompanion reads version 1)"
