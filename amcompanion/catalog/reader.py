@@ -259,6 +259,15 @@ class FileReader:
         items = [self.string(item, (*path, i), pattern, what) for i, item in enumerate(value)]
         return [item for item in items if item is not None]
 
+    def strings(self, value: object, path: KeyPath) -> dict[str, str]:
+        """A mapping of any names to strings (annotations)."""
+        out = {}
+        for key, item in (self.mapping(value, path) or {}).items():
+            text = self.string(item, (*path, key))
+            if text is not None:
+                out[str(key)] = text
+        return out
+
     def labels(self, value: object, path: KeyPath) -> dict[str, str]:
         data = self.mapping(value, path)
         if data is None:
@@ -826,11 +835,7 @@ class CatalogReader:
                 if text is not None:
                     annotations[key] = text
         if "annotations" in d:
-            extra = r.mapping(d["annotations"], (*path, "annotations")) or {}
-            for key, value in extra.items():
-                text = r.string(value, (*path, "annotations", key))
-                if text is not None:
-                    annotations[str(key)] = text
+            annotations.update(r.strings(d["annotations"], (*path, "annotations")))
         alert = Alert(name, kind, group.name, Origin(r.file, path), [], None, for_ms or 0, labels, annotations)
         if "escalation" in d:
             alert.escalation = r.string(d["escalation"], (*path, "escalation"))
@@ -985,10 +990,7 @@ class CatalogReader:
             if description is not None:
                 annotations["description"] = description
         if "annotations" in alerting:
-            for key, value in (r.mapping(alerting["annotations"], (*apath, "annotations")) or {}).items():
-                text = r.string(value, (*apath, "annotations", key))
-                if text is not None:
-                    annotations[str(key)] = text
+            annotations.update(r.strings(alerting["annotations"], (*apath, "annotations")))
         page = self.read_tier(r, alerting, apath, "page", "critical")
         ticket = self.read_tier(r, alerting, apath, "ticket", "warning")
         if None in (objective, window) or (errors is None and buckets is None):
@@ -1049,11 +1051,7 @@ class CatalogReader:
         if "severity" in tier:
             severity = self.severity(r, tier["severity"], (*path, key, "severity")) or severity
         labels = r.labels(tier["labels"], (*path, key, "labels")) if "labels" in tier else {}
-        annotations = {}
-        for name, text in (r.mapping(tier.get("annotations", {}), (*path, key, "annotations")) or {}).items():
-            checked = r.string(text, (*path, key, "annotations", name))
-            if checked is not None:
-                annotations[str(name)] = checked
+        annotations = r.strings(tier.get("annotations", {}), (*path, key, "annotations"))
         return Tier(severity, labels, annotations)
 
     def read_inhibit(self, r: FileReader, item: object, path: KeyPath) -> Inhibit | None:
