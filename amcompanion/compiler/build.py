@@ -42,9 +42,8 @@ def kubernetes_name(group: str) -> str:
     return "amcompanion-" + re.sub(r"[^a-z0-9-]+", "-", group.lower()).strip("-")
 
 
-def _test_interval(rules: list[AlertRule], plans: list[slo_compiler.SLOPlan]) -> int:
-    longest = max([r.for_ms for r in rules] + [p.slo.alert_for_ms for p in plans] + [0])
-    return TEST_INTERVAL_MS if longest <= 6 * 3_600_000 else LONG_TEST_INTERVAL_MS
+def _longest_for(rules: list[AlertRule], plans: list[slo_compiler.SLOPlan]) -> int:
+    return max([r.for_ms for r in rules] + [p.slo.alert_for_ms for p in plans] + [0])
 
 
 @dataclass
@@ -79,7 +78,9 @@ def group_documents(catalog: Catalog, compiled: CompiledGroup, all_alerts: dict[
     """A group's rule file, its promtool tests and its PrometheusRule."""
     group, rules_doc = compiled.group, compiled.rules_doc
     source = [group.origin.file]
-    tests = GroupTests(group, _test_interval(compiled.rules, compiled.plans), all_alerts)
+    longest = _longest_for(compiled.rules, compiled.plans)
+    interval = TEST_INTERVAL_MS if longest <= 6 * 3_600_000 else LONG_TEST_INTERVAL_MS
+    tests = GroupTests(group, interval, all_alerts, max([p.slo.alert_for_ms for p in compiled.plans] + [0]))
     rules_of: dict[str, list[AlertRule]] = {}
     for rule in compiled.rules:
         rules_of.setdefault(rule.alert.name, []).append(rule)

@@ -154,6 +154,15 @@ def steps_for(for_ms: int, interval_ms: int) -> int:
     return math.ceil(for_ms / interval_ms) + 2
 
 
+def round_size(steps: int) -> int:
+    """Alerts share a round when their `for` needs a similar number of steps: 8, 12, 16, 24, 32, 48, ...
+    (at most 1.5 times what one needs), so one long `for` does not lengthen every alert's test."""
+    size = 8
+    while size < steps:
+        size = size * 3 // 2 if size & (size - 1) == 0 else size * 4 // 3
+    return size
+
+
 def neighbours(level: float) -> tuple[float, float]:
     """Readable values just under and over a level, one unit of its last digit away (512 → 511, 513;
     80 → 79, 81; 0.05 → 0.049, 0.051): a level edited by hand by that much fails the test."""
@@ -168,12 +177,26 @@ def neighbours(level: float) -> tuple[float, float]:
 class GroupTests:
     """The tests of one rule group file."""
 
-    def __init__(self, group: Group, interval_ms: int, all_alerts: dict[str, Alert]):
+    def __init__(self, group: Group, interval_ms: int, all_alerts: dict[str, Alert], longest_slo_for_ms: int):
         self.group = group
         self.interval = interval_ms
         self.all_alerts = all_alerts
         self.tests: list[dict] = []
         self.untested: list[str] = []  # alerts whose expression returns series with no input at all
+        # Alerts driven by their own series share test cases ("rounds"): promtool evaluates every rule of
+        # the file at every step of every test, so one round for all alerts beats one test per alert.
+        self.slo_phase = steps_for(longest_slo_for_ms, interval_ms)
+        self.rounds: dict[str, list[dict]] = {}
+
+    def add_to_round(self, family: str, index: int, title: str, series: list[tuple[str, Values]], checks: dict) -> None:
+        rounds = self.rounds.setdefault(family, [])
+        while len(rounds) <= index:
+            rounds.append({"titles": [], "series": [], "checks": {}})
+        found = rounds[index]
+        found["titles"].append(title)
+        found["series"] += series
+        for kind, entries in checks.items():
+            found["checks"].setdefault(kind, []).extend(entries)
 
     def add(self, name: str, series: list[tuple[str, Values]], checks: dict) -> None:
         test: dict = {
@@ -232,23 +255,27 @@ class GroupTests:
         return edges
 
     def signal(self, alert: Alert, rules: list[AlertRule]) -> None:
+        """Round k: the signal just short of the k-th level, then just past it, for `phase` samples each."""
         labels = self._templated_labels(alert)
         series = series_string(signal_name(alert), labels)
-        n = steps_for(max(r.for_ms for r in rules), self.interval)
+        n = round_size(steps_for(max(r.for_ms for r in rules), self.interval))
         levels = sorted({r.level for r in rules if r.level is not None})
         cases: list[tuple[str, float | None, float]] = []
         for level in levels:
             low, high = neighbours(level)
             before, past = (low, high) if alert.comparison == ">" else (high, low)
             word = "above" if alert.comparison == ">" else "below"
-            cases.append((f"{alert.name} fires {word} {_num(level)} and stays silent at {_num(before)}", before, past))
+            cases.append((f"{alert.name} {word} {_num(level)}", before, past))
         if not levels:
-            cases.append((f"{alert.name} fires while its expression returns a series", None, 1.0))
-        for title, before, past in cases:
+            cases.append((f"{alert.name} present", None, 1.0))
+        for index, (title, before, past) in enumerate(cases):
             values: Values = [before] * n + [past] * n
             exps = self._exps(rules, lambda r, i, v=values: r.holds(v[i]), lambda i, v=values: v[i] or 0.0, labels)
             indexes = [n - 1, 2 * n - 1, *self.for_edges(rules, n)]
-            self.add(title, [(series, values)], alert_checks(alert.name, exps, indexes, self.interval))
+            family = f"signals over {format_duration(2 * n * self.interval)}"
+            self.add_to_round(
+                family, index, title, [(series, values)], alert_checks(alert.name, exps, indexes, self.interval)
+            )
 
     def absent(self, alert: Alert, rules: list[AlertRule], selector: str) -> None:
         labels = promql.equality_labels(selector)
@@ -346,8 +373,8 @@ class GroupTests:
                     slo.min_events / 2,
                 )
             )
-        n = steps_for(slo.alert_for_ms, self.interval)
-        for title, ratios, events in cases:
+        n = self.slo_phase
+        for case, (title, ratios, events) in enumerate(cases):
             values = {w: ratios.get(w, 0.0) for w in plan.windows_ms}
             series: list[tuple[str, Values]] = [
                 (
@@ -389,14 +416,34 @@ class GroupTests:
                         identity,
                     )
                 )
-            self.add(
-                f"{slo.alert_name} {slo.sloth_id}: {title}",
+            self.add_to_round(
+                "SLOs",
+                case,
+                f"{slo.sloth_id} {title}",
                 series,
                 alert_checks(slo.alert_name, exps, [n - 1], self.interval),
             )
 
     def document(self, rule_file: str) -> dict:
-        return {"rule_files": [rule_file], "evaluation_interval": format_duration(self.interval), "tests": self.tests}
+        rounds = []
+        for family, entries in self.rounds.items():
+            for index, found in enumerate(entries):
+                titles = found["titles"]
+                more = f" and {len(titles) - 3} more" if len(titles) > 3 else ""
+                name = f"{family}, round {index + 1} of {len(entries)}: {', '.join(titles[:3])}{more}"
+                rounds.append(
+                    {
+                        "name": name,
+                        "interval": format_duration(self.interval),
+                        "input_series": [{"series": s, "values": values_string(v)} for s, v in found["series"]],
+                        **found["checks"],
+                    }
+                )
+        return {
+            "rule_files": [rule_file],
+            "evaluation_interval": format_duration(self.interval),
+            "tests": rounds + self.tests,
+        }
 
 
 def _num(value: float) -> str:
