@@ -8,7 +8,7 @@ from amcompanion.catalog.durations import format_duration
 from amcompanion.catalog.model import Alert, Catalog, Group
 from amcompanion.compiler import slo as slo_compiler
 from amcompanion.compiler.alertmanager import RoutedAlert, alertmanager_config, route_tests
-from amcompanion.compiler.rules import AlertRule, alert_rules, signal_rule
+from amcompanion.compiler.rules import AlertRule, alert_rules, signal_rules
 from amcompanion.compiler.unittests import GroupTests
 
 TEST_INTERVAL_MS = 60_000
@@ -163,9 +163,7 @@ def compile_group(group: Group) -> CompiledGroup:
     rule_list: list[dict] = []
     group_rules: list[AlertRule] = []
     for alert in group.alerts:
-        recorded = signal_rule(alert)
-        if recorded:
-            rule_list.append(recorded)
+        rule_list += signal_rules(alert)
         generated = alert_rules(alert)
         group_rules += generated
         rule_list += [r.as_rule() for r in generated]

@@ -46,10 +46,19 @@ def signal_name(alert: Alert) -> str:
     return f"amcompanion:{alert.name}:signal"
 
 
-def _over(expr: str, range_ms: int) -> str:
-    """`expr[range]`, as a subquery when expr is not a plain selector."""
-    duration = format_duration(range_ms)
-    return f"{expr}[{duration}]" if promql.is_selector(expr) else f"({expr})[{duration}:]"
+def input_name(alert: Alert) -> str:
+    return f"amcompanion:{alert.name}:input"
+
+
+def needs_input_rule(alert: Alert) -> bool:
+    """Kinds that take a range of `expr`: an expression other than a selector is recorded first, so the
+    signal reads `recorded[range]` instead of a subquery re-evaluating `expr` at every step of the range
+    (an anomaly's 1d baseline would cost 1,440 evaluations of `expr` per rule evaluation)."""
+    return alert.kind in ("trend", "anomaly", "frequency") and not promql.is_selector(alert.expr or "")
+
+
+def _series(alert: Alert) -> str:
+    return input_name(alert) if needs_input_rule(alert) else alert.expr  # type: ignore[return-value]
 
 
 def signal_expr(alert: Alert) -> str | None:
@@ -59,14 +68,14 @@ def signal_expr(alert: Alert) -> str | None:
         return alert.expr
     if kind == "ratio":
         return f"({alert.errors}) / (({alert.total}) > 0)"  # a zero total yields no series, never Inf
+    series = _series(alert)
     if kind == "trend":
-        return f"predict_linear({_over(alert.expr, alert.lookback_ms)}, {alert.horizon_ms // 1000})"  # type: ignore[arg-type]
+        return f"predict_linear({series}[{format_duration(alert.lookback_ms)}], {alert.horizon_ms // 1000})"  # type: ignore[arg-type, operator]
     if kind == "anomaly":
-        series = alert.expr if promql.is_selector(alert.expr) else f"({alert.expr})"  # type: ignore[arg-type]
-        window = _over(alert.expr, alert.baseline_ms)  # type: ignore[arg-type]
+        window = f"{series}[{format_duration(alert.baseline_ms)}]"  # type: ignore[arg-type]
         return f"abs({series} - avg_over_time({window})) / (stddev_over_time({window}) > 0)"
     if kind == "frequency":
-        return f"increase({_over(alert.expr, alert.within_ms)})"  # type: ignore[arg-type]
+        return f"increase({series}[{format_duration(alert.within_ms)}])"  # type: ignore[arg-type]
     return None
 
 
@@ -116,8 +125,10 @@ def alert_rules(alert: Alert) -> list[AlertRule]:
     return rules
 
 
-def signal_rule(alert: Alert) -> dict | None:
+def signal_rules(alert: Alert) -> list[dict]:
+    """The recording rules an alert's levels are compared with: its signal, and its input if it needs one."""
     expr = signal_expr(alert)
     if expr is None:
-        return None
-    return {"record": signal_name(alert), "expr": expr}
+        return []
+    rules = [{"record": input_name(alert), "expr": alert.expr}] if needs_input_rule(alert) else []
+    return [*rules, {"record": signal_name(alert), "expr": expr}]
