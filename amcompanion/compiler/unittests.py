@@ -181,12 +181,12 @@ class GroupTests:
         self.group = group
         self.interval = interval_ms
         self.all_alerts = all_alerts
-        self.tests: list[dict] = []
         self.untested: list[str] = []  # alerts whose expression returns series with no input at all
         # Alerts driven by their own series share test cases ("rounds"): promtool evaluates every rule of
         # the file at every step of every test, so one round for all alerts beats one test per alert.
         self.slo_phase = steps_for(longest_slo_for_ms, interval_ms)
         self.rounds: dict[str, list[dict]] = {}
+        self.composite_names: dict[str, list[set[str]]] = {}  # per round family: alerts each round involves
 
     def add_to_round(self, family: str, index: int, title: str, series: list[tuple[str, Values]], checks: dict) -> None:
         rounds = self.rounds.setdefault(family, [])
@@ -197,15 +197,6 @@ class GroupTests:
         found["series"] += series
         for kind, entries in checks.items():
             found["checks"].setdefault(kind, []).extend(entries)
-
-    def add(self, name: str, series: list[tuple[str, Values]], checks: dict) -> None:
-        test: dict = {
-            "name": name,
-            "interval": format_duration(self.interval),
-            "input_series": [{"series": s, "values": values_string(v)} for s, v in series],
-        }
-        test.update(checks)
-        self.tests.append(test)
 
     def alert(self, alert: Alert, rules: list[AlertRule]) -> None:
         signal = signal_expr(alert)
@@ -278,27 +269,32 @@ class GroupTests:
             )
 
     def absent(self, alert: Alert, rules: list[AlertRule], selector: str) -> None:
+        """Round 1: no series at all, so every absent alert of the file fires after its `for`; round 2: a
+        series for each selector, and all stay silent."""
         labels = promql.equality_labels(selector)
-        n = steps_for(max(r.for_ms for r in rules), self.interval)
+        n = round_size(steps_for(max(r.for_ms for r in rules), self.interval))
+        family = f"absent alerts over {format_duration(n * self.interval)}"
         exps = self._exps(rules, lambda r, i: True, lambda i: 1.0, labels)
         indexes = [n - 1, *self.for_edges(rules, 0)]
-        self.add(
-            f"{alert.name} fires when {selector} has no series",
-            [],
-            alert_checks(alert.name, exps, indexes, self.interval),
+        self.add_to_round(
+            family, 0, f"{alert.name} without {selector}", [], alert_checks(alert.name, exps, indexes, self.interval)
         )
         present = selector_series(selector)
         if present is not None:
             quiet = self._exps(rules, lambda r, i: False, lambda i: 1.0, labels)
-            self.add(
-                f"{alert.name} stays silent while {selector} has series",
+            self.add_to_round(
+                family,
+                1,
+                f"{alert.name} with {present}",
                 [(present, [1.0] * n)],
                 alert_checks(alert.name, quiet, [n - 1], self.interval),
             )
 
     def composite(self, alert: Alert, rules: list[AlertRule]) -> None:
+        """Members' ALERTS series: for `all`, one member first, then all; for `any`, none, then one. Composites
+        share a round only when no alert is a member (or the composite) of two of them."""
         on = test_labels(alert.on)
-        n = steps_for(max(r.for_ms for r in rules), self.interval)
+        n = round_size(steps_for(max(r.for_ms for r in rules), self.interval))
         member_values: list[Values] = []
         for i, _member in enumerate(alert.members):
             early = alert.all_members and i == 0  # `all`: one member alone does not fire it
@@ -309,7 +305,7 @@ class GroupTests:
             (series_string("ALERTS", {**on, "alertname": m, "alertstate": "firing"}), v)
             for m, v in zip(alert.members, member_values, strict=True)
         ]
-        series += self.quiet_absent_members(alert)
+        series += self.quiet_absent_members(alert, 2 * n)
 
         def holds(_rule: AlertRule, i: int) -> bool:
             present = [v[i] is not None for v in member_values]
@@ -317,17 +313,25 @@ class GroupTests:
 
         exps = self._exps(rules, holds, lambda i: 1.0, on)
         indexes = [n - 1, 2 * n - 1, *self.for_edges(rules, n)]
+        family = f"composites over {format_duration(2 * n * self.interval)}"
+        involved = {alert.name, *alert.members}
+        taken = self.composite_names.setdefault(family, [])
+        index = next((i for i, names in enumerate(taken) if not names & involved), len(taken))
+        if index == len(taken):
+            taken.append(set())
+        taken[index] |= involved
         mode = "all" if alert.all_members else "any"
-        self.add(
-            f"{alert.name} fires when {mode} of {', '.join(alert.members)} fire",
+        self.add_to_round(
+            family,
+            index,
+            f"{alert.name} ({mode} of {', '.join(alert.members)})",
             series,
             alert_checks(alert.name, exps, indexes, self.interval),
         )
 
-    def quiet_absent_members(self, alert: Alert) -> list[tuple[str, Values]]:
+    def quiet_absent_members(self, alert: Alert, n: int) -> list[tuple[str, Values]]:
         """Absent alerts of this file fire in every test; feed their selectors so they stay quiet."""
         out = []
-        n = steps_for(max(1, alert.for_ms), self.interval) * 2
         for member in alert.members:
             other = self.all_alerts.get(member)
             if other is not None and other.kind == "absent" and other.group == self.group.name:
@@ -442,7 +446,7 @@ class GroupTests:
         return {
             "rule_files": [rule_file],
             "evaluation_interval": format_duration(self.interval),
-            "tests": rounds + self.tests,
+            "tests": rounds,
         }
 
 
