@@ -1,5 +1,6 @@
 """The whole compilation: a Catalog → {relative path: Document}, deterministic and free of IO."""
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -11,8 +12,7 @@ from amcompanion.compiler.alertmanager import RoutedAlert, alertmanager_config, 
 from amcompanion.compiler.rules import AlertRule, alert_rules, signal_rules
 from amcompanion.compiler.unittests import GroupTests
 
-TEST_INTERVAL_MS = 60_000
-LONG_TEST_INTERVAL_MS = 5 * 60_000  # past 6h of `for`, 5m steps keep generated tests short
+MAX_TEST_INTERVAL_MS = 5 * 60_000  # Prometheus's lookback: samples further apart would go stale
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,16 @@ def kubernetes_name(group: str) -> str:
     return "amcompanion-" + re.sub(r"[^a-z0-9-]+", "-", group.lower()).strip("-")
 
 
-def _longest_for(rules: list[AlertRule], plans: list[slo_compiler.SLOPlan]) -> int:
-    return max([r.for_ms for r in rules] + [p.slo.alert_for_ms for p in plans] + [0])
+def test_interval(rules: list[AlertRule], plans: list[slo_compiler.SLOPlan]) -> int:
+    """The step of a file's generated tests: the largest that divides every `for` (so each one elapses
+    exactly on a step), at most 5m; promtool evaluates every rule of the file at every step."""
+    step = 0
+    for ms in [r.for_ms for r in rules] + [p.slo.alert_for_ms for p in plans]:
+        step = math.gcd(step, ms)
+    if not step:
+        return 60_000
+    unit = 1_000 if step % 1_000 == 0 else 1  # whole seconds, unless some `for` is not
+    return max(d for d in range(unit, MAX_TEST_INTERVAL_MS + 1, unit) if step % d == 0)
 
 
 @dataclass
@@ -78,8 +86,7 @@ def group_documents(catalog: Catalog, compiled: CompiledGroup, all_alerts: dict[
     """A group's rule file, its promtool tests and its PrometheusRule."""
     group, rules_doc = compiled.group, compiled.rules_doc
     source = [group.origin.file]
-    longest = _longest_for(compiled.rules, compiled.plans)
-    interval = TEST_INTERVAL_MS if longest <= 6 * 3_600_000 else LONG_TEST_INTERVAL_MS
+    interval = test_interval(compiled.rules, compiled.plans)
     tests = GroupTests(group, interval, all_alerts, max([p.slo.alert_for_ms for p in compiled.plans] + [0]))
     rules_of: dict[str, list[AlertRule]] = {}
     for rule in compiled.rules:
