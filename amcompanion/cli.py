@@ -83,16 +83,20 @@ def compile_command(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     try:
-        catalog, warnings = load_catalog(args.rulesets)
+        catalog = load_catalog(args.rulesets)
     except CatalogError as exc:
         for diag in exc.diagnostics:
             print(f"error: {diag}" if not diag.line else str(diag), file=sys.stderr)
         count = len(exc.diagnostics)
         print(f"{count} error{'s' if count != 1 else ''}; nothing written", file=sys.stderr)
         return 1
-    for warning in warnings:
-        print(f"warning: {warning}", file=sys.stderr)
     files, output = render_catalog(catalog, max(1, args.jobs))
+    if output.unrouted and not args.quiet:
+        print(
+            f"warning: {len(output.unrouted)} alert(s) reach no escalation policy, only the empty receiver "
+            f'"unrouted" (set defaults.escalation, a group escalation or a route): {", ".join(output.unrouted)}',
+            file=sys.stderr,
+        )
     if args.check:
         diff = stale_diff(args.out, files, args.out.name)
         if diff:

@@ -25,7 +25,7 @@ CASES = {
 
 
 def compiled_files(catalog_dir: Path) -> dict[str, str]:
-    catalog, _ = load_catalog(catalog_dir)
+    catalog = load_catalog(catalog_dir)
     return render(compile_catalog(catalog).documents)
 
 

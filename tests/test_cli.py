@@ -91,3 +91,13 @@ def test_help_teaches_with_examples(capsys) -> None:  # type: ignore[no-untyped-
         main(["compile", "--help"])
     text = capsys.readouterr().out
     assert "amcompanion compile --check" in text and "exit codes: 0 ok, 1 catalog errors or stale output" in text
+
+
+def test_compile_warns_about_alerts_that_reach_no_policy(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["compile", str(CATALOGS / "minimal"), "-o", str(tmp_path / "a")]) == 0
+    assert capsys.readouterr().err == (
+        'warning: 1 alert(s) reach no escalation policy, only the empty receiver "unrouted" (set '
+        "defaults.escalation, a group escalation or a route): InstanceDown\n"
+    )
+    assert main(["compile", str(CATALOGS / "kinds"), "-o", str(tmp_path / "b")]) == 0
+    assert capsys.readouterr().err == ""

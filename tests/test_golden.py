@@ -33,14 +33,14 @@ def test_golden_files_cover_every_file_type(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(EVERY_CASE))
 def test_parallel_and_sequential_compiles_write_the_same_bytes(name: str) -> None:
-    catalog, _ = load_catalog(EVERY_CASE[name][0])
+    catalog = load_catalog(EVERY_CASE[name][0])
     parallel, _ = render_catalog(catalog, jobs=2)
     sequential, _ = render_catalog(catalog, jobs=1)
     assert parallel == sequential == compiled_files(EVERY_CASE[name][0])
 
 
 def test_kinds_catalog_uses_every_kind() -> None:
-    catalog, _ = load_catalog(CASES["kinds"])
+    catalog = load_catalog(CASES["kinds"])
     kinds = {alert.kind for alert in catalog.alerts()}
     assert kinds == {"threshold", "absent", "ratio", "trend", "anomaly", "frequency", "composite", "expr"}
 

@@ -44,7 +44,6 @@ class Diagnostics:
     """Every problem of a run, reported together."""
 
     items: list[Diagnostic] = field(default_factory=list)
-    warnings: list[Diagnostic] = field(default_factory=list)
 
     def error(
         self,
@@ -56,9 +55,6 @@ class Diagnostics:
         related: tuple[str, KeyPath] | None = None,
     ) -> None:
         self.items.append(Diagnostic(file, path, message, at_key, related=related))
-
-    def warn(self, file: str, path: KeyPath, message: str) -> None:
-        self.warnings.append(Diagnostic(file, path, message))
 
     def __bool__(self) -> bool:
         return bool(self.items)

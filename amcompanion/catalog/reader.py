@@ -1165,11 +1165,8 @@ def catalog_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
-def load_catalog(root: Path) -> tuple[Catalog, list[Diagnostic]]:
-    """Read and validate every file under `root`; raise CatalogError with all problems found.
-
-    Returns the catalog and its warnings.
-    """
+def load_catalog(root: Path) -> Catalog:
+    """Read and validate every file under `root`; raise CatalogError with all problems found."""
     root_name = root.resolve().name
     if not root.is_dir():
         raise CatalogError([Diagnostic(root_name, (), "no such catalog directory", line=0)])
@@ -1241,4 +1238,4 @@ def load_catalog(root: Path) -> tuple[Catalog, list[Diagnostic]]:
     problems = syntax + reader.diags.items
     if problems:
         raise CatalogError(locate(problems, root, root_name))
-    return reader.catalog(files), locate(reader.diags.warnings, root, root_name)
+    return reader.catalog(files)

@@ -2,13 +2,13 @@
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from amcompanion import __version__
 from amcompanion.catalog.durations import format_duration
 from amcompanion.catalog.model import Alert, Catalog, Group
 from amcompanion.compiler import slo as slo_compiler
-from amcompanion.compiler.alertmanager import RoutedAlert, alertmanager_config, route_tests
+from amcompanion.compiler.alertmanager import UNROUTED, RoutedAlert, alertmanager_config, route_tests
 from amcompanion.compiler.rules import AlertRule, alert_rules, signal_rules
 from amcompanion.compiler.unittests import GroupTests
 
@@ -29,6 +29,7 @@ class Output:
     rules: int = 0
     slos: int = 0
     routes: int = 0
+    unrouted: list[str] = field(default_factory=list)  # alerts whose only receiver is the empty one
 
 
 def header(catalog: Catalog, sources: list[str], what: str) -> str:
@@ -163,6 +164,9 @@ def catalog_output(catalog: Catalog, compiled: list[CompiledGroup]) -> Output:
         rules=sum(len(g["rules"]) for item in compiled for g in item.rules_doc["groups"]),
         slos=len(every_plan),
         routes=len(route_doc["tests"]),
+        unrouted=sorted(
+            {case["labels"]["alertname"] for case in route_doc["tests"] if case["receivers"] == [UNROUTED]}
+        ),
     )
 
 
