@@ -29,7 +29,6 @@ Values = list[float | None]  # one sample per interval; None: no sample
 class Expectation:
     """An alert rule as the simulator sees it: when its condition holds and what it fires with."""
 
-    name: str
     for_ms: int
     labels: dict[str, str]  # rule labels (templates allowed)
     annotations: dict[str, str]
@@ -221,7 +220,6 @@ class GroupTests:
         shared: dict[float, dict[str, str]] = {}
         return [
             Expectation(
-                r.alert.name,
                 r.for_ms,
                 r.labels,
                 r.annotations,
@@ -411,7 +409,6 @@ class GroupTests:
                 value = values[firing[0].short_ms] if firing else 0.0
                 exps.append(
                     Expectation(
-                        slo.alert_name,
                         slo.alert_for_ms,
                         burn.labels,
                         burn.annotations,
