@@ -17,13 +17,13 @@ Usage (from the repository root)::
 
     python bench/compile.py                          # 10,000 alerts, 200 SLOs, best of 3
     python bench/compile.py --alerts 2000 --slos 50 --repeat 5
-    python bench/compile.py --keep /tmp/amc-bench    # keep /tmp/amc-bench/catalog and .../out
+    python bench/compile.py --keep bench/out    # keep bench/out/catalog and .../out
     python bench/compile.py --generate-only /tmp/cat # only write the catalog into /tmp/cat
 
 To profile the compiler on the same catalog::
 
-    python bench/compile.py --keep /tmp/amc-bench
-    python -m cProfile -s cumtime -m amcompanion compile /tmp/amc-bench/catalog -o /tmp/amc-bench/out
+    python bench/compile.py --keep bench/out
+    python -m cProfile -s cumtime -m amcompanion compile bench/out/catalog -o bench/out/out
 
 Exit status: 0 on success; 1 when promtool is missing, a command fails (its stderr tail is shown)
 or a directory cannot be used; 2 on usage errors.
