@@ -77,6 +77,7 @@ _DATE_FUNCTIONS = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=65536)
 def produces_without_input(expr: str) -> bool:
     """True when the expression can return series although no series exist (absent(), vector(), time())."""
     node = parse(expr)

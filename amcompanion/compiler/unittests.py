@@ -19,7 +19,7 @@ from amcompanion.catalog import promql
 from amcompanion.catalog.durations import format_duration
 from amcompanion.catalog.model import Alert, Group
 from amcompanion.compiler import gotemplate
-from amcompanion.compiler.rules import AlertRule, signal_expr, signal_name
+from amcompanion.compiler.rules import AlertRule, signal_name
 from amcompanion.compiler.slo import SLOPlan, error_budget, sloth_labels
 
 Values = list[float | None]  # one sample per interval; None: no sample
@@ -198,14 +198,15 @@ class GroupTests:
             found["checks"].setdefault(kind, []).extend(entries)
 
     def alert(self, alert: Alert, rules: list[AlertRule]) -> None:
-        signal = signal_expr(alert)
+        # The catalog's own expressions (already parsed once) decide; the signal only wraps them.
+        written = [e for e in (alert.expr, alert.errors, alert.total) if e]
         if alert.kind == "absent":
             self.absent(alert, rules, alert.expr or "")
         elif alert.kind == "composite":
             self.composite(alert, rules)
-        elif signal and (selector := promql.absent_argument(signal)):
-            self.absent(alert, rules, selector)  # an `expr` alert written as absent(...) is tested like one
-        elif signal and promql.produces_without_input(signal):
+        elif alert.kind in ("threshold", "expr") and (selector := promql.absent_argument(alert.expr or "")):
+            self.absent(alert, rules, selector)  # an alert written as absent(...) is tested like one
+        elif any(promql.produces_without_input(e) for e in written):
             self.untested.append(alert.name)
         else:
             self.signal(alert, rules)
