@@ -32,24 +32,19 @@ class Expectation:
     for_ms: int
     labels: dict[str, str]  # rule labels (templates allowed)
     annotations: dict[str, str]
-    holds: Callable[[int], bool]  # at sample index
+    holds: list[bool]  # at each sample index
     value: Callable[[int], float]
     series_labels: dict[str, str]  # what `$labels` is in its templates
     rendered: dict[float, dict | None] = field(default_factory=dict)  # by $value: the expected alert
     # by $value: rendered annotations, shared by the rules of one alert (same templates, same series)
     rendered_annotations: dict[float, dict[str, str]] = field(default_factory=dict)
-    run_starts: dict[int, int] = field(default_factory=dict)
+    active_since: list[int] = field(init=False)  # where the unbroken run of holding samples began
 
-    def active_since(self, index: int) -> int:
-        """First sample of the unbroken run of samples where the condition holds, ending at `index`."""
-        start = index
-        while start > 0 and self.holds(start - 1):
-            start -= 1
-            if start in self.run_starts:
-                start = self.run_starts[start]
-                break
-        self.run_starts[index] = start
-        return start
+    def __post_init__(self) -> None:
+        starts: list[int] = []
+        for i, now in enumerate(self.holds):
+            starts.append(starts[-1] if i and now and self.holds[i - 1] else i)
+        self.active_since = starts
 
     def expected(self, value: float) -> dict | None:
         """The alert as promtool reports it for `$value`; None when a template is beyond gotemplate."""
@@ -101,9 +96,7 @@ def values_string(values: Values) -> str:
 
 def firing_at(exp: Expectation, index: int, interval_ms: int) -> bool:
     """Prometheus fires once the condition has held since ActiveAt for at least `for`."""
-    if not exp.holds(index):
-        return False
-    return (index - exp.active_since(index)) * interval_ms >= exp.for_ms
+    return exp.holds[index] and (index - exp.active_since[index]) * interval_ms >= exp.for_ms
 
 
 def expected_alerts(exps: Sequence[Expectation], index: int, interval_ms: int) -> list[dict] | None:
@@ -214,7 +207,7 @@ class GroupTests:
     def _exps(
         self,
         rules: list[AlertRule],
-        holds: Callable[[AlertRule, int], bool],
+        holds: Callable[[AlertRule], list[bool]],
         value: Callable[[int], float],
         series_labels: dict[str, str],
     ) -> list[Expectation]:
@@ -224,7 +217,7 @@ class GroupTests:
                 r.for_ms,
                 r.labels,
                 r.annotations,
-                (lambda i, r=r: holds(r, i)),
+                holds(r),
                 value,
                 series_labels,
                 rendered_annotations=shared,
@@ -260,7 +253,9 @@ class GroupTests:
             cases.append((f"{alert.name} present", None, 1.0))
         for index, (title, before, past) in enumerate(cases):
             values: Values = [before] * n + [past] * n
-            exps = self._exps(rules, lambda r, i, v=values: r.holds(v[i]), lambda i, v=values: v[i] or 0.0, labels)
+            exps = self._exps(
+                rules, lambda r, v=values: [r.holds(x) for x in v], lambda i, v=values: v[i] or 0.0, labels
+            )
             indexes = [n - 1, 2 * n - 1, *self.for_edges(rules, n)]
             family = f"signals over {format_duration(2 * n * self.interval)}"
             self.add_to_round(
@@ -273,14 +268,14 @@ class GroupTests:
         labels = promql.equality_labels(selector)
         n = round_size(steps_for(max(r.for_ms for r in rules), self.interval))
         family = f"absent alerts over {format_duration(n * self.interval)}"
-        exps = self._exps(rules, lambda r, i: True, lambda i: 1.0, labels)
+        exps = self._exps(rules, lambda r: [True] * n, lambda i: 1.0, labels)
         indexes = [n - 1, *self.for_edges(rules, 0)]
         self.add_to_round(
             family, 0, f"{alert.name} without {selector}", [], alert_checks(alert.name, exps, indexes, self.interval)
         )
         present = selector_series(selector)
         if present is not None:
-            quiet = self._exps(rules, lambda r, i: False, lambda i: 1.0, labels)
+            quiet = self._exps(rules, lambda r: [False] * n, lambda i: 1.0, labels)
             self.add_to_round(
                 family,
                 1,
@@ -306,11 +301,9 @@ class GroupTests:
         ]
         series += self.quiet_absent_members(alert, 2 * n)
 
-        def holds(_rule: AlertRule, i: int) -> bool:
-            present = [v[i] is not None for v in member_values]
-            return all(present) if alert.all_members else any(present)
-
-        exps = self._exps(rules, holds, lambda i: 1.0, on)
+        combine = all if alert.all_members else any
+        fires = [combine(v[i] is not None for v in member_values) for i in range(2 * n)]
+        exps = self._exps(rules, lambda r: fires, lambda i: 1.0, on)
         indexes = [n - 1, 2 * n - 1, *self.for_edges(rules, n)]
         family = f"composites over {format_duration(2 * n * self.interval)}"
         involved = {alert.name, *alert.members}
@@ -413,7 +406,7 @@ class GroupTests:
                         slo.alert_for_ms,
                         burn.labels,
                         burn.annotations,
-                        lambda i, fires=fires: fires,
+                        [fires] * n,
                         lambda i, value=value: value,
                         identity,
                     )
