@@ -7,6 +7,7 @@ computed by simulating Prometheus's `for` bookkeeping over the same samples, so 
 the catalog means; promtool then checks that the generated rules agree.
 """
 
+import itertools
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -78,14 +79,9 @@ def _escape(value: str) -> str:
 
 def values_string(values: Values) -> str:
     """promtool's expanding notation: `_xN` is N missing samples, `VxN` is N+1 samples of V."""
-    runs: list[tuple[float | None, int]] = []
-    for value in values:
-        if runs and runs[-1][0] == value and (value is not None or runs[-1][0] is None):
-            runs[-1] = (value, runs[-1][1] + 1)
-        else:
-            runs.append((value, 1))
     parts = []
-    for value, count in runs:
+    for value, run in itertools.groupby(values):
+        count = sum(1 for _ in run)
         if value is None:
             parts.append(f"_x{count}")
         else:
@@ -144,6 +140,12 @@ def test_labels(names: set[str] | list[str]) -> dict[str, str]:
 def steps_for(for_ms: int, interval_ms: int) -> int:
     """Samples in one phase: enough for the longest `for` to elapse, plus one."""
     return math.ceil(for_ms / interval_ms) + 2
+
+
+def _per_sample(holds: Callable[[float | None], bool], values: Values) -> list[bool]:
+    """holds() of each sample, asked once per distinct value (a test has two or three)."""
+    answers = {value: holds(value) for value in set(values)}
+    return [answers[value] for value in values]
 
 
 def round_size(steps: int) -> int:
@@ -254,7 +256,7 @@ class GroupTests:
         for index, (title, before, past) in enumerate(cases):
             values: Values = [before] * n + [past] * n
             exps = self._exps(
-                rules, lambda r, v=values: [r.holds(x) for x in v], lambda i, v=values: v[i] or 0.0, labels
+                rules, lambda r, v=values: _per_sample(r.holds, v), lambda i, v=values: v[i] or 0.0, labels
             )
             indexes = [n - 1, 2 * n - 1, *self.for_edges(rules, n)]
             family = f"signals over {format_duration(2 * n * self.interval)}"
