@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml_rs
 
+from amcompanion.compiler.alertmanager import routing_labels
+
 INSTALL_HINT = {
     "promtool": "Debian/Ubuntu: apt-get install --no-install-recommends prometheus",
     "amtool": "Debian/Ubuntu: apt-get install --no-install-recommends prometheus-alertmanager",
@@ -39,34 +41,33 @@ def _run(args: list[str], cwd: Path) -> tuple[bool, str]:
     return proc.returncode == 0, output.strip()
 
 
-def checks(out_dir: Path) -> list[tuple[str, Callable[[], CheckResult]]]:
-    """Every check to run, as (title, thunk); tools are looked up first so a missing one is reported once."""
+Check = Callable[[], CheckResult]
+CONFIG = "alertmanager/alertmanager.yml"
+
+
+def checks(out_dir: Path) -> tuple[list[Check], list[Check]]:
+    """The file checks and the route tests (which need a valid config); tools are looked up first, so a
+    missing one is reported once."""
     promtool, amtool = _tool("promtool"), _tool("amtool")
     rule_files = sorted(str(p.relative_to(out_dir)) for p in (out_dir / "prometheus/rules").glob("*.yml"))
     test_files = sorted(str(p.relative_to(out_dir)) for p in (out_dir / "prometheus/tests").glob("*.test.yml"))
-    config = "alertmanager/alertmanager.yml"
-    todo: list[tuple[str, Callable[[], CheckResult]]] = []
 
-    def command(title: str, args: list[str]) -> Callable[[], CheckResult]:
+    def command(title: str, args: list[str]) -> Check:
         def run() -> CheckResult:
             ok, output = _run(args, out_dir)
             return CheckResult(title, ok, "" if ok else output)
 
         return run
 
-    if rule_files:
-        todo.append(
-            ("promtool check rules", command("promtool check rules", [promtool, "check", "rules", *rule_files]))
-        )
-    for test in test_files:
-        todo.append(
-            (f"promtool test rules {test}", command(f"promtool test rules {test}", [promtool, "test", "rules", test]))
-        )
-    todo.append(("amtool check-config", command("amtool check-config", [amtool, "check-config", config])))
-    routes = out_dir / "alertmanager/routes.test.yml"
-    if routes.exists():
-        cases = yaml_rs.loads(routes.read_text(encoding="utf-8"))["tests"]
-        routed_labels = _routing_labels(out_dir / config)
+    files = [command("promtool check rules", [promtool, "check", "rules", *rule_files])] if rule_files else []
+    files += [command(f"promtool test rules {test}", [promtool, "test", "rules", test]) for test in test_files]
+    files.append(command("amtool check-config", [amtool, "check-config", CONFIG]))
+    routes: list[Check] = []
+    route_file = out_dir / "alertmanager/routes.test.yml"
+    if route_file.exists():
+        cases = yaml_rs.loads(route_file.read_text(encoding="utf-8"))["tests"]
+        tree = yaml_rs.loads((out_dir / CONFIG).read_text(encoding="utf-8"))["route"]
+        routed_labels = set(routing_labels(tree))
         seen: set[tuple] = set()
         for case in cases:
             # Alertmanager routes on the labels its matchers name: one amtool run per distinct projection.
@@ -77,42 +78,32 @@ def checks(out_dir: Path) -> list[tuple[str, Callable[[], CheckResult]]]:
             if key in seen:
                 continue
             seen.add(key)
+            receivers = ",".join(case["receivers"])
             args = [
                 amtool,
                 "config",
                 "routes",
                 "test",
-                f"--config.file={config}",
-                f"--verify.receivers={','.join(case['receivers'])}",
+                f"--config.file={CONFIG}",
+                f"--verify.receivers={receivers}",
                 *(f"{k}={v}" for k, v in case["labels"].items()),
             ]
-            todo.append(
-                (f"route: {case['name']}", command(f"route test {case['name']} → {','.join(case['receivers'])}", args))
-            )
-    return todo
-
-
-def _routing_labels(config: Path) -> set[str]:
-    data = yaml_rs.loads(config.read_text(encoding="utf-8"))
-    names: set[str] = set()
-
-    def walk(node: dict) -> None:
-        for text in node.get("matchers", []):
-            names.add(text.split("=", 1)[0].rstrip("!~"))
-        for child in node.get("routes", []):
-            walk(child)
-
-    walk(data["route"])
-    return names
+            routes.append(command(f"route test {case['name']} → {receivers}", args))
+    return files, routes
 
 
 def run_checks(out_dir: Path, progress: Callable[[CheckResult], None], workers: int = 4) -> list[CheckResult]:
-    todo = checks(out_dir)
+    files, routes = checks(out_dir)
+    results: list[CheckResult] = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(thunk) for _, thunk in todo]
-        results = []
-        for future in futures:
-            result = future.result()
+        for result in pool.map(lambda check: check(), files):
+            progress(result)
+            results.append(result)
+        if routes and not results[-1].ok:  # amtool check-config: routes of an invalid config prove nothing
+            skipped = CheckResult("route tests", False, f"not run: {CONFIG} fails amtool check-config")
+            progress(skipped)
+            return [*results, skipped]
+        for result in pool.map(lambda check: check(), routes):
             progress(result)
             results.append(result)
     return results

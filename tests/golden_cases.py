@@ -19,6 +19,7 @@ from amcompanion.compiler.build import compile_catalog  # noqa: E402
 from amcompanion.emit.files import render, write_tree  # noqa: E402
 
 CASES = {
+    "contract": HERE / "catalogs" / "contract",
     "kinds": HERE / "catalogs" / "kinds",
     "minimal": HERE / "catalogs" / "minimal",
 }

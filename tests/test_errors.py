@@ -310,3 +310,22 @@ def test_anchors_merge_keys_and_x_keys_are_accepted(cat: Path) -> None:
     catalog = load_catalog(cat)
     a, b = catalog.alerts()
     assert (a.for_ms, a.labels["team"], b.for_ms, b.labels["team"]) == (600_000, "infra", 60_000, "infra")
+
+
+def test_native_receiver_urls_need_a_scheme(cat: Path) -> None:
+    write(
+        cat,
+        "a.yaml",
+        """
+        version: 1
+        routes:
+          - match: {severity: info}
+            native: {slack_configs: [{api_url: "...", channel: "#info"}], webhook_configs: [{url: "${HOOK}"}]}
+        """,
+    )
+    assert errors_of(cat) == [
+        'rulesets/a.yaml:4:40: routes[0].native.slack_configs[0].api_url: "..." is not a URL (it needs a scheme '
+        "such as https://)",
+        'rulesets/a.yaml:4:91: routes[0].native.webhook_configs[0].url: "${HOOK}" is not a URL (Alertmanager does '
+        "not expand ${VAR}; use its *_file setting for a secret URL)",
+    ]

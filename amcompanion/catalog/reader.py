@@ -618,6 +618,8 @@ class CatalogReader:
             if escalation:
                 self.refer(r, "escalation policy", escalation, (*rpath, "escalation"))
             native = r.mapping(d["native"], (*rpath, "native")) if "native" in d else None
+            if native is not None:
+                check_native_urls(r, native, (*rpath, "native"))
             if (escalation is None) == (native is None):
                 r.error(
                     rpath, "a route needs exactly one of escalation (a policy) or native (an Alertmanager receiver)"
@@ -1118,6 +1120,24 @@ class CatalogReader:
             self.quiet_hours,
             self.groups,
         )
+
+
+URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://\S+$")
+
+
+def check_native_urls(r: FileReader, node: object, path: KeyPath) -> None:
+    """URL settings of a native receiver, which Alertmanager takes as they are (it expands no ${VAR})."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        if isinstance(value, dict | list):
+            check_native_urls(r, value, (*path, key))
+        elif isinstance(key, str) and key.lower().endswith("url") and isinstance(value, str) and not URL.match(value):
+            hint = (
+                " (Alertmanager does not expand ${VAR}; use its *_file setting for a secret URL)"
+                if "${" in value
+                else " (it needs a scheme such as https://)"
+            )
+            r.error((*path, key), f'"{value}" is not a URL{hint}')
 
 
 def camel_case(name: str) -> str:

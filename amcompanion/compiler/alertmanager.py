@@ -298,7 +298,7 @@ def _resolve(node: dict, inherited: str, labels: dict[str, str], out: list[str])
 
 
 def route_tests(tree: dict, routed: list[RoutedAlert]) -> dict:
-    routing = _routing_labels(tree)
+    routing = routing_labels(tree)
     known: dict[tuple, list[str]] = {}  # alerts that agree on every label a matcher names route alike
     cases = []
     for alert in routed:
@@ -316,8 +316,9 @@ def route_tests(tree: dict, routed: list[RoutedAlert]) -> dict:
     return {"tests": cases}
 
 
-def _routing_labels(node: dict) -> list[str]:
+def routing_labels(node: dict) -> list[str]:
+    """Every label name a matcher of the route tree reads."""
     names = {_MATCHER.match(text).group(1) for text in node.get("matchers", [])}  # type: ignore[union-attr]
     for child in node.get("routes", []):
-        names.update(_routing_labels(child))
+        names.update(routing_labels(child))
     return sorted(names)
