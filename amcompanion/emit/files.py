@@ -10,7 +10,7 @@ from pathlib import Path
 
 from amcompanion.catalog.model import Alert, Catalog
 from amcompanion.compiler.build import CompiledGroup, Document, Output, catalog_output, compile_group, group_documents
-from amcompanion.emit.yamlout import dump, dump_lines
+from amcompanion.emit.yamlout import comment_lines, dump, dump_lines
 
 MARKER = ".amcompanion-generated"  # names a directory amcompanion may replace whole
 
@@ -29,9 +29,7 @@ def render(documents: dict[str, Document]) -> dict[str, str]:
         if path not in nested:
             lines = dump_lines(doc.data)
             reuse[id(doc.data)] = lines
-            texts[path] = (
-                "".join(f"# {line}".rstrip() + "\n" for line in doc.header.splitlines()) + "\n".join(lines) + "\n"
-            )
+            texts[path] = "\n".join([*comment_lines(doc.header), *lines]) + "\n"
     for path in nested:
         texts[path] = dump(documents[path].data, documents[path].header, reuse)
     return texts

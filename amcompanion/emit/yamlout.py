@@ -137,7 +137,7 @@ def dump(document: object, header: str = "", reuse: dict[int, list[str]] | None 
     `reuse` maps the id of a nested object to its lines as emitted at the top level (dump_lines), so a
     document embedded in another (a rule file inside a PrometheusRule) is emitted once, then indented.
     """
-    out = [f"# {line}".rstrip() for line in header.splitlines()]
+    out = comment_lines(header)
     _reuse.clear()
     if reuse:
         _reuse.update(reuse)
@@ -146,6 +146,10 @@ def dump(document: object, header: str = "", reuse: dict[int, list[str]] | None 
     finally:
         _reuse.clear()
     return "\n".join(out) + "\n"
+
+
+def comment_lines(header: str) -> list[str]:
+    return [f"# {line}".rstrip() for line in header.splitlines()]
 
 
 def dump_lines(document: object) -> list[str]:
