@@ -92,6 +92,7 @@ KIND_REQUIRED = {
     "composite": (),
     "expr": ("expr",),
 }
+EVERY_KIND_FIELD = tuple(sorted({f for fields in KIND_FIELDS.values() for f in fields}))
 CHANNEL_COMMON = ("type", "rate_limit", "template", "base_url", "timeout", "send_resolved")
 CHANNEL_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # type: (required, optional)
@@ -806,14 +807,13 @@ class CatalogReader:
             )
             return None
         allowed = (*ALERT_COMMON, *KIND_FIELDS[kind])
-        for key in item:
-            if key not in allowed and any(key in fields for fields in KIND_FIELDS.values()):
+        known = {}
+        for key, value in item.items():
+            if key not in allowed and key in EVERY_KIND_FIELD:
                 r.error((*path, key), f'field "{key}" does not apply to kind {kind}', at_key=True)
-        known = {
-            k: v for k, v in item.items() if k in allowed or not any(k in fields for fields in KIND_FIELDS.values())
-        }
-        every_field = sorted({f for fields in KIND_FIELDS.values() for f in fields})
-        d = r.mapping(known, path, allowed, ("alert", *KIND_REQUIRED[kind]), suggestions=every_field)
+            else:
+                known[key] = value
+        d = r.mapping(known, path, allowed, ("alert", *KIND_REQUIRED[kind]), suggestions=EVERY_KIND_FIELD)
         if d is None or d.get("alert") is None:
             return None
         name = r.string(
@@ -1206,7 +1206,8 @@ def load_catalog(root: Path) -> Catalog:
         except (yaml_rs.YAMLDecodeError, ValueError):
             syntax.append(syntax_error(text, display))
             continue
-        data = apply_merge_keys(data)
+        if "<<" in text:
+            data = apply_merge_keys(data)
         r = FileReader(display, reader.diags)
         if data is None:
             r.error((), "the file is empty (it needs at least `version: 1`)")
