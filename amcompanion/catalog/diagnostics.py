@@ -56,9 +56,6 @@ class Diagnostics:
     ) -> None:
         self.items.append(Diagnostic(file, path, message, at_key, related=related))
 
-    def __bool__(self) -> bool:
-        return bool(self.items)
-
 
 class CatalogError(Exception):
     def __init__(self, diagnostics: list[Diagnostic]):

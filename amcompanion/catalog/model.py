@@ -32,7 +32,6 @@ class Alert:
     name: str
     kind: str
     group: str
-    origin: Origin
     levels: list[Level]
     comparison: str | None  # ">" (above) or "<" (below); None for kinds without levels
     for_ms: int
@@ -64,7 +63,6 @@ class SLO:
     name: str
     service: str
     group: str
-    origin: Origin
     objective: float
     window_ms: int
     errors: str | None  # event SLI, with {{window}}
@@ -92,7 +90,6 @@ class Inhibit:
     source: str
     targets: list[str]
     equal: list[str]
-    origin: Origin
 
 
 @dataclass
@@ -152,7 +149,6 @@ class Policy:
 
 @dataclass
 class Route:
-    origin: Origin
     name: str | None
     matchers: list[tuple[str, str, str]]  # (label, op, value) with op one of = != =~ !~
     escalation: str | None

@@ -642,7 +642,6 @@ class CatalogReader:
             cont = r.boolean(d["continue"], (*rpath, "continue")) if "continue" in d else False
             self.routes.append(
                 Route(
-                    Origin(r.file, rpath),
                     name,
                     matchers,
                     escalation,
@@ -838,7 +837,7 @@ class CatalogReader:
                     annotations[key] = text
         if "annotations" in d:
             annotations.update(r.strings(d["annotations"], (*path, "annotations")))
-        alert = Alert(name, kind, group.name, Origin(r.file, path), [], None, for_ms or 0, labels, annotations)
+        alert = Alert(name, kind, group.name, [], None, for_ms or 0, labels, annotations)
         if "escalation" in d:
             alert.escalation = r.string(d["escalation"], (*path, "escalation"))
             if alert.escalation:
@@ -1001,7 +1000,6 @@ class CatalogReader:
             name,
             service or group.name,
             group.name,
-            Origin(r.file, path),
             objective,
             window,  # type: ignore[arg-type]
             errors,
@@ -1071,7 +1069,7 @@ class CatalogReader:
         equal = r.string_list(d.get("equal", []), (*path, "equal"), LABEL_NAME, "label name")
         if source is None or not targets:
             return None
-        return Inhibit(source, targets, equal, Origin(r.file, path))
+        return Inhibit(source, targets, equal)
 
     def check_recipients(self) -> None:
         """Each notified contact has what the channel needs to reach them (a phone for SMS, ...)."""

@@ -47,10 +47,6 @@ def matcher(label: str, op: str, value: str) -> str:
     return f'{label}{op}"{escaped}"'
 
 
-def _timing(defaults: dict[str, int], severity: str) -> int | None:
-    return defaults.get(severity, defaults.get("*"))
-
-
 def severity_children(catalog: Catalog) -> list[dict]:
     """Per-severity group_wait/group_interval/repeat_interval as child routes that inherit everything else."""
     d = catalog.defaults
@@ -73,7 +69,7 @@ def native_name(route: Route, index: int) -> str:
     return route.name or f"native-{index}"
 
 
-def _route_node(catalog: Catalog, route: Route, index: int, children: list[dict]) -> dict:
+def _route_node(route: Route, index: int, children: list[dict]) -> dict:
     node: dict = {"receiver": route.escalation or native_name(route, index)}
     if route.matchers:
         node["matchers"] = [matcher(*m) for m in route.matchers]
@@ -97,7 +93,7 @@ def _route_node(catalog: Catalog, route: Route, index: int, children: list[dict]
 def route_tree(catalog: Catalog, routed: list[RoutedAlert]) -> dict:
     d = catalog.defaults
     children = severity_children(catalog)
-    routes = [_route_node(catalog, route, i, children) for i, route in enumerate(catalog.routes)]
+    routes = [_route_node(route, i, children) for i, route in enumerate(catalog.routes)]
     by_policy: dict[str, set[str]] = {}
     for alert in routed:
         if alert.policy:

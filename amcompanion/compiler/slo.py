@@ -67,10 +67,6 @@ class SLOPlan:
     groups: list[dict]
     alerts: list[BurnAlert]
 
-    @property
-    def selector_labels(self) -> dict[str, str]:
-        return sloth_labels(self.slo)
-
 
 def sloth_labels(slo: SLO) -> dict[str, str]:
     return {"sloth_id": slo.sloth_id, "sloth_service": slo.service, "sloth_slo": slo.name}
