@@ -8,6 +8,7 @@ generator then asserts the alert through its ALERTS series instead (labels, not 
 import functools
 import math
 import re
+from collections.abc import Callable
 
 from amcompanion.catalog.numbers import go_float
 
@@ -22,23 +23,23 @@ class Unsupported(Exception):
 def render(template: str, labels: dict[str, str], value: float) -> str:
     if "{{" not in template:
         return template
-    return "".join(part if type(part) is str else _run(part, labels, value) for part in _parse(template))
+    return "".join(part if type(part) is str else part(labels, value) for part in _parse(template))
 
 
-Command = list[tuple[str, object]]  # (kind, payload): value | label | external | func | literal
+Action = Callable[[dict[str, str], float], str]  # an action, run with ($labels, $value)
 
 
 @functools.lru_cache(maxsize=4096)
-def _parse(template: str) -> tuple[str | tuple[Command, ...], ...]:
-    """Text and actions of a template, parsed once (the same summaries render for many tests)."""
-    parts: list[str | tuple[Command, ...]] = []
+def _parse(template: str) -> tuple[str | Action, ...]:
+    """Text and actions of a template, built once (the same summaries render for many tests)."""
+    parts: list[str | Action] = []
     pos = 0
     for match in _ACTION.finditer(template):
         text = template[pos : match.start()]
         parts.append(text.rstrip() if match.group(1) else text)
         body = match.group(2)
         if not (body.startswith("/*") and body.endswith("*/")):
-            parts.append(_commands(body))
+            parts.append(_action(_commands(body)))
         pos = match.end()
         if match.group(3):
             while pos < len(template) and template[pos].isspace():
@@ -47,52 +48,77 @@ def _parse(template: str) -> tuple[str | tuple[Command, ...], ...]:
     return tuple(parts)
 
 
-def _commands(body: str) -> tuple[Command, ...]:
-    commands: list[Command] = [[]]
+Operand = Callable[[dict[str, str], float], object]
+
+
+def _commands(body: str) -> list[list[Operand | Callable[..., object]]]:
+    """The pipeline's commands; a command is a function and its operands, or a single operand."""
+    commands: list[list] = [[]]
     for quoted, raw, pipe, word in _TOKEN.findall(body):
         if pipe:
             commands.append([])
         elif word:
             commands[-1].append(_operand(word))
         else:
-            commands[-1].append(("literal", raw if raw else bytes(quoted, "utf-8").decode("unicode_escape")))
+            text = raw if raw else bytes(quoted, "utf-8").decode("unicode_escape")
+            commands[-1].append(_constant(text))
     if any(not command for command in commands):
         raise Unsupported(body)
-    return tuple(commands)
+    return commands
 
 
-def _operand(word: str) -> tuple[str, object]:
+def _constant(value: object) -> Operand:
+    return lambda labels, v: value
+
+
+def _operand(word: str) -> Operand | Callable[..., object]:
+    """An operand as a function of ($labels, $value), or the template function `word` names."""
     if word in ("$value", ".Value"):
-        return ("value", None)
+        return lambda labels, value: value
     for prefix in ("$labels.", ".Labels."):
         if word.startswith(prefix):
-            return ("label", word[len(prefix) :])
+            name = word[len(prefix) :]
+            return lambda labels, value: labels.get(name, "")
     if word.startswith("$externalLabels."):
-        return ("literal", "")
+        return _constant("")
     if word in FUNCS:
-        return ("func", FUNCS[word])
+        return FUNCS[word]
     try:
-        return ("literal", float(word) if "." in word or "e" in word else int(word))
+        return _constant(float(word) if "." in word or "e" in word else int(word))
     except ValueError:
         raise Unsupported(word) from None
 
 
-def _run(commands: tuple[Command, ...], labels: dict[str, str], value: float) -> str:
-    result: object = None
+def _action(commands: list[list]) -> Action:
+    steps: list[tuple[Callable[..., object] | None, list[Operand]]] = []
     for i, command in enumerate(commands):
-        args = [
-            value if kind == "value" else labels.get(payload, "") if kind == "label" else payload  # type: ignore[arg-type]
-            for kind, payload in command
-        ]
-        if i:
-            args.append(result)
-        if command[0][0] == "func":
-            result = args[0](*args[1:])  # type: ignore[operator]
-        elif len(args) == 1:
-            result = args[0]
-        else:
+        func = command[0] if command[0] in _FUNC_SET else None
+        operands = command[1:] if func else command
+        if any(op in _FUNC_SET for op in operands) or (len(operands) + (i > 0) != 1 and not func):
             raise Unsupported("a command with arguments that is not a function")
-    return _print(result)
+        if func and not operands and not i:
+            raise Unsupported("a function without arguments")
+        steps.append((func, operands))
+    if len(steps) == 1 and steps[0][0] is None:  # {{ $labels.x }}, {{ $value }}
+        (get,) = steps[0][1]
+        return lambda labels, value: _print(get(labels, value))
+    if len(steps) == 2 and steps[0][0] is None and not steps[1][1]:  # {{ $value | humanize }}
+        (get,), func = steps[0][1], steps[1][0]
+        return lambda labels, value: _print(func(get(labels, value)))  # type: ignore[misc]
+
+    def run(labels: dict[str, str], value: float) -> str:
+        result: object = None
+        for i, (func, operands) in enumerate(steps):
+            args = [get(labels, value) for get in operands]
+            if i:
+                args.append(result)
+            try:
+                result = func(*args) if func else args[0]
+            except TypeError:  # the wrong number of arguments for the function
+                raise Unsupported("function arguments") from None
+        return _print(result)
+
+    return run
 
 
 def _print(value: object) -> str:
@@ -215,6 +241,7 @@ FUNCS = {
     "title": lambda s: re.sub(r"(^|[^\w'])(\w)", lambda m: m.group(1) + m.group(2).upper(), str(s)),
     "printf": printf,
 }
+_FUNC_SET = frozenset(FUNCS.values())
 
 
 def referenced_labels(*templates: str) -> set[str]:

@@ -43,8 +43,10 @@ class Expectation:
 
     def __post_init__(self) -> None:
         starts: list[int] = []
-        for i, now in enumerate(self.holds):
-            starts.append(starts[-1] if i and now and self.holds[i - 1] else i)
+        for now, run in itertools.groupby(self.holds):
+            length = len(list(run))
+            start = len(starts)
+            starts += [start] * length if now else range(start, start + length)
         self.active_since = starts
 
     def expected(self, value: float) -> dict | None:
@@ -81,7 +83,7 @@ def values_string(values: Values) -> str:
     """promtool's expanding notation: `_xN` is N missing samples, `VxN` is N+1 samples of V."""
     parts = []
     for value, run in itertools.groupby(values):
-        count = sum(1 for _ in run)
+        count = len(list(run))
         if value is None:
             parts.append(f"_x{count}")
         else:
@@ -232,12 +234,18 @@ class GroupTests:
         return test_labels(gotemplate.referenced_labels(*templates) | set(extra))
 
     def for_edges(self, rules: list[AlertRule], start: int) -> list[int]:
-        """The evaluations just before and at the moment each `for` elapses after `start`."""
+        """The evaluations just before and at the moment each `for` elapses after `start` (`start` itself
+        for a rule without `for`)."""
         edges = []
         for rule in rules:
             steps = math.ceil(rule.for_ms / self.interval)
-            edges += [start + steps - 1, start + steps] if steps else []
+            edges += [start + steps - 1, start + steps] if steps else [start]
         return edges
+
+    def checkpoints(self, rules: list[AlertRule], n: int) -> list[int]:
+        """Where a two-phase test (the input changes at sample n) is checked: the last sample before the
+        change, then each `for` edge."""
+        return [n - 1, *self.for_edges(rules, n)]
 
     def signal(self, alert: Alert, rules: list[AlertRule]) -> None:
         """Round k: the signal just short of the k-th level, then just past it, for `phase` samples each."""
@@ -258,7 +266,7 @@ class GroupTests:
             exps = self._exps(
                 rules, lambda r, v=values: _per_sample(r.holds, v), lambda i, v=values: v[i] or 0.0, labels
             )
-            indexes = [n - 1, 2 * n - 1, *self.for_edges(rules, n)]
+            indexes = self.checkpoints(rules, n)
             family = f"signals over {format_duration(2 * n * self.interval)}"
             self.add_to_round(
                 family, index, title, [(series, values)], alert_checks(alert.name, exps, indexes, self.interval)
@@ -306,7 +314,7 @@ class GroupTests:
         combine = all if alert.all_members else any
         fires = [combine(v[i] is not None for v in member_values) for i in range(2 * n)]
         exps = self._exps(rules, lambda r: fires, lambda i: 1.0, on)
-        indexes = [n - 1, 2 * n - 1, *self.for_edges(rules, n)]
+        indexes = self.checkpoints(rules, n)
         family = f"composites over {format_duration(2 * n * self.interval)}"
         involved = {alert.name, *alert.members}
         taken = self.composite_names.setdefault(family, [])
