@@ -1,12 +1,17 @@
 """Writing generated/ atomically, and comparing it with what a compile would write (--check)."""
 
+import contextlib
 import difflib
+import itertools
 import multiprocessing
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from amcompanion.catalog.model import Alert, Catalog
 from amcompanion.compiler.build import CompiledGroup, Document, Output, catalog_output, compile_group, group_documents
@@ -35,42 +40,98 @@ def render(documents: dict[str, Document]) -> dict[str, str]:
     return texts
 
 
-_work: tuple[Catalog, list[CompiledGroup], dict[str, Alert]] | None = None
+@dataclass
+class _Job:
+    """What the worker processes read: set before they fork, so nothing is pickled to them."""
+
+    catalog: Catalog
+    compiled: list[CompiledGroup]
+    all_alerts: dict[str, Alert]
+    staging: Path | None = None
 
 
-def _render_group(index: int) -> dict[str, str]:
-    assert _work is not None
-    catalog, compiled, all_alerts = _work
-    return render(group_documents(catalog, compiled[index], all_alerts))
+_job: _Job | None = None
 
 
-def render_catalog(catalog: Catalog, jobs: int) -> tuple[dict[str, str], Output]:
-    """Compile and render every file, the groups spread over `jobs` processes (fork: nothing is copied)."""
-    global _work
+def _group_texts(index: int) -> dict[str, str]:
+    assert _job is not None
+    return render(group_documents(_job.catalog, _job.compiled[index], _job.all_alerts))
+
+
+def _write_group(index: int) -> list[str]:
+    """Workers write their own files: sending megabytes of text back to one process would serialise it."""
+    assert _job is not None and _job.staging is not None
+    texts = _group_texts(index)
+    write_files(_job.staging, texts)
+    return list(texts)
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Compiled(Generic[T]):
+    per_group: list[T]
+    output: Output
+    catalog_texts: dict[str, str]
+
+
+def _compile(catalog: Catalog, jobs: int, work: Callable[[int], T], staging: Path | None = None) -> _Compiled[T]:
+    """Compile every group with `work`, spread over `jobs` processes (fork: nothing is copied), while this
+    process compiles and renders the catalog-wide documents."""
+    global _job
     compiled = [compile_group(group) for group in catalog.groups]
-    _work = (catalog, compiled, {a.name: a for a in catalog.alerts()})
-    texts: dict[str, str] = {}
+    _job = _Job(catalog, compiled, {a.name: a for a in catalog.alerts()}, staging)
     try:
         if jobs > 1 and len(compiled) > 1 and "fork" in multiprocessing.get_all_start_methods():
             context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-                pending = pool.map(_render_group, range(len(compiled)), chunksize=max(1, len(compiled) // (jobs * 4)))
+            with ProcessPoolExecutor(max_workers=min(jobs, len(compiled)), mp_context=context) as pool:
+                pending = pool.map(work, range(len(compiled)), chunksize=1)
                 output = catalog_output(catalog, compiled)
-                texts.update(render(output.documents))
-                for part in pending:
-                    texts.update(part)
+                texts = render(output.documents)
+                results = list(pending)
         else:
             output = catalog_output(catalog, compiled)
-            texts.update(render(output.documents))
-            for index in range(len(compiled)):
-                texts.update(_render_group(index))
+            texts = render(output.documents)
+            results = [work(index) for index in range(len(compiled))]
     finally:
-        _work = None
-    return dict(sorted(texts.items())), output
+        _job = None
+    return _Compiled(results, output, texts)
+
+
+def render_catalog(catalog: Catalog, jobs: int) -> tuple[dict[str, str], Output]:
+    """The text of every file compile would write, by path."""
+    done = _compile(catalog, jobs, _group_texts)
+    texts = dict(done.catalog_texts)
+    for part in done.per_group:
+        texts.update(part)
+    return dict(sorted(texts.items())), done.output
+
+
+def write_catalog(catalog: Catalog, out_dir: Path, jobs: int) -> tuple[list[str], Output]:
+    """Compile straight into a fresh out_dir (see staged); the paths written, and the output's counts."""
+    with staged(out_dir) as staging:
+        done = _compile(catalog, jobs, _write_group, staging)
+        write_files(staging, done.catalog_texts)
+    return sorted([*done.catalog_texts, *itertools.chain.from_iterable(done.per_group)]), done.output
+
+
+def write_files(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
 
 
 def write_tree(out_dir: Path, files: dict[str, str]) -> None:
-    """Write every file to a sibling temp dir, then swap it in: a failed run leaves the old tree whole."""
+    with staged(out_dir) as staging:
+        write_files(staging, files)
+
+
+@contextlib.contextmanager
+def staged(out_dir: Path) -> Iterator[Path]:
+    """A sibling temp dir to write into, swapped in for out_dir on success: a failed run leaves the old
+    tree whole. out_dir is replaced only if amcompanion wrote it (it holds MARKER) or it is empty."""
     out_dir = out_dir.resolve()
     if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / MARKER).exists():
         raise FileExistsError(
@@ -80,10 +141,7 @@ def write_tree(out_dir: Path, files: dict[str, str]) -> None:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        for rel, text in files.items():
-            target = staging / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
+        yield staging
         (staging / MARKER).write_text(
             "This directory is written by `amcompanion compile`; edit the catalog.\n", encoding="utf-8"
         )
