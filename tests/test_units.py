@@ -123,4 +123,4 @@ def test_test_values_sit_one_unit_of_the_last_digit_around_a_level() -> None:
     assert neighbours(80) == (79, 81)
     assert neighbours(512) == (511, 513)
     assert neighbours(0.05) == (0.049, 0.051)
-    assert values_string([None, None, 1.0, 1.0, 1.0, 2.5]) == "_x2 1x2 2.5"
+    assert values_string([(None, 2), (1.0, 1), (1.0, 2), (2.5, 1)]) == "_x2 1x2 2.5"

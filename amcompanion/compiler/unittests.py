@@ -23,7 +23,7 @@ from amcompanion.compiler import gotemplate
 from amcompanion.compiler.rules import AlertRule, signal_name
 from amcompanion.compiler.slo import SLOPlan, error_budget, sloth_labels
 
-Values = list[float | None]  # one sample per interval; None: no sample
+Runs = list[tuple[float | None, int]]  # (value, samples in a row), one sample per interval; None: no sample
 
 
 @dataclass
@@ -33,21 +33,30 @@ class Expectation:
     for_ms: int
     labels: dict[str, str]  # rule labels (templates allowed)
     annotations: dict[str, str]
-    holds: list[bool]  # at each sample index
+    holds: list[tuple[bool, int]]  # runs: (does the condition hold, for how many samples)
     value: Callable[[int], float]
     series_labels: dict[str, str]  # what `$labels` is in its templates
     rendered: dict[float, dict | None] = field(default_factory=dict)  # by $value: the expected alert
     # by $value: rendered annotations, shared by the rules of one alert (same templates, same series)
     rendered_annotations: dict[float, dict[str, str]] = field(default_factory=dict)
-    active_since: list[int] = field(init=False)  # where the unbroken run of holding samples began
 
     def __post_init__(self) -> None:
-        starts: list[int] = []
-        for now, run in itertools.groupby(self.holds):
-            length = len(list(run))
-            start = len(starts)
-            starts += [start] * length if now else range(start, start + length)
-        self.active_since = starts
+        merged: list[tuple[bool, int]] = []  # so that a run starts where the condition began to hold
+        for now, length in self.holds:
+            if merged and merged[-1][0] == now:
+                merged[-1] = (now, merged[-1][1] + length)
+            else:
+                merged.append((now, length))
+        self.holds = merged
+
+    def firing_at(self, index: int, interval_ms: int) -> bool:
+        """Prometheus fires once the condition has held since ActiveAt for at least `for`."""
+        start = 0
+        for now, length in self.holds:
+            if index < start + length:
+                return now and (index - start) * interval_ms >= self.for_ms
+            start += length
+        return False
 
     def expected(self, value: float) -> dict | None:
         """The alert as promtool reports it for `$value`; None when a template is beyond gotemplate."""
@@ -79,11 +88,11 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def values_string(values: Values) -> str:
+def values_string(runs: Runs) -> str:
     """promtool's expanding notation: `_xN` is N missing samples, `VxN` is N+1 samples of V."""
     parts = []
-    for value, run in itertools.groupby(values):
-        count = len(list(run))
+    for value, same in itertools.groupby(runs, key=lambda run: run[0]):
+        count = sum(length for _, length in same)
         if value is None:
             parts.append(f"_x{count}")
         else:
@@ -92,16 +101,20 @@ def values_string(values: Values) -> str:
     return " ".join(parts)
 
 
-def firing_at(exp: Expectation, index: int, interval_ms: int) -> bool:
-    """Prometheus fires once the condition has held since ActiveAt for at least `for`."""
-    return exp.holds[index] and (index - exp.active_since[index]) * interval_ms >= exp.for_ms
+def value_at(runs: Runs, index: int) -> float | None:
+    start = 0
+    for value, length in runs:
+        if index < start + length:
+            return value
+        start += length
+    raise IndexError(index)
 
 
 def expected_alerts(exps: Sequence[Expectation], index: int, interval_ms: int) -> list[dict] | None:
     """The alerts firing at `index`; None when a template is beyond what can be rendered here."""
     alerts = []
     for exp in exps:
-        if firing_at(exp, index, interval_ms):
+        if exp.firing_at(index, interval_ms):
             alert = exp.expected(exp.value(index))
             if alert is None:
                 return None
@@ -125,7 +138,7 @@ def alert_checks(name: str, exps: Sequence[Expectation], indexes: Sequence[int],
 def _alerts_series_check(name: str, exps: Sequence[Expectation], index: int, interval_ms: int) -> dict:
     samples = []
     for exp in exps:
-        if firing_at(exp, index, interval_ms):
+        if exp.firing_at(index, interval_ms):
             labels = {**exp.series_labels, **exp.labels, "alertname": name, "alertstate": "firing"}
             samples.append({"labels": series_string("ALERTS", labels), "value": 1})
     return {
@@ -144,10 +157,8 @@ def steps_for(for_ms: int, interval_ms: int) -> int:
     return math.ceil(for_ms / interval_ms) + 2
 
 
-def _per_sample(holds: Callable[[float | None], bool], values: Values) -> list[bool]:
-    """holds() of each sample, asked once per distinct value (a test has two or three)."""
-    answers = {value: holds(value) for value in set(values)}
-    return [answers[value] for value in values]
+def _holds(holds: Callable[[float | None], bool], runs: Runs) -> list[tuple[bool, int]]:
+    return [(holds(value), length) for value, length in runs]
 
 
 def round_size(steps: int) -> int:
@@ -184,7 +195,7 @@ class GroupTests:
         self.rounds: dict[str, list[dict]] = {}
         self.composite_names: dict[str, list[set[str]]] = {}  # per round family: alerts each round involves
 
-    def add_to_round(self, family: str, index: int, title: str, series: list[tuple[str, Values]], checks: dict) -> None:
+    def add_to_round(self, family: str, index: int, title: str, series: list[tuple[str, Runs]], checks: dict) -> None:
         rounds = self.rounds.setdefault(family, [])
         while len(rounds) <= index:
             rounds.append({"titles": [], "series": [], "checks": {}})
@@ -211,7 +222,7 @@ class GroupTests:
     def _exps(
         self,
         rules: list[AlertRule],
-        holds: Callable[[AlertRule], list[bool]],
+        holds: Callable[[AlertRule], list[tuple[bool, int]]],
         value: Callable[[int], float],
         series_labels: dict[str, str],
     ) -> list[Expectation]:
@@ -262,9 +273,9 @@ class GroupTests:
         if not levels:
             cases.append((f"{alert.name} present", None, 1.0))
         for index, (title, before, past) in enumerate(cases):
-            values: Values = [before] * n + [past] * n
+            values: Runs = [(before, n), (past, n)]
             exps = self._exps(
-                rules, lambda r, v=values: _per_sample(r.holds, v), lambda i, v=values: v[i] or 0.0, labels
+                rules, lambda r, v=values: _holds(r.holds, v), lambda i, v=values: value_at(v, i) or 0.0, labels
             )
             indexes = self.checkpoints(rules, n)
             family = f"signals over {format_duration(2 * n * self.interval)}"
@@ -278,19 +289,19 @@ class GroupTests:
         labels = promql.equality_labels(selector)
         n = round_size(steps_for(max(r.for_ms for r in rules), self.interval))
         family = f"absent alerts over {format_duration(n * self.interval)}"
-        exps = self._exps(rules, lambda r: [True] * n, lambda i: 1.0, labels)
+        exps = self._exps(rules, lambda r: [(True, n)], lambda i: 1.0, labels)
         indexes = [n - 1, *self.for_edges(rules, 0)]
         self.add_to_round(
             family, 0, f"{alert.name} without {selector}", [], alert_checks(alert.name, exps, indexes, self.interval)
         )
         present = selector_series(selector)
         if present is not None:
-            quiet = self._exps(rules, lambda r: [False] * n, lambda i: 1.0, labels)
+            quiet = self._exps(rules, lambda r: [(False, n)], lambda i: 1.0, labels)
             self.add_to_round(
                 family,
                 1,
                 f"{alert.name} with {present}",
-                [(present, [1.0] * n)],
+                [(present, [(1.0, n)])],
                 alert_checks(alert.name, quiet, [n - 1], self.interval),
             )
 
@@ -299,12 +310,10 @@ class GroupTests:
         share a round only when no alert is a member (or the composite) of two of them."""
         on = test_labels(alert.on)
         n = round_size(steps_for(max(r.for_ms for r in rules), self.interval))
-        member_values: list[Values] = []
+        member_values: list[Runs] = []
         for i, _member in enumerate(alert.members):
             early = alert.all_members and i == 0  # `all`: one member alone does not fire it
-            member_values.append(
-                ([1.0] if early else [None]) * n + ([1.0] if alert.all_members or i == 0 else [None]) * n
-            )
+            member_values.append([(1.0 if early else None, n), (1.0 if alert.all_members or i == 0 else None, n)])
         series = [
             (series_string("ALERTS", {**on, "alertname": m, "alertstate": "firing"}), v)
             for m, v in zip(alert.members, member_values, strict=True)
@@ -312,7 +321,7 @@ class GroupTests:
         series += self.quiet_absent_members(alert, 2 * n)
 
         combine = all if alert.all_members else any
-        fires = [combine(v[i] is not None for v in member_values) for i in range(2 * n)]
+        fires = [(combine(v[phase][0] is not None for v in member_values), n) for phase in (0, 1)]
         exps = self._exps(rules, lambda r: fires, lambda i: 1.0, on)
         indexes = self.checkpoints(rules, n)
         family = f"composites over {format_duration(2 * n * self.interval)}"
@@ -331,7 +340,7 @@ class GroupTests:
             alert_checks(alert.name, exps, indexes, self.interval),
         )
 
-    def quiet_absent_members(self, alert: Alert, n: int) -> list[tuple[str, Values]]:
+    def quiet_absent_members(self, alert: Alert, n: int) -> list[tuple[str, Runs]]:
         """Absent alerts of this file fire in every test; feed their selectors so they stay quiet."""
         out = []
         for member in alert.members:
@@ -339,7 +348,7 @@ class GroupTests:
             if other is not None and other.kind == "absent" and other.group == self.group.name:
                 present = selector_series(other.expr or "")
                 if present is not None:
-                    out.append((present, [1.0] * n))
+                    out.append((present, [(1.0, n)]))
         return out
 
     def slo(self, plan: SLOPlan) -> None:
@@ -382,13 +391,13 @@ class GroupTests:
         n = self.slo_phase
         for case, (title, ratios, events) in enumerate(cases):
             values = {w: ratios.get(w, 0.0) for w in plan.windows_ms}
-            series: list[tuple[str, Values]] = [
+            series: list[tuple[str, Runs]] = [
                 (
                     series_string(
                         f"slo:sli_error:ratio_rate{format_duration(w)}",
                         {**identity, "sloth_window": format_duration(w)},
                     ),
-                    [values[w]] * n,
+                    [(values[w], n)],
                 )
                 for w in plan.windows_ms
             ]
@@ -397,7 +406,7 @@ class GroupTests:
                     series_string(
                         f"slo:sli_total:count{format_duration(w)}", {**identity, "sloth_window": format_duration(w)}
                     ),
-                    [events] * n,
+                    [(events, n)],
                 )
                 for w in plan.event_windows_ms
             ]
@@ -416,7 +425,7 @@ class GroupTests:
                         slo.alert_for_ms,
                         burn.labels,
                         burn.annotations,
-                        [fires] * n,
+                        [(fires, n)],
                         lambda i, value=value: value,
                         identity,
                     )
