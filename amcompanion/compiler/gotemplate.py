@@ -248,5 +248,9 @@ def referenced_labels(*templates: str) -> set[str]:
     """Label names the templates read, so test input series can carry them."""
     names: set[str] = set()
     for template in templates:
-        names.update(re.findall(r"(?:\$labels|\.Labels)\.([a-zA-Z_][a-zA-Z0-9_]*)", template))
+        if "{{" in template:
+            names.update(_LABEL_REFERENCE.findall(template))
     return names
+
+
+_LABEL_REFERENCE = re.compile(r"(?:\$labels|\.Labels)\.([a-zA-Z_][a-zA-Z0-9_]*)")

@@ -7,6 +7,7 @@ computed by simulating Prometheus's `for` bookkeeping over the same samples, so 
 the catalog means; promtool then checks that the generated rules agree.
 """
 
+import functools
 import itertools
 import math
 import re
@@ -170,6 +171,7 @@ def round_size(steps: int) -> int:
     return size
 
 
+@functools.lru_cache(maxsize=1024)
 def neighbours(level: float) -> tuple[float, float]:
     """Readable values just under and over a level, one unit of its last digit away (512 → 511, 513;
     80 → 79, 81; 0.05 → 0.049, 0.051): a level edited by hand by that much fails the test."""
