@@ -82,12 +82,21 @@ def _emit(value: object, indent: str, out: list[str], prefix: str) -> None:
             return
         child_indent = indent + "  "
         head = prefix
+        cache = _cache
         for key, item in value.items():  # type: ignore[attr-defined]
-            line = head + _plain_or_quoted(key if type(key) is str else str(key)) + ":"
+            text = cache.get(key)  # type: ignore[arg-type]
+            line = head + (text if text is not None else _plain_or_quoted(key if type(key) is str else str(key))) + ":"
             head = indent
             item_kind = type(item)
-            if item_kind is str and "\n" not in item:
-                out.append(line + " " + _plain_or_quoted(item))
+            if item_kind is str:
+                text = cache.get(item)
+                if text is not None:
+                    out.append(line + " " + text)
+                    continue
+                if "\n" not in item:
+                    out.append(line + " " + _plain_or_quoted(item))
+                    continue
+                _emit(item, child_indent, out, line + " ")
             elif (item_kind is dict or item_kind is list) and item:
                 out.append(line)
                 block = _reuse.get(id(item)) if _reuse else None
