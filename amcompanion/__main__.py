@@ -1,3 +1,3 @@
-from amcompanion.cli import main
+from amcompanion.cli import run
 
-raise SystemExit(main())
+run()

@@ -6,6 +6,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from amcompanion import __version__
 
@@ -75,6 +76,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "compile":
         return compile_command(args)
     return validate_command(args)
+
+
+def run() -> NoReturn:
+    """The console script. It exits without tearing the interpreter down: after a large compile, freeing
+    the heap object by object takes longer than the OS takes to drop it (mypy exits the same way)."""
+    try:
+        code = main()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # the reader went away (`| head`): as the Python docs advise, exit 1 quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 1
+    os._exit(code)
 
 
 def compile_command(args: argparse.Namespace) -> int:
