@@ -267,41 +267,59 @@ def _compiled(text: str) -> Callable[[dict[str, str]], bool]:
     return lambda labels: (pattern.fullmatch(labels.get(label, "")) is not None) == found
 
 
-def _matches(text: str, labels: dict[str, str]) -> bool:
-    return _compiled(text)(labels)
+@dataclass
+class _CompiledRoute:
+    """A route of the generated tree, its matchers compiled: route tests walk it once per alert."""
+
+    matchers: list[Callable[[dict[str, str]], bool]]
+    receiver: str
+    children: list["_CompiledRoute"]
+    continues: bool
+
+    @classmethod
+    def of(cls, node: dict, inherited: str) -> "_CompiledRoute":
+        receiver = node.get("receiver", inherited)
+        return cls(
+            [_compiled(m) for m in node.get("matchers", [])],
+            receiver,
+            [cls.of(child, receiver) for child in node.get("routes", [])],
+            bool(node.get("continue")),
+        )
+
+    def resolve(self, labels: dict[str, str], out: list[str]) -> bool:
+        """Alertmanager's dispatch.Route.Match: the receivers of the deepest matching routes, in order."""
+        for matches in self.matchers:
+            if not matches(labels):
+                return False
+        matched_child = False
+        for child in self.children:
+            if child.resolve(labels, out):
+                matched_child = True
+                if not child.continues:
+                    break
+        if not matched_child:
+            out.append(self.receiver)
+        return True
 
 
-def receivers_for(tree: dict, labels: dict[str, str]) -> list[str]:
+def receivers_for(tree: dict | _CompiledRoute, labels: dict[str, str]) -> list[str]:
     """Receivers Alertmanager picks for `labels`, in order, repeats kept (as amtool prints them)."""
+    route = tree if isinstance(tree, _CompiledRoute) else _CompiledRoute.of(tree, tree["receiver"])
     out: list[str] = []
-    _resolve(tree, tree["receiver"], labels, out)
+    route.resolve(labels, out)
     return out
-
-
-def _resolve(node: dict, inherited: str, labels: dict[str, str], out: list[str]) -> bool:
-    if not all(_matches(m, labels) for m in node.get("matchers", [])):
-        return False
-    receiver = node.get("receiver", inherited)
-    matched_child = False
-    for child in node.get("routes", []):
-        if _resolve(child, receiver, labels, out):
-            matched_child = True
-            if not child.get("continue"):
-                break
-    if not matched_child:
-        out.append(receiver)
-    return True
 
 
 def route_tests(tree: dict, routed: list[RoutedAlert]) -> dict:
     routing = routing_labels(tree)
+    compiled = _CompiledRoute.of(tree, tree["receiver"])
     known: dict[tuple, list[str]] = {}  # alerts that agree on every label a matcher names route alike
     cases = []
     for alert in routed:
         labels = {**alert.labels, "alertname": alert.name}
         key = tuple(labels.get(name, "") for name in routing)
         if key not in known:
-            known[key] = receivers_for(tree, labels)
+            known[key] = receivers_for(compiled, labels)
         cases.append(
             {
                 "name": f"{alert.name} {labels.get('severity', '')}".strip(),

@@ -42,6 +42,7 @@ class Expectation:
     rendered_annotations: dict[float, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.templated_labels = any("{{" in v for v in self.labels.values())
         merged: list[tuple[bool, int]] = []  # so that a run starts where the condition began to hold
         for now, length in self.holds:
             if merged and merged[-1][0] == now:
@@ -63,7 +64,11 @@ class Expectation:
         """The alert as promtool reports it for `$value`; None when a template is beyond gotemplate."""
         if value not in self.rendered:
             try:
-                labels = {k: gotemplate.render(v, self.series_labels, value) for k, v in self.labels.items()}
+                labels = (
+                    {k: gotemplate.render(v, self.series_labels, value) for k, v in self.labels.items()}
+                    if self.templated_labels
+                    else self.labels
+                )
                 annotations = self.rendered_annotations.get(value)
                 if annotations is None:
                     annotations = {
