@@ -2,15 +2,11 @@
 
 Validation works on plain data (fast to load) and records each problem with the key path to it; only
 when there are problems are the files read again with ruamel, whose round-trip nodes know their line
-and column, to turn each path into a position.
+and column, to turn each path into a position (ruamel is imported only then).
 """
 
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
 
 PathPart = str | int
 KeyPath = tuple[PathPart, ...]
@@ -88,6 +84,9 @@ def locate(diagnostics: list[Diagnostic], root: Path, display_root: str) -> list
 
 
 def _round_trip(path: Path) -> object:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError
+
     try:
         return YAML().load(path.read_text(encoding="utf-8"))
     except (MarkedYAMLError, OSError, UnicodeDecodeError):
@@ -96,6 +95,8 @@ def _round_trip(path: Path) -> object:
 
 def _position(tree: object, path: KeyPath, at_key: bool) -> tuple[int, int]:
     """1-based line and column of the deepest node of `path` that the file has."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
     node = tree
     line, column = 1, 1
     for index, part in enumerate(path):
@@ -120,6 +121,9 @@ def _position(tree: object, path: KeyPath, at_key: bool) -> tuple[int, int]:
 
 def syntax_error(text: str, file: str) -> Diagnostic:
     """A YAML syntax error as `file:line:column: message`, as ruamel describes it."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError
+
     try:
         YAML().load(text)
     except MarkedYAMLError as exc:

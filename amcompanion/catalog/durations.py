@@ -15,6 +15,7 @@ _UNITS_MS = {
 _DURATION = re.compile(r"^((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$")
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_duration(text: str) -> int | None:
     """Milliseconds of a Prometheus duration such as `1h30m`, or None when it is not one."""
     match = _DURATION.match(text)
