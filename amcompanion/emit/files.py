@@ -34,7 +34,8 @@ def render(documents: dict[str, Document]) -> dict[str, str]:
         if path not in nested:
             lines = dump_lines(doc.data)
             reuse[id(doc.data)] = lines
-            texts[path] = "\n".join([*comment_lines(doc.header), *lines]) + "\n"
+            header = comment_lines(doc.header)
+            texts[path] = "".join(line + "\n" for line in header) + "\n".join(lines) + "\n"
     for path in nested:
         texts[path] = dump(documents[path].data, documents[path].header, reuse)
     return texts
