@@ -1,0 +1,105 @@
+"""The receiver's runtime config: the `receiver/receiver.yaml` that `amcompanion compile` writes.
+
+Its contacts, channels and escalation policies have the catalog's own shape, so the catalog reader
+validates them (same messages, `file:line:column`); `${VAR}`s are then filled from the environment.
+"""
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml_rs
+
+from amcompanion.catalog.diagnostics import CatalogError, Diagnostic, KeyPath, locate, syntax_error
+from amcompanion.catalog.model import Policy
+from amcompanion.catalog.reader import CatalogReader, FileReader
+
+TOP_LEVEL = ("version", "receiver", "severities", "contacts", "channels", "escalations")
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass
+class ReceiverConfig:
+    external_url: str
+    bearer_token_file: str | None
+    severities: list[str]
+    contacts: dict[str, dict[str, str]]
+    channels: dict[str, dict[str, object]]  # settings by channel name, `${VAR}`s filled in
+    policies: dict[str, Policy]
+    source: str = ""
+    secrets: list[str] = field(default_factory=list)  # values filled in from the environment: never logged
+
+
+def load_receiver_config(path: Path, environ: Mapping[str, str] | None = None) -> ReceiverConfig:
+    """Read and validate the file; raise CatalogError with every problem found."""
+    environ = os.environ if environ is None else environ
+    display = path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CatalogError([Diagnostic(display, (), f"cannot read the receiver config: {exc.strerror}")]) from None
+    try:
+        data = yaml_rs.loads(text)
+    except (yaml_rs.YAMLDecodeError, ValueError):
+        raise CatalogError([syntax_error(text, display)]) from None
+    reader = CatalogReader(path.parent.name)
+    r = FileReader(display, reader.diags)
+    top = r.mapping(data, (), TOP_LEVEL, ("version", "escalations"), what="top-level key") or {}
+    if "version" in top and top["version"] != 1:
+        r.error(("version",), f"unsupported receiver config version {top['version']!r} (this amcompanion reads 1)")
+    if "receiver" in top:
+        reader.read_receiver(r, top["receiver"], ("receiver",))
+    for key, read in (
+        ("contacts", reader.read_contacts),
+        ("channels", reader.read_channels),
+        ("escalations", reader.read_policies),
+    ):
+        if top.get(key) is not None:
+            read(r, top[key], (key,))
+    severities = r.string_list(top.get("severities", ["info", "warning", "critical"]), ("severities",))
+    reader.check_references()
+    secrets: list[str] = []
+    channels = {
+        name: _fill(r, settings, ("channels", name), environ, secrets) for name, settings in reader.channels.items()
+    }
+    if reader.diags.items:
+        raise CatalogError(locate(reader.diags.items, path.parent, path.parent.name))
+    receiver = reader.receiver
+    return ReceiverConfig(
+        external_url=(receiver.external_url or receiver.url).rstrip("/"),
+        bearer_token_file=receiver.bearer_token_file,
+        severities=severities,
+        contacts=reader.contacts,
+        channels=channels,
+        policies=reader.policies,
+        source=str(path),
+        secrets=secrets,
+    )
+
+
+def _fill(
+    r: FileReader, settings: dict[str, object], path: KeyPath, environ: Mapping[str, str], secrets: list[str]
+) -> dict[str, object]:
+    """Settings with every `${VAR}` replaced from the environment; a variable that is not set is an error."""
+
+    def fill(value: object, where: KeyPath) -> object:
+        if isinstance(value, dict):
+            return {k: fill(v, (*where, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [fill(v, (*where, i)) for i, v in enumerate(value)]
+        if not isinstance(value, str) or "${" not in value:
+            return value
+
+        def substitute(match: re.Match) -> str:
+            name = match.group(1)
+            if name not in environ:
+                r.error(where, f"environment variable {name} is not set")
+                return ""
+            secrets.append(environ[name])
+            return environ[name]
+
+        return _VARIABLE.sub(substitute, value)
+
+    return {key: fill(value, (*path, key)) for key, value in settings.items()}

@@ -1,0 +1,292 @@
+"""What happens to the history when something happens: each method is one unit of work on a connection.
+
+Methods take the connection first so that `Database.run(store.method, ...)` runs them inside the
+database thread's transaction; together with the work they cause (escalation steps, outbox rows) they
+commit or fail as one.
+"""
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from amcompanion.catalog.model import Policy
+from amcompanion.receiver.config import ReceiverConfig
+from amcompanion.receiver.escalation import next_due
+from amcompanion.receiver.payload import IncomingAlert, Notification
+from amcompanion.receiver.timeutil import iso, parse_iso
+
+
+class NotFound(Exception):
+    pass
+
+
+class Conflict(Exception):
+    pass
+
+
+@dataclass
+class IngestSummary:
+    received: int = 0
+    new: int = 0
+    resolved: int = 0
+    duplicates: int = 0
+    steps: int = 0  # escalation steps taken (the first step, when it is due at once)
+    queued: int = 0  # outbox rows written
+    statuses: list[str] = field(default_factory=list)  # of every alert received, for the metrics
+
+
+@dataclass
+class Store:
+    config: ReceiverConfig
+    give_up_after: timedelta = timedelta(hours=1)  # a notification not delivered by then is marked failed
+
+    # -- Alertmanager -------------------------------------------------------------------------
+    def ingest(self, conn: sqlite3.Connection, policy: str, note: Notification, now: datetime) -> IngestSummary:
+        summary = IngestSummary()
+        for alert in note.alerts:
+            summary.received += 1
+            summary.statuses.append(alert.status)
+            row = conn.execute(
+                "SELECT * FROM alerts WHERE fingerprint = ? AND starts_at = ?", (alert.fingerprint, alert.starts_at)
+            ).fetchone()
+            created = row is None
+            if created:
+                row = self._insert(conn, policy, note, alert, now)
+                summary.new += 1
+            event = conn.execute(
+                "INSERT OR IGNORE INTO alert_events (alert_id, status, received_at, group_key, receiver, policy)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (row["id"], alert.status, iso(now), note.group_key, note.receiver, policy),
+            )
+            if not event.rowcount:  # a replay, an HA duplicate, a repeat_interval resend: already recorded
+                summary.duplicates += 1
+                continue
+            if alert.status == "firing" and created:
+                steps, queued = self._take_due_steps(conn, row["id"], now, "first notice")
+                summary.steps += steps
+                summary.queued += queued
+            elif alert.status == "resolved" and row["status"] != "resolved":
+                summary.resolved += 1
+                summary.queued += self._close(conn, row["id"], now, alert.ends_at or iso(now))
+        return summary
+
+    def _insert(
+        self, conn: sqlite3.Connection, policy: str, note: Notification, alert: IncomingAlert, now: datetime
+    ) -> sqlite3.Row:
+        resolved = alert.status == "resolved"  # heard of only once it was over (out of order, or a restart)
+        cursor = conn.execute(
+            "INSERT INTO alerts (fingerprint, alertname, severity, labels, annotations, policy, status, starts_at,"
+            " ends_at, resolved_at, first_notice_at, generator_url, group_key, alertmanager_url)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                alert.fingerprint,
+                alert.alertname,
+                alert.labels.get("severity", ""),
+                json.dumps(alert.labels, sort_keys=True),
+                json.dumps(alert.annotations, sort_keys=True),
+                policy,
+                "resolved" if resolved else "firing",
+                alert.starts_at,
+                alert.ends_at,
+                iso(now) if resolved else None,
+                iso(now),
+                alert.generator_url,
+                note.group_key,
+                note.external_url,
+            ),
+        )
+        return conn.execute("SELECT * FROM alerts WHERE id = ?", (cursor.lastrowid,)).fetchone()
+
+    # -- escalation ---------------------------------------------------------------------------
+    def escalate_due(self, conn: sqlite3.Connection, now: datetime) -> tuple[int, datetime | None]:
+        """Take every step that has come due; return how many were taken and the next deadline."""
+        taken = 0
+        due = conn.execute(
+            "SELECT id FROM alerts WHERE next_step_at IS NOT NULL AND next_step_at <= ? AND status = 'firing'"
+            " ORDER BY next_step_at",
+            (iso(now),),
+        ).fetchall()
+        for (alert_id,) in due:
+            taken += self._take_due_steps(conn, alert_id, now, "deadline")[0]
+        (earliest,) = conn.execute(
+            "SELECT MIN(next_step_at) FROM alerts WHERE next_step_at IS NOT NULL AND status = 'firing'"
+        ).fetchone()
+        return taken, parse_iso(earliest) if earliest else None
+
+    def _take_due_steps(self, conn: sqlite3.Connection, alert_id: int, now: datetime, reason: str) -> tuple[int, int]:
+        """Each step whose deadline has passed, once; missed repetitions of the last step collapse into one.
+        Returns the steps taken and the outbox rows written."""
+        row = conn.execute("SELECT * FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        policy = self.config.policies.get(row["policy"])
+        if policy is None:  # the policy left the config (a reload): the alert stays, it no longer escalates
+            conn.execute("UPDATE alerts SET next_step_at = NULL WHERE id = ?", (alert_id,))
+            return 0, 0
+        first_notice = parse_iso(row["first_notice_at"])
+        level, repeats = row["escalation_level"], row["repeats"]
+        steps = queued = 0
+        due = next_due(policy, first_notice, level, repeats)
+        while due is not None and due.at <= now:
+            following = next_due(policy, first_notice, due.step, due.round)
+            if due.round and following is not None and following.at <= now:
+                due = following  # a later repetition is also due: send only that one
+                continue
+            queued += self._step(conn, row["id"], policy, due.step, due.round, level, now, reason)
+            steps += 1
+            level, repeats = due.step, due.round
+            due = following
+        conn.execute(
+            "UPDATE alerts SET escalation_level = ?, repeats = ?, next_step_at = ? WHERE id = ?",
+            (level, repeats, iso(due.at) if due else None, alert_id),
+        )
+        return steps, queued
+
+    def _step(
+        self,
+        conn: sqlite3.Connection,
+        alert_id: int,
+        policy: Policy,
+        step: int,
+        round_: int,
+        from_level: int,
+        now: datetime,
+        reason: str,
+    ) -> int:
+        conn.execute(
+            "INSERT INTO escalations (alert_id, step, from_level, to_level, reason, at) VALUES (?, ?, ?, ?, ?, ?)",
+            (alert_id, step, from_level, step, "repeat" if round_ else reason, iso(now)),
+        )
+        targets = [
+            (target.channel, recipient) for target in policy.steps[step - 1].notify for recipient in (target.to or [""])
+        ]
+        return self._enqueue(conn, alert_id, "firing", step, round_, targets, now)
+
+    def _enqueue(
+        self,
+        conn: sqlite3.Connection,
+        alert_id: int,
+        kind: str,
+        step: int,
+        round_: int,
+        targets: list[tuple[str, str]],
+        now: datetime,
+    ) -> int:
+        stamp, give_up = iso(now), iso(now + self.give_up_after)
+        written = 0
+        for channel, recipient in dict.fromkeys(targets):
+            written += conn.execute(
+                "INSERT OR IGNORE INTO notifications (alert_id, kind, channel, recipient, step, round, status,"
+                " queued_at, next_attempt_at, give_up_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
+                (alert_id, kind, channel, recipient, step, round_, stamp, stamp, give_up),
+            ).rowcount
+        return written
+
+    def _close(self, conn: sqlite3.Connection, alert_id: int, now: datetime, ends_at: str) -> int:
+        """Resolve: stop escalating, drop pages not yet sent, and tell those who were paged, once."""
+        row = conn.execute("SELECT * FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        conn.execute(
+            "UPDATE alerts SET status = 'resolved', resolved_at = ?, ends_at = ?, next_step_at = NULL WHERE id = ?",
+            (iso(now), ends_at, alert_id),
+        )
+        self._cancel_pending(conn, alert_id, "the alert resolved before it was sent")
+        policy = self.config.policies.get(row["policy"])
+        mode = policy.on_resolve if policy else "none"
+        if mode == "notify_previous":
+            targets = [
+                (r["channel"], r["recipient"])
+                for r in conn.execute(
+                    "SELECT channel, recipient FROM notifications WHERE alert_id = ? AND kind = 'firing'"
+                    " AND status = 'sent' GROUP BY channel, recipient ORDER BY MIN(id)",
+                    (alert_id,),
+                )
+            ]
+        elif mode == "notify_all" and policy is not None:
+            targets = [(t.channel, r) for step in policy.steps for t in step.notify for r in (t.to or [""])]
+        else:
+            targets = []
+        targets = [t for t in targets if self.config.channels.get(t[0], {}).get("send_resolved", True)]
+        return self._enqueue(conn, alert_id, "resolved", 0, 0, targets, now)
+
+    @staticmethod
+    def _cancel_pending(conn: sqlite3.Connection, alert_id: int, why: str) -> None:
+        conn.execute(
+            "UPDATE notifications SET status = 'cancelled', error = ?"
+            " WHERE alert_id = ? AND kind = 'firing' AND status = 'queued'",
+            (why, alert_id),
+        )
+
+    # -- people -------------------------------------------------------------------------------
+    def ack(self, conn: sqlite3.Connection, alert_id: int, by: str, via: str, comment: str, now: datetime) -> dict:
+        row = self._alert_row(conn, alert_id)
+        if row["status"] == "resolved":
+            raise Conflict(f"alert {alert_id} is already resolved")
+        if row["status"] == "firing":
+            conn.execute(
+                "UPDATE alerts SET status = 'acknowledged', acked_at = ?, acked_by = ?, next_step_at = NULL"
+                " WHERE id = ?",
+                (iso(now), by, alert_id),
+            )
+            conn.execute(
+                "INSERT INTO acks (alert_id, by, via, comment, at) VALUES (?, ?, ?, ?, ?)",
+                (alert_id, by, via, comment, iso(now)),
+            )
+            self._cancel_pending(conn, alert_id, f"acknowledged by {by} before it was sent")
+        return self.alert(conn, alert_id)
+
+    def resolve(self, conn: sqlite3.Connection, alert_id: int, now: datetime) -> tuple[dict, int]:
+        row = self._alert_row(conn, alert_id)
+        queued = 0 if row["status"] == "resolved" else self._close(conn, alert_id, now, iso(now))
+        return self.alert(conn, alert_id), queued
+
+    def escalate(self, conn: sqlite3.Connection, alert_id: int, now: datetime) -> tuple[dict, int]:
+        """Take the next step now, whatever its deadline."""
+        row = self._alert_row(conn, alert_id)
+        if row["status"] != "firing":
+            raise Conflict(f"alert {alert_id} is {row['status']}: only a firing alert escalates")
+        policy = self.config.policies.get(row["policy"])
+        due = (
+            next_due(policy, parse_iso(row["first_notice_at"]), row["escalation_level"], row["repeats"])
+            if policy
+            else None
+        )
+        if policy is None or due is None:
+            raise Conflict(f"alert {alert_id} has taken every step of its escalation policy")
+        queued = self._step(conn, alert_id, policy, due.step, due.round, row["escalation_level"], now, "manual")
+        following = next_due(policy, parse_iso(row["first_notice_at"]), due.step, due.round)
+        conn.execute(
+            "UPDATE alerts SET escalation_level = ?, repeats = ?, next_step_at = ? WHERE id = ?",
+            (due.step, due.round, iso(max(following.at, now)) if following else None, alert_id),
+        )
+        return self.alert(conn, alert_id), queued
+
+    # -- reading ------------------------------------------------------------------------------
+    @staticmethod
+    def _alert_row(conn: sqlite3.Connection, alert_id: int) -> sqlite3.Row:
+        row = conn.execute("SELECT * FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no alert {alert_id}")
+        return row
+
+    def alerts(self, conn: sqlite3.Connection, state: str | None, limit: int) -> list[dict]:
+        query = "SELECT * FROM alerts" + (" WHERE status = ?" if state else "") + " ORDER BY starts_at DESC, id DESC"
+        rows = conn.execute(query + " LIMIT ?", (state, limit) if state else (limit,))
+        return [_alert_dict(row) for row in rows]
+
+    def alert(self, conn: sqlite3.Connection, alert_id: int) -> dict:
+        out = _alert_dict(self._alert_row(conn, alert_id))
+        for key, table in (
+            ("events", "alert_events"),
+            ("notifications", "notifications"),
+            ("escalations", "escalations"),
+            ("acks", "acks"),
+        ):
+            rows = conn.execute(f"SELECT * FROM {table} WHERE alert_id = ? ORDER BY id", (alert_id,))
+            out[key] = [{k: v for k, v in dict(row).items() if k != "alert_id"} for row in rows]
+        return out
+
+
+def _alert_dict(row: sqlite3.Row) -> dict:
+    out = dict(row)
+    out["labels"] = json.loads(out["labels"])
+    out["annotations"] = json.loads(out["annotations"])
+    return out

@@ -1,0 +1,313 @@
+"""The receiver through its HTTP API, on loopback, with fake channel servers and a clock moved by hand."""
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from amcompanion.receiver.app import make_app
+from amcompanion.receiver.config import load_receiver_config
+from amcompanion.receiver.service import Receiver, Settings
+from amcompanion.receiver.timeutil import ManualClock, iso
+from tests.receiver_support import AUTH, TOKEN, FakeChannel, alert_payload, eventually, payload, rows, write_config
+
+START = datetime(2026, 11, 22, 22, 47, 30, tzinfo=UTC)
+
+
+@dataclass
+class Harness:
+    client: TestClient
+    receiver: Receiver
+    clock: ManualClock
+    fakes: dict[str, FakeChannel]
+    db: Path
+
+    async def post(self, body: object, policy: str = "oncall", headers: dict | None = None) -> tuple[int, dict]:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        response = await self.client.post(f"/webhook/{policy}", data=data, headers=AUTH if headers is None else headers)
+        return response.status, await response.json()
+
+    def count(self, table: str, where: str = "1", *args: object) -> int:
+        return rows(self.db, f"SELECT COUNT(*) FROM {table} WHERE {where}", *args)[0][0]
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, aiohttp_server, aiohttp_client) -> Harness:  # type: ignore[no-untyped-def]
+    fakes = {"ops": FakeChannel(), "pager": FakeChannel()}
+    fake_app = web.Application()
+    for name, fake in fakes.items():
+        fake_app.router.add_post(f"/{name}", fake.handle)
+    server = await aiohttp_server(fake_app)
+    config = write_config(tmp_path, {name: str(server.make_url(f"/{name}")) for name in fakes})
+    clock = ManualClock(START)
+    receiver = Receiver(load_receiver_config(config), Settings(str(tmp_path / "history.db"), TOKEN), clock)
+    client = await aiohttp_client(make_app(receiver))
+    return Harness(client, receiver, clock, fakes, tmp_path / "history.db")
+
+
+# -- ingest -----------------------------------------------------------------------------------------
+async def test_a_real_firing_payload_is_recorded_and_pages_the_first_step(harness: Harness) -> None:
+    status, answer = await harness.post(payload("firing"))
+    assert status == 200 and answer["new"] == 1 and answer["queued"] == 1
+    (alert,) = rows(harness.db, "SELECT * FROM alerts")
+    assert alert["fingerprint"] == "3f0a5aa5dc694a83"
+    assert alert["starts_at"] == "2026-11-22T22:47:24.568000Z"
+    assert (alert["alertname"], alert["severity"], alert["status"], alert["policy"]) == (
+        "DemoGaugeHigh",
+        "critical",
+        "firing",
+        "oncall",
+    )
+    assert json.loads(alert["labels"])["instance"] == "127.0.0.1:19100"
+    assert alert["escalation_level"] == 1
+    assert alert["next_step_at"] == "2026-11-22T22:57:30.000000Z"  # step 2: 10m after the first notice
+    await eventually(lambda: harness.fakes["ops"].received, what="the first step's message")
+    message = harness.fakes["ops"].received[0]
+    assert message["kind"] == "firing" and message["alerts"][0]["alertname"] == "DemoGaugeHigh"
+    assert "demo_gauge is 9" in message["text"]
+    assert message["ack_url"].startswith("https://alerts.example.com/ack/")
+    await eventually(lambda: harness.count("notifications", "status = 'sent'") == 1, what="the row marked sent")
+
+
+async def test_replays_and_ha_duplicates_record_one_alert_one_event_one_page(harness: Harness) -> None:
+    for _ in range(3):
+        status, _ = await harness.post(payload("firing"))
+        assert status == 200
+    status, answer = await harness.post(payload("firing", receiver="webhook-replica"))
+    assert answer["duplicates"] == 1 and answer["new"] == 0
+    assert harness.count("alerts") == 1
+    assert harness.count("alert_events") == 1
+    assert harness.count("notifications") == 1
+    assert harness.count("escalations") == 1
+
+
+async def test_resolve_tells_those_paged_once_and_cancels_what_was_not_sent(harness: Harness) -> None:
+    harness.fakes["ops"].delay = 0.0
+    await harness.post(payload("firing"))
+    await eventually(lambda: harness.count("notifications", "status = 'sent'") == 1, what="the page")
+    status, answer = await harness.post(payload("resolved"))
+    assert status == 200 and answer["resolved"] == 1 and answer["queued"] == 1
+    await harness.post(payload("resolved"))  # a resend: nothing new
+    await eventually(lambda: len(harness.fakes["ops"].received) == 2, what="the resolve notice")
+    notice = harness.fakes["ops"].received[1]
+    assert notice["kind"] == "resolved" and notice["ack_url"] == ""
+    (alert,) = rows(harness.db, "SELECT * FROM alerts")
+    assert alert["status"] == "resolved" and alert["ends_at"] == "2026-11-22T22:47:26.568000Z"
+    assert alert["next_step_at"] is None
+    assert harness.count("alert_events") == 2
+    await harness.clock.advance(3600)  # no step after the resolve
+    await eventually(lambda: harness.count("notifications", "status = 'queued'") == 0, what="an empty outbox")
+    assert harness.count("notifications") == 2 and len(harness.fakes["pager"].received) == 0
+
+
+async def test_a_resolve_that_arrives_before_its_firing_closes_the_episode(harness: Harness) -> None:
+    await harness.post(payload("resolved"))
+    await harness.post(payload("firing"))
+    (alert,) = rows(harness.db, "SELECT * FROM alerts")
+    assert alert["status"] == "resolved" and alert["escalation_level"] == 0
+    assert harness.count("notifications") == 0
+    assert harness.count("alert_events") == 2
+
+
+async def test_a_new_firing_episode_of_the_same_series_is_a_new_alert(harness: Harness) -> None:
+    await harness.post(alert_payload("firing", "aaaa000000000001", starts_at="2026-11-22T10:00:00Z"))
+    await harness.post(alert_payload("resolved", "aaaa000000000001", starts_at="2026-11-22T10:00:00Z"))
+    await harness.post(alert_payload("firing", "aaaa000000000001", starts_at="2026-11-22T11:00:00Z"))
+    assert [r["status"] for r in rows(harness.db, "SELECT status FROM alerts ORDER BY id")] == ["resolved", "firing"]
+
+
+# -- bad input ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("body", "headers", "policy", "status", "message"),
+    [
+        (b"{not json", None, "oncall", 400, "malformed JSON"),
+        (payload("firing", version="3"), None, "oncall", 422, "unsupported payload version '3'"),
+        ({**payload("firing"), "alerts": []}, None, "oncall", 422, "alerts: expected at least one alert"),
+        (payload("firing", groupKey=None), None, "oncall", 422, "groupKey: required field is missing"),
+        (
+            {**payload("firing"), "alerts": [{**payload("firing")["alerts"][0], "fingerprint": 7}]},
+            None,
+            "oncall",
+            422,
+            "alerts[0].fingerprint: expected a string, got a number",
+        ),
+        (
+            {**payload("firing"), "alerts": [{**payload("firing")["alerts"][0], "startsAt": "yesterday"}]},
+            None,
+            "oncall",
+            422,
+            "alerts[0].startsAt: 'yesterday' is not an RFC 3339 time",
+        ),
+        (payload("firing"), None, "nosuchpolicy", 404, 'unknown escalation policy "nosuchpolicy"'),
+        (payload("firing"), {}, "oncall", 401, "missing credentials"),
+        (payload("firing"), {"Authorization": "Bearer nope"}, "oncall", 401, "wrong credentials"),
+    ],
+)
+async def test_bad_requests_get_a_4xx_with_the_reason_and_write_nothing(
+    harness: Harness, body: object, headers: dict | None, policy: str, status: int, message: str
+) -> None:
+    got, answer = await harness.post(body, policy, headers)
+    assert got == status
+    assert message in answer["error"]
+    assert harness.count("alerts") == 0 and harness.count("alert_events") == 0
+
+
+async def test_an_oversized_body_is_refused_with_413(harness: Harness) -> None:
+    huge = payload("firing")
+    huge["commonAnnotations"] = {"padding": "x" * (harness.receiver.settings.max_body_bytes + 1)}
+    status, answer = await harness.post(huge)
+    assert status == 413 and "over the limit" in answer["error"]
+    assert harness.count("alerts") == 0
+
+
+async def test_basic_auth_with_the_token_as_password_is_accepted(harness: Harness) -> None:
+    import base64
+
+    basic = base64.b64encode(f"alertmanager:{TOKEN}".encode()).decode()
+    status, _ = await harness.post(payload("firing"), headers={"Authorization": f"Basic {basic}"})
+    assert status == 200
+
+
+async def test_auth_failures_are_counted_in_the_metrics(harness: Harness) -> None:
+    await harness.post(payload("firing"), headers={})
+    text = await (await harness.client.get("/metrics")).text()
+    assert 'amcompanion_auth_failures_total{endpoint="webhook"} 1.0' in text
+
+
+# -- escalation in virtual time -------------------------------------------------------------------------
+async def test_unacknowledged_alerts_escalate_step_by_step_and_an_ack_stops_them(harness: Harness) -> None:
+    await harness.post(payload("firing"))
+    await harness.clock.advance(9 * 60)
+    await eventually(lambda: harness.fakes["ops"].received, what="step 1")
+    assert not harness.fakes["pager"].received  # step 2 is not due before 10m
+    await harness.clock.advance(60)
+    await eventually(lambda: len(harness.fakes["pager"].received) == 1, what="step 2")
+    assert harness.fakes["pager"].received[0]["recipient"] == "alice"
+    (alert,) = rows(harness.db, "SELECT id, escalation_level FROM alerts")
+    assert alert["escalation_level"] == 2
+    response = await harness.client.post(
+        f"/api/v1/alerts/{alert['id']}/ack", json={"by": "alice", "comment": "on it"}, headers=AUTH
+    )
+    assert response.status == 200
+    acked = await response.json()
+    assert acked["status"] == "acknowledged" and acked["acked_by"] == "alice"
+    assert acked["acks"][0]["via"] == "api" and acked["acks"][0]["comment"] == "on it"
+    await harness.clock.advance(3600)
+    await eventually(lambda: harness.count("notifications", "status = 'queued'") == 0, what="an empty outbox")
+    assert len(harness.fakes["pager"].received) == 1  # step 3 never came
+    steps = rows(harness.db, "SELECT step, from_level, to_level, reason FROM escalations ORDER BY id")
+    assert [tuple(s) for s in steps] == [(1, 0, 1, "first notice"), (2, 1, 2, "deadline")]
+
+
+async def test_manual_escalate_and_resolve_through_the_api(harness: Harness) -> None:
+    await harness.post(payload("firing"))
+    (alert,) = rows(harness.db, "SELECT id FROM alerts")
+    response = await harness.client.post(f"/api/v1/alerts/{alert['id']}/escalate", headers=AUTH)
+    assert response.status == 200 and (await response.json())["escalation_level"] == 2
+    await eventually(lambda: len(harness.fakes["pager"].received) == 1, what="the manual step")
+    response = await harness.client.post(f"/api/v1/alerts/{alert['id']}/resolve", headers=AUTH)
+    body = await response.json()
+    assert body["status"] == "resolved" and body["next_step_at"] is None
+    response = await harness.client.post(f"/api/v1/alerts/{alert['id']}/escalate", headers=AUTH)
+    assert response.status == 409 and "only a firing alert escalates" in (await response.json())["error"]
+
+
+async def test_the_alerts_api_lists_newest_first_and_filters_by_state(harness: Harness) -> None:
+    await harness.post(alert_payload("firing", "f000000000000001", starts_at="2026-11-22T10:00:00Z"))
+    await harness.post(alert_payload("firing", "f000000000000002", starts_at="2026-11-22T11:00:00Z"))
+    await harness.post(alert_payload("resolved", "f000000000000001", starts_at="2026-11-22T10:00:00Z"))
+    everything = await (await harness.client.get("/api/v1/alerts", headers=AUTH)).json()
+    assert [a["fingerprint"] for a in everything["alerts"]] == ["f000000000000002", "f000000000000001"]
+    firing = await (await harness.client.get("/api/v1/alerts?state=firing", headers=AUTH)).json()
+    assert [a["fingerprint"] for a in firing["alerts"]] == ["f000000000000002"]
+    bad = await harness.client.get("/api/v1/alerts?state=open", headers=AUTH)
+    assert bad.status == 400 and "state must be one of" in (await bad.json())["error"]
+    missing = await harness.client.get("/api/v1/alerts/999", headers=AUTH)
+    assert missing.status == 404 and (await missing.json())["error"] == "no alert 999"
+    one = await (await harness.client.get("/api/v1/alerts/1", headers=AUTH)).json()
+    assert {"events", "notifications", "escalations", "acks"} <= set(one)
+    assert [e["status"] for e in one["events"]] == ["firing", "resolved"]
+
+
+# -- acknowledgement links --------------------------------------------------------------------------------
+async def test_an_ack_link_shows_a_page_on_get_and_acknowledges_on_post(harness: Harness) -> None:
+    await harness.post(payload("firing"))
+    message = await eventually(lambda: harness.fakes["ops"].received, what="the page")
+    path = message[0]["ack_url"].removeprefix("https://alerts.example.com")  # type: ignore[index]
+    page = await harness.client.get(path)
+    assert page.status == 200 and "Acknowledge" in await page.text()
+    assert rows(harness.db, "SELECT status FROM alerts")[0]["status"] == "firing"  # a preview changes nothing
+    done = await harness.client.post(path, data={"by": "bob"})
+    assert done.status == 200 and "acknowledged by bob" in await done.text()
+    (ack,) = rows(harness.db, "SELECT by, via FROM acks")
+    assert tuple(ack) == ("bob", "link")
+    forged = path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")
+    assert (await harness.client.post(forged, data={"by": "eve"})).status == 403
+    await harness.clock.advance(25 * 3600)
+    expired = await harness.client.get(path)
+    assert expired.status == 403 and "expired" in await expired.text()
+
+
+# -- outbox ---------------------------------------------------------------------------------------------------
+async def test_a_failing_channel_is_retried_with_backoff_then_delivered(harness: Harness) -> None:
+    harness.fakes["ops"].answers = [(500, {}, "upstream down"), (429, {"Retry-After": "30"}, "slow down")]
+    await harness.post(payload("firing"))
+    await eventually(lambda: len(harness.fakes["ops"].received) == 1, what="the first try")
+    (row,) = await eventually(lambda: rows(harness.db, "SELECT * FROM notifications WHERE attempts = 1"))  # type: ignore[misc]
+    assert row["status"] == "queued" and "HTTP 500: upstream down" in row["error"]
+    assert row["next_attempt_at"] == "2026-11-22T22:47:32.000000Z"  # 2 s of backoff
+    await harness.clock.advance(2)
+    await eventually(lambda: len(harness.fakes["ops"].received) == 2, what="the second try")
+    (row,) = await eventually(lambda: rows(harness.db, "SELECT * FROM notifications WHERE attempts = 2"))  # type: ignore[misc]
+    assert row["next_attempt_at"] == "2026-11-22T22:48:02.000000Z"  # Retry-After: 30
+    await harness.clock.advance(30)
+    await eventually(lambda: harness.count("notifications", "status = 'sent' AND attempts = 3"), what="delivery")
+    text = await (await harness.client.get("/metrics")).text()
+    assert 'amcompanion_notification_retries_total{channel="ops"} 2.0' in text
+    assert 'amcompanion_notifications_total{channel="ops",outcome="sent"} 1.0' in text
+
+
+async def test_a_permanent_failure_is_recorded_with_its_reason_and_not_retried(harness: Harness) -> None:
+    harness.fakes["ops"].answers = [(400, {}, "bad payload")]
+    await harness.post(payload("firing"))
+    (row,) = await eventually(lambda: rows(harness.db, "SELECT * FROM notifications WHERE status = 'failed'"))  # type: ignore[misc]
+    assert row["attempts"] == 1 and row["error"] == "HTTP 400: bad payload"
+    await harness.clock.advance(600)
+    assert len(harness.fakes["ops"].received) == 1
+
+
+async def test_retries_stop_at_the_give_up_deadline(harness: Harness) -> None:
+    harness.fakes["ops"].answers = [(503, {}, "busy")] * 100
+    await harness.post(payload("firing"))
+    for _ in range(40):  # the give-up deadline is 1 h; backoff doubles from 2 s up to 10 min
+        await harness.clock.advance(300)
+        now = iso(harness.clock.now())
+        await eventually(
+            lambda now=now: harness.count(
+                "notifications",
+                "channel = 'ops' AND (status = 'failed' OR (status = 'queued' AND next_attempt_at > ?))",
+                now,
+            ),
+            what="the retry to be scheduled or given up",
+        )
+        if harness.count("notifications", "channel = 'ops' AND status = 'failed'"):
+            break
+    (row,) = rows(harness.db, "SELECT * FROM notifications WHERE channel = 'ops'")
+    assert row["status"] == "failed" and row["error"].startswith(f"gave up after {row['attempts']} tries: HTTP 503")
+    assert 5 < row["attempts"] < 20
+
+
+# -- operations -----------------------------------------------------------------------------------------------
+async def test_health_readiness_and_metrics(harness: Harness) -> None:
+    assert (await harness.client.get("/healthz")).status == 200
+    ready = await harness.client.get("/readyz")
+    assert ready.status == 200 and (await ready.json())["policies"] == ["oncall"]
+    await harness.post(payload("firing"))
+    text = await (await harness.client.get("/metrics")).text()
+    assert 'amcompanion_alerts_received_total{status="firing"} 1.0' in text
+    assert 'amcompanion_webhook_requests_total{code="200",policy="oncall"} 1.0' in text
+    assert 'amcompanion_escalation_steps_total{reason="first notice"} 1.0' in text
