@@ -30,6 +30,17 @@ every alert and severity in alertmanager/routes.test.yml.
 """
 
 
+SERVE_EXAMPLES = """\
+examples:
+  AMCOMPANION_TOKEN=s3cret amcompanion serve                  # generated/receiver/receiver.yaml, history.db
+  amcompanion serve --config receiver.yaml --db /var/lib/amcompanion/history.db --listen 0.0.0.0:8080
+
+The token Alertmanager sends comes from receiver.bearer_token_file (the catalog's receiver block)
+or AMCOMPANION_TOKEN. Channel secrets (${VAR} in receiver.yaml) are read from the environment.
+Signals: SIGHUP reloads the config; SIGTERM finishes requests and deliveries in flight, then exits 0.
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="amcompanion",
@@ -68,14 +79,42 @@ def _parser() -> argparse.ArgumentParser:
     )
     v.add_argument("out", nargs="?", default="generated", type=Path, help="output directory (default: generated)")
     v.add_argument("-j", "--jobs", type=int, default=4, help="checks run at once (default: 4)")
+
+    s = sub.add_parser(
+        "serve",
+        help="run the webhook receiver Alertmanager posts to",
+        description="Record every alert in SQLite, escalate the ones nobody acknowledges, deliver to channels.",
+        epilog=SERVE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("--config", type=Path, default=Path("generated/receiver/receiver.yaml"), help="receiver.yaml")
+    s.add_argument("--db", default="history.db", help="the history database (created if missing)")
+    s.add_argument("--listen", default="0.0.0.0:8080", help="HOST:PORT to listen on (default: 0.0.0.0:8080)")
+    s.add_argument("--insecure-no-auth", action="store_true", help="accept requests without the token")
+    s.add_argument("--alertmanager-url", help="Alertmanager for silences on ack (default: the alert's externalURL)")
+    s.add_argument(
+        "--give-up-after", default="1h", help="mark a notification failed if undelivered this long (default: 1h)"
+    )
+    s.add_argument("--max-body", type=int, default=4 * 1024 * 1024, help="largest webhook body in bytes (4 MiB)")
+
+    a = sub.add_parser(
+        "ack",
+        help="acknowledge an alert from the command line",
+        description="Acknowledge an alert in the history database: its escalation stops at once.",
+        epilog="examples:\n  amcompanion ack 42 --by alice\n  amcompanion ack 42 --by alice --comment 'rolling back'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    a.add_argument("id", type=int, help="the alert id (from the API, the messages or Datasette)")
+    a.add_argument("--by", required=True, help="who acknowledges")
+    a.add_argument("--comment", default="", help="why, or what happens next")
+    a.add_argument("--db", default="history.db", help="the history database (default: history.db)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "compile":
-        return compile_command(args)
-    return validate_command(args)
+    commands = {"compile": compile_command, "validate": validate_command, "serve": serve_command, "ack": ack_command}
+    return commands[args.command](args)
 
 
 def run() -> NoReturn:
@@ -173,6 +212,69 @@ def validate_command(args: argparse.Namespace) -> int:
         f"(promtool and amtool checks of {args.out}/ in {elapsed:.1f}s)"
     )
     return 1 if failures else 0
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    import asyncio
+    from datetime import timedelta
+
+    from amcompanion.catalog.diagnostics import CatalogError
+    from amcompanion.catalog.durations import parse_duration
+    from amcompanion.receiver.serve import StartupError, serve
+    from amcompanion.receiver.service import Settings
+
+    host, _, port = args.listen.rpartition(":")
+    if not host or not port.isdigit():
+        print(f"error: --listen: expected HOST:PORT, got {args.listen!r}", file=sys.stderr)
+        return 2
+    give_up_ms = parse_duration(args.give_up_after)
+    if not give_up_ms:
+        print(f"error: --give-up-after: expected a duration such as 1h, got {args.give_up_after!r}", file=sys.stderr)
+        return 2
+    settings = Settings(
+        db_path=args.db,
+        token=None,
+        max_body_bytes=args.max_body,
+        give_up_after=timedelta(milliseconds=give_up_ms),
+        alertmanager_url=args.alertmanager_url,
+    )
+    try:
+        asyncio.run(serve(args.config, settings, host.strip("[]"), int(port), args.insecure_no_auth))
+    except CatalogError as exc:
+        for diag in exc.diagnostics:
+            print(diag, file=sys.stderr)
+        return 1
+    except (StartupError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def ack_command(args: argparse.Namespace) -> int:
+    import sqlite3
+    from datetime import UTC, datetime
+
+    from amcompanion.receiver.db import connect
+    from amcompanion.receiver.store import Conflict, NotFound, Store
+
+    if not Path(args.db).exists():
+        print(f"error: no history database at {args.db}", file=sys.stderr)
+        return 1
+    conn = connect(args.db)
+    try:
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            alert = Store.ack(conn, args.id, args.by, "cli", args.comment, datetime.now(UTC))
+    except (NotFound, Conflict) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:
+        print(f"error: {args.db}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        conn.close()
+    print(f"alert {alert['id']} ({alert['alertname']}) acknowledged by {alert['acked_by']} at {alert['acked_at']}")
+    return 0
 
 
 def _indent(text: str) -> str:

@@ -91,6 +91,7 @@ class Outbox:
         self._timeouts = {name: _timeout_seconds(s) for name, s in settings.items()}
         self._wake = asyncio.Event()
         self._busy: dict[str, asyncio.Task] = {}
+        self._stopping = False
         self._session: aiohttp.ClientSession | None = None
 
     def wake(self) -> None:
@@ -110,10 +111,14 @@ class Outbox:
             await self.drain()
             await self._session.close()
 
-    async def drain(self) -> None:
+    async def drain(self, timeout: float = 15.0) -> None:
         """Let the messages being sent finish (their rows are updated); queued ones stay for later."""
+        self._stopping = True
         if self._busy:
-            await asyncio.gather(*self._busy.values(), return_exceptions=True)
+            _, late = await asyncio.wait(list(self._busy.values()), timeout=timeout)
+            for task in late:  # still waiting on a rate limit or a slow API: the rows stay queued
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
 
     # -- database side ------------------------------------------------------------------------
     @staticmethod
@@ -189,6 +194,8 @@ class Outbox:
                     by_recipient.setdefault((row.kind, row.recipient), []).append(row)
                 groups = list(by_recipient.values())
             for group in groups:
+                if self._stopping:
+                    break
                 if limiter is not None:
                     await limiter.acquire()
                 outcome = await self._send(name, group)

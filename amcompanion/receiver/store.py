@@ -216,8 +216,10 @@ class Store:
         )
 
     # -- people -------------------------------------------------------------------------------
-    def ack(self, conn: sqlite3.Connection, alert_id: int, by: str, via: str, comment: str, now: datetime) -> dict:
-        row = self._alert_row(conn, alert_id)
+    @staticmethod
+    def ack(conn: sqlite3.Connection, alert_id: int, by: str, via: str, comment: str, now: datetime) -> dict:
+        """Acknowledge: stop escalating at once. Needs no config, so `amcompanion ack` can call it directly."""
+        row = Store._alert_row(conn, alert_id)
         if row["status"] == "resolved":
             raise Conflict(f"alert {alert_id} is already resolved")
         if row["status"] == "firing":
@@ -230,8 +232,8 @@ class Store:
                 "INSERT INTO acks (alert_id, by, via, comment, at) VALUES (?, ?, ?, ?, ?)",
                 (alert_id, by, via, comment, iso(now)),
             )
-            self._cancel_pending(conn, alert_id, f"acknowledged by {by} before it was sent")
-        return self.alert(conn, alert_id)
+            Store._cancel_pending(conn, alert_id, f"acknowledged by {by} before it was sent")
+        return Store.alert(conn, alert_id)
 
     def resolve(self, conn: sqlite3.Connection, alert_id: int, now: datetime) -> tuple[dict, int]:
         row = self._alert_row(conn, alert_id)
@@ -267,13 +269,15 @@ class Store:
             raise NotFound(f"no alert {alert_id}")
         return row
 
-    def alerts(self, conn: sqlite3.Connection, state: str | None, limit: int) -> list[dict]:
+    @staticmethod
+    def alerts(conn: sqlite3.Connection, state: str | None, limit: int) -> list[dict]:
         query = "SELECT * FROM alerts" + (" WHERE status = ?" if state else "") + " ORDER BY starts_at DESC, id DESC"
         rows = conn.execute(query + " LIMIT ?", (state, limit) if state else (limit,))
         return [_alert_dict(row) for row in rows]
 
-    def alert(self, conn: sqlite3.Connection, alert_id: int) -> dict:
-        out = _alert_dict(self._alert_row(conn, alert_id))
+    @staticmethod
+    def alert(conn: sqlite3.Connection, alert_id: int) -> dict:
+        out = _alert_dict(Store._alert_row(conn, alert_id))
         for key, table in (
             ("events", "alert_events"),
             ("notifications", "notifications"),
