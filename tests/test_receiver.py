@@ -311,3 +311,114 @@ async def test_health_readiness_and_metrics(harness: Harness) -> None:
     assert 'amcompanion_alerts_received_total{status="firing"} 1.0' in text
     assert 'amcompanion_webhook_requests_total{code="200",policy="oncall"} 1.0' in text
     assert 'amcompanion_escalation_steps_total{reason="first notice"} 1.0' in text
+
+
+# -- rate limits, digests, restarts ---------------------------------------------------------------------------
+async def test_a_storm_over_the_rate_limit_becomes_one_digest_per_recipient_and_nothing_is_dropped(
+    tmp_path: Path,
+    aiohttp_server,
+    aiohttp_client,  # type: ignore[no-untyped-def]
+) -> None:
+    fake = FakeChannel()
+    fake_app = web.Application()
+    fake_app.router.add_post("/pager", fake.handle)
+    server = await aiohttp_server(fake_app)
+    policy = {"steps": [{"after": "0s", "notify": [{"channel": "pager", "to": ["alice", "bob"]}]}]}
+    config = write_config(tmp_path, {"pager": str(server.make_url("/pager"))}, policy, pager={"rate_limit": "1/s"})
+    receiver = Receiver(load_receiver_config(config), Settings(str(tmp_path / "h.db"), TOKEN), ManualClock(START))
+    client = await aiohttp_client(make_app(receiver))
+    storm = payload("firing")
+    storm["alerts"] = [
+        {**storm["alerts"][0], "fingerprint": f"{i:016x}", "labels": {"alertname": f"Storm{i}", "severity": "warning"}}
+        for i in range(5)
+    ]
+    response = await client.post("/webhook/oncall", json=storm, headers=AUTH)
+    assert (await response.json())["queued"] == 10
+    await eventually(lambda: len(fake.received) == 2, what="two digests, the second after the rate limit allows it")
+    assert sorted(m["recipient"] for m in fake.received) == ["alice", "bob"]
+    assert all(len(m["alerts"]) == 5 and m["text"].startswith("[FIRING] 5 alerts") for m in fake.received)
+    db = tmp_path / "h.db"
+    await eventually(lambda: rows(db, "SELECT COUNT(*) FROM notifications WHERE status = 'sent'")[0][0] == 10)
+    digests = rows(db, "SELECT recipient, COUNT(DISTINCT digest_id) AS n FROM notifications GROUP BY recipient")
+    assert [tuple(r) for r in digests] == [("alice", 1), ("bob", 1)]
+    metrics = await (await client.get("/metrics")).text()
+    assert 'amcompanion_digests_total{channel="pager"} 2.0' in metrics
+
+
+async def test_steps_that_fell_due_while_the_receiver_was_down_fire_once_at_start_up(tmp_path: Path) -> None:
+    from amcompanion.receiver.payload import parse_notification
+
+    policy = {
+        "steps": [
+            {"after": "0s", "notify": [{"channel": "ops"}]},
+            {"after": "10m", "notify": [{"channel": "ops", "to": ["alice"]}]},
+            {"after": "20m", "notify": [{"channel": "ops", "to": ["bob"]}]},
+        ],
+        "repeat": {"every": "30m", "times": 3},
+    }
+    config = load_receiver_config(write_config(tmp_path, {"ops": "http://127.0.0.1:9/unreachable"}, policy))
+    clock = ManualClock(START)
+    settings = Settings(str(tmp_path / "h.db"), TOKEN)
+    first = Receiver(config, settings, clock)
+    await first.start()
+    note = parse_notification(json.dumps(payload("firing")).encode())
+    await first.db.run(first.store.ingest, "oncall", note, clock.now())
+    await first.stop()
+    await clock.advance(2 * 3600)  # down for two hours: steps 2 and 3 and three repeats fell due
+    second = Receiver(config, settings, clock)
+    await second.start()
+    try:
+        db = tmp_path / "h.db"
+        steps = await eventually(
+            lambda: [tuple(r) for r in rows(db, "SELECT step, reason FROM escalations ORDER BY id")][1:] or None,
+            what="the catch-up",
+        )
+        assert steps == [(2, "deadline"), (3, "deadline"), (3, "repeat")]  # every step once; repeats collapse
+        (alert,) = rows(db, "SELECT escalation_level, repeats, next_step_at FROM alerts")
+        assert (alert["escalation_level"], alert["repeats"], alert["next_step_at"]) == (3, 3, None)
+    finally:
+        await second.stop()
+
+
+# -- Twilio ---------------------------------------------------------------------------------------------------
+def test_twilio_signature_matches_the_documented_example() -> None:
+    from amcompanion.receiver.links import twilio_signature
+
+    params = {
+        "CallSid": "CA1234567890ABCDE",
+        "Caller": "+12349013030",
+        "Digits": "1234",
+        "From": "+12349013030",
+        "To": "+18005551212",
+    }
+    assert twilio_signature("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", params) == (
+        "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+    )
+
+
+async def test_pressing_1_on_the_call_acknowledges_as_the_person_called(
+    tmp_path: Path,
+    aiohttp_client,  # type: ignore[no-untyped-def]
+) -> None:
+    from amcompanion.receiver.links import twilio_signature
+
+    voice = {"type": "twilio_voice", "account_sid": "AC1", "auth_token": "${VOICE_TOKEN}", "from": "+15550000000"}
+    path = write_config(tmp_path, {"ops": "http://127.0.0.1:9/x"})
+    data = json.loads(path.read_text())
+    data["channels"]["voice"] = voice
+    data["contacts"]["alice"]["phone"] = "+8613800000001"
+    data["escalations"]["oncall"]["steps"][0]["notify"] = [{"channel": "voice", "to": ["alice"]}]
+    path.write_text(json.dumps(data))
+    config = load_receiver_config(path, {"VOICE_TOKEN": "tw-secret"})
+    receiver = Receiver(config, Settings(str(tmp_path / "h.db"), TOKEN), ManualClock(START))
+    client = await aiohttp_client(make_app(receiver))
+    await client.post("/webhook/oncall", json=payload("firing"), headers=AUTH)
+    url = "https://alerts.example.com/twilio/voice/1"  # what Twilio requested: the public URL
+    form = {"CallSid": "CA1", "Digits": "1", "From": "+15550000000", "To": "+8613800000001"}
+    forged = await client.post("/twilio/voice/1", data=form, headers={"X-Twilio-Signature": "bm9wZQ=="})
+    assert forged.status == 403
+    good = {"X-Twilio-Signature": twilio_signature("tw-secret", url, form)}
+    answer = await client.post("/twilio/voice/1", data=form, headers=good)
+    assert answer.status == 200 and "Acknowledged" in await answer.text()
+    (ack,) = rows(tmp_path / "h.db", "SELECT by, via FROM acks")
+    assert tuple(ack) == ("alice", "phone")

@@ -306,9 +306,11 @@ async def twilio_voice(request: web.Request) -> web.Response:
     if row is None or settings is None or "auth_token" not in settings:
         return _error(404, "unknown call")
     params = {k: str(v) for k, v in (await request.post()).items()}
-    expected = twilio_signature(str(settings["auth_token"]), str(request.url), params)
-    offered = request.headers.get("X-Twilio-Signature", "")
-    if not hmac.compare_digest(offered.encode(), expected.encode()):
+    offered = request.headers.get("X-Twilio-Signature", "").encode()
+    # Twilio signs the URL it requested: the public one (external_url) behind a proxy, else this one.
+    urls = (receiver.config.external_url + request.path_qs, str(request.url))
+    expected = [twilio_signature(str(settings["auth_token"]), url, params).encode() for url in urls]
+    if not any(hmac.compare_digest(offered, candidate) for candidate in expected):
         receiver.metrics.auth_failures.labels("twilio").inc()
         return _error(403, "X-Twilio-Signature does not match this request")
     if params.get("Digits") == "1":
