@@ -422,3 +422,64 @@ async def test_pressing_1_on_the_call_acknowledges_as_the_person_called(
     assert answer.status == 200 and "Acknowledged" in await answer.text()
     (ack,) = rows(tmp_path / "h.db", "SELECT by, via FROM acks")
     assert tuple(ack) == ("alice", "phone")
+
+
+# -- config and silences -----------------------------------------------------------------------------------------
+def test_config_errors_name_file_line_and_column(tmp_path: Path) -> None:
+    from amcompanion.catalog.diagnostics import CatalogError
+
+    path = tmp_path / "receiver.yaml"
+    path.write_text(
+        "version: 1\n"
+        "receiver: {url: 'http://x:8080'}\n"
+        "channels:\n"
+        "  ops: {type: webhook, url: 'https://hooks.example.com/${HOOK_TOKEN}'}\n"
+        "escalations:\n"
+        "  oncall:\n"
+        "    steps:\n"
+        "      - notify: [opz]\n"
+    )
+    with pytest.raises(CatalogError) as caught:
+        load_receiver_config(path, {})
+    messages = [str(d) for d in caught.value.diagnostics]
+    assert messages == [
+        f"{path}:4:29: channels.ops.url: environment variable HOOK_TOKEN is not set",
+        f'{path}:8:18: escalations.oncall.steps[0].notify[0]: undefined channel "opz"; did you mean "ops"?',
+    ]
+
+
+def test_config_secrets_come_from_the_environment(tmp_path: Path) -> None:
+    path = write_config(tmp_path, {"ops": "https://hooks.example.com/${HOOK_TOKEN}"})
+    config = load_receiver_config(path, {"HOOK_TOKEN": "abc123"})
+    assert config.channels["ops"]["url"] == "https://hooks.example.com/abc123"
+    assert config.secrets == ["abc123"]
+
+
+async def test_ack_with_silence_creates_an_alertmanager_silence(
+    tmp_path: Path, aiohttp_server, aiohttp_client  # type: ignore[no-untyped-def]
+) -> None:
+    created: list[dict] = []
+
+    async def silences(request: web.Request) -> web.Response:
+        created.append(await request.json())
+        return web.json_response({"silenceID": "5e1f2b3c-0000-4000-8000-000000000001"})
+
+    am = web.Application()
+    am.router.add_post("/api/v2/silences", silences)
+    am_server = await aiohttp_server(am)
+    config = load_receiver_config(write_config(tmp_path, {"ops": "http://127.0.0.1:9/x"}))
+    settings = Settings(str(tmp_path / "h.db"), TOKEN, alertmanager_url=str(am_server.make_url("")))
+    client = await aiohttp_client(make_app(Receiver(config, settings, ManualClock(START))))
+    await client.post("/webhook/oncall", json=payload("firing"), headers=AUTH)
+    response = await client.post("/api/v1/alerts/1/ack", json={"by": "alice", "silence": "2h"}, headers=AUTH)
+    body = await response.json()
+    assert response.status == 200 and body["silence_id"] == "5e1f2b3c-0000-4000-8000-000000000001"
+    (silence,) = created
+    assert silence["createdBy"] == "alice"
+    assert silence["startsAt"] == "2026-11-22T22:47:30.000000Z" and silence["endsAt"] == "2026-11-23T00:47:30.000000Z"
+    assert {m["name"]: m["value"] for m in silence["matchers"]} == payload("firing")["alerts"][0]["labels"]
+    assert all(m["isEqual"] and not m["isRegex"] for m in silence["matchers"])
+    refused = await client.post("/api/v1/alerts/1/ack", json={"by": "alice", "silence": "soon"}, headers=AUTH)
+    assert refused.status == 422 and "silence: expected a duration" in (await refused.json())["error"]
+    nobody = await client.post("/api/v1/alerts/1/ack", json={}, headers=AUTH)
+    assert nobody.status == 422 and "by: required" in (await nobody.json())["error"]

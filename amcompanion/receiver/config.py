@@ -35,7 +35,7 @@ class ReceiverConfig:
 def load_receiver_config(path: Path, environ: Mapping[str, str] | None = None) -> ReceiverConfig:
     """Read and validate the file; raise CatalogError with every problem found."""
     environ = os.environ if environ is None else environ
-    display = path.name
+    display = str(path)  # as the user gave it
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -65,7 +65,7 @@ def load_receiver_config(path: Path, environ: Mapping[str, str] | None = None) -
         name: _fill(r, settings, ("channels", name), environ, secrets) for name, settings in reader.channels.items()
     }
     if reader.diags.items:
-        raise CatalogError(locate(reader.diags.items, path.parent, path.parent.name))
+        raise CatalogError(locate(reader.diags.items, path.parent, str(path.parent)))
     receiver = reader.receiver
     return ReceiverConfig(
         external_url=(receiver.external_url or receiver.url).rstrip("/"),
