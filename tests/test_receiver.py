@@ -456,7 +456,9 @@ def test_config_secrets_come_from_the_environment(tmp_path: Path) -> None:
 
 
 async def test_ack_with_silence_creates_an_alertmanager_silence(
-    tmp_path: Path, aiohttp_server, aiohttp_client  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    aiohttp_server,
+    aiohttp_client,  # type: ignore[no-untyped-def]
 ) -> None:
     created: list[dict] = []
 
