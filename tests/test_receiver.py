@@ -485,3 +485,17 @@ async def test_ack_with_silence_creates_an_alertmanager_silence(
     assert refused.status == 422 and "silence: expected a duration" in (await refused.json())["error"]
     nobody = await client.post("/api/v1/alerts/1/ack", json={}, headers=AUTH)
     assert nobody.status == 422 and "by: required" in (await nobody.json())["error"]
+
+
+async def test_a_channel_that_times_out_is_retried(tmp_path: Path, aiohttp_server, aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+    slow = FakeChannel(delay=2.0)
+    fake_app = web.Application()
+    fake_app.router.add_post("/ops", slow.handle)
+    server = await aiohttp_server(fake_app)
+    config = write_config(tmp_path, {"ops": str(server.make_url("/ops"))}, ops={"timeout": "200ms"})
+    client = await aiohttp_client(
+        make_app(Receiver(load_receiver_config(config), Settings(str(tmp_path / "h.db"), TOKEN), ManualClock(START)))
+    )
+    await client.post("/webhook/oncall", json=payload("firing"), headers=AUTH)
+    (row,) = await eventually(lambda: rows(tmp_path / "h.db", "SELECT * FROM notifications WHERE attempts = 1"))  # type: ignore[misc]
+    assert row["status"] == "queued" and row["error"] == "no answer within 0.2 s"

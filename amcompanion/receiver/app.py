@@ -26,9 +26,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def make_app(receiver: Receiver) -> web.Application:
-    app = web.Application(
-        middlewares=[_errors_as_json, _authenticate], client_max_size=receiver.settings.max_body_bytes
-    )
+    app = web.Application(middlewares=[_guard], client_max_size=receiver.settings.max_body_bytes)
     app[RECEIVER_KEY] = receiver
     app.router.add_post("/webhook/{policy}", webhook)
     app.router.add_get("/api/v1/alerts", list_alerts)
@@ -59,8 +57,12 @@ def _error(status: int, message: str, **headers: str) -> web.Response:
 
 
 @web.middleware
-async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every refusal as `{"error": "..."}` with its status; a database failure as 503 (Alertmanager retries)."""
+async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Authentication first; then every refusal as `{"error": "..."}` with its status, and a database
+    failure as 503 (Alertmanager retries 5xx)."""
+    refused = _unauthenticated(request)
+    if refused is not None:
+        return refused
     try:
         return await handler(request)
     except web.HTTPRequestEntityTooLarge as exc:
@@ -74,14 +76,14 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
         return _error(503, "the history database is unavailable; retry later")
 
 
-@web.middleware
-async def _authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The bearer token (or basic auth with the token as password) on /webhook and /api, in constant time."""
+def _unauthenticated(request: web.Request) -> web.Response | None:
+    """A 401 unless the request carries the token (bearer, or basic auth with it as the password), compared
+    in constant time; only /webhook and /api need it."""
     receiver = request.app[RECEIVER_KEY]
     token = receiver.settings.token
     endpoint = request.path.split("/")[1]
     if token is None or endpoint not in ("webhook", "api"):
-        return await handler(request)
+        return None
     header = request.headers.get("Authorization", "")
     scheme, _, credential = header.partition(" ")
     offered = ""
@@ -92,15 +94,15 @@ async def _authenticate(request: web.Request, handler: Handler) -> web.StreamRes
             offered = b64decode(credential.strip(), validate=True).decode().partition(":")[2]
         except (ValueError, UnicodeDecodeError):
             offered = ""
-    if not offered or not hmac.compare_digest(offered.encode(), token.encode()):
-        receiver.metrics.auth_failures.labels(endpoint).inc()
-        message = "missing credentials" if not header else "wrong credentials"
-        return _error(
-            401,
-            f"{message}: send the receiver's token as `Authorization: Bearer <token>`",
-            **{"WWW-Authenticate": 'Bearer realm="amcompanion"'},
-        )
-    return await handler(request)
+    if offered and hmac.compare_digest(offered.encode(), token.encode()):
+        return None
+    receiver.metrics.auth_failures.labels(endpoint).inc()
+    message = "missing credentials" if not header else "wrong credentials"
+    return _error(
+        401,
+        f"{message}: send the receiver's token as `Authorization: Bearer <token>`",
+        **{"WWW-Authenticate": 'Bearer realm="amcompanion"'},
+    )
 
 
 # -- Alertmanager ---------------------------------------------------------------------------------
@@ -129,7 +131,10 @@ async def _ingest(request: web.Request, receiver: Receiver, policy: str) -> web.
     receiver.metrics.duplicates.inc(summary.duplicates)
     if summary.steps:
         receiver.metrics.escalations.labels("first notice").inc(summary.steps)
-    receiver.wake()
+    if summary.queued:
+        receiver.outbox.wake()
+    if summary.next_deadline is not None:
+        receiver.deadline_set(summary.next_deadline)
     return web.json_response(
         {
             "status": "ok",

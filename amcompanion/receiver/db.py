@@ -181,31 +181,39 @@ class Database:
 
 def _run_group(conn: sqlite3.Connection, batch: list[Job]) -> None:
     outcomes: list[tuple[Any, BaseException | None]] = []
+    alone = len(batch) == 1  # a job alone needs no savepoint: the transaction is its own
     try:
         conn.execute("BEGIN IMMEDIATE")
         for fn, args, _future, _loop in batch:
-            conn.execute("SAVEPOINT job")
+            if not alone:
+                conn.execute("SAVEPOINT job")
             try:
                 result = fn(conn, *args)
             except Exception as exc:
-                conn.execute("ROLLBACK TO job")
+                conn.execute("ROLLBACK" if alone else "ROLLBACK TO job")
                 outcomes.append((None, exc))
             else:
                 outcomes.append((result, None))
-            conn.execute("RELEASE job")
-        conn.execute("COMMIT")
+            if not alone:
+                conn.execute("RELEASE job")
+        if conn.in_transaction:
+            conn.execute("COMMIT")
     except sqlite3.Error as exc:  # the commit itself failed: nothing of the group is stored
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         outcomes = [(None, exc)] * len(batch)
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, Any, BaseException | None]]] = {}
     for (_fn, _args, future, loop), (result, error) in zip(batch, outcomes, strict=True):
-        loop.call_soon_threadsafe(_settle, future, result, error)
+        by_loop.setdefault(loop, []).append((future, result, error))
+    for loop, settled in by_loop.items():  # one wake-up of each loop per group, not one per job
+        loop.call_soon_threadsafe(_settle, settled)
 
 
-def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
-    if future.done():  # the caller went away (a cancelled request); its work is committed anyway
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+def _settle(settled: list[tuple[asyncio.Future, Any, BaseException | None]]) -> None:
+    for future, result, error in settled:
+        if future.done():  # the caller went away (a cancelled request); its work is committed anyway
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)

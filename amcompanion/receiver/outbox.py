@@ -222,10 +222,13 @@ class Outbox:
             self.links.url(first.alert["id"], self.clock.now()) if single_firing else "",
         )
         assert self._session is not None
+        timeout = self._timeouts.get(name, DEFAULT_TIMEOUT_S)
         try:
-            async with asyncio.timeout(self._timeouts.get(name, DEFAULT_TIMEOUT_S)):
+            async with asyncio.timeout(timeout):
                 response = await channel.send(self._session, message)
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except TimeoutError:
+            return Outcome("retry", f"no answer within {timeout:g} s")
+        except (aiohttp.ClientError, OSError) as exc:
             return Outcome("retry", self._mask(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__))
         outcome = channel.classify(response)
         return Outcome(outcome.result, self._mask(outcome.reason), outcome.retry_after)

@@ -7,7 +7,7 @@ import logging
 import secrets as token_generator
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from amcompanion.receiver.channels import CHANNEL_TYPES, Channel
@@ -56,6 +56,7 @@ class Receiver:
         self._scheduler_wake = asyncio.Event()
         self._escalation_task: asyncio.Task | None = None
         self._outbox_task: asyncio.Task | None = None
+        self._sleeping_until: datetime | None = None  # the scheduler's next deadline while it sleeps
         self.ready = False
 
     def _ack_key(self) -> bytes:
@@ -118,6 +119,11 @@ class Receiver:
         self._scheduler_wake.set()
         self.outbox.wake()
 
+    def deadline_set(self, deadline: datetime) -> None:
+        """A step will come due at `deadline`: wake the scheduler only if it sleeps past it."""
+        if self._sleeping_until is None or deadline < self._sleeping_until:
+            self._scheduler_wake.set()
+
     async def _escalate_forever(self) -> None:
         while True:
             self._scheduler_wake.clear()
@@ -129,4 +135,6 @@ class Receiver:
             if taken:
                 self.metrics.escalations.labels("deadline").inc(taken)
                 self.outbox.wake()
+            self._sleeping_until = next_at
             await self.clock.sleep_until(next_at, self._scheduler_wake)
+            self._sleeping_until = None

@@ -33,6 +33,7 @@ class IngestSummary:
     duplicates: int = 0
     steps: int = 0  # escalation steps taken (the first step, when it is due at once)
     queued: int = 0  # outbox rows written
+    next_deadline: datetime | None = None  # the earliest step deadline this notification set
     statuses: list[str] = field(default_factory=list)  # of every alert received, for the metrics
 
 
@@ -47,13 +48,15 @@ class Store:
         for alert in note.alerts:
             summary.received += 1
             summary.statuses.append(alert.status)
-            row = conn.execute(
-                "SELECT * FROM alerts WHERE fingerprint = ? AND starts_at = ?", (alert.fingerprint, alert.starts_at)
-            ).fetchone()
-            created = row is None
+            first_due = next_due(self.config.policies[policy], now, 0, 0) if alert.status == "firing" else None
+            row = self._insert(conn, policy, note, alert, now, first_due.at if first_due else None)
+            created = row is not None
             if created:
-                row = self._insert(conn, policy, note, alert, now)
                 summary.new += 1
+            else:
+                row = conn.execute(
+                    "SELECT * FROM alerts WHERE fingerprint = ? AND starts_at = ?", (alert.fingerprint, alert.starts_at)
+                ).fetchone()
             event = conn.execute(
                 "INSERT OR IGNORE INTO alert_events (alert_id, status, received_at, group_key, receiver, policy)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
@@ -62,23 +65,35 @@ class Store:
             if not event.rowcount:  # a replay, an HA duplicate, a repeat_interval resend: already recorded
                 summary.duplicates += 1
                 continue
-            if alert.status == "firing" and created:
-                steps, queued = self._take_due_steps(conn, row["id"], now, "first notice")
-                summary.steps += steps
-                summary.queued += queued
+            if alert.status == "firing" and created and first_due is not None:
+                deadline: datetime | None = first_due.at
+                if first_due.at <= now:  # the first step is due at once: take it in this transaction
+                    steps, queued, deadline = self._take_due_steps(conn, row, now, "first notice")
+                    summary.steps += steps
+                    summary.queued += queued
+                if deadline is not None and (summary.next_deadline is None or deadline < summary.next_deadline):
+                    summary.next_deadline = deadline
             elif alert.status == "resolved" and row["status"] != "resolved":
                 summary.resolved += 1
                 summary.queued += self._close(conn, row["id"], now, alert.ends_at or iso(now))
         return summary
 
+    @staticmethod
     def _insert(
-        self, conn: sqlite3.Connection, policy: str, note: Notification, alert: IncomingAlert, now: datetime
-    ) -> sqlite3.Row:
+        conn: sqlite3.Connection,
+        policy: str,
+        note: Notification,
+        alert: IncomingAlert,
+        now: datetime,
+        first_step_at: datetime | None,
+    ) -> sqlite3.Row | None:
+        """The new alert's row; None when the episode is already known."""
         resolved = alert.status == "resolved"  # heard of only once it was over (out of order, or a restart)
-        cursor = conn.execute(
+        return conn.execute(
             "INSERT INTO alerts (fingerprint, alertname, severity, labels, annotations, policy, status, starts_at,"
-            " ends_at, resolved_at, first_notice_at, generator_url, group_key, alertmanager_url)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " ends_at, resolved_at, first_notice_at, next_step_at, generator_url, group_key, alertmanager_url)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (fingerprint, starts_at) DO NOTHING RETURNING *",
             (
                 alert.fingerprint,
                 alert.alertname,
@@ -91,37 +106,39 @@ class Store:
                 alert.ends_at,
                 iso(now) if resolved else None,
                 iso(now),
+                iso(first_step_at) if first_step_at else None,
                 alert.generator_url,
                 note.group_key,
                 note.external_url,
             ),
-        )
-        return conn.execute("SELECT * FROM alerts WHERE id = ?", (cursor.lastrowid,)).fetchone()
+        ).fetchone()
 
     # -- escalation ---------------------------------------------------------------------------
     def escalate_due(self, conn: sqlite3.Connection, now: datetime) -> tuple[int, datetime | None]:
         """Take every step that has come due; return how many were taken and the next deadline."""
         taken = 0
         due = conn.execute(
-            "SELECT id FROM alerts WHERE next_step_at IS NOT NULL AND next_step_at <= ? AND status = 'firing'"
+            "SELECT * FROM alerts WHERE next_step_at IS NOT NULL AND next_step_at <= ? AND status = 'firing'"
             " ORDER BY next_step_at",
             (iso(now),),
         ).fetchall()
-        for (alert_id,) in due:
-            taken += self._take_due_steps(conn, alert_id, now, "deadline")[0]
+        for row in due:
+            taken += self._take_due_steps(conn, row, now, "deadline")[0]
         (earliest,) = conn.execute(
             "SELECT MIN(next_step_at) FROM alerts WHERE next_step_at IS NOT NULL AND status = 'firing'"
         ).fetchone()
         return taken, parse_iso(earliest) if earliest else None
 
-    def _take_due_steps(self, conn: sqlite3.Connection, alert_id: int, now: datetime, reason: str) -> tuple[int, int]:
+    def _take_due_steps(
+        self, conn: sqlite3.Connection, row: sqlite3.Row, now: datetime, reason: str
+    ) -> tuple[int, int, datetime | None]:
         """Each step whose deadline has passed, once; missed repetitions of the last step collapse into one.
-        Returns the steps taken and the outbox rows written."""
-        row = conn.execute("SELECT * FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        Returns the steps taken, the outbox rows written and the next deadline."""
+        alert_id = row["id"]
         policy = self.config.policies.get(row["policy"])
         if policy is None:  # the policy left the config (a reload): the alert stays, it no longer escalates
             conn.execute("UPDATE alerts SET next_step_at = NULL WHERE id = ?", (alert_id,))
-            return 0, 0
+            return 0, 0, None
         first_notice = parse_iso(row["first_notice_at"])
         level, repeats = row["escalation_level"], row["repeats"]
         steps = queued = 0
@@ -139,7 +156,7 @@ class Store:
             "UPDATE alerts SET escalation_level = ?, repeats = ?, next_step_at = ? WHERE id = ?",
             (level, repeats, iso(due.at) if due else None, alert_id),
         )
-        return steps, queued
+        return steps, queued, due.at if due else None
 
     def _step(
         self,

@@ -2,10 +2,12 @@
 
 import asyncio
 import contextlib
+import functools
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
+@functools.lru_cache(maxsize=256)  # one request formats the same moment for every row it writes
 def iso(moment: datetime) -> str:
     """ISO-8601 UTC with microseconds and `Z`: sorts as text, reads in Datasette and SQLite's date functions."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
