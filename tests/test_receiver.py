@@ -499,3 +499,14 @@ async def test_a_channel_that_times_out_is_retried(tmp_path: Path, aiohttp_serve
     await client.post("/webhook/oncall", json=payload("firing"), headers=AUTH)
     (row,) = await eventually(lambda: rows(tmp_path / "h.db", "SELECT * FROM notifications WHERE attempts = 1"))  # type: ignore[misc]
     assert row["status"] == "queued" and row["error"] == "no answer within 0.2 s"
+
+
+def test_the_bundled_receiver_config_loads_with_the_example_environment() -> None:
+    from tests.conftest import ROOT
+
+    lines = (ROOT / "webhook" / "example.env").read_text().splitlines()
+    environ = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    config = load_receiver_config(ROOT / "generated" / "receiver" / "receiver.yaml", environ)
+    assert set(config.policies) == {"db-oncall", "infra-oncall", "payments-oncall"}
+    assert config.external_url == "https://alerts.example.com"
+    assert config.bearer_token_file == "/etc/amcompanion/token"
