@@ -7,7 +7,7 @@ Steps count from the alert's first notice, not from the previous step (a step `a
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from amcompanion.catalog.model import Policy, Step
+from amcompanion.catalog.model import Policy
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,3 @@ def next_due(policy: Policy, first_notice: datetime, level: int, repeats: int) -
         after = steps[-1].after_ms + (repeats + 1) * policy.repeat_every_ms
         return Due(len(steps), repeats + 1, first_notice + timedelta(milliseconds=after))
     return None
-
-
-def step_of(policy: Policy, due: Due) -> Step:
-    return policy.steps[due.step - 1]

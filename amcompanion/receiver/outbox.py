@@ -55,7 +55,7 @@ def _timeout_seconds(settings: dict[str, object]) -> float:
 
 
 @dataclass(frozen=True)
-class Due:
+class DueRow:
     """A queued row with what rendering it needs."""
 
     id: int
@@ -124,7 +124,7 @@ class Outbox:
     @staticmethod
     def _claim(
         conn: sqlite3.Connection, now: datetime, busy: set[str]
-    ) -> tuple[dict[str, list[Due]], datetime | None, int]:
+    ) -> tuple[dict[str, list[DueRow]], datetime | None, int]:
         skip = ",".join("?" * len(busy))
         not_busy = f" AND n.channel NOT IN ({skip})" if busy else ""
         rows = conn.execute(
@@ -134,12 +134,12 @@ class Outbox:
             " ORDER BY n.next_attempt_at, n.id LIMIT ?",
             (iso(now), *busy, BATCH),
         ).fetchall()
-        batches: dict[str, list[Due]] = {}
+        batches: dict[str, list[DueRow]] = {}
         for row in rows:
             alert = {key: row[key] for key in row.keys()[5:]}
             alert["labels"] = json.loads(alert["labels"])
             alert["annotations"] = json.loads(alert["annotations"])
-            batches.setdefault(row["channel"], []).append(Due(row[0], row[1], row[2], row[3], row[4], alert))
+            batches.setdefault(row["channel"], []).append(DueRow(row[0], row[1], row[2], row[3], row[4], alert))
         (earliest,) = conn.execute(
             f"SELECT MIN(next_attempt_at) FROM notifications n WHERE n.status = 'queued' AND n.next_attempt_at > ?"
             f"{not_busy}",
@@ -184,12 +184,12 @@ class Outbox:
         return results
 
     # -- sending ------------------------------------------------------------------------------
-    async def _deliver(self, name: str, rows: list[Due]) -> None:
+    async def _deliver(self, name: str, rows: list[DueRow]) -> None:
         try:
             limiter = self._limiters.get(name)
             groups = [[row] for row in rows]
             if limiter is not None and len(rows) > 1 and not limiter.has_capacity(len(rows)):
-                by_recipient: dict[tuple[str, str], list[Due]] = {}
+                by_recipient: dict[tuple[str, str], list[DueRow]] = {}
                 for row in rows:
                     by_recipient.setdefault((row.kind, row.recipient), []).append(row)
                 groups = list(by_recipient.values())
@@ -207,7 +207,7 @@ class Outbox:
             del self._busy[name]
             self.wake()
 
-    async def _send(self, name: str, group: list[Due]) -> Outcome:
+    async def _send(self, name: str, group: list[DueRow]) -> Outcome:
         channel = self.channels.get(name)
         if channel is None:
             return Outcome("permanent", f'channel "{name}" has no sender in this amcompanion')
@@ -238,7 +238,7 @@ class Outbox:
             text = text.replace(secret, "***")
         return text
 
-    def _count(self, name: str, group: list[Due], outcome: Outcome, results: list[tuple[str, str]]) -> None:
+    def _count(self, name: str, group: list[DueRow], outcome: Outcome, results: list[tuple[str, str]]) -> None:
         if len(group) > 1 and outcome.result == "ok":
             self.metrics.digests.labels(name).inc()
         now = self.clock.now()
