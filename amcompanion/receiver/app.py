@@ -250,7 +250,7 @@ def _page(title: str, body: str, status: int = 200) -> web.Response:
     return web.Response(text=text, status=status, content_type="text/html")
 
 
-async def _linked_alert(request: web.Request) -> tuple[Receiver, int] | web.Response:
+def _linked_alert(request: web.Request) -> tuple[Receiver, int] | web.Response:
     receiver = request.app[RECEIVER_KEY]
     try:
         return receiver, receiver.links.verify(request.match_info["token"], receiver.clock.now())
@@ -260,7 +260,7 @@ async def _linked_alert(request: web.Request) -> tuple[Receiver, int] | web.Resp
 
 async def ack_page(request: web.Request) -> web.Response:
     """Shows the alert and a button; changes nothing (chat apps fetch links to preview them)."""
-    found = await _linked_alert(request)
+    found = _linked_alert(request)
     if isinstance(found, web.Response):
         return found
     receiver, alert_id = found
@@ -282,7 +282,7 @@ async def ack_page(request: web.Request) -> web.Response:
 
 
 async def ack_by_link(request: web.Request) -> web.Response:
-    found = await _linked_alert(request)
+    found = _linked_alert(request)
     if isinstance(found, web.Response):
         return found
     receiver, alert_id = found

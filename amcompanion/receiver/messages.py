@@ -18,7 +18,6 @@ class Renderer:
             ),
             autoescape=False,
             undefined=jinja2.ChainableUndefined,
-            keep_trailing_newline=False,
         )
         self._templates: dict[str, jinja2.Template] = {}
         for name, settings in channels.items():

@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from amcompanion.catalog.model import Policy
+from amcompanion.catalog.model import Policy, Step
 from amcompanion.receiver.config import ReceiverConfig
 from amcompanion.receiver.escalation import next_due
 from amcompanion.receiver.payload import IncomingAlert, Notification
@@ -173,10 +173,7 @@ class Store:
             "INSERT INTO escalations (alert_id, step, from_level, to_level, reason, at) VALUES (?, ?, ?, ?, ?, ?)",
             (alert_id, step, from_level, step, "repeat" if round_ else reason, iso(now)),
         )
-        targets = [
-            (target.channel, recipient) for target in policy.steps[step - 1].notify for recipient in (target.to or [""])
-        ]
-        return self._enqueue(conn, alert_id, "firing", step, round_, targets, now)
+        return self._enqueue(conn, alert_id, "firing", step, round_, _targets(policy.steps[step - 1]), now)
 
     def _enqueue(
         self,
@@ -218,7 +215,7 @@ class Store:
                 )
             ]
         elif mode == "notify_all" and policy is not None:
-            targets = [(t.channel, r) for step in policy.steps for t in step.notify for r in (t.to or [""])]
+            targets = [target for step in policy.steps for target in _targets(step)]
         else:
             targets = []
         targets = [t for t in targets if self.config.channels.get(t[0], {}).get("send_resolved", True)]
@@ -263,15 +260,12 @@ class Store:
         if row["status"] != "firing":
             raise Conflict(f"alert {alert_id} is {row['status']}: only a firing alert escalates")
         policy = self.config.policies.get(row["policy"])
-        due = (
-            next_due(policy, parse_iso(row["first_notice_at"]), row["escalation_level"], row["repeats"])
-            if policy
-            else None
-        )
+        first_notice = parse_iso(row["first_notice_at"])
+        due = next_due(policy, first_notice, row["escalation_level"], row["repeats"]) if policy else None
         if policy is None or due is None:
             raise Conflict(f"alert {alert_id} has taken every step of its escalation policy")
         queued = self._step(conn, alert_id, policy, due.step, due.round, row["escalation_level"], now, "manual")
-        following = next_due(policy, parse_iso(row["first_notice_at"]), due.step, due.round)
+        following = next_due(policy, first_notice, due.step, due.round)
         conn.execute(
             "UPDATE alerts SET escalation_level = ?, repeats = ?, next_step_at = ? WHERE id = ?",
             (due.step, due.round, iso(max(following.at, now)) if following else None, alert_id),
@@ -304,6 +298,11 @@ class Store:
             rows = conn.execute(f"SELECT * FROM {table} WHERE alert_id = ? ORDER BY id", (alert_id,))
             out[key] = [{k: v for k, v in dict(row).items() if k != "alert_id"} for row in rows]
         return out
+
+
+def _targets(step: Step) -> list[tuple[str, str]]:
+    """(channel, recipient) of every message a step sends; '' is a channel's own audience (a group robot)."""
+    return [(target.channel, recipient) for target in step.notify for recipient in (target.to or [""])]
 
 
 def _alert_dict(row: sqlite3.Row) -> dict:

@@ -1,5 +1,6 @@
 """The channel protocol and the values that cross it."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -22,7 +23,7 @@ class Message:
 @dataclass(frozen=True)
 class Response:
     status: int
-    headers: dict[str, str]
+    headers: Mapping[str, str]  # case-insensitive, as HTTP headers are (aiohttp's CIMultiDictProxy)
     body: bytes
 
 
@@ -45,7 +46,7 @@ class Channel(Protocol):
 
 def retry_after_header(response: Response) -> float | None:
     """Retry-After in seconds (the HTTP-date form is rare from these APIs and is treated as absent)."""
-    value = response.headers.get("Retry-After") or response.headers.get("retry-after")
+    value = response.headers.get("Retry-After")
     try:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:

@@ -22,7 +22,7 @@ class WebhookChannel:
             "alerts": message.alerts,
         }
         async with session.request(self.method, self.url, json=body, headers=self.headers) as response:
-            return Response(response.status, dict(response.headers), await response.read())
+            return Response(response.status, response.headers, await response.read())
 
     def classify(self, response: Response) -> Outcome:
         return http_outcome(response)
