@@ -4,7 +4,9 @@ Both servers run as their own processes on loopback; this script is the client (
 `--concurrency` requests in flight). It measures:
 
 * throughput with 1, 10 and 100 alerts per notification (every alert new, so every request is a durable
-  SQLite commit of new rows), for the receiver and for a handler that reads the body and answers 200;
+  SQLite commit of new rows), for the receiver and for a handler that reads the body and answers 200.
+  Both servers are warmed up first (the receiver's first writes also create its WAL file), then measured
+  in alternating rounds, so that a machine whose speed drifts during the run slows both alike;
 * latency p50/p99 at a fixed offered load (`--rate` notifications/s of 1 alert, sent on a schedule,
   not back to back);
 * the receiver's RSS after 100,000 alerts.
@@ -124,8 +126,8 @@ class Load:
             if response.status != 200:
                 raise SystemExit(f"HTTP {response.status} from {self.url}")
 
-    async def throughput(self, alerts: int, seconds: float) -> float:
-        """Notifications per second, back to back from `concurrency` workers."""
+    async def throughput(self, alerts: int, seconds: float) -> tuple[int, float]:
+        """Notifications sent back to back from `concurrency` workers, and the seconds it took."""
         done = 0
         stop = time.perf_counter() + seconds
         connector = aiohttp.TCPConnector(limit=self.concurrency)
@@ -139,7 +141,7 @@ class Load:
 
             started = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(self.concurrency)))
-            return done / (time.perf_counter() - started)
+            return done, time.perf_counter() - started
 
     async def latency(self, rate: float, seconds: float) -> list[float]:
         """Latencies (s) of 1-alert notifications sent on a fixed schedule of `rate` per second."""
@@ -172,6 +174,18 @@ class Load:
 
 
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+WARM_UP_SECONDS = 1.0
+
+
+async def alternating(bare: Load, ours: Load, alerts: int, seconds: float, rounds: int) -> tuple[float, float]:
+    """Requests per second of each server over `rounds` alternating runs of seconds/rounds each."""
+    totals = {bare: [0, 0.0], ours: [0, 0.0]}
+    for _ in range(rounds):
+        for load in (bare, ours):
+            done, took = await load.throughput(alerts, seconds / rounds)
+            totals[load][0] += done
+            totals[load][1] += took
+    return totals[bare][0] / totals[bare][1], totals[ours][0] / totals[ours][1]
 
 
 def rss_mb(pid: int) -> float:
@@ -182,7 +196,11 @@ def rss_mb(pid: int) -> float:
 
 
 async def run(args: argparse.Namespace) -> None:
-    work = Path(tempfile.mkdtemp(prefix="amcompanion-bench-"))
+    with tempfile.TemporaryDirectory(prefix="amcompanion-bench-") as work:
+        await measure(args, Path(work))
+
+
+async def measure(args: argparse.Namespace, work: Path) -> None:
     (work / "receiver.yaml").write_text(json.dumps(CONFIG))
     bare_port, receiver_port = free_port(), free_port()
     env = {**os.environ, "AMCOMPANION_TOKEN": TOKEN}
@@ -196,11 +214,15 @@ async def run(args: argparse.Namespace) -> None:
         await wait_ready(bare_port, bare)
         await wait_ready(receiver_port, receiver)
         print(f"== receiver benchmark (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs) ==")
-        print(f"client: {args.concurrency} requests in flight, {args.seconds:g} s per throughput run")
+        print(
+            f"client: {args.concurrency} requests in flight; {args.seconds:g} s per server and size,"
+            f" in {args.rounds} alternating rounds"
+        )
         bare_load, receiver_load = Load(bare_port, args.concurrency), Load(receiver_port, args.concurrency)
+        for load in (bare_load, receiver_load):
+            await load.throughput(1, WARM_UP_SECONDS)
         for alerts in (1, 10, 100):
-            base = await bare_load.throughput(alerts, args.seconds)
-            ours = await receiver_load.throughput(alerts, args.seconds)
+            base, ours = await alternating(bare_load, receiver_load, alerts, args.seconds, args.rounds)
             print(
                 f"{alerts:>3} alert(s)/notification: bare {base:8.0f} req/s | receiver {ours:8.0f} req/s"
                 f" = {ours * alerts:8.0f} alerts/s | ratio {ours / base:.2f}"
@@ -232,6 +254,7 @@ def _count(db: Path) -> tuple[int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each run (default 5)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per size (default 5)")
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight (default 32)")
     parser.add_argument("--rate", type=float, default=200.0, help="offered load for latency (default 200/s)")
     asyncio.run(run(parser.parse_args()))

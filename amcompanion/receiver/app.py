@@ -110,7 +110,7 @@ async def webhook(request: web.Request) -> web.Response:
     receiver = request.app[RECEIVER_KEY]
     policy = request.match_info["policy"]
     response = await _ingest(request, receiver, policy)
-    receiver.metrics.requests.labels(policy if policy in receiver.config.policies else "", str(response.status)).inc()
+    receiver.metrics.webhook_request(policy if policy in receiver.config.policies else "", response.status)
     return response
 
 
@@ -127,8 +127,9 @@ async def _ingest(request: web.Request, receiver: Receiver, policy: str) -> web.
         return _error(exc.status, exc.message)
     summary = await receiver.db.run(receiver.store.ingest, policy, note, receiver.clock.now())
     for status in summary.statuses:
-        receiver.metrics.alerts_received.labels(status).inc()
-    receiver.metrics.duplicates.inc(summary.duplicates)
+        receiver.metrics.received_by_status[status].inc()
+    if summary.duplicates:
+        receiver.metrics.duplicates.inc(summary.duplicates)
     if summary.steps:
         receiver.metrics.escalations.labels("first notice").inc(summary.steps)
     if summary.queued:
@@ -159,7 +160,7 @@ async def list_alerts(request: web.Request) -> web.Response:
         return _error(400, "limit must be a whole number")
     if not 0 < limit <= 10_000:
         return _error(400, "limit must be between 1 and 10000")
-    alerts = await receiver.db.run(receiver.store.alerts, state, limit)
+    alerts = await receiver.db.read(receiver.store.alerts, state, limit)
     return web.json_response({"alerts": alerts})
 
 
@@ -170,9 +171,9 @@ def _alert_id(request: web.Request) -> int:
         raise web.HTTPNotFound(reason=f'no alert "{request.match_info["id"]}": ids are numbers') from None
 
 
-async def _call(receiver: Receiver, fn: Callable, *args: object) -> object:  # type: ignore[type-arg]
+async def _call(receiver: Receiver, fn: Callable, *args: object, write: bool = True) -> object:  # type: ignore[type-arg]
     try:
-        return await receiver.db.run(fn, *args)
+        return await (receiver.db.run if write else receiver.db.read)(fn, *args)
     except NotFound as exc:
         raise web.HTTPNotFound(reason=str(exc)) from None
     except Conflict as exc:
@@ -181,7 +182,7 @@ async def _call(receiver: Receiver, fn: Callable, *args: object) -> object:  # t
 
 async def get_alert(request: web.Request) -> web.Response:
     receiver = request.app[RECEIVER_KEY]
-    return web.json_response(await _call(receiver, receiver.store.alert, _alert_id(request)))
+    return web.json_response(await _call(receiver, receiver.store.alert, _alert_id(request), write=False))
 
 
 async def _json_body(request: web.Request) -> dict:
@@ -265,7 +266,7 @@ async def ack_page(request: web.Request) -> web.Response:
         return found
     receiver, alert_id = found
     try:
-        alert = await receiver.db.run(receiver.store.alert, alert_id)
+        alert = await receiver.db.read(receiver.store.alert, alert_id)
     except NotFound:
         return _page("Unknown alert", "<p>The alert of this link is not in the history.</p>", status=404)
     summary = alert["annotations"].get("summary", "")
@@ -306,7 +307,7 @@ async def twilio_voice(request: web.Request) -> web.Response:
         notification_id = int(request.match_info["notification_id"])
     except ValueError:
         return _error(404, "unknown call")
-    row = await receiver.db.run(_notification, notification_id)
+    row = await receiver.db.read(_notification, notification_id)
     settings = receiver.config.channels.get(row["channel"]) if row else None
     if row is None or settings is None or "auth_token" not in settings:
         return _error(404, "unknown call")

@@ -1,16 +1,18 @@
-"""The history database: one SQLite file, written by one thread that commits work in groups.
+"""The history database: one SQLite file, written in groups of jobs that share one durable commit.
 
-Every change goes through `Database.run(fn)`. The thread runs the jobs waiting in its queue inside one
-transaction, each in its own savepoint (a failing job rolls back alone), then commits once: WAL with
-synchronous=FULL makes each commit durable, and grouping lets many webhook requests share one fsync.
-A job's caller is answered only after the commit that holds its work.
+Every change goes through `Database.run(fn)`. Jobs run on the event loop's thread, each in its own
+savepoint of the open transaction (a failing job rolls back alone); the transaction's COMMIT, the fsync
+of WAL with synchronous=FULL, runs in a thread of its own, and jobs that arrive meanwhile wait to form the
+next group. A job's caller is answered only after the commit that holds its work. Statements stay on one
+thread so that a webhook request costs no hand-over of the interpreter lock per statement; only the
+fsync, where the lock is released anyway, leaves the loop. Reads that may be long (listings) go through
+`Database.read(fn)`, on a connection of their own in another thread, and see committed data only.
 """
 
 import asyncio
-import queue
 import sqlite3
-import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -101,10 +103,6 @@ CREATE TABLE IF NOT EXISTS acks (
 CREATE INDEX IF NOT EXISTS acks_by_alert ON acks (alert_id);
 """
 
-Job = tuple[Callable[..., Any], tuple, "asyncio.Future[Any]", asyncio.AbstractEventLoop]
-_STOP = object()
-MAX_GROUP = 512  # jobs per transaction
-
 
 def connect(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -124,96 +122,105 @@ def migrate(conn: sqlite3.Connection) -> None:
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
+Job = tuple[Callable[..., Any], tuple, "asyncio.Future[Any]"]
+
+
 class Database:
     def __init__(self, path: str):
         self.path = path
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self.opened = False
+        self._conn: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._pending: list[Job] = []
+        self._group: asyncio.Task | None = None  # running the pending jobs and committing them
+        self._committer: ThreadPoolExecutor | None = None
+        self._reading: ThreadPoolExecutor | None = None
+
+    @property
+    def opened(self) -> bool:
+        return self._conn is not None
 
     async def open(self) -> None:
         conn = connect(self.path)  # fails here, in the caller, when the file cannot be opened
         migrate(conn)
-        self._thread = threading.Thread(target=self._serve, args=(conn,), name="amcompanion-db", daemon=True)
-        self._thread.start()
-        self.opened = True
+        self._conn = conn
+        self._committer = ThreadPoolExecutor(1, thread_name_prefix="amcompanion-commit")
+        self._reading = ThreadPoolExecutor(1, thread_name_prefix="amcompanion-read")
 
     async def close(self) -> None:
-        if self._thread is None:
+        """Commit what was handed in, then close."""
+        if self._conn is None:
             return
-        self._jobs.put(_STOP)
-        await asyncio.to_thread(self._thread.join)
-        self._thread = None
-        self.opened = False
+        while self._group is not None:
+            await asyncio.shield(self._group)
+        self._conn.close()
+        self._conn = None
+        if self._reader is not None:
+            await asyncio.get_running_loop().run_in_executor(self._reading, self._reader.close)
+            self._reader = None
+        for executor in (self._committer, self._reading):
+            executor.shutdown(wait=False)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run fn(conn, *args) in the database thread; return its result once it is committed."""
-        if self._thread is None:
+        """Run fn(conn, *args) in the write transaction; return its result once it is committed."""
+        if self._conn is None:
             raise RuntimeError("the database is not open")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((fn, args, future, loop))
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((fn, args, future))
+        if self._group is None:
+            self._group = asyncio.create_task(self._commit_groups(self._conn))
         return await future
 
-    def _serve(self, conn: sqlite3.Connection) -> None:
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn(conn, *args) on the reading connection, off the event loop."""
+        if self._conn is None:
+            raise RuntimeError("the database is not open")
+        return await asyncio.get_running_loop().run_in_executor(self._reading, self._read, fn, args)
+
+    def _read(self, fn: Callable[..., T], args: tuple) -> T:
+        if self._reader is None:
+            self._reader = connect(self.path)
+        return fn(self._reader, *args)
+
+    async def _commit_groups(self, conn: sqlite3.Connection) -> None:
+        """Until no job waits: run the waiting jobs, commit them in the commit thread, answer their callers."""
+        loop = asyncio.get_running_loop()
         try:
-            while True:
-                first = self._jobs.get()
-                if first is _STOP:
-                    return
-                batch: list[Job] = [first]
-                stop = False
-                while len(batch) < MAX_GROUP:
-                    try:
-                        job = self._jobs.get_nowait()
-                    except queue.Empty:
-                        break
-                    if job is _STOP:
-                        stop = True
-                        break
-                    batch.append(job)
-                _run_group(conn, batch)
-                if stop:
-                    return
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    outcomes = _run_jobs(conn, batch)
+                    if conn.in_transaction:
+                        await loop.run_in_executor(self._committer, conn.execute, "COMMIT")
+                except sqlite3.Error as exc:  # BEGIN or COMMIT failed: nothing of the group is stored
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    outcomes = [(None, exc)] * len(batch)
+                for (_fn, _args, future), (result, error) in zip(batch, outcomes, strict=True):
+                    if future.done():  # the caller went away (a cancelled request); its work is committed anyway
+                        continue
+                    if error is not None:
+                        future.set_exception(error)
+                    else:
+                        future.set_result(result)
         finally:
-            conn.close()
+            self._group = None
 
 
-def _run_group(conn: sqlite3.Connection, batch: list[Job]) -> None:
+def _run_jobs(conn: sqlite3.Connection, batch: list[Job]) -> list[tuple[Any, BaseException | None]]:
+    """Each job in its own savepoint of one open transaction (a job alone needs none: the transaction is its own)."""
     outcomes: list[tuple[Any, BaseException | None]] = []
-    alone = len(batch) == 1  # a job alone needs no savepoint: the transaction is its own
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        for fn, args, _future, _loop in batch:
-            if not alone:
-                conn.execute("SAVEPOINT job")
-            try:
-                result = fn(conn, *args)
-            except Exception as exc:
-                conn.execute("ROLLBACK" if alone else "ROLLBACK TO job")
-                outcomes.append((None, exc))
-            else:
-                outcomes.append((result, None))
-            if not alone:
-                conn.execute("RELEASE job")
-        if conn.in_transaction:
-            conn.execute("COMMIT")
-    except sqlite3.Error as exc:  # the commit itself failed: nothing of the group is stored
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        outcomes = [(None, exc)] * len(batch)
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, Any, BaseException | None]]] = {}
-    for (_fn, _args, future, loop), (result, error) in zip(batch, outcomes, strict=True):
-        by_loop.setdefault(loop, []).append((future, result, error))
-    for loop, settled in by_loop.items():  # one wake-up of each loop per group, not one per job
-        loop.call_soon_threadsafe(_settle, settled)
-
-
-def _settle(settled: list[tuple[asyncio.Future, Any, BaseException | None]]) -> None:
-    for future, result, error in settled:
-        if future.done():  # the caller went away (a cancelled request); its work is committed anyway
-            continue
-        if error is not None:
-            future.set_exception(error)
+    alone = len(batch) == 1
+    conn.execute("BEGIN IMMEDIATE")
+    for fn, args, _future in batch:
+        if not alone:
+            conn.execute("SAVEPOINT job")
+        try:
+            result = fn(conn, *args)
+        except Exception as exc:
+            conn.execute("ROLLBACK" if alone else "ROLLBACK TO job")
+            outcomes.append((None, exc))
         else:
-            future.set_result(result)
+            outcomes.append((result, None))
+        if not alone:
+            conn.execute("RELEASE job")
+    return outcomes

@@ -43,3 +43,14 @@ class Metrics:
         self.auth_failures = Counter(
             "amcompanion_auth_failures", "Requests refused for a missing or wrong credential", ["endpoint"], registry=r
         )
+
+        # Children of the counters every webhook request touches, looked up once: labels() takes a lock
+        # and validates the label values on each call.
+        self._webhook_children: dict[tuple[str, int], Counter] = {}
+        self.received_by_status = {status: self.alerts_received.labels(status) for status in ("firing", "resolved")}
+
+    def webhook_request(self, policy: str, code: int) -> None:
+        child = self._webhook_children.get((policy, code))
+        if child is None:
+            child = self._webhook_children[(policy, code)] = self.requests.labels(policy, str(code))
+        child.inc()

@@ -7,14 +7,18 @@ commit or fail as one.
 
 import json
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from amcompanion.catalog.model import Policy, Step
 from amcompanion.receiver.config import ReceiverConfig
 from amcompanion.receiver.escalation import next_due
 from amcompanion.receiver.payload import IncomingAlert, Notification
 from amcompanion.receiver.timeutil import iso, parse_iso
+
+_canonical_json = json.JSONEncoder(sort_keys=True).encode  # one encoder, not one per call as json.dumps(sort_keys=...)
 
 
 class NotFound(Exception):
@@ -45,22 +49,25 @@ class Store:
     # -- Alertmanager -------------------------------------------------------------------------
     def ingest(self, conn: sqlite3.Connection, policy: str, note: Notification, now: datetime) -> IngestSummary:
         summary = IngestSummary()
+        stamp = iso(now)
         for alert in note.alerts:
             summary.received += 1
             summary.statuses.append(alert.status)
             first_due = next_due(self.config.policies[policy], now, 0, 0) if alert.status == "firing" else None
-            row = self._insert(conn, policy, note, alert, now, first_due.at if first_due else None)
-            created = row is not None
+            alert_id = self._insert(conn, policy, note, alert, stamp, iso(first_due.at) if first_due else None)
+            created = alert_id is not None
             if created:
                 summary.new += 1
+                known_status = "resolved" if alert.status == "resolved" else "firing"
             else:
-                row = conn.execute(
-                    "SELECT * FROM alerts WHERE fingerprint = ? AND starts_at = ?", (alert.fingerprint, alert.starts_at)
+                alert_id, known_status = conn.execute(
+                    "SELECT id, status FROM alerts WHERE fingerprint = ? AND starts_at = ?",
+                    (alert.fingerprint, alert.starts_at),
                 ).fetchone()
             event = conn.execute(
                 "INSERT OR IGNORE INTO alert_events (alert_id, status, received_at, group_key, receiver, policy)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (row["id"], alert.status, iso(now), note.group_key, note.receiver, policy),
+                (alert_id, alert.status, stamp, note.group_key, note.receiver, policy),
             )
             if not event.rowcount:  # a replay, an HA duplicate, a repeat_interval resend: already recorded
                 summary.duplicates += 1
@@ -68,14 +75,21 @@ class Store:
             if alert.status == "firing" and created and first_due is not None:
                 deadline: datetime | None = first_due.at
                 if first_due.at <= now:  # the first step is due at once: take it in this transaction
-                    steps, queued, deadline = self._take_due_steps(conn, row, now, "first notice")
+                    fresh = {
+                        "id": alert_id,
+                        "policy": policy,
+                        "first_notice_at": stamp,
+                        "escalation_level": 0,
+                        "repeats": 0,
+                    }
+                    steps, queued, deadline = self._take_due_steps(conn, fresh, now, "first notice")
                     summary.steps += steps
                     summary.queued += queued
                 if deadline is not None and (summary.next_deadline is None or deadline < summary.next_deadline):
                     summary.next_deadline = deadline
-            elif alert.status == "resolved" and row["status"] != "resolved":
+            elif alert.status == "resolved" and known_status != "resolved":
                 summary.resolved += 1
-                summary.queued += self._close(conn, row["id"], now, alert.ends_at or iso(now))
+                summary.queued += self._close(conn, alert_id, now, alert.ends_at or stamp)
         return summary
 
     @staticmethod
@@ -84,34 +98,35 @@ class Store:
         policy: str,
         note: Notification,
         alert: IncomingAlert,
-        now: datetime,
-        first_step_at: datetime | None,
-    ) -> sqlite3.Row | None:
-        """The new alert's row; None when the episode is already known."""
+        stamp: str,
+        first_step_at: str | None,
+    ) -> int | None:
+        """The new alert's id; None when the episode is already known."""
         resolved = alert.status == "resolved"  # heard of only once it was over (out of order, or a restart)
-        return conn.execute(
+        cursor = conn.execute(
             "INSERT INTO alerts (fingerprint, alertname, severity, labels, annotations, policy, status, starts_at,"
             " ends_at, resolved_at, first_notice_at, next_step_at, generator_url, group_key, alertmanager_url)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (fingerprint, starts_at) DO NOTHING RETURNING *",
+            " ON CONFLICT (fingerprint, starts_at) DO NOTHING",
             (
                 alert.fingerprint,
                 alert.alertname,
                 alert.labels.get("severity", ""),
-                json.dumps(alert.labels, sort_keys=True),
-                json.dumps(alert.annotations, sort_keys=True),
+                _canonical_json(alert.labels),
+                _canonical_json(alert.annotations),
                 policy,
                 "resolved" if resolved else "firing",
                 alert.starts_at,
                 alert.ends_at,
-                iso(now) if resolved else None,
-                iso(now),
-                iso(first_step_at) if first_step_at else None,
+                stamp if resolved else None,
+                stamp,
+                first_step_at,
                 alert.generator_url,
                 note.group_key,
                 note.external_url,
             ),
-        ).fetchone()
+        )
+        return cursor.lastrowid if cursor.rowcount else None
 
     # -- escalation ---------------------------------------------------------------------------
     def escalate_due(self, conn: sqlite3.Connection, now: datetime) -> tuple[int, datetime | None]:
@@ -130,7 +145,7 @@ class Store:
         return taken, parse_iso(earliest) if earliest else None
 
     def _take_due_steps(
-        self, conn: sqlite3.Connection, row: sqlite3.Row, now: datetime, reason: str
+        self, conn: sqlite3.Connection, row: Mapping[str, Any], now: datetime, reason: str
     ) -> tuple[int, int, datetime | None]:
         """Each step whose deadline has passed, once; missed repetitions of the last step collapse into one.
         Returns the steps taken, the outbox rows written and the next deadline."""
