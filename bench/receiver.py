@@ -11,6 +11,10 @@ Both servers run as their own processes on loopback; this script is the client (
   not back to back);
 * the receiver's RSS after 100,000 alerts.
 
+Next to each rate it prints the CPU time each server process spent per request. The client shares the
+machine's CPUs with the servers: it is what limits the bare handler, so the rate ratio is kinder than
+the CPU ratio, which is the cost of parsing, validating and durably committing each request.
+
 The receiver's policy takes its first step after 1h, so the run measures ingest (parse, validate,
 commit alert, event and deadline), not channel deliveries.
 
@@ -34,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -111,8 +116,9 @@ async def wait_ready(port: int, process: subprocess.Popen) -> None:
 
 
 class Load:
-    def __init__(self, port: int, concurrency: int):
+    def __init__(self, port: int, concurrency: int, server_pid: int):
         self.url = f"http://127.0.0.1:{port}/webhook/bench"
+        self.server_pid = server_pid
         self.concurrency = concurrency
         self.serial = 0
 
@@ -177,15 +183,37 @@ HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json
 WARM_UP_SECONDS = 1.0
 
 
-async def alternating(bare: Load, ours: Load, alerts: int, seconds: float, rounds: int) -> tuple[float, float]:
-    """Requests per second of each server over `rounds` alternating runs of seconds/rounds each."""
-    totals = {bare: [0, 0.0], ours: [0, 0.0]}
+@dataclass
+class Measured:
+    requests: int = 0
+    seconds: float = 0.0
+    server_cpu: float = 0.0  # seconds of CPU the server process used (all its threads, user and system)
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def cpu_per_request_us(self) -> float:
+        return self.server_cpu / self.requests * 1e6
+
+
+async def alternating(bare: Load, ours: Load, alerts: int, seconds: float, rounds: int) -> tuple[Measured, Measured]:
+    """Each server over `rounds` alternating runs of seconds/rounds each."""
+    totals = {bare: Measured(), ours: Measured()}
     for _ in range(rounds):
         for load in (bare, ours):
+            cpu_before = cpu_seconds(load.server_pid)
             done, took = await load.throughput(alerts, seconds / rounds)
-            totals[load][0] += done
-            totals[load][1] += took
-    return totals[bare][0] / totals[bare][1], totals[ours][0] / totals[ours][1]
+            totals[load].requests += done
+            totals[load].seconds += took
+            totals[load].server_cpu += cpu_seconds(load.server_pid) - cpu_before
+    return totals[bare], totals[ours]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def rss_mb(pid: int) -> float:
@@ -218,14 +246,17 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
             f"client: {args.concurrency} requests in flight; {args.seconds:g} s per server and size,"
             f" in {args.rounds} alternating rounds"
         )
-        bare_load, receiver_load = Load(bare_port, args.concurrency), Load(receiver_port, args.concurrency)
+        bare_load = Load(bare_port, args.concurrency, bare.pid)
+        receiver_load = Load(receiver_port, args.concurrency, receiver.pid)
         for load in (bare_load, receiver_load):
             await load.throughput(1, WARM_UP_SECONDS)
         for alerts in (1, 10, 100):
             base, ours = await alternating(bare_load, receiver_load, alerts, args.seconds, args.rounds)
             print(
-                f"{alerts:>3} alert(s)/notification: bare {base:8.0f} req/s | receiver {ours:8.0f} req/s"
-                f" = {ours * alerts:8.0f} alerts/s | ratio {ours / base:.2f}"
+                f"{alerts:>3} alert(s)/notification: bare {base.rate:6.0f} req/s | receiver {ours.rate:6.0f} req/s"
+                f" = {ours.rate * alerts:6.0f} alerts/s | ratio {ours.rate / base.rate:.2f}"
+                f" | server CPU per request: bare {base.cpu_per_request_us:.0f} us,"
+                f" receiver {ours.cpu_per_request_us:.0f} us"
             )
         latencies = sorted(await receiver_load.latency(args.rate, args.seconds))
         p50 = statistics.median(latencies) * 1000

