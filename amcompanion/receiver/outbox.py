@@ -13,7 +13,7 @@ import logging
 import re
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import aiohttp
@@ -96,6 +96,11 @@ class Outbox:
 
     def wake(self) -> None:
         self._wake.set()
+
+    @property
+    def sending(self) -> bool:
+        """Whether a delivery is under way (rows handed to a channel and not yet recorded)."""
+        return bool(self._busy)
 
     async def run(self) -> None:
         self._session = aiohttp.ClientSession()
@@ -221,6 +226,7 @@ class Outbox:
             self.contacts.get(first.recipient, {}),
             self.links.url(first.alert["id"], self.clock.now()) if single_firing else "",
         )
+        message = replace(message, notification_id=first.id, external_url=self.links.external_url)
         assert self._session is not None
         timeout = self._timeouts.get(name, DEFAULT_TIMEOUT_S)
         try:

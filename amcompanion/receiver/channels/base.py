@@ -1,10 +1,14 @@
 """The channel protocol and the values that cross it."""
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+
+TRUNCATED = "\n…(truncated)"
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,9 @@ class Message:
     recipient: dict[str, str] = field(default_factory=dict)  # the contact's addresses; empty for a group robot
     recipient_name: str = ""
     ack_url: str = ""  # empty for resolve notices and digests
+    html: str = ""  # the template's `html` block, for channels that send HTML (email)
+    notification_id: int = 0  # the outbox row (the first one of a digest): names a call in the Twilio callback
+    external_url: str = ""  # the receiver's public URL, for callbacks (Twilio's <Gather action>)
 
 
 @dataclass(frozen=True)
@@ -62,3 +69,34 @@ def http_outcome(response: Response) -> Outcome:
     if status in (408, 429) or status >= 500:
         return Outcome("retry", reason, retry_after_header(response))
     return Outcome("permanent", reason)
+
+
+def json_answer(response: Response) -> dict:
+    """The answer's JSON object; {} when the body is not one (a proxy's HTML error page, an empty body)."""
+    try:
+        answer = json.loads(response.body)
+    except ValueError:
+        return {}
+    return answer if isinstance(answer, dict) else {}
+
+
+def truncate(text: str, limit: int, measure: Literal["chars", "bytes"] = "chars", marker: str = TRUNCATED) -> str:
+    """`text` cut to fit `limit` with `marker` at its end (services reject an oversized message rather than
+    cut it); unchanged when it fits. In bytes, UTF-8, never splitting a character."""
+    if measure == "bytes":
+        data = text.encode()
+        if len(data) <= limit:
+            return text
+        return data[: max(0, limit - len(marker.encode()))].decode("utf-8", "ignore") + marker
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - len(marker))] + marker
+
+
+def rebase(url: str, base_url: object) -> str:
+    """`url` with the scheme, host and port (and path prefix) of the channel's `base_url`, when it has one:
+    how a channel is pointed at a proxy or a local fake while keeping its path and credentials."""
+    if not base_url:
+        return url
+    parts, base = urlsplit(url), urlsplit(str(base_url))
+    return urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + parts.path, parts.query, parts.fragment))

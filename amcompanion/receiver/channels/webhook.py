@@ -6,6 +6,8 @@ from amcompanion.receiver.channels.base import Message, Outcome, Response, http_
 
 
 class WebhookChannel:
+    type = "webhook"
+
     def __init__(self, name: str, settings: dict[str, object]):
         self.name = name
         self.url = str(settings["url"])
@@ -26,3 +28,6 @@ class WebhookChannel:
 
     def classify(self, response: Response) -> Outcome:
         return http_outcome(response)
+
+
+CHANNEL = WebhookChannel

@@ -1,0 +1,72 @@
+"""What every channel shares: the registry, size limits, base URLs, template blocks, the webhook channel."""
+
+from pathlib import Path
+
+from aiohttp import web
+
+from amcompanion.receiver.channels import CHANNEL_TYPES
+from amcompanion.receiver.channels.base import TRUNCATED, Response, json_answer, rebase, truncate
+from amcompanion.receiver.messages import Renderer
+from tests.channel_support import assert_golden, delivery, render_default, sample_alert
+from tests.receiver_support import FakeChannel
+
+
+def test_every_channel_module_registers_its_type() -> None:
+    assert "webhook" in CHANNEL_TYPES
+    for channel_type, sender in CHANNEL_TYPES.items():
+        assert sender.type == channel_type
+
+
+def test_truncate_keeps_text_that_fits_and_marks_what_it_cuts() -> None:
+    assert truncate("short", 10) == "short"
+    cut = truncate("x" * 50, 30)
+    assert len(cut) == 30 and cut.endswith(TRUNCATED)
+    # in bytes, a multi-byte character is never split
+    chinese = "告警" * 100
+    cut = truncate(chinese, 100, measure="bytes")
+    assert len(cut.encode()) <= 100 and cut.endswith(TRUNCATED)
+    assert cut.removesuffix(TRUNCATED).strip("告警") == ""
+
+
+def test_rebase_points_a_url_elsewhere_keeping_path_and_credentials() -> None:
+    url = "https://oapi.dingtalk.com/robot/send?access_token=abc"
+    assert rebase(url, None) == url
+    assert rebase(url, "http://127.0.0.1:8123") == "http://127.0.0.1:8123/robot/send?access_token=abc"
+    assert (
+        rebase(url, "http://proxy.internal/dingtalk/") == "http://proxy.internal/dingtalk/robot/send?access_token=abc"
+    )
+
+
+def test_json_answer_is_empty_for_a_body_that_is_not_a_json_object() -> None:
+    assert json_answer(Response(200, {}, b'{"errcode": 0}')) == {"errcode": 0}
+    assert json_answer(Response(502, {}, b"<html>Bad Gateway</html>")) == {}
+    assert json_answer(Response(200, {}, b"[1]")) == {}
+
+
+def test_a_template_with_text_and_html_blocks_gives_both(tmp_path: Path) -> None:
+    (tmp_path / "mine.j2").write_text(
+        "{% block text %}{{ alert.alertname }} plain{% endblock %}"
+        "{% block html %}<b>{{ alert.alertname }}</b>{% endblock %}"
+    )
+    renderer = Renderer({"mail": {"type": "email", "template": "mine.j2"}}, tmp_path)
+    message = renderer.render("mail", "firing", [sample_alert()], "alice", {}, "https://ack")
+    assert (message.text, message.html) == ("HighErrorRate plain", "<b>HighErrorRate</b>")
+
+
+def test_the_default_template_renders_as_the_golden_text() -> None:
+    for kind in ("firing", "resolved"):
+        assert_golden(f"default-{kind}.txt", render_default("webhook", kind).text + "\n")
+    assert_golden("default-digest.txt", render_default("webhook", alerts=3).text + "\n")
+
+
+async def test_the_webhook_channel_delivers_through_a_receiver(tmp_path: Path, aiohttp_server, aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+    fake = FakeChannel(answers=[(503, {}, "busy")])
+    app = web.Application()
+    app.router.add_post("/hook", fake.handle)
+    server = await aiohttp_server(app)
+    async with delivery(tmp_path, aiohttp_client, {"type": "webhook", "url": str(server.make_url("/hook"))}) as run:
+        await run.fire(2)
+        notes = await run.settled()
+    assert sorted((n["status"], n["attempts"]) for n in notes) == [("sent", 1), ("sent", 2)]  # one 503, retried
+    assert sorted(body["alerts"][0]["labels"]["instance"] for body in fake.received[1:]) == ["web-1", "web-2"]
+    assert all(body["ack_url"].startswith("https://alerts.example.com/ack/") for body in fake.received)
