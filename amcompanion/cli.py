@@ -40,6 +40,17 @@ or AMCOMPANION_TOKEN. Channel secrets (${VAR} in receiver.yaml) are read from th
 Signals: SIGHUP reloads the config; SIGTERM finishes requests and deliveries in flight, then exits 0.
 """
 
+CHANNELS_TEST_EXAMPLES = """\
+examples:
+  amcompanion channels test ops-dingtalk                 # the robot's group gets a test message
+  amcompanion channels test sms --to alice               # alice's phone gets a test SMS
+  DINGTALK_SECRET=... amcompanion channels test ops-dingtalk --config receiver.yaml
+
+It sends one message through the channel's own code and template, prints the API's answer as it came
+(status, headers, body) and how the receiver classifies it: ok, retry or permanent. Secrets (${VAR} in
+receiver.yaml) come from the environment, as for `serve`. Exit 0 when the message was accepted.
+"""
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -108,12 +119,42 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--by", required=True, help="who acknowledges")
     a.add_argument("--comment", default="", help="why, or what happens next")
     a.add_argument("--db", default="history.db", help="the history database (default: history.db)")
+
+    c = sub.add_parser(
+        "channels",
+        help="list the receiver's channels or send a test message through one",
+        description="Check the receiver's delivery channels.",
+        epilog="examples:\n  amcompanion channels list\n  amcompanion channels test ops-dingtalk --to alice",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    channel_commands = c.add_subparsers(dest="channels_command", required=True, metavar="ACTION")
+    listing = channel_commands.add_parser("list", help="the configured channels, their types and rate limits")
+    test = channel_commands.add_parser(
+        "test",
+        help="send a test message and print what the API answered",
+        description="Send one test message through a configured channel.",
+        epilog=CHANNELS_TEST_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    test.add_argument("name", help="the channel's name in receiver.yaml")
+    test.add_argument("--to", help="a contact to address (needed by SMS, voice and email channels)")
+    test.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the answer (default 15)")
+    for command in (listing, test):
+        command.add_argument(
+            "--config", type=Path, default=Path("generated/receiver/receiver.yaml"), help="receiver.yaml"
+        )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"compile": compile_command, "validate": validate_command, "serve": serve_command, "ack": ack_command}
+    commands = {
+        "compile": compile_command,
+        "validate": validate_command,
+        "serve": serve_command,
+        "ack": ack_command,
+        "channels": channels_command,
+    }
     return commands[args.command](args)
 
 
@@ -275,6 +316,52 @@ def ack_command(args: argparse.Namespace) -> int:
         conn.close()
     print(f"alert {alert['id']} ({alert['alertname']}) acknowledged by {alert['acked_by']} at {alert['acked_at']}")
     return 0
+
+
+def channels_command(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from amcompanion.catalog.diagnostics import CatalogError
+    from amcompanion.receiver.channels import CHANNEL_TYPES
+    from amcompanion.receiver.config import load_receiver_config
+    from amcompanion.receiver.probe import ProbeError, probe
+
+    try:
+        config = load_receiver_config(args.config)
+    except CatalogError as exc:
+        for diag in exc.diagnostics:
+            print(diag, file=sys.stderr)
+        return 1
+    if args.channels_command == "list":
+        for name, settings in sorted(config.channels.items()):
+            kind = str(settings["type"])
+            note = "" if kind in CHANNEL_TYPES else "  (no sender in this amcompanion)"
+            print(f"{name:<24} {kind:<14} rate limit {settings.get('rate_limit') or 'none'}{note}")
+        return 0
+
+    def masked(text: str) -> str:
+        for secret in config.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    try:
+        result = asyncio.run(probe(config, args.name, args.to, args.timeout))
+    except ProbeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if result.response is None:
+        print(masked(f"no answer: {result.outcome.reason}"))
+    else:
+        response = result.response
+        print(f"HTTP {response.status}" if response.status >= 100 else f"status {response.status}")
+        for key, value in response.headers.items():
+            print(masked(f"{key}: {value}"))
+        print()
+        print(masked(response.body.decode("utf-8", "replace")))
+    wait = f" (asked to wait {result.outcome.retry_after:g} s)" if result.outcome.retry_after is not None else ""
+    reason = f": {masked(result.outcome.reason)}" if result.outcome.reason else ""
+    print(f"\n=> {result.outcome.result}{reason}{wait}")
+    return 0 if result.outcome.result == "ok" else 1
 
 
 def _indent(text: str) -> str:

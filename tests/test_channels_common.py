@@ -1,5 +1,7 @@
 """What every channel shares: the registry, size limits, base URLs, template blocks, the webhook channel."""
 
+import asyncio
+import sys
 from pathlib import Path
 
 from aiohttp import web
@@ -8,7 +10,7 @@ from amcompanion.receiver.channels import CHANNEL_TYPES
 from amcompanion.receiver.channels.base import TRUNCATED, Response, json_answer, rebase, truncate
 from amcompanion.receiver.messages import Renderer
 from tests.channel_support import assert_golden, delivery, render_default, sample_alert
-from tests.receiver_support import FakeChannel
+from tests.receiver_support import FakeChannel, write_config
 
 
 def test_every_channel_module_registers_its_type() -> None:
@@ -70,3 +72,34 @@ async def test_the_webhook_channel_delivers_through_a_receiver(tmp_path: Path, a
     assert sorted((n["status"], n["attempts"]) for n in notes) == [("sent", 1), ("sent", 2)]  # one 503, retried
     assert sorted(body["alerts"][0]["labels"]["instance"] for body in fake.received[1:]) == ["web-1", "web-2"]
     assert all(body["ack_url"].startswith("https://alerts.example.com/ack/") for body in fake.received)
+
+
+async def _channels_test(config: Path, *args: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "amcompanion", "channels", "test", *args, "--config", str(config),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode or 0, output.decode()
+
+
+async def test_channels_test_prints_what_the_api_answered_and_its_verdict(tmp_path: Path, aiohttp_server) -> None:  # type: ignore[no-untyped-def]
+    fake = FakeChannel(answers=[(200, {"X-Api": "yes"}, '{"accepted": true}'), (400, {}, '{"error": "bad"}')])
+    app = web.Application()
+    app.router.add_post("/hook", fake.handle)
+    server = await aiohttp_server(app)
+    config = write_config(tmp_path, {"hook": str(server.make_url("/hook"))})
+
+    code, output = await _channels_test(config, "hook", "--to", "alice")
+    assert code == 0, output
+    assert "HTTP 200" in output and "X-Api: yes" in output and '{"accepted": true}' in output
+    assert output.rstrip().endswith("=> ok")
+    assert fake.received[0]["recipient"] == "alice"
+    assert fake.received[0]["alerts"][0]["alertname"] == "AmcompanionChannelTest"
+
+    code, output = await _channels_test(config, "hook")
+    assert code == 1
+    assert "HTTP 400" in output and output.rstrip().endswith('=> permanent: HTTP 400: {"error": "bad"}')
+
+    code, output = await _channels_test(config, "nope")
+    assert code == 1 and 'no channel "nope"' in output

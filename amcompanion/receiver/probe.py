@@ -1,0 +1,79 @@
+"""`amcompanion channels test`: one message through a configured channel, and what its API answered.
+
+It goes through the same channel code and template as a page would, so a wrong secret, an unknown robot
+or a keyword rule shows up here, before an incident does.
+"""
+
+import asyncio
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+
+from amcompanion.receiver.channels import CHANNEL_TYPES, Outcome, Response
+from amcompanion.receiver.config import ReceiverConfig
+from amcompanion.receiver.messages import Renderer
+from amcompanion.receiver.timeutil import iso
+
+
+class ProbeError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    response: Response | None  # None when the request did not get an answer
+    outcome: Outcome
+
+
+def probe_alert(now: datetime) -> dict:
+    labels = {"alertname": "AmcompanionChannelTest", "severity": "info", "source": "amcompanion channels test"}
+    return {
+        "id": 0,
+        "fingerprint": "0" * 16,
+        "alertname": labels["alertname"],
+        "severity": "info",
+        "labels": labels,
+        "annotations": {
+            "summary": "Test message from `amcompanion channels test`: this channel works.",
+            "description": "No alert is firing; nothing to acknowledge.",
+        },
+        "policy": "",
+        "status": "firing",
+        "starts_at": iso(now),
+        "ends_at": None,
+        "resolved_at": None,
+        "escalation_level": 0,
+        "generator_url": "",
+        "alertmanager_url": "",
+    }
+
+
+async def probe(config: ReceiverConfig, name: str, recipient: str | None, timeout: float = 15.0) -> ProbeResult:
+    settings = config.channels.get(name)
+    if settings is None:
+        known = ", ".join(sorted(config.channels)) or "none"
+        raise ProbeError(f'no channel "{name}" in {config.source} (it has: {known})')
+    sender = CHANNEL_TYPES.get(str(settings["type"]))
+    if sender is None:
+        raise ProbeError(f'channel "{name}" has type "{settings["type"]}", which this amcompanion cannot send to')
+    if recipient is not None and recipient not in config.contacts:
+        known = ", ".join(sorted(config.contacts)) or "none"
+        raise ProbeError(f'no contact "{recipient}" (known: {known})')
+    channel = sender(name, settings)
+    renderer = Renderer({name: settings}, Path(config.source).parent if config.source else None)
+    now = datetime.now(UTC)
+    message = renderer.render(
+        name, "firing", [probe_alert(now)], recipient or "", config.contacts.get(recipient or "", {}), ""
+    )
+    message = replace(message, external_url=config.external_url)
+    async with aiohttp.ClientSession() as session:
+        try:
+            async with asyncio.timeout(timeout):
+                response = await channel.send(session, message)
+        except TimeoutError:
+            return ProbeResult(None, Outcome("retry", f"no answer within {timeout:g} s"))
+        except (aiohttp.ClientError, OSError) as exc:
+            return ProbeResult(None, Outcome("retry", f"{type(exc).__name__}: {exc}"))
+    return ProbeResult(response, channel.classify(response))
