@@ -481,7 +481,18 @@ def test_config_secrets_come_from_the_environment(tmp_path: Path) -> None:
     path = write_config(tmp_path, {"ops": "https://hooks.example.com/${HOOK_TOKEN}"})
     config = load_receiver_config(path, {"HOOK_TOKEN": "abc123"})
     assert config.channels["ops"]["url"] == "https://hooks.example.com/abc123"
-    assert config.secrets == ["abc123"]
+    assert config.secrets == ["https://hooks.example.com/abc123", "/abc123", "abc123"]  # longest first
+
+
+def test_credentials_written_literally_in_urls_are_masked_too(tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path,
+        {"robot": "https://oapi.dingtalk.com/robot/send?access_token=literal-token"},
+        robot={"headers": {"Authorization": "Bearer header-token"}},
+    )
+    secrets = load_receiver_config(path, {}).secrets
+    assert "access_token=literal-token" in secrets and "Bearer header-token" in secrets
+    assert "https://oapi.dingtalk.com/robot/send?access_token=literal-token" in secrets
 
 
 async def test_ack_with_silence_creates_an_alertmanager_silence(

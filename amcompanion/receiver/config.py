@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml_rs
 
@@ -75,8 +76,31 @@ def load_receiver_config(path: Path, environ: Mapping[str, str] | None = None) -
         channels=channels,
         policies=reader.policies,
         source=str(path),
-        secrets=secrets,
+        secrets=_masked_values(secrets, channels),
     )
+
+
+SENSITIVE_SETTINGS = ("url", "secret", "password", "auth_token", "bot_token", "token", "key", "headers")
+
+
+def _masked_values(from_environment: list[str], channels: dict[str, dict[str, object]]) -> list[str]:
+    """What log lines and stored errors must never show: every value filled from the environment, and the
+    credential-bearing settings even when written literally (robot URLs carry their token in the path or
+    the query). Longest first, so a URL is masked whole before any part of it; never the empty string."""
+    values = set(from_environment)
+    for settings in channels.values():
+        for key in SENSITIVE_SETTINGS:
+            value = settings.get(key)
+            if isinstance(value, dict):
+                values.update(str(v) for v in value.values())
+            elif isinstance(value, str):
+                values.add(value)
+                if key == "url":
+                    parts = urlsplit(value)
+                    values.update(
+                        p for p in (parts.path + ("?" + parts.query if parts.query else ""), parts.query) if len(p) > 1
+                    )
+    return sorted((v for v in values if len(v) >= 4), key=len, reverse=True)
 
 
 def _fill(
