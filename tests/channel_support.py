@@ -34,6 +34,7 @@ CONTACTS = {
         "email": "alice@example.com",
         "dingtalk_mobile": "13800000001",
         "telegram_chat_id": "1001",
+        "discord_user_id": "4242",
     },
     "bob": {"phone": "+8613800000002", "email": "bob@example.com"},
 }

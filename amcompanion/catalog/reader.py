@@ -101,13 +101,17 @@ CHANNEL_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "feishu": (("url",), ("secret", "msg_type")),
     "twilio_sms": (("account_sid", "auth_token", "from"), ()),
     "twilio_voice": (("account_sid", "auth_token", "from"), ("voice", "language")),
-    "email": (("host", "from"), ("port", "starttls", "tls", "username", "password", "to")),
+    "email": (("host", "from"), ("port", "starttls", "tls", "username", "password", "to", "ca_file", "tls_verify")),
     "slack": (("url",), ("channel", "username")),
     "telegram": (("bot_token", "chat_id"), ("parse_mode",)),
     "discord": (("url",), ("username",)),
     "webhook": (("url",), ("headers", "method")),
 }
 SECRET_FIELDS = ("secret", "auth_token", "password", "bot_token")
+SETTING_CHOICES = {  # settings that name one of a channel's message formats
+    "msg_type": ("interactive", "post", "text"),
+    "parse_mode": ("HTML", "MarkdownV2", "Markdown", "none"),
+}
 CONTACT_FIELDS = (
     "name",
     "phone",
@@ -478,7 +482,7 @@ class CatalogReader:
         out: dict[str, object] = {}
         for key, value in fields.items():
             fpath = (*path, key)
-            if key in ("starttls", "tls", "at_all", "send_resolved"):
+            if key in ("starttls", "tls", "tls_verify", "at_all", "send_resolved"):
                 flag = r.boolean(value, fpath)
                 if flag is not None:
                     out[key] = flag
@@ -503,6 +507,12 @@ class CatalogReader:
             elif key == "headers":
                 headers = r.mapping(value, fpath)
                 out[key] = {str(k): r.string(v, (*fpath, k)) for k, v in (headers or {}).items()}
+            elif key in SETTING_CHOICES:
+                text = r.string(value, fpath)
+                if text is not None and text not in SETTING_CHOICES[key]:
+                    r.error(fpath, f'expected one of {", ".join(SETTING_CHOICES[key])}, got "{text}"')
+                elif text is not None:
+                    out[key] = text
             else:
                 text = r.string(value, fpath)
                 if text is not None:

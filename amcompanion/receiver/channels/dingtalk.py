@@ -1,0 +1,164 @@
+"""DingTalk custom robot (钉钉自定义机器人): a markdown message to a group, signed when the robot has a secret.
+
+DingTalk answers HTTP 200 for nearly every error, with the reason in `errcode`; so the answer is read from the
+body, never from the status alone. The robot is throttled for 10 minutes once it gets more than 20 messages in
+a minute, which is why a rate-limit answer asks for a long wait. See CHANNELS.md §3.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import time
+from urllib.parse import quote
+
+import aiohttp
+
+from amcompanion.receiver.channels.base import (
+    TRUNCATED,
+    Message,
+    Outcome,
+    Response,
+    http_outcome,
+    json_answer,
+    rebase,
+    truncate,
+)
+
+DEFAULT_URL = "https://oapi.dingtalk.com/robot/send"
+BODY_LIMIT = 20_000  # bytes of the whole request body (errcode 460101 beyond it)
+THROTTLE_S = 600.0  # past 20/min the robot refuses everything for 10 minutes
+
+_RATE_CODES = {130101, 410100}
+_RETRY_CODES = {-1}  # system busy
+_REASONS = {
+    300001: "access token does not exist",
+    300005: "access token does not exist",
+    400101: "access token does not exist",
+    400106: "robot does not exist",
+    400102: "robot is stopped",
+    400013: "robot disabled or group dissolved",
+    460101: "message too large",
+    101002: "message too large",
+    40035: "missing or invalid parameter",
+    43002: "must use POST",
+    43004: "invalid Content-Type",
+    400105: "unsupported msgtype",
+}
+
+
+def sign(secret: str, timestamp_ms: int) -> str:
+    """DingTalk's signature: base64(HMAC-SHA256(key=secret, "timestamp\\nsecret")), not yet URL-encoded."""
+    digest = hmac.new(secret.encode(), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def mobile(number: str) -> str:
+    """A contact's phone as DingTalk knows members' mobiles: mainland numbers without +86."""
+    number = number.strip().replace(" ", "")
+    return number[3:] if number.startswith("+86") else number
+
+
+class DingTalkChannel:
+    type = "dingtalk"
+
+    def __init__(self, name: str, settings: dict[str, object]):
+        self.name = name
+        self.url = rebase(str(settings.get("url") or DEFAULT_URL), settings.get("base_url"))
+        self.secret = str(settings.get("secret") or "")
+        keywords = settings.get("keywords") or []
+        self.keywords = [str(k) for k in keywords if str(k)] if isinstance(keywords, list) else [str(keywords)]
+        self.at_all = bool(settings.get("at_all", False))
+
+    def body(self, message: Message) -> dict:
+        """The markdown message: mentions appended as `@mobile` (DingTalk renders an @ only if the text has it),
+        a keyword added when the robot's keyword rule would otherwise reject the text, cut to the body limit."""
+        mobiles, user_ids = self._mentions(message.recipient)
+        tail = "".join(f" @{m}" for m in mobiles) + "".join(f" @{u}" for u in user_ids)
+        tail = f"\n\n{tail.strip()}" if tail else ""
+        if self.keywords and not any(k in message.text for k in self.keywords):
+            tail += f"\n\n{self.keywords[0]}"  # DingTalk checks the keywords against the message content
+        at = {"atMobiles": mobiles, "atUserIds": user_ids, "isAtAll": self.at_all}
+
+        def build(text: str) -> dict:
+            return {"msgtype": "markdown", "markdown": {"title": message.title, "text": text + tail}, "at": at}
+
+        body = build(message.text)
+        if len(_encode(body)) <= BODY_LIMIT:
+            return body
+        # a cut message still carries its ack link; the longest cut that fits once JSON-escaped (quotes and
+        # newlines take two bytes on the wire)
+        marker = TRUNCATED + (f"\n\n[Acknowledge]({message.ack_url})" if message.ack_url else "")
+        low, high = 0, len(message.text.encode())
+        while low < high:
+            middle = (low + high + 1) // 2
+            if len(_encode(build(truncate(message.text, middle, "bytes", marker)))) <= BODY_LIMIT:
+                low = middle
+            else:
+                high = middle - 1
+        return build(truncate(message.text, low, "bytes", marker))
+
+    def request_url(self) -> str:
+        if not self.secret:
+            return self.url
+        timestamp = int(time.time() * 1000)
+        separator = "&" if "?" in self.url else "?"
+        return f"{self.url}{separator}timestamp={timestamp}&sign={quote(sign(self.secret, timestamp), safe='')}"
+
+    async def send(self, session: aiohttp.ClientSession, message: Message) -> Response:
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        data = _encode(self.body(message))
+        async with session.post(self.request_url(), data=data, headers=headers) as response:
+            return Response(response.status, response.headers, await response.read())
+
+    def classify(self, response: Response) -> Outcome:
+        if response.status != 200:
+            return http_outcome(response)
+        answer = json_answer(response)
+        code, text = answer.get("errcode"), str(answer.get("errmsg", ""))
+        if not isinstance(code, int):
+            # a 200 that is not DingTalk's answer (a proxy page): not proof of delivery
+            return Outcome("retry", f"unexpected answer: {response.body[:200].decode('utf-8', 'replace').strip()}")
+        if code == 0:
+            return Outcome("ok")
+        reason = f"errcode {code}: {text[:300]}"
+        lowered = text.lower()
+        if code in _RATE_CODES or (code == 300001 and ("fast" in lowered or "频" in text or "limit" in lowered)):
+            return Outcome("retry", f"rate limited, robot throttled ({reason})", THROTTLE_S)
+        if code in _RETRY_CODES:
+            return Outcome("retry", f"DingTalk busy ({reason})")
+        if code == 310000:
+            return Outcome("permanent", f"{_security_reason(text)} ({reason})")
+        if code in _REASONS:
+            return Outcome("permanent", f"{_REASONS[code]} ({reason})")
+        if 430101 <= code <= 430104:
+            return Outcome("permanent", f"content rejected ({reason})")
+        return Outcome("permanent", reason)
+
+    @staticmethod
+    def _mentions(recipient: dict[str, str]) -> tuple[list[str], list[str]]:
+        number = recipient.get("dingtalk_mobile") or recipient.get("phone") or ""
+        user_id = recipient.get("dingtalk_userid") or ""
+        return ([mobile(number)] if number else []), ([user_id] if user_id else [])
+
+
+def _encode(body: dict) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _security_reason(text: str) -> str:
+    """Which security setting refused the message: 310000 is shared, only the message tells (in either era)."""
+    lowered = text.lower()
+    if "keyword" in lowered or "关键词" in text:
+        return "keyword rule: the message has none of the robot's keywords (set `keywords`)"
+    if "sign" in lowered or "签名" in text:
+        return "signature mismatch: check the channel's `secret`"
+    if "timestamp" in lowered or "时间戳" in text:
+        return "timestamp refused: this host's clock is off by more than an hour"
+    if "whitelist" in lowered or re.search(r"\bip\b", lowered) or "白名单" in text:
+        return "IP not in the robot's allow-list"
+    return "security check failed"
+
+
+CHANNEL = DingTalkChannel
