@@ -100,3 +100,24 @@ def rebase(url: str, base_url: object) -> str:
         return url
     parts, base = urlsplit(url), urlsplit(str(base_url))
     return urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + parts.path, parts.query, parts.fragment))
+
+
+def coded_answer(
+    response: Response, code_key: str = "errcode", message_key: str = "errmsg"
+) -> tuple[Outcome | None, int, str]:
+    """For the robots that answer HTTP 200 with an error code in the body: the outcome when the answer
+    settles it (another HTTP status, a body that is not the API's, code 0); else None, the code and the
+    message, for the channel's own table of codes."""
+    if response.status != 200:
+        return http_outcome(response), 0, ""
+    answer = json_answer(response)
+    code, text = answer.get(code_key), str(answer.get(message_key, ""))
+    if not isinstance(code, int):  # a 200 that is not the API's answer (a proxy page): not proof of delivery
+        return Outcome("retry", f"unexpected answer: {response.body[:200].decode('utf-8', 'replace').strip()}"), 0, ""
+    return (Outcome("ok") if code == 0 else None), code, text
+
+
+def mainland_mobile(number: str) -> str:
+    """A contact's phone as the Chinese chat apps know members' mobiles: mainland numbers without +86."""
+    number = number.strip().replace(" ", "")
+    return number[3:] if number.startswith("+86") else number

@@ -20,8 +20,8 @@ from amcompanion.receiver.channels.base import (
     Message,
     Outcome,
     Response,
-    http_outcome,
-    json_answer,
+    coded_answer,
+    mainland_mobile,
     rebase,
     truncate,
 )
@@ -52,12 +52,6 @@ def sign(secret: str, timestamp_ms: int) -> str:
     """DingTalk's signature: base64(HMAC-SHA256(key=secret, "timestamp\\nsecret")), not yet URL-encoded."""
     digest = hmac.new(secret.encode(), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256).digest()
     return base64.b64encode(digest).decode()
-
-
-def mobile(number: str) -> str:
-    """A contact's phone as DingTalk knows members' mobiles: mainland numbers without +86."""
-    number = number.strip().replace(" ", "")
-    return number[3:] if number.startswith("+86") else number
 
 
 class DingTalkChannel:
@@ -113,15 +107,9 @@ class DingTalkChannel:
             return Response(response.status, response.headers, await response.read())
 
     def classify(self, response: Response) -> Outcome:
-        if response.status != 200:
-            return http_outcome(response)
-        answer = json_answer(response)
-        code, text = answer.get("errcode"), str(answer.get("errmsg", ""))
-        if not isinstance(code, int):
-            # a 200 that is not DingTalk's answer (a proxy page): not proof of delivery
-            return Outcome("retry", f"unexpected answer: {response.body[:200].decode('utf-8', 'replace').strip()}")
-        if code == 0:
-            return Outcome("ok")
+        settled, code, text = coded_answer(response)
+        if settled is not None:
+            return settled
         reason = f"errcode {code}: {text[:300]}"
         lowered = text.lower()
         if code in _RATE_CODES or (code == 300001 and ("fast" in lowered or "频" in text or "limit" in lowered)):
@@ -140,7 +128,7 @@ class DingTalkChannel:
     def _mentions(recipient: dict[str, str]) -> tuple[list[str], list[str]]:
         number = recipient.get("dingtalk_mobile") or recipient.get("phone") or ""
         user_id = recipient.get("dingtalk_userid") or ""
-        return ([mobile(number)] if number else []), ([user_id] if user_id else [])
+        return ([mainland_mobile(number)] if number else []), ([user_id] if user_id else [])
 
 
 def _encode(body: dict) -> bytes:

@@ -16,8 +16,8 @@ from amcompanion.receiver.channels.base import (
     Message,
     Outcome,
     Response,
-    http_outcome,
-    json_answer,
+    coded_answer,
+    mainland_mobile,
     rebase,
     truncate,
 )
@@ -50,12 +50,6 @@ def plain(markdown: str) -> str:
     return "\n".join(lines)
 
 
-def mobile(number: str) -> str:
-    """A contact's phone as WeCom knows members' mobiles: mainland numbers without +86."""
-    number = number.strip().replace(" ", "")
-    return number[3:] if number.startswith("+86") else number
-
-
 class WeComChannel:
     type = "wecom"
 
@@ -78,7 +72,7 @@ class WeComChannel:
             if user_id:
                 text["mentioned_list"] = [user_id]
             if number:
-                text["mentioned_mobile_list"] = [mobile(number)]
+                text["mentioned_mobile_list"] = [mainland_mobile(number)]
             return {"msgtype": "text", "text": text}
         mention = f"\n<@{user_id}>" if user_id and msgtype == "markdown" else ""
         limit = LIMITS.get(msgtype, LIMITS["markdown"]) - len(mention.encode())
@@ -91,15 +85,9 @@ class WeComChannel:
             return Response(response.status, response.headers, await response.read())
 
     def classify(self, response: Response) -> Outcome:
-        if response.status != 200:
-            return http_outcome(response)
-        answer = json_answer(response)
-        code, text = answer.get("errcode"), str(answer.get("errmsg", ""))
-        if not isinstance(code, int):
-            # a 200 that is not WeCom's answer (a proxy page): not proof of delivery
-            return Outcome("retry", f"unexpected answer: {response.body[:200].decode('utf-8', 'replace').strip()}")
-        if code == 0:
-            return Outcome("ok")
+        settled, code, text = coded_answer(response)
+        if settled is not None:
+            return settled
         reason = f"errcode {code}: {text[:300]}"
         if code in _RATE_CODES:
             return Outcome("retry", f"rate limited ({reason})", WINDOW_S)
