@@ -323,7 +323,7 @@ def channels_command(args: argparse.Namespace) -> int:
 
     from amcompanion.catalog.diagnostics import CatalogError
     from amcompanion.receiver.channels import CHANNEL_TYPES
-    from amcompanion.receiver.config import load_receiver_config
+    from amcompanion.receiver.config import load_receiver_config, mask
     from amcompanion.receiver.probe import ProbeError, probe
 
     try:
@@ -340,9 +340,7 @@ def channels_command(args: argparse.Namespace) -> int:
         return 0
 
     def masked(text: str) -> str:
-        for secret in config.secrets:
-            text = text.replace(secret, "***")
-        return text
+        return mask(text, config.secrets)
 
     try:
         result = asyncio.run(probe(config, args.name, args.to, args.timeout))

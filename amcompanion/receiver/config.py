@@ -6,7 +6,7 @@ validates them (same messages, `file:line:column`); `${VAR}`s are then filled fr
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -78,6 +78,14 @@ def load_receiver_config(path: Path, environ: Mapping[str, str] | None = None) -
         source=str(path),
         secrets=_masked_values(secrets, channels),
     )
+
+
+def mask(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret (longest first, as `ReceiverConfig.secrets` are) replaced by ***."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 SENSITIVE_SETTINGS = ("url", "secret", "password", "auth_token", "bot_token", "token", "key", "headers")

@@ -22,6 +22,7 @@ from tenacity import RetryCallState, wait_exponential
 
 from amcompanion.catalog.durations import parse_duration
 from amcompanion.receiver.channels import Channel, Message, Outcome
+from amcompanion.receiver.config import mask
 from amcompanion.receiver.db import Database
 from amcompanion.receiver.links import AckLinks
 from amcompanion.receiver.messages import Renderer
@@ -240,9 +241,7 @@ class Outbox:
         return Outcome(outcome.result, self._mask(outcome.reason), outcome.retry_after)
 
     def _mask(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return mask(text, self._secrets)
 
     def _count(self, name: str, group: list[DueRow], outcome: Outcome, results: list[tuple[str, str]]) -> None:
         if len(group) > 1 and outcome.result == "ok":

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from amcompanion.catalog.diagnostics import CatalogError
 from amcompanion.receiver.app import make_app
-from amcompanion.receiver.config import ReceiverConfig, load_receiver_config
+from amcompanion.receiver.config import ReceiverConfig, load_receiver_config, mask
 from amcompanion.receiver.service import Receiver, Settings
 
 log = logging.getLogger("amcompanion.serve")
@@ -65,10 +65,7 @@ class _JsonLines(logging.Formatter):
         }
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
-        text = json.dumps(entry, ensure_ascii=False)
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
+        return mask(json.dumps(entry, ensure_ascii=False), self.secrets)
 
 
 def configure_logging(secrets: list[str]) -> _JsonLines:

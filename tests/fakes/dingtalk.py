@@ -7,17 +7,18 @@ robot is throttled for 10 minutes). Every answer is HTTP 200 with `errcode`, as 
 script answers (a 5xx, an errcode, a delay) that replace the next requests' normal handling.
 """
 
-import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiohttp import web
+
+from tests.fakes.robot import Answer, ErrcodeRecord, play
+from tests.fakes.window import SlidingWindow
 
 BODY_LIMIT = 20_000
 PER_MINUTE = 20
@@ -42,15 +43,6 @@ BUSY = {"errcode": -1, "errmsg": "系统繁忙"}
 
 
 @dataclass
-class Answer:
-    """A scripted answer: `body` (a dict is sent as JSON) with `status`, after `delay` seconds."""
-
-    body: dict | str = field(default_factory=lambda: dict(BUSY))
-    status: int = 200
-    delay: float = 0.0
-
-
-@dataclass
 class Received:
     body: dict
     query: dict[str, str]
@@ -59,7 +51,7 @@ class Received:
     answer: dict
 
 
-class FakeDingTalk:
+class FakeDingTalk(ErrcodeRecord):
     def __init__(
         self,
         token: str = "robot-token",
@@ -71,21 +63,13 @@ class FakeDingTalk:
         self.token, self.secret, self.keywords, self.per_minute, self.now = token, secret, keywords, per_minute, now
         self.script: list[Answer] = []
         self.received: list[Received] = []
-        self._sent: deque[float] = deque()
+        self._window = SlidingWindow(per_minute, 60)
         self._throttled_until = 0.0
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/robot/send", self.handle)
         return app
-
-    @property
-    def accepted(self) -> list[dict]:
-        return [r.body for r in self.received if r.answer.get("errcode") == 0]
-
-    @property
-    def rejected(self) -> list[Received]:
-        return [r for r in self.received if r.answer.get("errcode") != 0]
 
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
@@ -96,14 +80,9 @@ class FakeDingTalk:
             body = {}
         signature_ok = self._signature_ok(query) if self.secret else None
         if self.script:
-            scripted = self.script.pop(0)
-            if scripted.delay:
-                await asyncio.sleep(scripted.delay)
-            answer = scripted.body if isinstance(scripted.body, dict) else {"raw": scripted.body}
+            answer, response = await play(self.script.pop(0))
             self.received.append(Received(body, query, dict(request.headers), signature_ok, answer))
-            if isinstance(scripted.body, dict):
-                return web.json_response(scripted.body, status=scripted.status)
-            return web.Response(status=scripted.status, text=scripted.body)
+            return response
         answer = self._check(request, raw, body, query, signature_ok)
         self.received.append(Received(body, query, dict(request.headers), signature_ok, answer))
         return web.json_response(answer)
@@ -151,12 +130,9 @@ class FakeDingTalk:
         now = self.now()
         if now < self._throttled_until:
             return TOO_FAST
-        while self._sent and self._sent[0] <= now - 60:
-            self._sent.popleft()
-        if len(self._sent) >= self.per_minute:
+        if not self._window.admit(now):
             self._throttled_until = now + THROTTLE_S
             return TOO_FAST
-        self._sent.append(now)
         return {"errcode": 0, "errmsg": "ok"}
 
     def _signature_ok(self, query: dict[str, str]) -> bool:

@@ -12,12 +12,13 @@ anything once (a 5xx, a 429) or to answer late.
 import asyncio
 import math
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from aiohttp import web
+
+from tests.fakes.window import SlidingWindow
 
 WEBHOOK_ID = "1234567890123456789"
 WEBHOOK_TOKEN = "a1B2c3D4e5F6g7H8i9J0kLmNoPqRsTuVwXyZ-_abcdefghijklmnopqrstuvwxyz012345"
@@ -147,7 +148,10 @@ class FakeDiscord:
     received: list[dict] = field(default_factory=list)
     rejected: list[tuple[int, int | None]] = field(default_factory=list)
     queries: list[dict[str, str]] = field(default_factory=list)
-    _requests: deque[float] = field(default_factory=deque)
+    _window: SlidingWindow = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._window = SlidingWindow(self.bucket_limit, self.window_s)
 
     @property
     def path(self) -> str:
@@ -162,18 +166,15 @@ class FakeDiscord:
     def _bucket(self) -> tuple[dict[str, str], float | None]:
         """This request counted in the bucket: the rate-limit headers, and the wait when it is over the limit."""
         now = self.now()
-        while self._requests and self._requests[0] <= now - self.window_s:
-            self._requests.popleft()
-        wait = None
-        if len(self._requests) >= self.bucket_limit:
-            wait = round(self._requests[0] + self.window_s - now, 3)
-        else:
-            self._requests.append(now)
-        reset_after = (self._requests[0] + self.window_s - now) if self._requests else self.window_s
+        over = self._window.wait(now)
+        wait = round(over, 3) if over else None
+        if not over:
+            self._window.record(now)
+        reset_after = self._window.reset_after(now)
         headers = {
             "X-RateLimit-Bucket": "3f5d1c8a2b7e9d04",
             "X-RateLimit-Limit": str(self.bucket_limit),
-            "X-RateLimit-Remaining": str(max(0, self.bucket_limit - len(self._requests))),
+            "X-RateLimit-Remaining": str(self._window.remaining(now)),
             "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}",
             "X-RateLimit-Reset-After": f"{reset_after:.3f}",
         }

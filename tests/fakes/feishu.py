@@ -12,11 +12,12 @@ import base64
 import hmac
 import json
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
+
+from tests.fakes.window import SlidingWindow, admit_all
 
 MAX_BODY = 20 * 1024
 WINDOW_S = 3600
@@ -58,7 +59,7 @@ class FakeFeishu:
     answers: list[dict] = field(default_factory=list)  # every answer given, in order
     verified: int = 0  # accepted requests whose signature was checked and matched
     largest: int = 0  # bytes of the largest body received
-    _sent: dict[str, deque[float]] = field(default_factory=dict)
+    _sent: dict[str, list[SlidingWindow]] = field(default_factory=dict)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=1024 * 1024)
@@ -116,16 +117,8 @@ class FakeFeishu:
 
     def _admit(self, token: str) -> bool:
         """Sliding windows per bot; a rejected request does not count."""
-        sent = self._sent.setdefault(token, deque())
-        now = time.monotonic()
-        longest = max((seconds for _, seconds in self.windows), default=0.0)
-        while sent and now - sent[0] > longest:
-            sent.popleft()
-        for count, seconds in self.windows:
-            if sum(1 for t in sent if now - t < seconds) >= count:
-                return False
-        sent.append(now)
-        return True
+        windows = self._sent.setdefault(token, [SlidingWindow(count, seconds) for count, seconds in self.windows])
+        return admit_all(windows, time.monotonic())
 
 
 def _texts(body: dict) -> list[str]:

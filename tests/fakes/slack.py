@@ -11,10 +11,11 @@ slow (`delay`), or that its channel was archived.
 import asyncio
 import json
 import time
-from collections import deque
 from dataclasses import dataclass, field
 
 from aiohttp import web
+
+from tests.fakes.window import SlidingWindow, admit_all
 
 HOOK = "T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"
 LIMITS = {"section": 3000, "header": 150, "button": 75, "url": 3000, "blocks": 50, "elements": 25, "text": 40000}
@@ -31,7 +32,7 @@ class FakeSlack:
     delay: float = 0.0
     received: list[dict] = field(default_factory=list)  # bodies accepted (`ok`)
     answers: list[tuple[int, str]] = field(default_factory=list)  # every answer given, in order
-    _sent: dict[str, deque[float]] = field(default_factory=dict)
+    _sent: dict[str, list[SlidingWindow]] = field(default_factory=dict)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -73,15 +74,8 @@ class FakeSlack:
 
     def _admit(self, hook: str) -> bool:
         """Sliding windows per hook; a rejected request does not count."""
-        sent = self._sent.setdefault(hook, deque())
-        now = time.monotonic()
-        longest = max((seconds for _, seconds in self.windows), default=0.0)
-        while sent and now - sent[0] > longest:
-            sent.popleft()
-        if any(sum(1 for t in sent if now - t < seconds) >= count for count, seconds in self.windows):
-            return False
-        sent.append(now)
-        return True
+        windows = self._sent.setdefault(hook, [SlidingWindow(count, seconds) for count, seconds in self.windows])
+        return admit_all(windows, time.monotonic())
 
 
 def _text_ok(obj: object, limit: int, types: tuple[str, ...] = ("plain_text", "mrkdwn")) -> bool:

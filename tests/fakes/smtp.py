@@ -25,6 +25,8 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from tests.fakes.window import SlidingWindow
+
 
 def self_signed_certificate(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
     """(cert, key) for `host`, made with the openssl CLI (no `cryptography` package here)."""
@@ -81,7 +83,7 @@ class FakeSMTP:
         self._failures: dict[str, deque[str]] = {"MAIL": deque(), "RCPT": deque(), "DATA": deque()}
         self._refuse: dict[str, str] = {}
         self._hangs: deque[float] = deque()
-        self._accepted_at: deque[float] = deque()
+        self._accepted = SlidingWindow(per_minute or 0, 60)
         tls_context = None
         if cert is not None:
             tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -158,9 +160,7 @@ class FakeSMTP:
         if self.per_minute is not None:
             now = time.monotonic()
             with self._lock:
-                while self._accepted_at and now - self._accepted_at[0] >= 60:
-                    self._accepted_at.popleft()
-                if len(self._accepted_at) >= self.per_minute:
+                if self._accepted.wait(now):
                     reply = f"451 4.7.1 Rate limit exceeded: {self.per_minute} messages per minute"
                     self.rejected.append(reply)
                     return reply
@@ -191,7 +191,7 @@ class FakeSMTP:
         assert isinstance(message, EmailMessage)
         user = session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None
         with self._lock:
-            self._accepted_at.append(time.monotonic())
+            self._accepted.record(time.monotonic())
         self.received.append(
             Received(
                 str(envelope.mail_from),

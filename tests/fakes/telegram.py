@@ -11,11 +11,12 @@ import asyncio
 import math
 import re
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
+
+from tests.fakes.window import SlidingWindow
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
 GROUP_CHAT = "-100123"
@@ -108,7 +109,7 @@ class FakeTelegram:
     received: list[dict] = field(default_factory=list)
     rejected: list[tuple[int, str]] = field(default_factory=list)
     requests: int = 0
-    _sent: dict[str, deque[float]] = field(default_factory=dict)
+    _sent: dict[str, SlidingWindow] = field(default_factory=dict)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -171,13 +172,11 @@ class FakeTelegram:
         if utf16_len(visible.strip()) > 4096:
             return self.error(400, "Bad Request: message is too long")
         now = self.now()
-        sent = self._sent.setdefault(chat, deque())
-        while sent and sent[0] <= now - self.window_s:
-            sent.popleft()
-        if len(sent) >= self.per_chat:
-            wait = max(1, math.ceil(sent[0] + self.window_s - now))
+        window = self._sent.setdefault(chat, SlidingWindow(self.per_chat, self.window_s))
+        if over := window.wait(now):
+            wait = max(1, math.ceil(over))
             return self.error(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})
-        sent.append(now)
+        window.record(now)
         self.received.append({**body, "_visible": visible})
         chat_type = "supergroup" if chat.startswith("-") else "private"
         result = {

@@ -6,14 +6,15 @@ Every answer is HTTP 200 with `errcode`, the errors echoing a hint and the calle
 script answers (a 5xx, an errcode, a delay) that replace the next requests' normal handling.
 """
 
-import asyncio
 import json
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiohttp import web
+
+from tests.fakes.robot import Answer, ErrcodeRecord, play
+from tests.fakes.window import SlidingWindow
 
 PER_MINUTE = 20
 LIMITS = {"text": 2048, "markdown": 4096, "markdown_v2": 4096}
@@ -23,22 +24,13 @@ RATE_LIMITED = {"errcode": 45009, "errmsg": "api freq out of limit"}
 
 
 @dataclass
-class Answer:
-    """A scripted answer: `body` (a dict is sent as JSON) with `status`, after `delay` seconds."""
-
-    body: dict | str = field(default_factory=lambda: dict(BUSY))
-    status: int = 200
-    delay: float = 0.0
-
-
-@dataclass
 class Received:
     body: dict
     query: dict[str, str]
     answer: dict
 
 
-class FakeWeCom:
+class FakeWeCom(ErrcodeRecord):
     def __init__(
         self,
         key: str = "693a91f6-0000-4bc4-97a0-0ec2f1fa5aaa",
@@ -48,20 +40,12 @@ class FakeWeCom:
         self.key, self.per_minute, self.now = key, per_minute, now
         self.script: list[Answer] = []
         self.received: list[Received] = []
-        self._calls: deque[float] = deque()
+        self._window = SlidingWindow(per_minute, 60)
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/cgi-bin/webhook/send", self.handle)
         return app
-
-    @property
-    def accepted(self) -> list[dict]:
-        return [r.body for r in self.received if r.answer.get("errcode") == 0]
-
-    @property
-    def rejected(self) -> list[Received]:
-        return [r for r in self.received if r.answer.get("errcode") != 0]
 
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
@@ -71,14 +55,9 @@ class FakeWeCom:
         except ValueError:
             body = None
         if self.script:
-            scripted = self.script.pop(0)
-            if scripted.delay:
-                await asyncio.sleep(scripted.delay)
-            answer = scripted.body if isinstance(scripted.body, dict) else {"raw": scripted.body}
+            answer, response = await play(self.script.pop(0))
             self.received.append(Received(body if isinstance(body, dict) else {}, query, answer))
-            if isinstance(scripted.body, dict):
-                return web.json_response(scripted.body, status=scripted.status)
-            return web.Response(status=scripted.status, text=scripted.body)
+            return response
         answer = self._check(request, body, query)
         if answer["errcode"] != 0:
             hint = f"hint: [{int(self.now())}_fake], from ip: {request.remote}, more info at "
@@ -93,11 +72,8 @@ class FakeWeCom:
         if query.get("key") != self.key:
             return {"errcode": 93000, "errmsg": "invalid webhook url"}
         now = self.now()
-        while self._calls and self._calls[0] <= now - 60:
-            self._calls.popleft()
-        if len(self._calls) >= self.per_minute:
+        if not self._window.admit(now):  # counted whether or not the message is good
             return RATE_LIMITED
-        self._calls.append(now)  # counted whether or not the message is good
         if request.method != "POST":
             return {"errcode": 40035, "errmsg": "invalid Request Parameter"}
         if not isinstance(body, dict):

@@ -144,28 +144,40 @@ def classify_twilio(response: Response) -> Outcome:
     return Outcome("permanent", reason)
 
 
-class TwilioSmsChannel:
-    """A text message to the contact's phone."""
+class TwilioChannel:
+    """What both Twilio channels do: find the contact's phone, make one `create_async` on the account, read
+    Twilio's answer. A subclass says what it creates."""
 
-    type = "twilio_sms"
+    verb = "reach"  # what the channel does with the phone, for the reason when there is none
 
     def __init__(self, name: str, settings: dict[str, object]):
         self.name = name
         self.account = TwilioAccount(settings)
 
-    def body(self, message: Message) -> str:
-        return truncate(message.text, BODY_LIMIT)
+    def create(self, client: Client, phone: str, message: Message) -> Awaitable[object]:
+        raise NotImplementedError
 
     async def send(self, session: aiohttp.ClientSession, message: Message) -> Response:
         phone = phone_of(message)
         if not phone:
-            return no_phone(message, "text")
-        body = self.body(message)
-        sender = self.account.sender
-        return await self.account.create(session, lambda c: c.messages.create_async(to=phone, from_=sender, body=body))
+            return no_phone(message, self.verb)
+        return await self.account.create(session, lambda client: self.create(client, phone, message))
 
     def classify(self, response: Response) -> Outcome:
         return classify_twilio(response)
+
+
+class TwilioSmsChannel(TwilioChannel):
+    """A text message to the contact's phone."""
+
+    type = "twilio_sms"
+    verb = "text"
+
+    def body(self, message: Message) -> str:
+        return truncate(message.text, BODY_LIMIT)
+
+    def create(self, client: Client, phone: str, message: Message) -> Awaitable[object]:
+        return client.messages.create_async(to=phone, from_=self.account.sender, body=self.body(message))
 
 
 CHANNEL = TwilioSmsChannel

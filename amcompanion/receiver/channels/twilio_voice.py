@@ -5,11 +5,13 @@ on the <Gather action>, the receiver's /twilio/voice/{notification_id} route (ap
 auth token. Only a single firing alert is acknowledged by phone: a digest or a resolve notice is just read out.
 """
 
-import aiohttp
+from collections.abc import Awaitable
+
+from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
-from amcompanion.receiver.channels.base import Message, Outcome, Response, truncate
-from amcompanion.receiver.channels.twilio_sms import TwilioAccount, classify_twilio, no_phone, phone_of
+from amcompanion.receiver.channels.base import Message, truncate
+from amcompanion.receiver.channels.twilio_sms import TwilioChannel
 
 TWIML_LIMIT = 4000  # characters of the Twiml parameter; Twilio answers 32018 above it
 GATHER_TIMEOUT_S = 10
@@ -20,14 +22,14 @@ PROMPTS = {
 }
 
 
-class TwilioVoiceChannel:
+class TwilioVoiceChannel(TwilioChannel):
     """A call to the contact's phone."""
 
     type = "twilio_voice"
+    verb = "call"
 
     def __init__(self, name: str, settings: dict[str, object]):
-        self.name = name
-        self.account = TwilioAccount(settings)
+        super().__init__(name, settings)
         self.say: dict[str, str] = {k: str(settings[k]) for k in ("voice", "language") if settings.get(k)}
         language = self.say.get("language", "en").lower()
         self.prompt, self.no_input = PROMPTS.get(language.split("-")[0], PROMPTS["en"])
@@ -59,16 +61,8 @@ class TwilioVoiceChannel:
             response.say(speech, **self.say)
         return str(response)
 
-    async def send(self, session: aiohttp.ClientSession, message: Message) -> Response:
-        phone = phone_of(message)
-        if not phone:
-            return no_phone(message, "call")
-        twiml = self.twiml(message)
-        sender = self.account.sender
-        return await self.account.create(session, lambda c: c.calls.create_async(to=phone, from_=sender, twiml=twiml))
-
-    def classify(self, response: Response) -> Outcome:
-        return classify_twilio(response)
+    def create(self, client: Client, phone: str, message: Message) -> Awaitable[object]:
+        return client.calls.create_async(to=phone, from_=self.account.sender, twiml=self.twiml(message))
 
 
 CHANNEL = TwilioVoiceChannel
