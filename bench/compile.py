@@ -621,9 +621,7 @@ class Generator:
         if latency:
             slo["sli"] = {
                 "latency": {
-                    "buckets": self._expr(
-                        name + ".buckets", f"http_request_duration_seconds_bucket{{{sel}}}"
-                    ),
+                    "buckets": self._expr(name + ".buckets", f"http_request_duration_seconds_bucket{{{sel}}}"),
                     "le": rng.choice(["0.1", "0.25", "0.3", "0.5", "1"]),
                 }
             }
@@ -813,9 +811,7 @@ def global_blocks() -> dict[str, Any]:
             },
         ],
         "quiet_hours": {
-            "nights": [
-                {"times": [{"start_time": "22:00", "end_time": "07:00"}], "location": "Asia/Shanghai"}
-            ],
+            "nights": [{"times": [{"start_time": "22:00", "end_time": "07:00"}], "location": "Asia/Shanghai"}],
         },
     }
 
@@ -945,9 +941,7 @@ def bench(args: argparse.Namespace, work: Path) -> None:
 
     print("timing amcompanion compile ...", flush=True)
     compile_cmd = [sys.executable, "-m", "amcompanion", "compile", str(catalog_dir), "-o", str(out_dir)]
-    compile_times = run_timed(
-        "amcompanion compile", compile_cmd, args.repeat, env=compile_env(), before=clean_out
-    )
+    compile_times = run_timed("amcompanion compile", compile_cmd, args.repeat, env=compile_env(), before=clean_out)
 
     rules_dir = out_dir / "prometheus" / "rules"
     rule_files = sorted(rules_dir.glob("*.yml")) if rules_dir.is_dir() else []
@@ -979,9 +973,7 @@ def bench(args: argparse.Namespace, work: Path) -> None:
     ratio = best_compile / best_check if best_check > 0 else float("inf")
     print(f"ratio:          compile / promtool = {ratio:.2f}")
     print(f"CPUs:           {usable_cpus()}")
-    print(
-        f"Python:         {platform.python_implementation()} {platform.python_version()} ({sys.executable})"
-    )
+    print(f"Python:         {platform.python_implementation()} {platform.python_version()} ({sys.executable})")
     print(f"promtool:       {promtool_version(promtool)}")
     if args.keep:
         print(f"kept:           {catalog_dir} and {out_dir}")
@@ -1008,16 +1000,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         epilog="Profile: python bench/compile.py --keep DIR, then "
         "python -m cProfile -s cumtime -m amcompanion compile DIR/catalog -o DIR/out",
     )
-    p.add_argument(
-        "--alerts", type=non_negative, default=10_000, help="alerts in the catalog (default 10000)"
-    )
+    p.add_argument("--alerts", type=non_negative, default=10_000, help="alerts in the catalog (default 10000)")
     p.add_argument("--slos", type=non_negative, default=200, help="SLOs in the catalog (default 200)")
     p.add_argument("--groups", type=positive, default=50, help="alert groups (default 50)")
     p.add_argument("--files", type=positive, default=10, help="catalog files (default 10)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
-    p.add_argument(
-        "--repeat", type=positive, default=3, help="runs of each command; the best is kept (default 3)"
-    )
+    p.add_argument("--repeat", type=positive, default=3, help="runs of each command; the best is kept (default 3)")
     p.add_argument("--promtool", default="promtool", help="promtool executable (default: promtool on PATH)")
     where = p.add_mutually_exclusive_group()
     where.add_argument(
@@ -1040,9 +1028,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.generate_only is not None:
             prepare_catalog_dir(args.generate_only)
-            cat = Generator(args.seed).generate(
-                args.generate_only, args.alerts, args.slos, args.groups, args.files
-            )
+            cat = Generator(args.seed).generate(args.generate_only, args.alerts, args.slos, args.groups, args.files)
             print(
                 f"wrote {cat.alerts} alerts, {cat.slos} SLOs, {cat.groups} groups in {len(cat.files)} files "
                 f"to {args.generate_only}"

@@ -1,0 +1,529 @@
+"""Benchmark fan-out: 1,000 alerts through an escalation step that notifies 8 channels, each to its fake API.
+
+The channel fakes of tests/fakes (DingTalk, WeChat Work, Feishu, Slack, Telegram, Discord, Twilio SMS and an
+SMTP server) run in this process on loopback, with their rate limits lifted. The receiver runs as its own
+process (`amcompanion serve`); this script posts the alerts to it, as Alertmanager would, in notifications
+of `--per-notification` alerts. The policy's first step (after 0s) notifies all 8 channels, so 1,000
+alerts make 8,000 messages. It reports:
+
+* notifications/s: the 8,000 messages divided by the time from the first POST until the last outbox row
+  is marked sent (ingest, escalation, rendering, sending, and recording each try);
+* the peak outbox depth (rows queued, polled from the receiver's database every 10 ms) and the CPU the
+  receiver used;
+* nothing lost or duplicated: every fake must have accepted exactly one message per alert (each alert
+  named in exactly one message per channel), and every outbox row must be sent at the first try, alone
+  (no digest: without rate limits there is no storm).
+
+The baseline, measured in the same run: the same channel modules render and send the same 8,000 messages
+to the same fakes from a separate process, one sender per channel as in the outbox, with no receiver
+(no HTTP ingest, no database, no escalation). The ratio is what durability and escalation cost.
+The runs alternate (baseline, receiver, baseline, ...) `--rounds` times, each receiver round with a
+new database; the table shows the median.
+
+Usage (from the repository root)::
+
+    python bench/fanout.py                      # 1,000 alerts, 3 rounds
+    python bench/fanout.py --alerts 5000 --per-notification 50
+
+Exit status: 0 when every run delivered every message exactly once; 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import multiprocessing
+import os
+import re
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))  # tests.fakes
+
+from tests.fakes.dingtalk import FakeDingTalk  # noqa: E402
+from tests.fakes.discord import WEBHOOK_ID, WEBHOOK_TOKEN, FakeDiscord  # noqa: E402
+from tests.fakes.feishu import FakeFeishu, FeishuBot  # noqa: E402
+from tests.fakes.slack import HOOK, FakeSlack  # noqa: E402
+from tests.fakes.smtp import FakeSMTP  # noqa: E402
+from tests.fakes.telegram import GROUP_CHAT, FakeTelegram  # noqa: E402
+from tests.fakes.telegram import TOKEN as TELEGRAM_TOKEN  # noqa: E402
+from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio  # noqa: E402
+from tests.fakes.wecom import FakeWeCom  # noqa: E402
+
+TOKEN = "bench-token"
+UNLIMITED = 10**9
+ALERT_NUMBER = re.compile(r"fanout-(\d{6})")
+SECRETS = {
+    "DINGTALK_SECRET": "SECbench-dingtalk-secret",
+    "FEISHU_SECRET": "bench-feishu-secret",
+    "TWILIO_TOKEN": AUTH_TOKEN,
+    "TELEGRAM_TOKEN": TELEGRAM_TOKEN,
+    "SMTP_PASSWORD": "bench-smtp-password",
+}
+DINGTALK_TOKEN, WECOM_KEY, FEISHU_HOOK = "bench-robot", "bench-wecom-key", "bench-feishu-hook"
+
+
+@dataclass
+class Fakes:
+    """The 8 services, rate limits lifted, and how to read back the text of every message each accepted."""
+
+    dingtalk: FakeDingTalk
+    wecom: FakeWeCom
+    feishu: FakeFeishu
+    slack: FakeSlack
+    telegram: FakeTelegram
+    discord: FakeDiscord
+    twilio: FakeTwilio
+    smtp: FakeSMTP
+
+    @classmethod
+    def fresh(cls, smtp: FakeSMTP) -> Fakes:
+        return cls(
+            dingtalk=FakeDingTalk(DINGTALK_TOKEN, SECRETS["DINGTALK_SECRET"], per_minute=UNLIMITED),
+            wecom=FakeWeCom(WECOM_KEY, per_minute=UNLIMITED),
+            feishu=FakeFeishu([FeishuBot(FEISHU_HOOK, SECRETS["FEISHU_SECRET"])], windows=[]),
+            slack=FakeSlack(windows=[]),
+            telegram=FakeTelegram(per_chat=UNLIMITED),
+            discord=FakeDiscord(bucket_limit=UNLIMITED),
+            twilio=FakeTwilio(),
+            smtp=smtp,
+        )
+
+    def apps(self) -> dict[str, web.Application]:
+        return {
+            "dingtalk": self.dingtalk.app(),
+            "wecom": self.wecom.app(),
+            "feishu": self.feishu.app(),
+            "slack": self.slack.app(),
+            "telegram": self.telegram.app(),
+            "discord": self.discord.app(),
+            "twilio": self.twilio.app,
+        }
+
+    def texts(self) -> dict[str, list[str]]:
+        """Per channel, one string per accepted message."""
+        dump: Callable[[object], str] = lambda body: json.dumps(body, ensure_ascii=False)  # noqa: E731
+        return {
+            "ops-dingtalk": [dump(b) for b in self.dingtalk.accepted],
+            "ops-wecom": [dump(b) for b in self.wecom.accepted],
+            "ops-feishu": [dump(b) for b in self.feishu.received],
+            "ops-slack": [dump(b) for b in self.slack.received],
+            "ops-telegram": [dump(b) for b in self.telegram.received],
+            "ops-discord": [dump(b) for b in self.discord.received],
+            "sms": [a.form.get("Body", "") for a in self.twilio.accepted if a.api == "Messages"],
+            "mail": [r.part("plain") for r in self.smtp.received[self.smtp_seen :]],
+        }
+
+    smtp_seen: int = 0  # messages the SMTP server (shared by the rounds) had before this round
+
+
+def receiver_config(ports: dict[str, int], smtp_port: int) -> dict:
+    def base(name: str) -> str:
+        return f"http://127.0.0.1:{ports[name]}"
+
+    channels = {
+        "ops-dingtalk": {
+            "type": "dingtalk",
+            "url": f"https://oapi.dingtalk.com/robot/send?access_token={DINGTALK_TOKEN}",
+            "secret": "${DINGTALK_SECRET}",
+            "base_url": base("dingtalk"),
+        },
+        "ops-wecom": {
+            "type": "wecom",
+            "url": f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={WECOM_KEY}",
+            "base_url": base("wecom"),
+        },
+        "ops-feishu": {
+            "type": "feishu",
+            "url": f"https://open.feishu.cn/open-apis/bot/v2/hook/{FEISHU_HOOK}",
+            "secret": "${FEISHU_SECRET}",
+            "base_url": base("feishu"),
+        },
+        "ops-slack": {"type": "slack", "url": f"https://hooks.slack.com/services/{HOOK}", "base_url": base("slack")},
+        "ops-telegram": {
+            "type": "telegram",
+            "bot_token": "${TELEGRAM_TOKEN}",
+            "chat_id": GROUP_CHAT,
+            "base_url": base("telegram"),
+        },
+        "ops-discord": {
+            "type": "discord",
+            "url": f"https://discord.com/api/webhooks/{WEBHOOK_ID}/{WEBHOOK_TOKEN}",
+            "base_url": base("discord"),
+        },
+        "sms": {
+            "type": "twilio_sms",
+            "account_sid": ACCOUNT_SID,
+            "auth_token": "${TWILIO_TOKEN}",
+            "from": "+15550000000",
+            "base_url": base("twilio"),
+        },
+        "mail": {
+            "type": "email",
+            "host": "smtp.example.com",
+            "from": "alerts@example.com",
+            "username": "alerts",
+            "password": "${SMTP_PASSWORD}",
+            "base_url": f"smtp://127.0.0.1:{smtp_port}",
+        },
+    }
+    return {
+        "version": 1,
+        "receiver": {"url": "http://127.0.0.1:1", "external_url": "https://alerts.example.com"},
+        "contacts": {"alice": {"phone": "+8613800000001", "email": "alice@example.com"}},
+        "channels": channels,
+        "escalations": {
+            "fanout": {
+                "steps": [
+                    {
+                        "after": "0s",
+                        "notify": [
+                            {"channel": name, **({"to": ["alice"]} if name in ("sms", "mail") else {})}
+                            for name in channels
+                        ],
+                    }
+                ]
+            }
+        },
+    }
+
+
+def alert(number: int) -> dict:
+    instance = f"fanout-{number:06d}"
+    return {
+        "status": "firing",
+        "labels": {"alertname": "FanoutCheck", "instance": instance, "severity": "critical", "service": "bench"},
+        "annotations": {"summary": f"{instance} fails its checks", "description": "A benchmark alert."},
+        "startsAt": "2026-11-24T08:00:00.000Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://127.0.0.1:9090/graph",
+        "fingerprint": f"{number:016x}",
+    }
+
+
+def notifications(numbers: list[int], per_notification: int) -> list[bytes]:
+    bodies = []
+    for start in range(0, len(numbers), per_notification):
+        alerts = [alert(n) for n in numbers[start : start + per_notification]]
+        bodies.append(
+            json.dumps(
+                {
+                    "version": "4",
+                    "receiver": "fanout",
+                    "status": "firing",
+                    "groupKey": f'{{}}:{{alertname="FanoutCheck",batch="{start}"}}',
+                    "externalURL": "http://127.0.0.1:9093",
+                    "truncatedAlerts": 0,
+                    "groupLabels": {"alertname": "FanoutCheck"},
+                    "commonLabels": {"alertname": "FanoutCheck"},
+                    "commonAnnotations": {},
+                    "alerts": alerts,
+                }
+            ).encode()
+        )
+    return bodies
+
+
+# -- the baseline: the channel modules alone, in their own process ------------------------------------
+@dataclass
+class Run:
+    """One run of either phase."""
+
+    seconds: float  # first POST (baseline: first send) to last message sent
+    cpu_seconds: float  # of the receiver process (baseline: of the sending process)
+    peak_depth: int = 0  # rows queued in the outbox at most (receiver only)
+    last_channel: str = ""  # the channel that finished last (baseline only)
+    rows: str = ""  # what the outbox rows say (receiver only)
+    problems: tuple[str, ...] = ()
+
+
+def direct_sender(config_path: str, numbers: list[int], result: multiprocessing.Queue) -> None:
+    os.environ.update(SECRETS)
+    result.put(asyncio.run(_send_directly(Path(config_path), numbers)))
+
+
+async def _send_directly(config_path: Path, numbers: list[int]) -> Run:
+    """Render and send one message per alert through every channel (one sender per channel)."""
+    from amcompanion.receiver.config import load_receiver_config
+    from amcompanion.receiver.messages import Renderer
+    from amcompanion.receiver.service import build_channels
+
+    config = load_receiver_config(config_path)
+    channels = build_channels(config)
+    renderer = Renderer(config.channels, None)
+    step = config.policies["fanout"].steps[0]
+    rows = [_history_row(n) for n in numbers]
+
+    async def one_channel(session: aiohttp.ClientSession, name: str, to: str) -> tuple[float, str]:
+        for row in rows:
+            ack_url = f"https://alerts.example.com/ack/{row['id']}.1795000000.c2lnbmF0dXJlLWJlbmNo"
+            message = renderer.render(name, "firing", [row], to, config.contacts.get(to, {}), ack_url)
+            outcome = channels[name].classify(await channels[name].send(session, message))
+            if outcome.result != "ok":
+                raise SystemExit(f"baseline: {name} answered {outcome.result}: {outcome.reason}")
+        return time.perf_counter() - started, name
+
+    async with aiohttp.ClientSession() as session:
+        started, cpu_before = time.perf_counter(), time.process_time()
+        finished = await asyncio.gather(*(one_channel(session, n.channel, (n.to or [""])[0]) for n in step.notify))
+        return Run(time.perf_counter() - started, time.process_time() - cpu_before, last_channel=max(finished)[1])
+
+
+def _history_row(number: int) -> dict:
+    """The alert as the outbox hands it to the templates."""
+    posted = alert(number)
+    return {
+        "id": number,
+        "fingerprint": posted["fingerprint"],
+        "alertname": posted["labels"]["alertname"],
+        "severity": posted["labels"]["severity"],
+        "labels": posted["labels"],
+        "annotations": posted["annotations"],
+        "policy": "fanout",
+        "status": "firing",
+        "starts_at": "2026-11-24T08:00:00.000000Z",
+        "ends_at": None,
+        "resolved_at": None,
+        "generator_url": posted["generatorURL"],
+    }
+
+
+# -- the receiver run ----------------------------------------------------------------------------------
+async def through_receiver(
+    work: Path, config_path: Path, numbers: list[int], per_notification: int, concurrency: int
+) -> Run:
+    port = free_port()
+    db = work / "history.db"
+    receiver = subprocess.Popen(
+        [sys.executable, "-m", "amcompanion", "serve", "--config", str(config_path), "--db", str(db),
+         "--listen", f"127.0.0.1:{port}"],
+        env={**os.environ, **SECRETS, "AMCOMPANION_TOKEN": TOKEN}, stderr=subprocess.DEVNULL, cwd=REPO_ROOT,
+    )  # fmt: skip
+    try:
+        await wait_ready(port, receiver)
+        cpu_before = cpu_seconds(receiver.pid)
+        expected = len(numbers) * 8
+        bodies = notifications(numbers, per_notification)
+        started = time.perf_counter()
+        posting = asyncio.create_task(post_all(port, bodies, concurrency))
+        peak, sent = 0, 0
+        deadline = started + 600
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            while sent < expected:
+                if time.perf_counter() > deadline or receiver.poll() is not None:
+                    raise SystemExit(f"receiver run: {sent} of {expected} messages sent before giving up")
+                counts = dict(conn.execute("SELECT status, COUNT(*) FROM notifications GROUP BY status").fetchall())
+                peak = max(peak, counts.get("queued", 0))
+                sent = counts.get("sent", 0)
+                if counts.get("failed"):
+                    break
+                await asyncio.sleep(0.01)
+            took = time.perf_counter() - started
+            await posting
+            problems = conn.execute(
+                "SELECT COUNT(*), SUM(status <> 'sent'), SUM(attempts <> 1), SUM(digest_id IS NOT NULL),"
+                " COUNT(DISTINCT channel || ' ' || alert_id) FROM notifications"
+            ).fetchone()
+        cpu = cpu_seconds(receiver.pid) - cpu_before
+    finally:
+        receiver.terminate()
+        receiver.wait(timeout=30)
+    total, not_sent, retried, digested, distinct = problems
+    rows = (
+        f"{total} rows ({distinct} channel/alert pairs), {not_sent} not sent, {retried} retried, {digested} in digests"
+    )
+    ok = total == distinct == expected and not (not_sent or retried or digested)
+    return Run(took, cpu, peak_depth=peak, rows=rows, problems=() if ok else (f"outbox rows: {rows}",))
+
+
+async def post_all(port: int, bodies: list[bytes], concurrency: int) -> None:
+    url = f"http://127.0.0.1:{port}/webhook/fanout"
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    pending = iter(bodies)
+    async with aiohttp.ClientSession() as session:
+
+        async def worker() -> None:
+            for body in pending:
+                async with session.post(url, data=body, headers=headers) as response:
+                    if response.status != 200:
+                        raise SystemExit(f"HTTP {response.status} from {url}: {await response.text()}")
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def wait_ready(port: int, process: subprocess.Popen) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            if process.poll() is not None:
+                raise SystemExit(f"the receiver exited at start-up (code {process.returncode})")
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise SystemExit("the receiver did not become ready in 10 s")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def exactly_once(texts: dict[str, list[str]], numbers: Iterable[int]) -> list[str]:
+    """What each channel's fake got wrong: messages naming no alert or several, alerts missed or repeated."""
+    wanted = set(numbers)
+    problems = []
+    for channel, messages in texts.items():
+        seen: Counter[int] = Counter()
+        for text in messages:
+            named = {int(n) for n in ALERT_NUMBER.findall(text)}
+            if len(named) != 1:
+                problems.append(f"{channel}: a message names {len(named)} alerts")
+            seen.update(named)
+        missing = wanted - seen.keys()
+        repeated = [n for n, count in seen.items() if count > 1]
+        stray = seen.keys() - wanted
+        if missing or repeated or stray:
+            problems.append(f"{channel}: {len(missing)} alerts missing, {len(repeated)} repeated, {len(stray)} unknown")
+    return problems
+
+
+class FakeServers:
+    """A new set of fakes (empty records), their aiohttp apps on free ports."""
+
+    def __init__(self, smtp: FakeSMTP):
+        self.smtp = smtp
+        self.fakes = Fakes.fresh(smtp)
+        self._apps = self.fakes.apps()
+        self.ports = {name: free_port() for name in self._apps}
+        self._runners: list[web.AppRunner] = []
+
+    async def start(self) -> None:
+        for name, app in self._apps.items():
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", self.ports[name]).start()
+            self._runners.append(runner)
+
+    async def stop(self) -> None:
+        for runner in self._runners:
+            await runner.cleanup()
+
+
+async def one_round(args: argparse.Namespace, work: Path, smtp: FakeSMTP, numbers: list[int], phase: str) -> Run:
+    """One run of `phase` ("baseline" or "receiver") against new fakes."""
+    servers = FakeServers(smtp)
+    servers.fakes.smtp_seen = len(smtp.received)
+    await servers.start()
+    try:
+        config_path = work / phase / "receiver.yaml"
+        config_path.parent.mkdir(exist_ok=True)
+        for stale in config_path.parent.glob("history.db*"):
+            stale.unlink()
+        config_path.write_text(json.dumps(receiver_config(servers.ports, smtp.port), indent=1))
+        if phase == "baseline":
+            run = await asyncio.to_thread(run_baseline, config_path, numbers)
+        else:
+            run = await through_receiver(
+                config_path.parent, config_path, numbers, args.per_notification, args.concurrency
+            )
+        return replace(run, problems=(*run.problems, *exactly_once(servers.fakes.texts(), numbers)))
+    finally:
+        await servers.stop()
+
+
+def run_baseline(config_path: Path, numbers: list[int]) -> Run:
+    context = multiprocessing.get_context("spawn")
+    result = context.Queue()
+    process = context.Process(target=direct_sender, args=(str(config_path), numbers, result))
+    process.start()
+    try:
+        return result.get(timeout=600)
+    finally:
+        process.join(timeout=30)
+
+
+def median_run(runs: list[Run]) -> Run:
+    return Run(statistics.median(r.seconds for r in runs), statistics.median(r.cpu_seconds for r in runs))
+
+
+async def run(args: argparse.Namespace) -> int:
+    numbers = list(range(1, args.alerts + 1))
+    messages = len(numbers) * 8
+    print(f"== fan-out benchmark (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs) ==")
+    print(
+        f"{args.alerts} alerts in notifications of {args.per_notification} ({args.concurrency} in flight),"
+        f" one step to 8 channels = {messages} messages; {args.rounds} alternating rounds"
+    )
+    runs: dict[str, list[Run]] = {"baseline": [], "receiver": []}
+    failures: list[str] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="amcompanion-fanout-") as work,
+        FakeSMTP("alerts", SECRETS["SMTP_PASSWORD"]) as smtp,
+    ):
+        for number in range(1, args.rounds + 1):
+            for phase in ("baseline", "receiver"):
+                run = await one_round(args, Path(work), smtp, numbers, phase)
+                runs[phase].append(run)
+                failures += [f"round {number}, {phase}: {p}" for p in run.problems]
+                cpu = f"CPU {run.cpu_seconds / messages * 1e6:.0f} us/message"
+                if phase == "baseline":
+                    detail = f"{cpu}; {run.last_channel} finished last"
+                else:
+                    detail = f"receiver {cpu}, peak outbox depth {run.peak_depth}; {run.rows}"
+                rate = f"{messages / run.seconds:5.0f} messages/s ({run.seconds:.2f} s)"
+                print(f"round {number}: {phase:<8} {rate}, {detail}")
+    base, ours = (median_run(runs[phase]) for phase in ("baseline", "receiver"))
+    print(
+        f"median: receiver {messages / ours.seconds:.0f} notifications/s | baseline {messages / base.seconds:.0f}"
+        f" messages/s | ratio {base.seconds / ours.seconds:.2f} | peak outbox depth"
+        f" {max(r.peak_depth for r in runs['receiver'])} | CPU per message: receiver"
+        f" {ours.cpu_seconds / messages * 1e6:.0f} us, baseline {base.cpu_seconds / messages * 1e6:.0f} us"
+    )
+    if failures:
+        print("LOST OR DUPLICATED:", *failures, sep="\n  ")
+        return 1
+    print(f"every run: each of the 8 fakes accepted each of the {args.alerts} alerts exactly once")
+    return 0
+
+
+def main() -> None:
+    logging.getLogger("mail.log").setLevel(logging.ERROR)  # aiosmtpd notes plain AUTH on loopback per message
+    warnings.filterwarnings("ignore", "Session.login_data is deprecated")  # aiosmtpd's own use of it
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example: python bench/fanout.py --alerts 1000 --rounds 3",
+    )  # fmt: skip
+    parser.add_argument("--alerts", type=int, default=1000, help="alerts to fire (default 1000)")
+    parser.add_argument("--per-notification", type=int, default=10, help="alerts per webhook POST (default 10)")
+    parser.add_argument("--concurrency", type=int, default=4, help="POSTs in flight (default 4)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
+    sys.exit(asyncio.run(run(parser.parse_args())))
+
+
+if __name__ == "__main__":
+    main()
