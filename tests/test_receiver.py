@@ -477,6 +477,33 @@ def test_config_errors_name_file_line_and_column(tmp_path: Path) -> None:
     ]
 
 
+def test_a_config_whose_steps_cannot_reach_anyone_is_refused_at_load(tmp_path: Path) -> None:
+    """As in the catalog: an SMS step without `to:`, or to a contact without a phone, would fail every send."""
+    from amcompanion.catalog.diagnostics import CatalogError
+
+    path = tmp_path / "receiver.yaml"
+    path.write_text(
+        "version: 1\n"
+        "receiver: {url: 'http://x:8080'}\n"
+        "contacts:\n"
+        "  alice: {email: alice@example.com}\n"
+        "channels:\n"
+        "  sms: {type: twilio_sms, account_sid: AC1, auth_token: '${TW}', from: '+15550000000'}\n"
+        "escalations:\n"
+        "  oncall:\n"
+        "    steps:\n"
+        "      - notify: [sms, {channel: sms, to: [alice]}]\n"
+    )
+    with pytest.raises(CatalogError) as caught:
+        load_receiver_config(path, {"TW": "token"})
+    assert [str(d) for d in caught.value.diagnostics] == [
+        f'{path}:10:18: escalations.oncall.steps[0].notify[0]: channel "sms" (twilio_sms) needs `to:` with the'
+        " contacts to reach",
+        f'{path}:10:42: escalations.oncall.steps[0].notify[1].to: contact "alice" has no phone, which channel sms'
+        " (twilio_sms) needs",
+    ]
+
+
 def test_config_secrets_come_from_the_environment(tmp_path: Path) -> None:
     path = write_config(tmp_path, {"ops": "https://hooks.example.com/${HOOK_TOKEN}"})
     config = load_receiver_config(path, {"HOOK_TOKEN": "abc123"})

@@ -61,6 +61,7 @@ def load_receiver_config(path: Path, environ: Mapping[str, str] | None = None) -
             read(r, top[key], (key,))
     severities = r.string_list(top.get("severities", ["info", "warning", "critical"]), ("severities",))
     reader.check_references()
+    reader.check_recipients()
     secrets: list[str] = []
     channels = {
         name: _fill(r, settings, ("channels", name), environ, secrets) for name, settings in reader.channels.items()
