@@ -15,93 +15,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from amcompanion.history.schema import migrate
+
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS alerts (
-    id INTEGER PRIMARY KEY,
-    fingerprint TEXT NOT NULL,
-    alertname TEXT NOT NULL,
-    severity TEXT NOT NULL DEFAULT '',
-    labels TEXT NOT NULL,                 -- JSON object
-    annotations TEXT NOT NULL,            -- JSON object
-    policy TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('firing', 'acknowledged', 'resolved')),
-    starts_at TEXT NOT NULL,
-    ends_at TEXT,
-    acked_at TEXT,
-    acked_by TEXT,
-    resolved_at TEXT,
-    escalation_level INTEGER NOT NULL DEFAULT 0,  -- steps taken: 0 before the first
-    repeats INTEGER NOT NULL DEFAULT 0,           -- repetitions of the last step so far
-    first_notice_at TEXT NOT NULL,                -- when the receiver first heard of it: steps count from here
-    next_step_at TEXT,                            -- when the next step comes due; NULL when none will
-    generator_url TEXT NOT NULL DEFAULT '',
-    group_key TEXT NOT NULL DEFAULT '',
-    alertmanager_url TEXT NOT NULL DEFAULT '',
-    silence_id TEXT,
-    UNIQUE (fingerprint, starts_at)
-);
-CREATE INDEX IF NOT EXISTS alerts_by_status ON alerts (status, starts_at);
-CREATE INDEX IF NOT EXISTS alerts_due ON alerts (next_step_at) WHERE next_step_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS alerts_by_name ON alerts (alertname, starts_at);
-CREATE INDEX IF NOT EXISTS alerts_by_severity ON alerts (severity, starts_at);
-
-CREATE TABLE IF NOT EXISTS alert_events (
-    id INTEGER PRIMARY KEY,
-    alert_id INTEGER NOT NULL REFERENCES alerts (id),
-    status TEXT NOT NULL,
-    received_at TEXT NOT NULL,
-    group_key TEXT NOT NULL,
-    receiver TEXT NOT NULL,
-    policy TEXT NOT NULL,
-    UNIQUE (alert_id, status)
-);
-
-CREATE TABLE IF NOT EXISTS notifications (
-    id INTEGER PRIMARY KEY,
-    alert_id INTEGER NOT NULL REFERENCES alerts (id),
-    kind TEXT NOT NULL CHECK (kind IN ('firing', 'resolved')),
-    channel TEXT NOT NULL,
-    recipient TEXT NOT NULL,             -- a contact name; '' for the channel's own audience (a group robot)
-    step INTEGER NOT NULL,               -- the escalation step (1-based); 0 for resolve notices
-    round INTEGER NOT NULL DEFAULT 0,    -- which repetition of the step
-    attempts INTEGER NOT NULL DEFAULT 0,
-    status TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'failed', 'cancelled')),
-    error TEXT,
-    queued_at TEXT NOT NULL,
-    sent_at TEXT,
-    next_attempt_at TEXT NOT NULL,
-    give_up_at TEXT NOT NULL,
-    digest_id INTEGER,                   -- set when the message went out inside a digest (the first row's id)
-    UNIQUE (alert_id, kind, step, round, channel, recipient)
-);
-CREATE INDEX IF NOT EXISTS notifications_due ON notifications (channel, next_attempt_at) WHERE status = 'queued';
-CREATE INDEX IF NOT EXISTS notifications_by_alert ON notifications (alert_id);
-CREATE INDEX IF NOT EXISTS notifications_by_channel ON notifications (channel, status);
-
-CREATE TABLE IF NOT EXISTS escalations (
-    id INTEGER PRIMARY KEY,
-    alert_id INTEGER NOT NULL REFERENCES alerts (id),
-    step INTEGER NOT NULL,
-    from_level INTEGER NOT NULL,
-    to_level INTEGER NOT NULL,
-    reason TEXT NOT NULL,
-    at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS escalations_by_alert ON escalations (alert_id);
-
-CREATE TABLE IF NOT EXISTS acks (
-    id INTEGER PRIMARY KEY,
-    alert_id INTEGER NOT NULL REFERENCES alerts (id),
-    by TEXT NOT NULL,
-    via TEXT NOT NULL CHECK (via IN ('link', 'api', 'phone', 'cli')),
-    comment TEXT NOT NULL DEFAULT '',
-    at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS acks_by_alert ON acks (alert_id);
-"""
 
 
 def connect(path: str) -> sqlite3.Connection:
@@ -112,14 +29,6 @@ def connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 5000")
     return conn
-
-
-def migrate(conn: sqlite3.Connection) -> None:
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise RuntimeError(f"the database has schema version {version}; this amcompanion knows {SCHEMA_VERSION}")
-    conn.executescript(SCHEMA)
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 Job = tuple[Callable[..., Any], tuple, "asyncio.Future[Any]"]

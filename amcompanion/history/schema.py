@@ -1,0 +1,148 @@
+"""The history database's schema: the receiver's tables and what the history pages need, as forward migrations.
+
+Migrations are sqlite-utils `Migrations`: each runs once, in a transaction with its record in the
+`_sqlite_migrations` table (the schema's version table). A new version of amcompanion adds migrations at the
+end and never edits one that has shipped; a database migrated by a newer amcompanion (a migration this one does
+not know) is refused rather than written to.
+"""
+
+import sqlite3
+from collections.abc import Callable
+
+from sqlite_utils import Database, Migrations
+
+MIGRATIONS = Migrations("amcompanion")
+NAMES: list[str] = []  # in order; sqlite-utils keeps its list private
+
+
+def migration(fn: Callable[[Database], None]) -> Callable[[Database], None]:
+    NAMES.append(fn.__name__)
+    return MIGRATIONS(name=fn.__name__)(fn)
+
+# The first release's tables, as it created them (`IF NOT EXISTS`: databases made before the migrations table
+# existed already have them).
+RECEIVER_TABLES = (
+    """CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    alertname TEXT NOT NULL,
+    severity TEXT NOT NULL DEFAULT '',
+    labels TEXT NOT NULL,                 -- JSON object
+    annotations TEXT NOT NULL,            -- JSON object
+    policy TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('firing', 'acknowledged', 'resolved')),
+    starts_at TEXT NOT NULL,
+    ends_at TEXT,
+    acked_at TEXT,
+    acked_by TEXT,
+    resolved_at TEXT,
+    escalation_level INTEGER NOT NULL DEFAULT 0,  -- steps taken: 0 before the first
+    repeats INTEGER NOT NULL DEFAULT 0,           -- repetitions of the last step so far
+    first_notice_at TEXT NOT NULL,                -- when the receiver first heard of it: steps count from here
+    next_step_at TEXT,                            -- when the next step comes due; NULL when none will
+    generator_url TEXT NOT NULL DEFAULT '',
+    group_key TEXT NOT NULL DEFAULT '',
+    alertmanager_url TEXT NOT NULL DEFAULT '',
+    silence_id TEXT,
+    UNIQUE (fingerprint, starts_at)
+)""",
+    "CREATE INDEX IF NOT EXISTS alerts_by_status ON alerts (status, starts_at)",
+    "CREATE INDEX IF NOT EXISTS alerts_due ON alerts (next_step_at) WHERE next_step_at IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS alerts_by_name ON alerts (alertname, starts_at)",
+    "CREATE INDEX IF NOT EXISTS alerts_by_severity ON alerts (severity, starts_at)",
+    """CREATE TABLE IF NOT EXISTS alert_events (
+    id INTEGER PRIMARY KEY,
+    alert_id INTEGER NOT NULL REFERENCES alerts (id),
+    status TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    group_key TEXT NOT NULL,
+    receiver TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    UNIQUE (alert_id, status)
+)""",
+    """CREATE TABLE IF NOT EXISTS notifications (
+    id INTEGER PRIMARY KEY,
+    alert_id INTEGER NOT NULL REFERENCES alerts (id),
+    kind TEXT NOT NULL CHECK (kind IN ('firing', 'resolved')),
+    channel TEXT NOT NULL,
+    recipient TEXT NOT NULL,             -- a contact name; '' for the channel's own audience (a group robot)
+    step INTEGER NOT NULL,               -- the escalation step (1-based); 0 for resolve notices
+    round INTEGER NOT NULL DEFAULT 0,    -- which repetition of the step
+    attempts INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'failed', 'cancelled')),
+    error TEXT,
+    queued_at TEXT NOT NULL,
+    sent_at TEXT,
+    next_attempt_at TEXT NOT NULL,
+    give_up_at TEXT NOT NULL,
+    digest_id INTEGER,                   -- set when the message went out inside a digest (the first row's id)
+    UNIQUE (alert_id, kind, step, round, channel, recipient)
+)""",
+    "CREATE INDEX IF NOT EXISTS notifications_due ON notifications (channel, next_attempt_at) WHERE status = 'queued'",
+    "CREATE INDEX IF NOT EXISTS notifications_by_alert ON notifications (alert_id)",
+    "CREATE INDEX IF NOT EXISTS notifications_by_channel ON notifications (channel, status)",
+    """CREATE TABLE IF NOT EXISTS escalations (
+    id INTEGER PRIMARY KEY,
+    alert_id INTEGER NOT NULL REFERENCES alerts (id),
+    step INTEGER NOT NULL,
+    from_level INTEGER NOT NULL,
+    to_level INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    at TEXT NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS escalations_by_alert ON escalations (alert_id)",
+    """CREATE TABLE IF NOT EXISTS acks (
+    id INTEGER PRIMARY KEY,
+    alert_id INTEGER NOT NULL REFERENCES alerts (id),
+    by TEXT NOT NULL,
+    via TEXT NOT NULL CHECK (via IN ('link', 'api', 'phone', 'cli')),
+    comment TEXT NOT NULL DEFAULT '',
+    at TEXT NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS acks_by_alert ON acks (alert_id)",
+)
+DEFAULT_SLA = {"critical": (300, 1800), "warning": (900, 7200)}  # severity: (ack, resolve) targets in seconds
+
+
+@migration
+def m0001_receiver_tables(db: Database) -> None:
+    for statement in RECEIVER_TABLES:
+        db.execute(statement)
+
+
+@migration
+def m0002_history(db: Database) -> None:
+    """The service label as a column, the SLA targets, how long each alert took, and indexes for the pages."""
+    db.execute(
+        "ALTER TABLE alerts ADD COLUMN service TEXT GENERATED ALWAYS AS (json_extract(labels, '$.service')) VIRTUAL"
+    )
+    db["sla_targets"].create(
+        {"severity": str, "ack_seconds": int, "resolve_seconds": int},
+        pk="severity",
+        not_null={"ack_seconds", "resolve_seconds"},
+    )
+    db["sla_targets"].insert_all(
+        {"severity": s, "ack_seconds": ack, "resolve_seconds": resolve} for s, (ack, resolve) in DEFAULT_SLA.items()
+    )
+    db.execute(
+        """CREATE VIEW alert_times AS SELECT id, fingerprint, alertname, severity, service, policy, status,
+        starts_at, first_notice_at, acked_at, acked_by, resolved_at, escalation_level,
+        (julianday(acked_at) - julianday(first_notice_at)) * 86400.0 AS ack_seconds,
+        (julianday(resolved_at) - julianday(starts_at)) * 86400.0 AS resolve_seconds
+        FROM alerts"""
+    )
+    db["alerts"].create_index(["starts_at"], index_name="alerts_by_start")
+    db["alerts"].create_index(["service", "starts_at"], index_name="alerts_by_service")
+    db["escalations"].create_index(["at"], index_name="escalations_by_time")
+    db["notifications"].create_index(["queued_at"], index_name="notifications_by_time")
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the database to this version's schema."""
+    db = Database(conn)
+    unknown = [m.name for m in MIGRATIONS.applied(db) if m.name not in NAMES]
+    if unknown:
+        raise RuntimeError(
+            f"the database was migrated by a newer amcompanion ({', '.join(unknown)}); this one cannot write to it"
+        )
+    MIGRATIONS.apply(db)

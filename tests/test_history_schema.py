@@ -1,0 +1,53 @@
+"""The history schema's migrations: recorded once each, forward from the first release, refused when newer."""
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+
+from amcompanion.history.schema import NAMES, RECEIVER_TABLES, migrate
+from amcompanion.receiver.db import connect
+
+
+def applied(conn: sqlite3.Connection) -> list[str]:
+    return [row[0] for row in conn.execute("SELECT name FROM _sqlite_migrations ORDER BY rowid")]
+
+
+def test_a_new_database_gets_every_migration_once(tmp_path: Path) -> None:
+    conn = connect(str(tmp_path / "h.db"))
+    migrate(conn)
+    migrate(conn)
+    assert applied(conn) == NAMES == ["m0001_receiver_tables", "m0002_history"]
+    assert dict(conn.execute("SELECT severity, ack_seconds FROM sla_targets").fetchall()) == {
+        "critical": 300,
+        "warning": 900,
+    }
+
+
+def test_a_database_of_the_first_release_keeps_its_rows_and_gains_the_history_columns(tmp_path: Path) -> None:
+    conn = connect(str(tmp_path / "h.db"))
+    for statement in RECEIVER_TABLES:  # as the first release left it: its tables, no migrations table
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO alerts (fingerprint, alertname, labels, annotations, policy, status, starts_at, first_notice_at,"
+        " acked_at, resolved_at) VALUES ('f1', 'DiskFull', '{\"service\": \"db\"}', '{}', 'p', 'resolved',"
+        " '2026-11-20T10:00:00.000000Z', '2026-11-20T10:00:30.000000Z', '2026-11-20T10:02:30.000000Z',"
+        " '2026-11-20T10:30:00.000000Z')"
+    )
+    migrate(conn)
+    assert applied(conn) == NAMES
+    row = conn.execute("SELECT service, ack_seconds, resolve_seconds FROM alert_times").fetchone()
+    assert (row[0], round(row[1], 3), round(row[2], 3)) == ("db", 120.0, 1800.0)
+    indexes = {i.name for i in Database(conn)["alerts"].indexes}
+    assert {"alerts_by_start", "alerts_by_service"} <= indexes
+
+
+def test_a_database_migrated_by_a_newer_release_is_refused(tmp_path: Path) -> None:
+    conn = connect(str(tmp_path / "h.db"))
+    migrate(conn)
+    conn.execute(
+        "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('amcompanion', 'm0099_future', 'x')"
+    )
+    with pytest.raises(RuntimeError, match=r"migrated by a newer amcompanion \(m0099_future\)"):
+        migrate(conn)
