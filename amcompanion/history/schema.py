@@ -19,6 +19,7 @@ def migration(fn: Callable[[Database], None]) -> Callable[[Database], None]:
     NAMES.append(fn.__name__)
     return MIGRATIONS(name=fn.__name__)(fn)
 
+
 # The first release's tables, as it created them (`IF NOT EXISTS`: databases made before the migrations table
 # existed already have them).
 RECEIVER_TABLES = (

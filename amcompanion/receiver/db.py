@@ -20,7 +20,6 @@ from amcompanion.history.schema import migrate
 T = TypeVar("T")
 
 
-
 def connect(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
