@@ -52,6 +52,19 @@ receiver.yaml) come from the environment, as for `serve`. Exit 0 when the messag
 """
 
 
+HISTORY_EXAMPLES = """\
+examples:
+  amcompanion history seed --alerts 5000 --db demo.db     # synthetic history to look at
+  amcompanion history serve --db history.db --port 8001   # then open http://127.0.0.1:8001/-/dashboards/weekly
+  amcompanion history report --since 7d                   # the week in the terminal
+  amcompanion history prune --older-than 90d              # retention: drop resolved alerts older than 90 days
+
+The pages: MTTA and MTTR by severity, service, week and person, SLA breaches, noisiest, flapping and
+never-acknowledged alerts, escalations by policy and step, deliveries by channel, service health, alert
+volume per hour, and a dashboard of them. Definitions: docs/history.md.
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="amcompanion",
@@ -143,6 +156,28 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--config", type=Path, default=Path("generated/receiver/receiver.yaml"), help="receiver.yaml"
         )
+
+    h = sub.add_parser(
+        "history",
+        help="browse, summarise, seed or prune the alert history",
+        description="The alert history the receiver records, as pages, a report, or synthetic data.",
+        epilog=HISTORY_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    history = h.add_subparsers(dest="history_command", required=True, metavar="ACTION")
+    hs = history.add_parser("serve", help="Datasette with the history pages and the dashboard")
+    hs.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    hs.add_argument("--port", type=int, default=8001, help="port (default: 8001)")
+    hr = history.add_parser("report", help="counts, MTTA, MTTR and the noisiest alerts, as text")
+    hr.add_argument("--since", default="7d", help="how far back, as a duration (default: 7d)")
+    hp = history.add_parser("prune", help="delete resolved alerts older than a duration, with their rows")
+    hp.add_argument("--older-than", required=True, help="a duration: resolved before now minus this (e.g. 90d)")
+    hd = history.add_parser("seed", help="fill a database with realistic synthetic history")
+    hd.add_argument("--alerts", type=int, default=5000, help="alerts to add (default: 5000)")
+    hd.add_argument("--days", type=int, default=90, help="spread over this many days up to now (default: 90)")
+    hd.add_argument("--seed", type=int, default=1, help="random seed: the same seed gives the same history")
+    for command in (hs, hr, hp, hd):
+        command.add_argument("--db", type=Path, default=Path("history.db"), help="the history database")
     return parser
 
 
@@ -154,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         "serve": serve_command,
         "ack": ack_command,
         "channels": channels_command,
+        "history": history_command,
     }
     return commands[args.command](args)
 
@@ -364,3 +400,51 @@ def channels_command(args: argparse.Namespace) -> int:
 
 def _indent(text: str) -> str:
     return "\n".join(f"    {line}" for line in text.splitlines())
+
+
+def history_command(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from amcompanion.catalog.durations import parse_duration
+
+    action = args.history_command
+    if action == "seed":
+        from amcompanion.history.seed import seed
+
+        started = time.perf_counter()
+
+        def progress(done: int) -> None:
+            print(f"\rseeding {args.db}: {done}/{args.alerts} alerts", end="", file=sys.stderr, flush=True)
+
+        written = seed(args.db, args.alerts, days=args.days, seed_value=args.seed, progress=progress)
+        print(file=sys.stderr)
+        print(f"seeded {written} alerts over {args.days} days into {args.db} in {time.perf_counter() - started:.1f}s")
+        return 0
+    if not args.db.is_file():
+        print(
+            f"amcompanion history: {args.db}: no such database (the receiver's --db, or `history seed`)",
+            file=sys.stderr,
+        )
+        return 2
+    if action == "serve":
+        from amcompanion.history.serve import serve
+
+        print(f"history pages of {args.db}: http://{args.host}:{args.port}/-/dashboards/weekly", file=sys.stderr)
+        return serve(args.db, args.host, args.port)
+    duration = args.since if action == "report" else args.older_than
+    ms = parse_duration(duration)
+    if not ms:
+        print(f"amcompanion history: {duration!r} is not a duration (e.g. 7d, 12h, 90d)", file=sys.stderr)
+        return 2
+    cutoff = datetime.now(UTC) - timedelta(milliseconds=ms)
+    if action == "report":
+        from amcompanion.history.report import report
+
+        print(report(args.db, cutoff), end="")
+        return 0
+    from amcompanion.history.prune import prune
+
+    pruned = prune(args.db, cutoff)
+    counts = ", ".join(f"{count} {table}" for table, count in pruned.rows.items())
+    print(f"pruned alerts resolved before {cutoff:%Y-%m-%d %H:%M} UTC from {args.db}: {counts}")
+    return 0

@@ -1,0 +1,198 @@
+"""The history pages: canned queries, their titles and descriptions, and the weekly dashboard, as Datasette metadata.
+
+Definitions the pages use (docs/history.md explains them for readers):
+* MTTA, time to acknowledge: from the receiver's first notice of an alert (when paging starts) to its ack.
+* MTTR, time to resolve: from the alert's `startsAt` (when the problem began) to its resolution.
+* Median and p90 are nearest-rank percentiles: the value at rank ceil(p × n) of the n sorted values.
+* Every page looks at alerts that started on or after `since` (a date, `YYYY-MM-DD`; default 28 days ago).
+* Service health score, 0-100: for a service's alerts of the severities that have SLA targets,
+  100 × (acknowledged within the MTTA target + resolved within the MTTR target) / (2 × those alerts).
+  An alert acknowledged late, never acknowledged, resolved late or still firing earns nothing on that side.
+
+Queries stay plain SQLite (window functions, no extensions), so they run in any SQLite client as well.
+"""
+
+from dataclasses import dataclass
+
+SEVERITY_ORDER = (
+    "CASE {0} WHEN 'emergency' THEN 0 WHEN 'critical' THEN 1 WHEN 'warning' THEN 2 WHEN 'info' THEN 3 ELSE 4 END"
+)
+
+
+def since(days: int = 28) -> str:
+    """The `since` parameter, or `days` ago when it is left empty."""
+    return f"COALESCE(NULLIF(:since, ''), date('now', '-{days} days'))"
+
+
+def ranked(name: str, source: str, value: str, group: str = "grp") -> str:
+    """A CTE `name` with each group's nearest-rank median and p90 of `value` over the rows of `source`."""
+    return f"""{name}_sorted AS (
+  SELECT {group} AS grp, {value} AS v, ROW_NUMBER() OVER (PARTITION BY {group} ORDER BY {value}) AS rn,
+         COUNT(*) OVER (PARTITION BY {group}) AS n
+  FROM {source} WHERE {value} IS NOT NULL
+),
+{name} AS (
+  SELECT grp, MAX(n) AS n, MAX(CASE WHEN rn = (n + 1) / 2 THEN v END) AS median,
+         MAX(CASE WHEN rn = (9 * n + 9) / 10 THEN v END) AS p90
+  FROM {name}_sorted GROUP BY grp
+)"""
+
+
+def mtta_mttr(group: str, label: str, where: str = "", order: str = "alerts DESC") -> str:
+    """MTTA and MTTR (median, p90, in minutes) of the alerts since `since`, grouped by the `group` expression."""
+    return f"""WITH t AS (
+  SELECT {group} AS grp, ack_seconds, resolve_seconds FROM alert_times
+  WHERE starts_at >= {since()}{where}
+),
+{ranked("ack", "t", "ack_seconds")},
+{ranked("res", "t", "resolve_seconds")},
+counted AS (SELECT grp, COUNT(*) AS alerts FROM t GROUP BY grp)
+SELECT counted.grp AS {label}, alerts,
+  COALESCE(ack.n, 0) AS acknowledged,
+  ROUND(ack.median / 60, 1) AS mtta_median_min, ROUND(ack.p90 / 60, 1) AS mtta_p90_min,
+  COALESCE(res.n, 0) AS resolved,
+  ROUND(res.median / 60, 1) AS mttr_median_min, ROUND(res.p90 / 60, 1) AS mttr_p90_min
+FROM counted LEFT JOIN ack USING (grp) LEFT JOIN res USING (grp)
+ORDER BY {order}"""
+
+
+# Within its target: acknowledged in time; or resolved in time (per side). Shared by SLA breaches and health.
+ACK_IN_TIME = "t.ack_seconds <= s.ack_seconds"
+RESOLVED_IN_TIME = "t.resolve_seconds <= s.resolve_seconds"
+ACK_BREACH = (
+    "(t.ack_seconds > s.ack_seconds OR (t.ack_seconds IS NULL AND t.resolved_at IS NOT NULL"
+    " AND (julianday(t.resolved_at) - julianday(t.first_notice_at)) * 86400.0 > s.ack_seconds))"
+)
+WEEK = "date(starts_at, '-6 days', 'weekday 1')"  # the Monday of the alert's week
+
+
+@dataclass(frozen=True)
+class Query:
+    title: str
+    description: str
+    sql: str
+
+
+QUERIES: dict[str, Query] = {
+    "mtta_mttr_by_severity": Query(
+        "MTTA and MTTR by severity",
+        "Median and p90 minutes to acknowledge (from the first notice) and to resolve (from the start), per severity.",
+        mtta_mttr("severity", "severity", order=SEVERITY_ORDER.format("counted.grp")),
+    ),
+    "mtta_mttr_by_service": Query(
+        "MTTA and MTTR by service",
+        "Median and p90 minutes to acknowledge and to resolve, per service (the `service` label).",
+        mtta_mttr("COALESCE(service, '(none)')", "service"),
+    ),
+    "mtta_mttr_by_week": Query(
+        "MTTA and MTTR by week",
+        "Median and p90 minutes to acknowledge and to resolve, per week (starting Monday). Set since further back"
+        " for a longer trend.",
+        mtta_mttr(WEEK, "week", order="counted.grp DESC"),
+    ),
+    "mtta_by_person": Query(
+        "MTTA per person",
+        "How fast each person who acknowledged alerts did so (median and p90 minutes from the first notice), and"
+        " how long those alerts then took to resolve.",
+        mtta_mttr("acked_by", "acknowledged_by", where=" AND acked_by IS NOT NULL", order="mtta_median_min"),
+    ),
+    "sla_breaches": Query(
+        "SLA breaches",
+        "Alerts per severity that missed the MTTA or MTTR target (table sla_targets, from the catalog's"
+        " defaults.sla). An alert breaches the MTTA target when it was acknowledged later, or was never"
+        " acknowledged and resolved later; the MTTR target when it resolved later than the target after its start.",
+        f"""SELECT t.severity, s.ack_seconds / 60.0 AS mtta_target_min, s.resolve_seconds / 60.0 AS mttr_target_min,
+  COUNT(*) AS alerts,
+  SUM({ACK_BREACH}) AS mtta_breaches,
+  ROUND(100.0 * SUM({ACK_BREACH}) / COUNT(*), 1) AS mtta_breach_pct,
+  SUM(t.resolve_seconds > s.resolve_seconds) AS mttr_breaches,
+  ROUND(100.0 * SUM(t.resolve_seconds > s.resolve_seconds) / COUNT(*), 1) AS mttr_breach_pct
+FROM alert_times t JOIN sla_targets s ON s.severity = t.severity
+WHERE t.starts_at >= {since()}
+GROUP BY t.severity ORDER BY {SEVERITY_ORDER.format("t.severity")}""",
+    ),
+    "noisiest_alerts": Query(
+        "Noisiest alerts",
+        "The alerts that fired most often, with how many of those firings anyone acknowledged: a candidate list"
+        " for tuning thresholds or deleting alerts.",
+        f"""SELECT alertname, COALESCE(service, '(none)') AS service, COUNT(*) AS fired,
+  COUNT(DISTINCT fingerprint) AS series, SUM(acked_at IS NOT NULL) AS acknowledged,
+  ROUND(100.0 * SUM(acked_at IS NOT NULL) / COUNT(*), 1) AS acknowledged_pct,
+  ROUND(AVG(resolve_seconds) / 60, 1) AS avg_duration_min, MAX(starts_at) AS last_fired
+FROM alert_times WHERE starts_at >= {since()}
+GROUP BY alertname, service ORDER BY fired DESC LIMIT 25""",
+    ),
+    "flapping_alerts": Query(
+        "Flapping alerts",
+        "Series (one fingerprint: an alert on one target) that fired more than min_flaps times within any window"
+        " of hours hours (defaults 5 and 4). Usually a threshold too close to normal, or a `for:` too short.",
+        f"""WITH windows AS (
+  -- time in units of the window, so that the frame is one unit (a frame offset cannot be an expression)
+  SELECT id, fingerprint, COUNT(*) OVER (
+    PARTITION BY fingerprint ORDER BY julianday(starts_at) * 24.0 / CAST(COALESCE(NULLIF(:hours, ''), 4) AS REAL)
+    RANGE BETWEEN 1 PRECEDING AND CURRENT ROW) AS in_window
+  FROM alerts WHERE starts_at >= {since()}
+)
+SELECT a.alertname, COALESCE(a.service, '(none)') AS service, json_extract(a.labels, '$.instance') AS instance,
+  w.fingerprint, MAX(w.in_window) AS most_firings_in_window, COUNT(*) AS firings,
+  SUM(a.acked_at IS NOT NULL) AS acknowledged, MAX(a.starts_at) AS last_fired
+FROM windows w JOIN alerts a ON a.id = w.id
+GROUP BY w.fingerprint HAVING MAX(w.in_window) > CAST(COALESCE(NULLIF(:min_flaps, ''), 5) AS INTEGER)
+ORDER BY most_firings_in_window DESC, firings DESC LIMIT 100""",
+    ),
+    "never_acknowledged": Query(
+        "Alerts never acknowledged",
+        "Paged alerts (severities with SLA targets) that nobody acknowledged, by alert: resolved on their own or"
+        " still firing. Alerts that page but need no one are candidates for a lower severity.",
+        f"""SELECT t.alertname, COALESCE(t.service, '(none)') AS service, t.severity, COUNT(*) AS never_acknowledged,
+  SUM(t.status = 'firing') AS still_firing, MAX(t.escalation_level) AS highest_escalation_step,
+  MAX(t.starts_at) AS last_fired
+FROM alert_times t JOIN sla_targets s ON s.severity = t.severity
+WHERE t.starts_at >= {since()} AND t.acked_at IS NULL
+GROUP BY t.alertname, t.service, t.severity ORDER BY never_acknowledged DESC LIMIT 100""",
+    ),
+    "escalations_by_policy": Query(
+        "Escalations by policy and step",
+        "Steps taken since `since`: how many alerts reached each step of each escalation policy, and how many of"
+        " them someone acknowledged after all.",
+        f"""SELECT a.policy, e.step, COUNT(*) AS steps_taken, COUNT(DISTINCT e.alert_id) AS alerts,
+  SUM(a.acked_at IS NOT NULL) AS acknowledged_later
+FROM escalations e JOIN alerts a ON a.id = e.alert_id
+WHERE e.at >= {since()}
+GROUP BY a.policy, e.step ORDER BY a.policy, e.step""",
+    ),
+    "deliveries_by_channel": Query(
+        "Deliveries by channel",
+        "Messages queued since `since` per channel: sent, failed, still queued, success rate, retries (tries"
+        " beyond the first) and delivery latency (queued to sent: median and p90 seconds).",
+        f"""WITH t AS (
+  SELECT channel AS grp, status, attempts, (julianday(sent_at) - julianday(queued_at)) * 86400.0 AS latency
+  FROM notifications WHERE queued_at >= {since()}
+),
+{ranked("lat", "t", "latency")}
+SELECT t.grp AS channel, COUNT(*) AS messages, SUM(status = 'sent') AS sent, SUM(status = 'failed') AS failed,
+  SUM(status = 'queued') AS queued, ROUND(100.0 * SUM(status = 'sent') / COUNT(*), 2) AS success_pct,
+  SUM(MAX(attempts - 1, 0)) AS retries, ROUND(lat.median, 2) AS latency_median_s, ROUND(lat.p90, 2) AS latency_p90_s
+FROM t LEFT JOIN lat USING (grp)
+GROUP BY t.grp ORDER BY messages DESC""",
+    ),
+    "service_health": Query(
+        "Service health score",
+        "0-100 per service: 100 × (alerts acknowledged within the MTTA target + alerts resolved within the MTTR"
+        " target) / (2 × alerts), over the alerts of severities that have SLA targets. 100: every page answered"
+        " and fixed in time.",
+        f"""SELECT COALESCE(t.service, '(none)') AS service, COUNT(*) AS alerts,
+  SUM({ACK_IN_TIME}) AS acknowledged_in_time, SUM({RESOLVED_IN_TIME}) AS resolved_in_time,
+  ROUND(100.0 * (SUM({ACK_IN_TIME}) + SUM({RESOLVED_IN_TIME})) / (2 * COUNT(*)), 1) AS health_score
+FROM alert_times t JOIN sla_targets s ON s.severity = t.severity
+WHERE t.starts_at >= {since()}
+GROUP BY t.service ORDER BY health_score""",
+    ),
+    "alerts_per_hour": Query(
+        "Alert volume per hour",
+        "Alerts that started in each hour (UTC) since `since` (default: the last 7 days), by severity.",
+        f"""SELECT strftime('%Y-%m-%dT%H:00Z', starts_at) AS hour, severity, COUNT(*) AS alerts
+FROM alerts WHERE starts_at >= {since(7)}
+GROUP BY hour, severity ORDER BY hour, {SEVERITY_ORDER.format("severity")}""",
+    ),
+}

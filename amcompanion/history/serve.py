@@ -1,0 +1,43 @@
+"""`amcompanion history serve`: Datasette on the history database, with the project's pages.
+
+Datasette runs as a child process with a metadata file written for this database; the receiver may keep
+writing the database meanwhile (Datasette opens it read-only).
+"""
+
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from amcompanion.history.pages import metadata
+
+SETTINGS = {
+    "sql_time_limit_ms": "5000",  # the pages' queries take well under 1 s at a million alerts; slow disks vary
+    "max_returned_rows": "2000",
+    "allow_download": "off",  # the history holds names, numbers and addresses: no one-click copy of the file
+}
+
+
+def datasette_command(db: Path, metadata_file: Path, host: str, port: int) -> list[str]:
+    command = [sys.executable, "-m", "datasette", "serve", str(db), "--metadata", str(metadata_file)]
+    command += ["--host", host, "--port", str(port)]
+    for name, value in SETTINGS.items():
+        command += ["--setting", name, value]
+    return command
+
+
+def serve(db: Path, host: str, port: int) -> int:
+    """Run Datasette until it exits or this process is told to stop; return its exit code."""
+    with tempfile.TemporaryDirectory(prefix="amcompanion-history-") as work:
+        metadata_file = Path(work) / "metadata.json"
+        metadata_file.write_text(json.dumps(metadata(db.stem), indent=1))
+        child = subprocess.Popen(datasette_command(db, metadata_file, host, port))
+
+        def stop(signum: int, _frame: object) -> None:
+            child.send_signal(signal.SIGTERM if signum == signal.SIGTERM else signal.SIGINT)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        return child.wait()
