@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything amcompanion needs on a fresh Debian/Ubuntu machine: promtool and amtool (the judges of the
-# compiled output), then amcompanion itself with its test dependencies in ./.venv.
+# compiled output), Chromium (the history pages' tests), then amcompanion with its test dependencies in ./.venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +9,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 need_apt=()
 command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v amtool >/dev/null || need_apt+=(prometheus-alertmanager)
+command -v chromium >/dev/null || need_apt+=(chromium fonts-liberation)  # the history pages are tested in it
 python3 -c 'import ensurepip, venv' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]} (Debian packages)"

@@ -11,10 +11,10 @@ CATALOGS = Path(__file__).resolve().parent / "catalogs"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
-def require_tool(name: str) -> str:
+def require_tool(name: str, install: str = "apt-get install prometheus prometheus-alertmanager") -> str:
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not installed (apt-get install prometheus prometheus-alertmanager)"
+        message = f"{name} is not installed ({install}; scripts/setup.sh does it)"
         if os.environ.get("CI") == "true":
             pytest.fail(f"{message}; CI must have it")
         pytest.skip(message)
