@@ -116,8 +116,8 @@ GROUP BY t.severity ORDER BY {SEVERITY_ORDER.format("t.severity")}""",
         "The alerts that fired most often, with how many of those firings anyone acknowledged: a candidate list"
         " for tuning thresholds or deleting alerts.",
         f"""SELECT alertname, COALESCE(service, '(none)') AS service, COUNT(*) AS fired,
-  COUNT(DISTINCT fingerprint) AS series, SUM(acked_at IS NOT NULL) AS acknowledged,
-  ROUND(100.0 * SUM(acked_at IS NOT NULL) / COUNT(*), 1) AS acknowledged_pct,
+  COUNT(DISTINCT fingerprint) AS series, SUM(ack_seconds IS NOT NULL) AS acknowledged,
+  ROUND(100.0 * SUM(ack_seconds IS NOT NULL) / COUNT(*), 1) AS acknowledged_pct,
   ROUND(AVG(resolve_seconds) / 60, 1) AS avg_duration_min, MAX(starts_at) AS last_fired
 FROM alert_times WHERE starts_at >= {since()}
 GROUP BY alertname, service ORDER BY fired DESC LIMIT 25""",
@@ -166,7 +166,7 @@ GROUP BY a.policy, e.step ORDER BY a.policy, e.step""",
         "Messages queued since `since` per channel: sent, failed, still queued, success rate, retries (tries"
         " beyond the first) and delivery latency (queued to sent: median and p90 seconds).",
         f"""WITH t AS (
-  SELECT channel AS grp, status, attempts, (julianday(sent_at) - julianday(queued_at)) * 86400.0 AS latency
+  SELECT channel AS grp, status, attempts, latency_seconds AS latency
   FROM notifications WHERE queued_at >= {since()}
 ),
 {ranked("lat", "t", "latency")}

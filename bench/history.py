@@ -1,0 +1,161 @@
+"""Benchmark the history pages: seed a large history, then time every canned query through Datasette's JSON API.
+
+It seeds `--alerts` synthetic alerts (default 1,000,000, over 90 days; with their events, deliveries,
+escalations and acks: about 6 rows each) unless `--db` names an existing database, starts
+`amcompanion history serve` on it, and times each canned query through `/history/<query>.json`, as the
+pages and the dashboard run them: with the default period (the last 28 days; alert volume: 7 days) and
+over the whole history. Each figure is the median of `--repeat` runs after one warm-up run. The baseline,
+in the same run, is the same SQL run directly with Python's sqlite3 on the same file: the difference is
+Datasette's share (HTTP, JSON, its per-query time limit and thread pool).
+
+Usage (from the repository root)::
+
+    python bench/history.py                         # seeds 1,000,000 alerts into a temporary directory
+    python bench/history.py --alerts 200000
+    python bench/history.py --db history.db         # an existing history, e.g. the receiver's
+
+Target: every query under 1 s at 1,000,000 alerts, the database under 2 GB. Exit status 1 when a query
+fails or misses the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from amcompanion.history.queries import QUERIES  # noqa: E402
+from amcompanion.history.seed import seed  # noqa: E402
+
+ALL_OF_IT = "2000-01-01"
+TARGET_MS = 1000.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def timed(run: object, repeat: int) -> float:
+    """Median milliseconds of `repeat` calls after a warm-up call."""
+    run()  # type: ignore[operator]
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()  # type: ignore[operator]
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def through_datasette(base: str, db_name: str, query: str, since: str) -> None:
+    url = f"{base}/{db_name}/{query}.json?" + urllib.parse.urlencode({"since": since, "_shape": "objects"})
+    with urllib.request.urlopen(url, timeout=120) as response:
+        answer = json.load(response)
+    if not answer.get("ok", True) or "rows" not in answer:
+        raise SystemExit(f"{query}: Datasette answered {answer}")
+
+
+def directly(db: Path, query: str, since: str) -> None:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        conn.execute(QUERIES[query].sql, {"since": since, "hours": "", "min_flaps": ""}).fetchall()
+    finally:
+        conn.close()
+
+
+def size_mb(db: Path) -> float:
+    return sum(p.stat().st_size for p in db.parent.glob(db.name + "*")) / 1e6
+
+
+def wait_ready(base: str, server: subprocess.Popen) -> None:
+    for _ in range(600):
+        if server.poll() is not None:
+            raise SystemExit(f"history serve exited with {server.returncode}")
+        try:
+            with urllib.request.urlopen(f"{base}/-/versions.json", timeout=5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("history serve did not answer within 30 s")
+
+
+def measure(db: Path, repeat: int) -> int:
+    conn = sqlite3.connect(db)
+    counts = {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in
+              ("alerts", "alert_events", "notifications", "escalations", "acks")}  # fmt: skip
+    conn.close()
+    events = sum(counts.values()) - counts["alerts"]
+    print(f"database: {counts['alerts']:,} alerts, {events:,} events ({counts}), {size_mb(db):,.0f} MB")
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "amcompanion", "history", "serve", "--db", str(db), "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO_ROOT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    slowest = 0.0
+    try:
+        wait_ready(base, server)
+        print(
+            f"\n{'query':<24} {'default period':>15} {'sqlite3':>9} {'ratio':>6} {'whole history':>14} {'sqlite3':>9}"
+        )
+        for name in QUERIES:
+            row = [name]
+            for since in ("", ALL_OF_IT):
+                served = timed(lambda n=name, s=since: through_datasette(base, db.stem, n, s), repeat)
+                direct = timed(lambda n=name, s=since: directly(db, n, s), repeat)
+                slowest = max(slowest, served)
+                row += [served, direct]
+            print(
+                f"{row[0]:<24} {row[1]:>12.0f} ms {row[2]:>6.0f} ms {row[1] / row[2]:>6.2f}"
+                f" {row[3]:>11.0f} ms {row[4]:>6.0f} ms"
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print(f"\nslowest query through Datasette: {slowest:.0f} ms (target < {TARGET_MS:.0f} ms);"
+          f" database {size_mb(db):,.0f} MB (target < 2,000 MB)")  # fmt: skip
+    return 0 if slowest < TARGET_MS and size_mb(db) < 2000 else 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example: python bench/history.py --alerts 1000000",
+    )  # fmt: skip
+    parser.add_argument("--alerts", type=int, default=1_000_000, help="alerts to seed (default 1,000,000)")
+    parser.add_argument("--days", type=int, default=90, help="days the seeded history spans (default 90)")
+    parser.add_argument("--db", type=Path, help="time this existing database instead of seeding one")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per query, after a warm-up (default 3)")
+    args = parser.parse_args()
+    print(f"== history benchmark (Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}, "
+          f"{os.cpu_count()} CPUs) ==")  # fmt: skip
+    if args.db:
+        sys.exit(measure(args.db, args.repeat))
+    with tempfile.TemporaryDirectory(prefix="amcompanion-history-") as work:
+        db = Path(work) / "history.db"
+        started = time.perf_counter()
+
+        def progress(done: int) -> None:
+            print(f"\rseeding: {done:,}/{args.alerts:,} alerts", end="", flush=True)
+
+        seed(db, args.alerts, days=args.days, progress=progress)
+        print(f"\nseeded {args.alerts:,} alerts over {args.days} days in {time.perf_counter() - started:.0f} s")
+        sys.exit(measure(db, args.repeat))
+
+
+if __name__ == "__main__":
+    main()
