@@ -445,6 +445,6 @@ def history_command(args: argparse.Namespace) -> int:
     from amcompanion.history.prune import prune
 
     pruned = prune(args.db, cutoff)
-    counts = ", ".join(f"{count} {table}" for table, count in pruned.rows.items())
+    counts = ", ".join(f"{count} {table}" for table, count in pruned.items())
     print(f"pruned alerts resolved before {cutoff:%Y-%m-%d %H:%M} UTC from {args.db}: {counts}")
     return 0

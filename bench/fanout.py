@@ -37,7 +37,6 @@ import logging
 import multiprocessing
 import os
 import re
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -56,6 +55,7 @@ from aiohttp import web
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))  # tests.fakes
 
+from bench.common import cpu_seconds, free_port, wait_ready  # noqa: E402
 from tests.fakes.dingtalk import FakeDingTalk  # noqa: E402
 from tests.fakes.discord import WEBHOOK_ID, WEBHOOK_TOKEN, FakeDiscord  # noqa: E402
 from tests.fakes.feishu import FakeFeishu, FeishuBot  # noqa: E402
@@ -316,7 +316,7 @@ async def through_receiver(
         env={**os.environ, **SECRETS, "AMCOMPANION_TOKEN": TOKEN}, stderr=subprocess.DEVNULL, cwd=REPO_ROOT,
     )  # fmt: skip
     try:
-        await wait_ready(port, receiver)
+        await asyncio.to_thread(wait_ready, f"http://127.0.0.1:{port}/readyz", receiver)
         cpu_before = cpu_seconds(receiver.pid)
         expected = len(numbers) * 8
         bodies = notifications(numbers, per_notification)
@@ -365,32 +365,6 @@ async def post_all(port: int, bodies: list[bytes], concurrency: int) -> None:
                         raise SystemExit(f"HTTP {response.status} from {url}: {await response.text()}")
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-
-
-async def wait_ready(port: int, process: subprocess.Popen) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            if process.poll() is not None:
-                raise SystemExit(f"the receiver exited at start-up (code {process.returncode})")
-            try:
-                async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise SystemExit("the receiver did not become ready in 10 s")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def exactly_once(texts: dict[str, list[str]], numbers: Iterable[int]) -> list[str]:

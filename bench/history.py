@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -32,6 +31,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -39,24 +39,19 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from amcompanion.history.queries import QUERIES  # noqa: E402
 from amcompanion.history.seed import seed  # noqa: E402
+from bench.common import free_port, wait_ready  # noqa: E402
 
 ALL_OF_IT = "2000-01-01"
 TARGET_MS = 1000.0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def timed(run: object, repeat: int) -> float:
+def timed(run: Callable[[], None], repeat: int) -> float:
     """Median milliseconds of `repeat` calls after a warm-up call."""
-    run()  # type: ignore[operator]
+    run()
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
-        run()  # type: ignore[operator]
+        run()
         times.append((time.perf_counter() - started) * 1000)
     return statistics.median(times)
 
@@ -81,18 +76,6 @@ def size_mb(db: Path) -> float:
     return sum(p.stat().st_size for p in db.parent.glob(db.name + "*")) / 1e6
 
 
-def wait_ready(base: str, server: subprocess.Popen) -> None:
-    for _ in range(600):
-        if server.poll() is not None:
-            raise SystemExit(f"history serve exited with {server.returncode}")
-        try:
-            with urllib.request.urlopen(f"{base}/-/versions.json", timeout=5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("history serve did not answer within 30 s")
-
-
 def measure(db: Path, repeat: int) -> int:
     conn = sqlite3.connect(db)
     counts = {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in
@@ -108,7 +91,7 @@ def measure(db: Path, repeat: int) -> int:
     base = f"http://127.0.0.1:{port}"
     slowest = 0.0
     try:
-        wait_ready(base, server)
+        wait_ready(f"{base}/-/versions.json", server)
         print(
             f"\n{'query':<24} {'default period':>15} {'sqlite3':>9} {'ratio':>6} {'whole history':>14} {'sqlite3':>9}"
         )

@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,10 @@ from pathlib import Path
 import aiohttp
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from bench.common import cpu_seconds, free_port, wait_ready  # noqa: E402
+
 TOKEN = "bench-token"
 BARE_SERVER = """
 import sys
@@ -64,12 +67,6 @@ CONFIG = {
     "channels": {"sink": {"type": "webhook", "url": "http://127.0.0.1:9/never"}},
     "escalations": {"bench": {"steps": [{"after": "1h", "notify": [{"channel": "sink"}]}]}},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def notification(serial: int, alerts: int) -> bytes:
@@ -98,21 +95,6 @@ def notification(serial: int, alerts: int) -> bytes:
             ],
         }
     ).encode()
-
-
-async def wait_ready(port: int, process: subprocess.Popen) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            if process.poll() is not None:
-                raise SystemExit(f"a server exited at start-up (code {process.returncode})")
-            try:
-                async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise SystemExit("a server did not become ready in 10 s")
 
 
 class Load:
@@ -211,11 +193,6 @@ async def alternating(bare: Load, ours: Load, alerts: int, seconds: float, round
     return totals[bare], totals[ours]
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -239,8 +216,8 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
         env=env, stderr=subprocess.DEVNULL, cwd=REPO_ROOT,
     )  # fmt: skip
     try:
-        await wait_ready(bare_port, bare)
-        await wait_ready(receiver_port, receiver)
+        for port, process in ((bare_port, bare), (receiver_port, receiver)):
+            await asyncio.to_thread(wait_ready, f"http://127.0.0.1:{port}/readyz", process)
         print(f"== receiver benchmark (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs) ==")
         print(
             f"client: {args.concurrency} requests in flight; {args.seconds:g} s per server and size,"

@@ -1,7 +1,6 @@
 """The email channel against a fake SMTP server (aiosmtpd on loopback): message, AUTH, TLS, SMTP reply classes."""
 
 import asyncio
-import socket
 import time
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
@@ -16,6 +15,7 @@ from amcompanion.receiver.channels.base import TRUNCATED
 from amcompanion.receiver.channels.email import EmailChannel
 from amcompanion.receiver.messages import Renderer
 from tests.channel_support import ACK_URL, CONTACTS, assert_golden, delivery, render_default, sample_alert
+from tests.conftest import free_port
 from tests.fakes.smtp import FakeSMTP, self_signed_certificate
 from tests.receiver_support import rows
 
@@ -256,12 +256,6 @@ async def test_a_missing_auth_530_is_permanent(tmp_path: Path, aiohttp_client, f
     assert [(n["status"], n["attempts"], n["error"]) for n in notes] == [
         ("failed", 1, "SMTP 530: 5.7.0 Authentication required")
     ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_connection_refused_is_retried_until_the_server_is_up(tmp_path: Path, aiohttp_client) -> None:  # type: ignore[no-untyped-def]

@@ -4,7 +4,6 @@ its own from the raw rows (Python, no SQL date functions), and the pages in a re
 The screenshot of the dashboard is kept at artifacts/history-dashboard.png (CI keeps it as an artifact)."""
 
 import json
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -22,7 +21,7 @@ import pytest
 from amcompanion.history.pages import DASHBOARD, dashboard
 from amcompanion.history.queries import QUERIES
 from amcompanion.history.seed import seed
-from tests.conftest import ROOT, require_tool
+from tests.conftest import ROOT, free_port, require_tool
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SINCE = "2026-10-26"  # 28 days before NOW
@@ -31,12 +30,6 @@ CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get_json(url: str) -> dict:

@@ -48,8 +48,8 @@ def test_prune_removes_old_resolved_alerts_with_their_rows_and_keeps_open_ones(t
     conn.commit()
     pruned = prune(db, cutoff)
     after = {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("alerts", *CHILD_TABLES)}
-    assert 0 < pruned.rows["alerts"] <= old
-    assert {t: before[t] - after[t] for t in before} == pruned.rows
+    assert 0 < pruned["alerts"] <= old
+    assert {t: before[t] - after[t] for t in before} == pruned
     assert conn.execute("SELECT COUNT(*) FROM alerts WHERE id = 1").fetchone()[0] == 1
     assert (
         conn.execute(

@@ -4,7 +4,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,15 +12,10 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from tests.conftest import free_port
 from tests.receiver_support import AUTH, TOKEN, FakeChannel, alert_payload, eventually, rows, write_config
 
 PROCESS_TIMEOUT = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @asynccontextmanager

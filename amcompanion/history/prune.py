@@ -1,7 +1,6 @@
 """`amcompanion history prune`: retention. Resolved alerts older than the cut-off go, with their rows."""
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -14,18 +13,13 @@ CHILD_TABLES = ("alert_events", "notifications", "escalations", "acks")
 BATCH = 5000  # alerts per transaction: a running receiver waits at most one batch for the write lock
 
 
-@dataclass
-class Pruned:
-    rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("alerts", *CHILD_TABLES), 0))
-
-
-def prune(path: Path, cutoff: datetime, progress: Callable[[Pruned], None] | None = None) -> Pruned:
+def prune(path: Path, cutoff: datetime, progress: Callable[[dict[str, int]], None] | None = None) -> dict[str, int]:
     """Delete alerts resolved before `cutoff` and every row that refers to them. Firing and acknowledged
-    alerts stay whatever their age: they are still someone's work."""
+    alerts stay whatever their age: they are still someone's work. Returns the rows deleted per table."""
     db = Database(path)
     db.conn.execute("PRAGMA busy_timeout = 10000")
     migrate(db.conn)
-    pruned = Pruned()
+    pruned = dict.fromkeys(("alerts", *CHILD_TABLES), 0)
     while True:
         with db.atomic():
             ids = [
@@ -39,8 +33,8 @@ def prune(path: Path, cutoff: datetime, progress: Callable[[Pruned], None] | Non
                 break
             marks = ",".join("?" * len(ids))
             for table in CHILD_TABLES:
-                pruned.rows[table] += db.execute(f"DELETE FROM {table} WHERE alert_id IN ({marks})", ids).rowcount
-            pruned.rows["alerts"] += db.execute(f"DELETE FROM alerts WHERE id IN ({marks})", ids).rowcount
+                pruned[table] += db.execute(f"DELETE FROM {table} WHERE alert_id IN ({marks})", ids).rowcount
+            pruned["alerts"] += db.execute(f"DELETE FROM alerts WHERE id IN ({marks})", ids).rowcount
         if progress:
             progress(pruned)
     db.close()
