@@ -3,10 +3,11 @@
 It seeds `--alerts` synthetic alerts (default 1,000,000, over 90 days; with their events, deliveries,
 escalations and acks: about 6 rows each) unless `--db` names an existing database, starts
 `amcompanion history serve` on it, and times each canned query through `/history/<query>.json`, as the
-pages and the dashboard run them: with the default period (the last 28 days; alert volume: 7 days) and
-over the whole history. Each figure is the median of `--repeat` runs after one warm-up run. The baseline,
-in the same run, is the same SQL run directly with Python's sqlite3 on the same file: the difference is
-Datasette's share (HTTP, JSON, its per-query time limit and thread pool).
+pages and the dashboard run them: with the default period (the last 7 days; the weekly trend: 28 days),
+which the target is about, and for comparison over the last 28 days and over the whole history. Each figure
+is the median of `--repeat` runs after one warm-up run. The baseline, in the same run, is the same SQL run
+directly with Python's sqlite3 on the same file: the difference is Datasette's share (HTTP, JSON, its
+per-query time limit and thread pool).
 
 Usage (from the repository root)::
 
@@ -32,6 +33,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +44,7 @@ from amcompanion.history.seed import seed  # noqa: E402
 from bench.common import free_port, wait_ready  # noqa: E402
 
 ALL_OF_IT = "2000-01-01"
+FOUR_WEEKS = (datetime.now(UTC) - timedelta(days=28)).date().isoformat()
 TARGET_MS = 1000.0
 
 
@@ -92,24 +95,22 @@ def measure(db: Path, repeat: int) -> int:
     slowest = 0.0
     try:
         wait_ready(f"{base}/-/versions.json", server)
-        print(
-            f"\n{'query':<24} {'default period':>15} {'sqlite3':>9} {'ratio':>6} {'whole history':>14} {'sqlite3':>9}"
-        )
+        heading = f"{'default period':>15} {'sqlite3':>9} {'ratio':>6} {'28 days':>10} {'whole history':>14}"
+        print(f"\n{'query':<24} {heading}")
         for name in QUERIES:
-            row = [name]
-            for since in ("", ALL_OF_IT):
-                served = timed(lambda n=name, s=since: through_datasette(base, db.stem, n, s), repeat)
-                direct = timed(lambda n=name, s=since: directly(db, n, s), repeat)
-                slowest = max(slowest, served)
-                row += [served, direct]
+            served = timed(lambda n=name: through_datasette(base, db.stem, n, ""), repeat)
+            direct = timed(lambda n=name: directly(db, n, ""), repeat)
+            slowest = max(slowest, served)
+            longer = [timed(lambda n=name, s=since: through_datasette(base, db.stem, n, s), repeat)
+                      for since in (FOUR_WEEKS, ALL_OF_IT)]  # fmt: skip
             print(
-                f"{row[0]:<24} {row[1]:>12.0f} ms {row[2]:>6.0f} ms {row[1] / row[2]:>6.2f}"
-                f" {row[3]:>11.0f} ms {row[4]:>6.0f} ms"
+                f"{name:<24} {served:>12.0f} ms {direct:>6.0f} ms {served / direct:>6.2f}"
+                f" {longer[0]:>7.0f} ms {longer[1]:>11.0f} ms"
             )
     finally:
         server.terminate()
         server.wait(timeout=30)
-    print(f"\nslowest query through Datasette: {slowest:.0f} ms (target < {TARGET_MS:.0f} ms);"
+    print(f"\nslowest query through Datasette, default period: {slowest:.0f} ms (target < {TARGET_MS:.0f} ms);"
           f" database {size_mb(db):,.0f} MB (target < 2,000 MB)")  # fmt: skip
     return 0 if slowest < TARGET_MS and size_mb(db) < 2000 else 1
 

@@ -74,7 +74,7 @@ def dashboard() -> dict:
         ),
         "unacknowledged": _metric(
             "Pages nobody acknowledged",
-            f"SELECT COUNT(*) AS alerts FROM alerts WHERE starts_at >= {since()} AND acked_at IS NULL"
+            f"SELECT COUNT(*) AS alerts FROM alert_times WHERE starts_at >= {since()} AND ack_seconds IS NULL"
             f" AND severity IN ({paged})",
             "alerts",
         ),
@@ -151,7 +151,7 @@ def dashboard() -> dict:
     return {
         "title": "Alerting, this week",
         "description": "How fast pages are acknowledged and resolved, what fires too often, which channels fail."
-        " Since: the start of the period (default: 28 days ago; alert volume: 7 days).",
+        " Since: the start of the period (default: 7 days ago; the weekly trend: 28 days).",
         "settings": {"allow_fullscreen": True},
         "filters": {"since": {"name": "Since", "type": "date"}},
         "layout": [
@@ -175,7 +175,8 @@ def metadata(db_name: str) -> dict:
         "title": "amcompanion alert history",
         "description_html": (
             f'<a href="/-/dashboards/{DASHBOARD}">The weekly dashboard</a>, or a question below: every page takes'
-            " <code>since</code> (a date; default 28 days ago). CSV and JSON links are on every page."
+            " <code>since</code> (a date; default 7 days ago, 28 for the weekly trend). CSV and JSON links are on"
+            " every page."
         ),
         "databases": {
             db_name: {

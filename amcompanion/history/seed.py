@@ -7,8 +7,8 @@ What it contains, so that every history page has something to show:
 * flapping alerts: a few series that fire and resolve again and again within hours, rarely acknowledged;
 * acknowledgements by four people who answer at different speeds, by link, API, phone or CLI, some of them
   late enough to break the SLA targets; a share of the alerts is never acknowledged;
-* escalations for alerts nobody acknowledges in time, and deliveries through several channels, a few of them
-  retried and a few failed;
+* escalations for alerts nobody acknowledges in time (the last step repeating), and deliveries through
+  several channels, a few of them retried and a few failed;
 * a handful of alerts still firing at `now`.
 
 The same arguments give the same database (one `random.Random(seed)`).
@@ -49,6 +49,7 @@ CHANNELS = {  # per policy, the channels of each step
     "infra-oncall": [["ops-dingtalk"], ["sms", "mail"], ["voice", "ops-feishu"]],
 }
 STEP_AFTER_S = [0, 600, 1200]  # when each escalation step falls due after the first notice
+REPEAT_EVERY_S, REPEAT_TIMES = 1800, 2  # then the last step repeats, every 30 minutes, twice at most
 PEOPLE = {"alice": 150.0, "bob": 300.0, "carol": 480.0, "dave": 900.0}  # median seconds to acknowledge
 VIA = ["link", "link", "link", "api", "phone", "cli"]
 SEVERITIES = [("warning", 0.6), ("critical", 0.22), ("info", 0.18)]
@@ -199,6 +200,11 @@ class Generator:
         steps = [s for s, after in enumerate(STEP_AFTER_S) if notice + timedelta(seconds=after) <= ended or s == 0]
         if episode.severity == "info":
             steps = []  # info alerts are recorded, not paged
+        last_step_at = notice + timedelta(seconds=STEP_AFTER_S[-1])
+        rounds = [
+            k for k in range(1, REPEAT_TIMES + 1)
+            if len(steps) == len(STEP_AFTER_S) and last_step_at + timedelta(seconds=k * REPEAT_EVERY_S) <= ended
+        ]  # fmt: skip
         out.alerts.append(
             {
                 "id": alert_id,
@@ -215,6 +221,7 @@ class Generator:
                 "acked_by": episode.acked_by or None,
                 "resolved_at": iso(resolved_at) if resolved_at else None,
                 "escalation_level": len(steps),
+                "repeats": len(rounds),
                 "first_notice_at": iso(notice),
                 "group_key": f'{{}}:{{alertname="{episode.alertname}",service="{episode.service}"}}',
             }
@@ -230,6 +237,15 @@ class Generator:
             )  # fmt: skip
             for channel in CHANNELS[policy][step]:
                 out.notifications.append(self.notification(alert_id, "firing", step + 1, channel, at))
+        for k in rounds:
+            at = last_step_at + timedelta(seconds=k * REPEAT_EVERY_S)
+            last = len(STEP_AFTER_S)
+            out.escalations.append(
+                {"alert_id": alert_id, "step": last, "from_level": last, "to_level": last, "reason": "repeat",
+                 "at": iso(at)}
+            )  # fmt: skip
+            for channel in CHANNELS[policy][-1]:
+                out.notifications.append(self.notification(alert_id, "firing", last, channel, at, k))
         if resolved_at and len(steps) > 1:  # on_resolve: those who were paged hear it is over
             out.notifications.append(self.notification(alert_id, "resolved", 0, CHANNELS[policy][0][0], resolved_at))
         if acked_at:
@@ -248,7 +264,9 @@ class Generator:
             "policy": policy,
         }
 
-    def notification(self, alert_id: int, kind: str, step: int, channel: str, queued: datetime) -> dict:
+    def notification(
+        self, alert_id: int, kind: str, step: int, channel: str, queued: datetime, round_: int = 0
+    ) -> dict:
         r = self.random
         failed = r.random() < 0.025
         attempts = 1 if r.random() < 0.9 else r.randrange(2, 5)
@@ -262,7 +280,7 @@ class Generator:
             "channel": channel,
             "recipient": recipient,
             "step": step,
-            "round": 0,
+            "round": round_,
             "attempts": attempts,
             "status": "failed" if failed else "sent",
             "error": r.choice(FAILURES) if failed else None,
