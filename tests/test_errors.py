@@ -329,3 +329,24 @@ def test_native_receiver_urls_need_a_scheme(cat: Path) -> None:
         'rulesets/a.yaml:4:91: routes[0].native.webhook_configs[0].url: "${HOOK}" is not a URL (Alertmanager does '
         "not expand ${VAR}; use its *_file setting for a secret URL)",
     ]
+
+
+def test_sla_targets_need_known_severities_and_both_durations(cat: Path) -> None:
+    write(
+        cat,
+        "a.yaml",
+        """
+        version: 1
+        defaults:
+          sla:
+            critcal: {ack: 5m, resolve: 30m}
+            warning: {ack: 15m}
+            info: {ack: 0s, resolve: soon}
+        """,
+    )
+    assert errors_of(cat) == [
+        'rulesets/a.yaml:4:5: defaults.sla.critcal: unknown severity "critcal"; did you mean "critical"?',
+        "rulesets/a.yaml:5:14: defaults.sla.warning.resolve: required field is missing",
+        "rulesets/a.yaml:6:17: defaults.sla.info.ack: a target must be 1s or longer",
+        'rulesets/a.yaml:6:30: defaults.sla.info.resolve: expected a duration such as 30s, 5m or 1h30m, got "soon"',
+    ]

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from amcompanion.history.schema import NAMES, RECEIVER_TABLES, migrate
+from amcompanion.history.schema import ALERT_COLUMNS, NAMES, RECEIVER_TABLES, migrate
 from amcompanion.receiver.db import connect
 
 
@@ -23,6 +23,10 @@ def test_a_new_database_gets_every_migration_once(tmp_path: Path) -> None:
         "critical": 300,
         "warning": 900,
     }
+    # what the receiver reads back is every stored column, none of the computed ones
+    assert [row[1] for row in conn.execute("PRAGMA table_info(alerts)")] == list(ALERT_COLUMNS)
+    computed = [row[1] for row in conn.execute("PRAGMA table_xinfo(alerts)") if row[6]]
+    assert computed == ["service", "ack_seconds", "resolve_seconds", "wait_seconds"]
 
 
 def test_a_database_of_the_first_release_keeps_its_rows_and_gains_the_history_columns(tmp_path: Path) -> None:

@@ -454,6 +454,29 @@ async def test_pressing_1_on_the_call_acknowledges_as_the_person_called(
 
 
 # -- config and silences -----------------------------------------------------------------------------------------
+async def test_the_configs_sla_targets_are_written_at_start_and_on_reload(tmp_path: Path) -> None:
+    path = write_config(tmp_path, {"ops": "http://127.0.0.1:9/unreachable"})
+    default = load_receiver_config(path)
+    config = json.loads(path.read_text())
+    config["sla"] = {"critical": {"ack": "2m", "resolve": "20m"}, "emergency": {"ack": "1m", "resolve": "10m"}}
+    config["severities"].append("emergency")
+    path.write_text(json.dumps(config))
+    custom = load_receiver_config(path)
+    db = tmp_path / "h.db"
+
+    def targets() -> dict[str, tuple[int, int]]:
+        return {r["severity"]: (r["ack_seconds"], r["resolve_seconds"]) for r in rows(db, "SELECT * FROM sla_targets")}
+
+    receiver = Receiver(custom, Settings(str(db), TOKEN), ManualClock(START))
+    await receiver.start()
+    try:
+        assert targets() == {"critical": (120, 1200), "emergency": (60, 600)}  # only these severities page
+        receiver.reload(default)  # a config without `sla`: the documented defaults again
+        await eventually(lambda: targets() == {"critical": (300, 1800), "warning": (900, 7200)}, what="the reload")
+    finally:
+        await receiver.stop()
+
+
 def test_config_errors_name_file_line_and_column(tmp_path: Path) -> None:
     from amcompanion.catalog.diagnostics import CatalogError
 

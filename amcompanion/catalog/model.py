@@ -116,6 +116,7 @@ class Defaults:
     repeat_interval: dict[str, int] = field(default_factory=dict)
     inhibit_lower_severities: bool = True
     escalation: str | None = None  # where alerts no route matches go; none: an empty receiver
+    sla: dict[str, tuple[int, int]] | None = None  # severity → (ack, resolve) targets in ms; None: the history's own
 
 
 @dataclass

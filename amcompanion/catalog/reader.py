@@ -357,6 +357,7 @@ class CatalogReader:
                 "repeat_interval",
                 "inhibit_lower_severities",
                 "escalation",
+                "sla",
             ),
         )
         if d is None:
@@ -390,6 +391,31 @@ class CatalogReader:
             if name:
                 out.escalation = name
                 self.refer(r, "escalation policy", name, (*path, "escalation"))
+        if "sla" in d:
+            out.sla = self.read_sla(r, d["sla"], (*path, "sla"))
+
+    def read_sla(self, r: FileReader, data: object, path: KeyPath) -> dict[str, tuple[int, int]]:
+        """Per-severity targets the history pages measure MTTA and MTTR against: `{critical: {ack: 5m, resolve:
+        30m}}`. The severities not listed have none (their alerts do not page)."""
+        out = {}
+        for severity, value in (r.mapping(data, path) or {}).items():
+            spath = (*path, severity)
+            if not self.severity(r, severity, spath, at_key=True):
+                continue
+            d = r.mapping(value, spath, ("ack", "resolve"), ("ack", "resolve"))
+            if d is None or d.get("ack") is None or d.get("resolve") is None:
+                continue
+            targets = []
+            for key in ("ack", "resolve"):
+                ms = r.duration(d[key], (*spath, key))
+                if ms is not None and ms < 1000:
+                    r.error((*spath, key), "a target must be 1s or longer")
+                    ms = None
+                targets.append(ms)
+            ack, resolve = targets
+            if ack and resolve:
+                out[severity] = (ack, resolve)
+        return out
 
     def per_severity_durations(self, r: FileReader, value: object, path: KeyPath) -> dict[str, int]:
         if not isinstance(value, dict):

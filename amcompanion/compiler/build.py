@@ -209,7 +209,7 @@ def receiver_config(catalog: Catalog) -> dict:
             spec["repeat"] = {"every": format_duration(policy.repeat_every_ms), "times": policy.repeat_times}
         spec["on_resolve"] = policy.on_resolve
         policies[name] = spec
-    return {
+    config = {
         "version": 1,
         "receiver": receiver,
         "severities": catalog.defaults.severities,
@@ -217,3 +217,9 @@ def receiver_config(catalog: Catalog) -> dict:
         "channels": dict(sorted(catalog.channels.items())),
         "escalations": policies,
     }
+    if catalog.defaults.sla is not None:
+        config["sla"] = {
+            severity: {"ack": format_duration(ack), "resolve": format_duration(resolve)}
+            for severity, (ack, resolve) in catalog.defaults.sla.items()
+        }
+    return config

@@ -172,18 +172,19 @@ GROUP BY t.alertname, t.service, t.severity ORDER BY never_acknowledged DESC LIM
     ),
     "escalations_by_policy": Query(
         "Escalations by policy and step",
-        "For the alerts since `since`: how many reached each step of their escalation policy, how many times the"
-        " step was taken (the last step repeats when the policy says so), and how many of those alerts someone"
+        "For the alerts since `since`: how many reached each step of their escalation policy, how many repeat"
+        " rounds the last step reached (when the policy repeats it), and how many of those alerts someone"
         " acknowledged after all.",
         f"""WITH RECURSIVE paged AS (
-  -- steps are taken in order, so an alert's level says which steps it took; only the last one repeats
+  -- steps are taken in order, so an alert's level says which steps it reached; only the last one repeats
   SELECT policy, escalation_level AS level, repeats, ack_seconds IS NOT NULL AS acked, COUNT(*) AS alerts
   FROM alert_times WHERE starts_at >= {since()} AND escalation_level > 0
   GROUP BY policy, level, repeats, acked
 ),
 steps(step) AS (SELECT 1 UNION ALL SELECT step + 1 FROM steps WHERE step < (SELECT MAX(level) FROM paged))
-SELECT p.policy, s.step, SUM(p.alerts * CASE WHEN p.level > s.step THEN 1 ELSE 1 + p.repeats END) AS steps_taken,
-  SUM(p.alerts) AS alerts, SUM(p.alerts * p.acked) AS acknowledged_later
+SELECT p.policy, s.step, SUM(p.alerts) AS alerts,
+  SUM(CASE WHEN p.level = s.step THEN p.alerts * p.repeats ELSE 0 END) AS repeats,
+  SUM(p.alerts * p.acked) AS acknowledged_later
 FROM paged p JOIN steps s ON s.step <= p.level
 GROUP BY p.policy, s.step ORDER BY p.policy, s.step""",
     ),

@@ -7,7 +7,7 @@ not know) is refused rather than written to.
 """
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from sqlite_utils import Database, Migrations
 
@@ -102,6 +102,13 @@ RECEIVER_TABLES = (
 )""",
     "CREATE INDEX IF NOT EXISTS acks_by_alert ON acks (alert_id)",
 )
+# The columns the receiver writes; what it reads back (for escalating, for messages), not the computed history
+# columns that later migrations add.
+ALERT_COLUMNS = (
+    "id", "fingerprint", "alertname", "severity", "labels", "annotations", "policy", "status", "starts_at", "ends_at",
+    "acked_at", "acked_by", "resolved_at", "escalation_level", "repeats", "first_notice_at", "next_step_at",
+    "generator_url", "group_key", "alertmanager_url", "silence_id",
+)  # fmt: skip
 DEFAULT_SLA = {"critical": (300, 1800), "warning": (900, 7200)}  # severity: (ack, resolve) targets in seconds
 
 
@@ -139,9 +146,7 @@ def m0002_history(db: Database) -> None:
         pk="severity",
         not_null={"ack_seconds", "resolve_seconds"},
     )
-    db["sla_targets"].insert_all(
-        {"severity": s, "ack_seconds": ack, "resolve_seconds": resolve} for s, (ack, resolve) in DEFAULT_SLA.items()
-    )
+    set_sla_targets(db.conn, DEFAULT_SLA)
     columns = [
         "starts_at", "severity", "service", "alertname", "policy", "acked_by", "ack_seconds", "resolve_seconds",
         "wait_seconds", "escalation_level", "repeats", "fingerprint",
@@ -150,6 +155,16 @@ def m0002_history(db: Database) -> None:
     db["alerts"].create_index(columns, index_name="alerts_history")
     db["notifications"].create_index(
         ["queued_at", "channel", "status", "attempts", "latency_seconds"], index_name="notifications_history"
+    )
+
+
+def set_sla_targets(conn: sqlite3.Connection, targets: Mapping[str, tuple[int, int]]) -> None:
+    """Make `sla_targets` hold exactly `targets` (severity: ack and resolve seconds), as the receiver's config
+    (the catalog's `defaults.sla`) says."""
+    conn.execute("DELETE FROM sla_targets")
+    conn.executemany(
+        "INSERT INTO sla_targets (severity, ack_seconds, resolve_seconds) VALUES (?, ?, ?)",
+        [(severity, ack, resolve) for severity, (ack, resolve) in targets.items()],
     )
 
 

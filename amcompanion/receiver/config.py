@@ -16,8 +16,9 @@ import yaml_rs
 from amcompanion.catalog.diagnostics import CatalogError, Diagnostic, KeyPath, locate, syntax_error
 from amcompanion.catalog.model import Policy
 from amcompanion.catalog.reader import CatalogReader, FileReader
+from amcompanion.history.schema import DEFAULT_SLA
 
-TOP_LEVEL = ("version", "receiver", "severities", "contacts", "channels", "escalations")
+TOP_LEVEL = ("version", "receiver", "severities", "contacts", "channels", "escalations", "sla")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -29,6 +30,7 @@ class ReceiverConfig:
     contacts: dict[str, dict[str, str]]
     channels: dict[str, dict[str, object]]  # settings by channel name, `${VAR}`s filled in
     policies: dict[str, Policy]
+    sla: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(DEFAULT_SLA))  # (ack, resolve) seconds
     source: str = ""
     secrets: list[str] = field(default_factory=list)  # values filled in from the environment: never logged
 
@@ -60,6 +62,8 @@ def load_receiver_config(path: Path, environ: Mapping[str, str] | None = None) -
         if top.get(key) is not None:
             read(r, top[key], (key,))
     severities = r.string_list(top.get("severities", ["info", "warning", "critical"]), ("severities",))
+    reader.defaults.severities = severities
+    sla = reader.read_sla(r, top["sla"], ("sla",)) if "sla" in top else None
     reader.check_references()
     reader.check_recipients()
     secrets: list[str] = []
@@ -76,6 +80,7 @@ def load_receiver_config(path: Path, environ: Mapping[str, str] | None = None) -
         contacts=reader.contacts,
         channels=channels,
         policies=reader.policies,
+        sla=DEFAULT_SLA if sla is None else {s: (ack // 1000, resolve // 1000) for s, (ack, resolve) in sla.items()},
         source=str(path),
         secrets=_masked_values(secrets, channels),
     )

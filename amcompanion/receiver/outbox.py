@@ -21,6 +21,7 @@ from aiolimiter import AsyncLimiter
 from tenacity import RetryCallState, wait_exponential
 
 from amcompanion.catalog.durations import parse_duration
+from amcompanion.history.schema import ALERT_COLUMNS
 from amcompanion.receiver.channels import Channel, Message, Outcome
 from amcompanion.receiver.config import mask
 from amcompanion.receiver.db import Database
@@ -32,6 +33,7 @@ from amcompanion.receiver.timeutil import Clock, iso, parse_iso
 log = logging.getLogger("amcompanion.outbox")
 
 BATCH = 500  # rows handed to one channel at a time
+ALERT_OF_ROW = ", ".join(f"a.{column}" for column in ALERT_COLUMNS)
 DEFAULT_TIMEOUT_S = 10.0
 _BACKOFF = wait_exponential(multiplier=2, min=2, max=600)  # 2 s, 4 s, 8 s, ... at most 10 min
 _RATE = re.compile(r"^(\d+)/(s|sec|second|m|min|minute|h|hour)$")
@@ -134,7 +136,7 @@ class Outbox:
         skip = ",".join("?" * len(busy))
         not_busy = f" AND n.channel NOT IN ({skip})" if busy else ""
         rows = conn.execute(
-            "SELECT n.id, n.channel, n.recipient, n.kind, n.queued_at, a.* FROM notifications n"
+            f"SELECT n.id, n.channel, n.recipient, n.kind, n.queued_at, {ALERT_OF_ROW} FROM notifications n"
             " JOIN alerts a ON a.id = n.alert_id"
             f" WHERE n.status = 'queued' AND n.next_attempt_at <= ?{not_busy}"
             " ORDER BY n.next_attempt_at, n.id LIMIT ?",
@@ -142,7 +144,7 @@ class Outbox:
         ).fetchall()
         batches: dict[str, list[DueRow]] = {}
         for row in rows:
-            alert = {key: row[key] for key in row.keys()[5:]}
+            alert = dict(zip(ALERT_COLUMNS, row[5:], strict=True))
             alert["labels"] = json.loads(alert["labels"])
             alert["annotations"] = json.loads(alert["annotations"])
             batches.setdefault(row["channel"], []).append(DueRow(row[0], row[1], row[2], row[3], row[4], alert))

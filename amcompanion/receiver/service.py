@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from amcompanion.history.schema import set_sla_targets
 from amcompanion.receiver.channels import CHANNEL_TYPES, Channel
 from amcompanion.receiver.config import ReceiverConfig
 from amcompanion.receiver.db import Database
@@ -57,6 +58,7 @@ class Receiver:
         self._escalation_task: asyncio.Task | None = None
         self._outbox_task: asyncio.Task | None = None
         self._sleeping_until: datetime | None = None  # the scheduler's next deadline while it sleeps
+        self._sla_task: asyncio.Task | None = None  # a reload's new SLA targets, on their way to the database
         self.ready = False
 
     def _ack_key(self) -> bytes:
@@ -82,6 +84,7 @@ class Receiver:
 
     async def start(self) -> None:
         await self.db.open()
+        await self.db.run(set_sla_targets, self.config.sla)
         self._escalation_task = asyncio.create_task(self._escalate_forever())
         self._outbox_task = asyncio.create_task(self.outbox.run())
         self.ready = True
@@ -98,6 +101,8 @@ class Receiver:
 
     def reload(self, config: ReceiverConfig) -> None:
         """Use a new config from now on; messages in flight finish with the old one."""
+        if config.sla != self.config.sla and self.db.opened:
+            self._sla_task = asyncio.create_task(self.db.run(set_sla_targets, config.sla))
         self.config = config
         self.store.config = config
         self.links.external_url = config.external_url

@@ -13,10 +13,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from amcompanion.catalog.model import Policy, Step
+from amcompanion.history.schema import ALERT_COLUMNS
 from amcompanion.receiver.config import ReceiverConfig
 from amcompanion.receiver.escalation import next_due
 from amcompanion.receiver.payload import IncomingAlert, Notification
 from amcompanion.receiver.timeutil import iso, parse_iso
+
+STORED = ", ".join(ALERT_COLUMNS)  # not the history's computed columns: escalating needs none of them
 
 _canonical_json = json.JSONEncoder(sort_keys=True).encode  # one encoder, not one per call as json.dumps(sort_keys=...)
 
@@ -136,7 +139,7 @@ class Store:
         were taken and the next deadline, which is in the past while more are due."""
         taken = 0
         due = conn.execute(
-            "SELECT * FROM alerts WHERE next_step_at IS NOT NULL AND next_step_at <= ? AND status = 'firing'"
+            f"SELECT {STORED} FROM alerts WHERE next_step_at IS NOT NULL AND next_step_at <= ? AND status = 'firing'"
             " ORDER BY next_step_at LIMIT ?",
             (iso(now), self.escalation_batch),
         ).fetchall()
@@ -215,7 +218,7 @@ class Store:
 
     def _close(self, conn: sqlite3.Connection, alert_id: int, now: datetime, ends_at: str) -> int:
         """Resolve: stop escalating, drop pages not yet sent, and tell those who were paged, once."""
-        row = conn.execute("SELECT * FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        row = conn.execute(f"SELECT {STORED} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
         conn.execute(
             "UPDATE alerts SET status = 'resolved', resolved_at = ?, ends_at = ?, next_step_at = NULL WHERE id = ?",
             (iso(now), ends_at, alert_id),
