@@ -1,7 +1,7 @@
 """Benchmark the history pages: seed a large history, then time every canned query through Datasette's JSON API.
 
 It seeds `--alerts` synthetic alerts (default 1,000,000, over 90 days; with their events, deliveries,
-escalations and acks: about 6 rows each) unless `--db` names an existing database, starts
+escalations and acks: about 6.7 rows each) unless `--db` names an existing database, starts
 `amcompanion history serve` on it, and times each canned query through `/history/<query>.json`, as the
 pages and the dashboard run them: with the default period (the last 7 days; the weekly trend: 28 days),
 which the target is about, and for comparison over the last 28 days and over the whole history. Each figure
