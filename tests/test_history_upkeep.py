@@ -1,6 +1,7 @@
 """`amcompanion history seed`, `prune` and `report`: deterministic seeds, retention that leaves no orphans and
 keeps open alerts, and a report whose numbers are the database's."""
 
+import re
 import sqlite3
 import subprocess
 import sys
@@ -72,7 +73,11 @@ def test_the_cli_seeds_reports_and_prunes(tmp_path: Path) -> None:
     shown = amcompanion("history", "report", "--since", "7d", "--db", str(db))
     assert shown.returncode == 0, shown.stderr
     conn = sqlite3.connect(db)
-    week = (datetime.now(UTC) - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M")
+    # the report's own cut-off (to the minute), as its heading says: a minute may turn between it and this test
+    heading = re.search(r" since (\d{4}-\d\d-\d\d) (\d\d:\d\d) UTC$", shown.stdout.splitlines()[0])
+    assert heading, shown.stdout
+    week = f"{heading[1]}T{heading[2]}"
+    assert abs(datetime.fromisoformat(week + "+00:00") - (datetime.now(UTC) - timedelta(days=7))) < timedelta(minutes=5)
     (total,) = conn.execute("SELECT COUNT(*) FROM alerts WHERE starts_at >= ?", [week]).fetchone()
     top = conn.execute(
         "SELECT alertname, json_extract(labels, '$.service'), COUNT(*) AS n FROM alerts WHERE starts_at >= ?"

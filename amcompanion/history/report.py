@@ -21,7 +21,7 @@ def report(path: Path, since: datetime, noisy: int = 10) -> str:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     try:
-        day = since.strftime("%Y-%m-%dT%H:%M:%S")
+        day = since.strftime("%Y-%m-%dT%H:%M")  # to the minute, as the heading shows it
         by_severity = _rows(conn, "mtta_mttr_by_severity", day)
         noisiest = _rows(conn, "noisiest_alerts", day)[:noisy]
         deliveries = _rows(conn, "deliveries_by_channel", day)
