@@ -64,6 +64,20 @@ never-acknowledged alerts, escalations by policy and step, deliveries by channel
 volume per hour, and a dashboard of them. Definitions: docs/history.md.
 """
 
+DEMO_EXAMPLES = """\
+examples:
+  amcompanion demo                      # the whole loop in about a minute, then Ctrl-C to stop
+  amcompanion demo --speed 20           # slower: a catalog minute lasts 3 s
+  amcompanion demo --once --workdir d   # exit when the script is done; keep the files and logs in d/
+
+It compiles rulesets/ with every waiting time divided by --speed and every address on 127.0.0.1, then
+starts Debian's Prometheus and Alertmanager, the receiver, a stand-in server for each channel (printing
+each message as its reader would see it), a tiny exporter, and Datasette on the history. The exporter's
+memory gauge climbs past HighMemory's warning level: the alert fires, pages level 1, escalates to
+level 2, is acknowledged through the link in the SMS, and resolves when the gauge drops. Nothing
+leaves this machine.
+"""
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -157,6 +171,18 @@ def _parser() -> argparse.ArgumentParser:
             "--config", type=Path, default=Path("generated/receiver/receiver.yaml"), help="receiver.yaml"
         )
 
+    d = sub.add_parser(
+        "demo",
+        help="run the whole loop on this machine: Prometheus → Alertmanager → receiver → channels",
+        description="Watch an alert fire, escalate, be acknowledged and resolve, on loopback.",
+        epilog=DEMO_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    d.add_argument("rulesets", nargs="?", default="rulesets", type=Path, help="the bundled catalog (default: rulesets)")
+    d.add_argument("--speed", type=int, default=60, help="how many times faster time passes (1-600, default: 60)")
+    d.add_argument("--once", action="store_true", help="stop everything when the script is done")
+    d.add_argument("--workdir", type=Path, help="keep the compiled files, database and logs here (a new directory)")
+
     h = sub.add_parser(
         "history",
         help="browse, summarise, seed or prune the alert history",
@@ -190,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         "ack": ack_command,
         "channels": channels_command,
         "history": history_command,
+        "demo": demo_command,
     }
     return commands[args.command](args)
 
@@ -447,4 +474,38 @@ def history_command(args: argparse.Namespace) -> int:
     pruned = prune(args.db, cutoff)
     counts = ", ".join(f"{count} {table}" for table, count in pruned.items())
     print(f"pruned alerts resolved before {cutoff:%Y-%m-%d %H:%M} UTC from {args.db}: {counts}")
+    return 0
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    import asyncio
+    import shutil
+    import tempfile
+
+    from amcompanion.catalog.diagnostics import CatalogError
+    from amcompanion.demo.daemons import DaemonError
+    from amcompanion.demo.run import DemoError, run
+    from amcompanion.demo.stand_ins import Unsupported
+
+    if not 1 <= args.speed <= 600:
+        print(f"error: --speed: expected 1 to 600, got {args.speed}", file=sys.stderr)
+        return 2
+    if args.workdir is not None:
+        if args.workdir.exists() and any(args.workdir.iterdir()):
+            print(f"error: --workdir: {args.workdir} is not empty; name a new directory", file=sys.stderr)
+            return 2
+        args.workdir.mkdir(parents=True, exist_ok=True)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="amcompanion-demo-"))
+    try:
+        asyncio.run(run(args.rulesets, workdir.resolve(), args.speed, args.once, sys.stdout))
+    except CatalogError as exc:
+        for diag in exc.diagnostics:
+            print(diag, file=sys.stderr)
+        return 1
+    except (DemoError, DaemonError, Unsupported, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
     return 0

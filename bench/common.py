@@ -1,17 +1,14 @@
 """What the benchmark scripts share: free loopback ports, a process's CPU time, waiting for a server."""
 
 import os
-import socket
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
+from amcompanion.demo.daemons import free_port
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["cpu_seconds", "free_port", "wait_ready"]
 
 
 def cpu_seconds(pid: int) -> float:

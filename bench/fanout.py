@@ -1,6 +1,6 @@
 """Benchmark fan-out: 1,000 alerts through an escalation step that notifies 8 channels, each to its fake API.
 
-The channel fakes of tests/fakes (DingTalk, WeChat Work, Feishu, Slack, Telegram, Discord, Twilio SMS and an
+The channel fakes of amcompanion/fakes (DingTalk, WeChat Work, Feishu, Slack, Telegram, Discord, Twilio SMS and an
 SMTP server) run in this process on loopback, with their rate limits lifted. The receiver runs as its own
 process (`amcompanion serve`); this script posts the alerts to it, as Alertmanager would, in notifications
 of `--per-notification` alerts. The policy's first step (after 0s) notifies all 8 channels, so 1,000
@@ -53,18 +53,18 @@ import aiohttp
 from aiohttp import web
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))  # tests.fakes
+sys.path.insert(0, str(REPO_ROOT))  # amcompanion.fakes
 
+from amcompanion.fakes.dingtalk import FakeDingTalk  # noqa: E402
+from amcompanion.fakes.discord import WEBHOOK_ID, WEBHOOK_TOKEN, FakeDiscord  # noqa: E402
+from amcompanion.fakes.feishu import FakeFeishu, FeishuBot  # noqa: E402
+from amcompanion.fakes.slack import HOOK, FakeSlack  # noqa: E402
+from amcompanion.fakes.smtp import FakeSMTP  # noqa: E402
+from amcompanion.fakes.telegram import GROUP_CHAT, FakeTelegram  # noqa: E402
+from amcompanion.fakes.telegram import TOKEN as TELEGRAM_TOKEN  # noqa: E402
+from amcompanion.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio  # noqa: E402
+from amcompanion.fakes.wecom import FakeWeCom  # noqa: E402
 from bench.common import cpu_seconds, free_port, wait_ready  # noqa: E402
-from tests.fakes.dingtalk import FakeDingTalk  # noqa: E402
-from tests.fakes.discord import WEBHOOK_ID, WEBHOOK_TOKEN, FakeDiscord  # noqa: E402
-from tests.fakes.feishu import FakeFeishu, FeishuBot  # noqa: E402
-from tests.fakes.slack import HOOK, FakeSlack  # noqa: E402
-from tests.fakes.smtp import FakeSMTP  # noqa: E402
-from tests.fakes.telegram import GROUP_CHAT, FakeTelegram  # noqa: E402
-from tests.fakes.telegram import TOKEN as TELEGRAM_TOKEN  # noqa: E402
-from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio  # noqa: E402
-from tests.fakes.wecom import FakeWeCom  # noqa: E402
 
 TOKEN = "bench-token"
 UNLIMITED = 10**9

@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
@@ -10,12 +9,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGS = Path(__file__).resolve().parent / "catalogs"
 GOLDEN = Path(__file__).resolve().parent / "golden"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def require_tool(name: str, install: str = "apt-get install prometheus prometheus-alertmanager") -> str:

@@ -1,4 +1,4 @@
-"""The DingTalk robot channel against a local fake of DingTalk's robot API (tests/fakes/dingtalk.py)."""
+"""The DingTalk robot channel against a local fake of DingTalk's robot API (amcompanion/fakes/dingtalk.py)."""
 
 import asyncio
 import json
@@ -11,12 +11,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from amcompanion.fakes.dingtalk import BUSY, TOO_FAST, Answer, FakeDingTalk
 from amcompanion.receiver.channels.base import TRUNCATED, Response
 from amcompanion.receiver.channels.dingtalk import BODY_LIMIT, DingTalkChannel, sign
 from amcompanion.receiver.messages import Renderer
 from amcompanion.receiver.timeutil import parse_iso
 from tests.channel_support import CONTACTS, assert_golden, delivery, render_default, sample_alert
-from tests.fakes.dingtalk import BUSY, TOO_FAST, Answer, FakeDingTalk
 from tests.receiver_support import rows
 
 SECRET = "SECexample0000000000000000000000"

@@ -6,11 +6,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from amcompanion.fakes.discord import WEBHOOK_ID, WEBHOOK_TOKEN, Answer, FakeDiscord, form_errors
 from amcompanion.receiver.channels.base import TRUNCATED, Response
 from amcompanion.receiver.channels.discord import DiscordChannel
 from amcompanion.receiver.messages import Renderer
 from tests.channel_support import ACK_URL, assert_golden, delivery, render_default, sample_alert
-from tests.fakes.discord import WEBHOOK_ID, WEBHOOK_TOKEN, Answer, FakeDiscord, form_errors
 
 URL = f"https://discord.com/api/webhooks/{WEBHOOK_ID}/{WEBHOOK_TOKEN}"
 

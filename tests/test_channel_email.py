@@ -9,14 +9,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from amcompanion.demo.daemons import free_port
+from amcompanion.fakes.smtp import FakeSMTP, self_signed_certificate
 from amcompanion.receiver.channels import CHANNEL_TYPES, Message, Response
 from amcompanion.receiver.channels import email as email_channel
 from amcompanion.receiver.channels.base import TRUNCATED
 from amcompanion.receiver.channels.email import EmailChannel
 from amcompanion.receiver.messages import Renderer
 from tests.channel_support import ACK_URL, CONTACTS, assert_golden, delivery, render_default, sample_alert
-from tests.conftest import free_port
-from tests.fakes.smtp import FakeSMTP, self_signed_certificate
 from tests.receiver_support import rows
 
 USER, PASSWORD = "alerts", "s3cret-smtp-pass"

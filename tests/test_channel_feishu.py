@@ -7,11 +7,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from amcompanion.fakes.feishu import FakeFeishu, FeishuBot, error
 from amcompanion.receiver.channels.base import TRUNCATED, Message, Response
 from amcompanion.receiver.channels.feishu import BODY_LIMIT, FeishuChannel, sign
 from amcompanion.receiver.messages import Renderer
 from tests.channel_support import ACK_URL, assert_golden, delivery, render_default, sample_alert
-from tests.fakes.feishu import FakeFeishu, FeishuBot, error
 
 TOKEN = "0a1b2c3d-feed-4bee-8cab-000000000001"
 SECRET = "feishu-secret"

@@ -7,11 +7,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from amcompanion.fakes.slack import HOOK, FakeSlack
 from amcompanion.receiver.channels.base import TRUNCATED, Message, Response
 from amcompanion.receiver.channels.slack import SECTION_LIMIT, SlackChannel
 from amcompanion.receiver.messages import Renderer
 from tests.channel_support import ACK_URL, assert_golden, delivery, render_default, sample_alert
-from tests.fakes.slack import HOOK, FakeSlack
 
 URL = f"https://hooks.slack.com/services/{HOOK}"
 

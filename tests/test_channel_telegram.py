@@ -6,11 +6,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from amcompanion.fakes.telegram import GROUP_CHAT, TOKEN, Answer, EntityError, FakeTelegram, parse_html
 from amcompanion.receiver.channels.base import TRUNCATED, Response
 from amcompanion.receiver.channels.telegram import TelegramChannel, truncate_html, units
 from amcompanion.receiver.messages import Renderer
 from tests.channel_support import ACK_URL, CONTACTS, assert_golden, delivery, render_default, sample_alert
-from tests.fakes.telegram import GROUP_CHAT, TOKEN, Answer, EntityError, FakeTelegram, parse_html
 
 
 async def start(aiohttp_server, fake: FakeTelegram) -> str:  # type: ignore[no-untyped-def]

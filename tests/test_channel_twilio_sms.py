@@ -8,13 +8,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from amcompanion.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio, twilio_signature
 from amcompanion.receiver.channels import CHANNEL_TYPES
 from amcompanion.receiver.channels.base import TRUNCATED, Response
 from amcompanion.receiver.channels.twilio_sms import TwilioSmsChannel
 from amcompanion.receiver.messages import Renderer
 from amcompanion.receiver.timeutil import parse_iso
 from tests.channel_support import ACK_URL, CONTACTS, START, assert_golden, delivery, render_default, sample_alert
-from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio, twilio_signature
 
 ALICE = CONTACTS["alice"]["phone"]
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from amcompanion.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio
 from amcompanion.receiver.channels import CHANNEL_TYPES
 from amcompanion.receiver.channels.base import TRUNCATED, Response, json_answer
 from amcompanion.receiver.channels.twilio_voice import TWIML_LIMIT, TwilioVoiceChannel
 from amcompanion.receiver.messages import Renderer
 from tests.channel_support import ACK_URL, CONTACTS, assert_golden, delivery, render_default, sample_alert
-from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio
 from tests.receiver_support import rows
 
 ALICE = CONTACTS["alice"]["phone"]

@@ -1,4 +1,4 @@
-"""The WeCom group robot channel against a local fake of WeCom's robot API (tests/fakes/wecom.py)."""
+"""The WeCom group robot channel against a local fake of WeCom's robot API (amcompanion/fakes/wecom.py)."""
 
 from dataclasses import replace
 from pathlib import Path
@@ -6,11 +6,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from amcompanion.fakes.wecom import BUSY, RATE_LIMITED, Answer, FakeWeCom
 from amcompanion.receiver.channels.base import TRUNCATED, Message, Response
 from amcompanion.receiver.channels.wecom import WeComChannel, plain
 from amcompanion.receiver.messages import Renderer
 from tests.channel_support import assert_golden, delivery, render_default, sample_alert
-from tests.fakes.wecom import BUSY, RATE_LIMITED, Answer, FakeWeCom
 
 KEY = "693a91f6-0000-4bc4-97a0-0ec2f1fa5aaa"
 

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from amcompanion.demo.daemons import free_port
 from amcompanion.history.pages import DASHBOARD, dashboard
 from amcompanion.history.queries import QUERIES
 from amcompanion.history.seed import seed
-from tests.conftest import ROOT, free_port, require_tool
+from tests.conftest import ROOT, require_tool
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SINCE = "2026-10-26"  # 28 days before NOW

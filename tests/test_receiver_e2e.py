@@ -2,8 +2,6 @@
 compile`, posting to the receiver; escalation in compressed time, an ack, a resolve."""
 
 import asyncio
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,12 +10,12 @@ import pytest
 from aiohttp import web
 
 from amcompanion.cli import main as amcompanion
+from amcompanion.demo.daemons import Daemon, alertmanager, free_port, prometheus, prometheus_config
 from amcompanion.receiver.app import make_app
 from amcompanion.receiver.config import load_receiver_config
 from amcompanion.receiver.service import Receiver, Settings
 from tests.conftest import require_tool
 from tests.receiver_support import FakeChannel, eventually, rows
-from tests.test_receiver_process import free_port
 
 CATALOG = """\
 version: 1
@@ -55,36 +53,22 @@ groups:
         summary: "demo_gauge is {{{{ $value }}}} on {{{{ $labels.instance }}}}"
 """
 
-PROMETHEUS = """\
-global: {{scrape_interval: 1s, evaluation_interval: 1s}}
-rule_files: ["{rules}"]
-alerting:
-  alertmanagers: [{{static_configs: [{{targets: ["127.0.0.1:{am_port}"]}}]}}]
-scrape_configs:
-  - job_name: demo
-    static_configs: [{{targets: ["127.0.0.1:{exporter_port}"]}}]
-"""
-
 
 @pytest.fixture
-def daemons() -> Iterator[list[subprocess.Popen]]:
-    started: list[subprocess.Popen] = []
+def daemons() -> Iterator[list[Daemon]]:
+    started: list[Daemon] = []
     yield started
-    for process in started:
-        process.send_signal(signal.SIGTERM)
-    for process in started:
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    for daemon in started:
+        daemon.stop()
 
 
 async def test_prometheus_alertmanager_receiver_escalate_ack_resolve(
     tmp_path: Path,
     aiohttp_server,
-    daemons: list[subprocess.Popen],  # type: ignore[no-untyped-def]
+    daemons: list[Daemon],  # type: ignore[no-untyped-def]
 ) -> None:
-    prometheus, alertmanager = require_tool("prometheus"), require_tool("prometheus-alertmanager")
+    require_tool("prometheus")
+    require_tool("prometheus-alertmanager")
     ports = {name: free_port() for name in ("receiver", "fake", "am", "prom", "exporter")}
     token_file = tmp_path / "token"
     token_file.write_text("e2e-token\n")
@@ -118,28 +102,15 @@ async def test_prometheus_alertmanager_receiver_escalate_ack_resolve(
     receiver = Receiver(config, Settings(str(tmp_path / "history.db"), token_file.read_text().strip()))
     await aiohttp_server(make_app(receiver), port=ports["receiver"])
 
+    daemons.append(alertmanager(out / "alertmanager" / "alertmanager.yml", tmp_path, ports["am"]))
     (tmp_path / "prometheus.yml").write_text(
-        PROMETHEUS.format(
-            rules=out / "prometheus" / "rules" / "demo.yml", am_port=ports["am"], exporter_port=ports["exporter"]
+        prometheus_config(
+            [out / "prometheus" / "rules" / "demo.yml"],
+            ports["am"],
+            {"demo": {"targets": [f"127.0.0.1:{ports['exporter']}"]}},
         )
     )
-    log = (tmp_path / "daemons.log").open("w")
-    daemons.append(
-        subprocess.Popen(
-            [alertmanager, f"--config.file={out / 'alertmanager' / 'alertmanager.yml'}",
-             f"--storage.path={tmp_path / 'am'}", f"--web.listen-address=127.0.0.1:{ports['am']}",
-             "--cluster.listen-address=", f"--web.external-url=http://127.0.0.1:{ports['am']}"],
-            stdout=log, stderr=log,
-        )
-    )  # fmt: skip
-    daemons.append(
-        subprocess.Popen(
-            [prometheus, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'prom'}",
-             f"--web.listen-address=127.0.0.1:{ports['prom']}",
-             f"--web.external-url=http://127.0.0.1:{ports['prom']}"],
-            stdout=log, stderr=log,
-        )
-    )  # fmt: skip
+    daemons.append(prometheus(tmp_path / "prometheus.yml", tmp_path, ports["prom"]))
 
     db = tmp_path / "history.db"
     try:
@@ -172,6 +143,6 @@ async def test_prometheus_alertmanager_receiver_escalate_ack_resolve(
         assert statuses == ["firing", "resolved"]
         await eventually(lambda: any(m["kind"] == "resolved" for m in fakes["ops"].received), what="resolve notice")
     except AssertionError:
-        log.flush()
-        print((tmp_path / "daemons.log").read_text()[-3000:])
+        for daemon in daemons:
+            print(f"{daemon.name}:\n{daemon.tail()}")
         raise

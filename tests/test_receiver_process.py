@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from tests.conftest import free_port
+from amcompanion.demo.daemons import free_port
 from tests.receiver_support import AUTH, TOKEN, FakeChannel, alert_payload, eventually, rows, write_config
 
 PROCESS_TIMEOUT = 20.0

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from tests.fakes.window import SlidingWindow, admit_all
+from amcompanion.fakes import Shown
+from amcompanion.fakes.window import SlidingWindow, admit_all
 
 HOOK = "T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"
 LIMITS = {"section": 3000, "header": 150, "button": 75, "url": 3000, "blocks": 50, "elements": 25, "text": 40000}
@@ -33,6 +34,10 @@ class FakeSlack:
     received: list[dict] = field(default_factory=list)  # bodies accepted (`ok`)
     answers: list[tuple[int, str]] = field(default_factory=list)  # every answer given, in order
     _sent: dict[str, list[SlidingWindow]] = field(default_factory=dict)
+
+    def shown(self) -> list[Shown]:
+        """Accepted messages as the channel shows them: the blocks' texts (or the fallback `text`)."""
+        return [Shown("the channel", _visible(body)) for body in self.received]
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -123,3 +128,8 @@ def _blocks_ok(blocks: object) -> bool:
         elif kind != "divider":
             return False
     return True
+
+
+def _visible(body: dict) -> str:
+    texts = [block["text"]["text"] for block in body.get("blocks") or [] if isinstance(block.get("text"), dict)]
+    return "\n".join(texts) or str(body.get("text", ""))

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from tests.fakes.window import SlidingWindow
+from amcompanion.fakes import Shown
+from amcompanion.fakes.window import SlidingWindow
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
 GROUP_CHAT = "-100123"
@@ -110,6 +111,10 @@ class FakeTelegram:
     rejected: list[tuple[int, str]] = field(default_factory=list)
     requests: int = 0
     _sent: dict[str, SlidingWindow] = field(default_factory=dict)
+
+    def shown(self) -> list[Shown]:
+        """Accepted messages as the chat shows them (HTML parsed to its visible text)."""
+        return [Shown(f"chat {body['chat_id']}", body["_visible"]) for body in self.received]
 
     def app(self) -> web.Application:
         app = web.Application()

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from tests.fakes.window import SlidingWindow, admit_all
+from amcompanion.fakes import Shown
+from amcompanion.fakes.window import SlidingWindow, admit_all
 
 MAX_BODY = 20 * 1024
 WINDOW_S = 3600
@@ -60,6 +61,10 @@ class FakeFeishu:
     verified: int = 0  # accepted requests whose signature was checked and matched
     largest: int = 0  # bytes of the largest body received
     _sent: dict[str, list[SlidingWindow]] = field(default_factory=dict)
+
+    def shown(self) -> list[Shown]:
+        """Accepted messages as the group sees them: the card's title and texts, one per line."""
+        return [Shown("the group", "\n".join(_texts(body))) for body in self.received]
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=1024 * 1024)

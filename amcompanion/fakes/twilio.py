@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from amcompanion.fakes import Shown
+
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "fake-twilio-auth-token"
 FROM = "+15005550006"
@@ -93,6 +95,11 @@ class Accepted:
     content_type: str
 
     @property
+    def spoken(self) -> list[ET.Element]:
+        """The call's <Say> elements, in order (none for a message or a call by URL)."""
+        return list(ET.fromstring(self.form["Twiml"]).iter("Say")) if "Twiml" in self.form else []
+
+    @property
     def gather(self) -> ET.Element | None:
         """The call's <Gather> (None for a message, or a call without one)."""
         if "Twiml" not in self.form:
@@ -123,6 +130,15 @@ class FakeTwilio:
         self.app = web.Application()
         self.app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._messages)
         self.app.router.add_post("/2010-04-01/Accounts/{sid}/Calls.json", self._calls)
+
+    def shown(self) -> list[Shown]:
+        """Accepted SMS as the phone shows them; calls as the words the phone speaks."""
+        return [
+            Shown(f"SMS to {a.form['To']}", a.form["Body"])
+            if a.api == "Messages"
+            else Shown(f"call to {a.form['To']}", " ".join(" ".join(say.itertext()) for say in a.spoken))
+            for a in self.accepted
+        ]
 
     # -- configuring failures ----------------------------------------------------------------------------
     def fail(

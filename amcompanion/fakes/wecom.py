@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from tests.fakes.robot import Answer, ErrcodeRecord, play
-from tests.fakes.window import SlidingWindow
+from amcompanion.fakes.robot import Answer, ErrcodeRecord, play
+from amcompanion.fakes.window import SlidingWindow
 
 PER_MINUTE = 20
 LIMITS = {"text": 2048, "markdown": 4096, "markdown_v2": 4096}

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from tests.fakes.window import SlidingWindow
+from amcompanion.fakes import Shown
+from amcompanion.fakes.window import SlidingWindow
 
 WEBHOOK_ID = "1234567890123456789"
 WEBHOOK_TOKEN = "a1B2c3D4e5F6g7H8i9J0kLmNoPqRsTuVwXyZ-_abcdefghijklmnopqrstuvwxyz012345"
@@ -156,6 +157,19 @@ class FakeDiscord:
     @property
     def path(self) -> str:
         return f"/api/webhooks/{self.webhook_id}/{self.token}"
+
+    def shown(self) -> list[Shown]:
+        """Accepted messages as the channel shows them: the content, then each embed's title and description."""
+        return [
+            Shown(
+                "the channel",
+                "\n".join(
+                    [body.get("content") or ""]
+                    + [f"{e.get('title', '')}\n{e.get('description', '')}" for e in body.get("embeds", [])]
+                ).strip(),
+            )
+            for body in self.received
+        ]
 
     def app(self) -> web.Application:
         app = web.Application()

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from tests.fakes.robot import Answer, ErrcodeRecord, play
-from tests.fakes.window import SlidingWindow
+from amcompanion.fakes.robot import Answer, ErrcodeRecord, play
+from amcompanion.fakes.window import SlidingWindow
 
 BODY_LIMIT = 20_000
 PER_MINUTE = 20

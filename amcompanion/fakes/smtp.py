@@ -11,6 +11,7 @@ recipients, or to hang (a server that stops answering).
 import asyncio
 import email
 import email.policy
+import logging
 import ssl
 import subprocess
 import threading
@@ -25,7 +26,12 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from tests.fakes.window import SlidingWindow
+from amcompanion.fakes import Shown
+from amcompanion.fakes.window import SlidingWindow
+
+# aiosmtpd warns of AUTH without TLS (intended: plain AUTH on loopback) and, on every AUTH, of its own deprecated
+# Session.login_data: noise in the demo's terminal and the tests' logs.
+logging.getLogger("mail.log").setLevel(logging.ERROR)
 
 
 def self_signed_certificate(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
@@ -116,6 +122,12 @@ class FakeSMTP:
         """Stop answering at DATA for `seconds`, for the next `times` messages (a server gone away silently)."""
         with self._lock:
             self._hangs.extend([seconds] * times)
+
+    def shown(self) -> list[Shown]:
+        """Accepted mail as a mail client's plain-text view shows it: the subject, then the text part."""
+        return [
+            Shown(", ".join(r.rcpt_tos), f"Subject: {r.message['Subject']}\n\n{r.part('plain')}") for r in self.received
+        ]
 
     @property
     def base_url(self) -> str:

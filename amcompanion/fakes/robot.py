@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from amcompanion.fakes import Shown
+
 
 @dataclass
 class Answer:
@@ -36,3 +38,20 @@ class ErrcodeRecord:
     @property
     def rejected(self) -> list:
         return [r for r in self.received if r.answer.get("errcode") != 0]
+
+    def shown(self) -> list[Shown]:
+        """Accepted messages as the group sees them (markdown as written; @mentions named)."""
+        return [Shown(_audience(body), _robot_text(body)) for body in self.accepted]
+
+
+def _robot_text(body: dict) -> str:
+    content = body.get(str(body.get("msgtype")), {})
+    text = content.get("text") or content.get("content") or ""
+    title = content.get("title")
+    return text if not title or text.lstrip("# ").startswith(title) else f"{title}\n{text}"
+
+
+def _audience(body: dict) -> str:
+    at = body.get("at") or body.get(str(body.get("msgtype")), {})
+    mentioned = [*(at.get("atMobiles") or at.get("mentioned_mobile_list") or [])]
+    return "the group" + (f", @{' @'.join(mentioned)}" if mentioned else "")

@@ -1,0 +1,85 @@
+"""The demo's catalog: the bundled one with its waiting times compressed and every address on loopback.
+
+Pure functions from a catalog to a catalog: the demo then compiles the result with the ordinary compiler,
+so what runs is what `amcompanion compile` would write, only faster and local.
+"""
+
+import copy
+import dataclasses
+from collections.abc import Iterator, Mapping
+
+from amcompanion.catalog.durations import format_duration, parse_duration
+from amcompanion.catalog.model import Catalog
+
+MIN_MS = 100  # Alertmanager and Prometheus tick no faster than this is useful
+
+
+def compress(catalog: Catalog, speed: int) -> Catalog:
+    """A copy in which every time a person waits on passes `speed` times faster: `for`, evaluation intervals,
+    Alertmanager's group_wait, group_interval and repeat_interval, escalation steps and repeats, severity
+    escalations and SLA targets. PromQL ranges (rate(x[5m]), lookbacks, SLO windows) keep their length: they
+    define what is measured, not how long anyone waits."""
+    out = copy.deepcopy(catalog)
+
+    def fast(ms: int) -> int:
+        return max(MIN_MS, ms // speed) if ms else 0
+
+    d = out.defaults
+    d.for_ms, d.interval_ms = fast(d.for_ms), fast(d.interval_ms)
+    for timings in (d.group_wait, d.group_interval, d.repeat_interval):
+        timings.update({severity: fast(ms) for severity, ms in timings.items()})
+    if d.sla is not None:
+        d.sla = {severity: (fast(ack), fast(resolve)) for severity, (ack, resolve) in d.sla.items()}
+    for group in out.groups:
+        group.interval_ms = fast(group.interval_ms)
+        for alert in group.alerts:
+            alert.for_ms = fast(alert.for_ms)
+            if alert.escalate is not None:
+                alert.escalate = dataclasses.replace(alert.escalate, after_ms=fast(alert.escalate.after_ms))
+        for slo in group.slos:
+            slo.alert_for_ms = fast(slo.alert_for_ms)
+    for policy in out.policies.values():
+        for step in policy.steps:
+            step.after_ms = fast(step.after_ms)
+        if policy.repeat_every_ms is not None:
+            policy.repeat_every_ms = fast(policy.repeat_every_ms)
+    for route in out.routes:
+        for key, value in route.overrides.items():
+            ms = parse_duration(value) if isinstance(value, str) else None
+            if ms is not None:
+                route.overrides[key] = format_duration(fast(ms))
+    return out
+
+
+def on_loopback(catalog: Catalog, receiver_url: str, token_file: str, channel_urls: Mapping[str, str]) -> Catalog:
+    """A copy that reaches nothing beyond this machine: Alertmanager posts to the receiver at `receiver_url`
+    (its ack links point there too), every channel talks to its stand-in at `channel_urls[name]`, and routes
+    to native Alertmanager receivers (e-mail through a real relay, say) get an empty receiver instead."""
+    out = copy.deepcopy(catalog)
+    out.receiver.url = out.receiver.external_url = receiver_url
+    out.receiver.bearer_token_file = token_file
+    for name, settings in out.channels.items():
+        settings["base_url"] = channel_urls[name]
+        if settings["type"] == "email":
+            settings["starttls"] = False  # the stand-in relay speaks plain SMTP on loopback
+    for route in out.routes:
+        if route.native is not None:
+            route.native = {}
+    return out
+
+
+class Placeholders(Mapping[str, str]):
+    """The environment the demo's receiver reads `${VAR}`s from: any variable has a made-up value (the stand-ins
+    are built from the filled-in settings, so they expect exactly these tokens and secrets)."""
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str)
+
+    def __getitem__(self, name: str) -> str:
+        return f"demo-{name.lower().replace('_', '-')}"
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0

@@ -1,2 +1,0 @@
-"""Local stand-ins for the channels' APIs: real HTTP (or SMTP) servers on 127.0.0.1 that check what the real
-service checks and answer in its wire format, errors and rate limits included. Used by tests and the demo."""

@@ -1,0 +1,202 @@
+"""`amcompanion demo`: its catalog transformation (pure), and the command itself end to end, as a person runs it:
+real Prometheus and Alertmanager, the receiver, the channels' stand-ins and Datasette, all on loopback."""
+
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from amcompanion.catalog import load_catalog
+from amcompanion.demo.plan import Placeholders, compress, on_loopback
+from amcompanion.demo.stand_ins import BUILDERS, Unsupported, base_url, stand_in
+from amcompanion.emit.files import write_catalog
+from amcompanion.receiver.config import load_receiver_config
+from tests.conftest import ROOT, require_tool
+
+RULESETS = ROOT / "rulesets"
+DEMO = [sys.executable, "-m", "amcompanion", "demo", str(RULESETS)]
+DEMO_TIMEOUT_S = 240  # the script takes about 30 s at speed 60; a slow CI machine gets far more
+
+
+def demo_catalog(tmp_path: Path):  # type: ignore[no-untyped-def]
+    catalog = load_catalog(RULESETS)
+    urls = {name: base_url(str(s["type"]), 10_000 + i) for i, (name, s) in enumerate(catalog.channels.items())}
+    return catalog, on_loopback(compress(catalog, 60), "http://127.0.0.1:9999", str(tmp_path / "token"), urls)
+
+
+def test_compress_divides_every_wait_and_keeps_what_promql_measures(tmp_path: Path) -> None:
+    catalog, fast = demo_catalog(tmp_path)
+    assert (fast.defaults.for_ms, fast.defaults.interval_ms) == (5_000, 1_000)  # 5m and 1m
+    assert fast.defaults.group_wait == {"emergency": 0, "critical": 0, "warning": 500, "info": 1_000}
+    assert fast.defaults.repeat_interval["critical"] == 60_000  # 1h
+    assert fast.defaults.sla == {"critical": (5_000, 30_000), "warning": (15_000, 120_000)}
+    steps = [(s.after_ms, [n.channel for n in s.notify]) for s in fast.policies["infra-oncall"].steps]
+    assert steps == [(0, ["ops-dingtalk", "ops-wecom"]), (10_000, ["sms", "mail"]), (20_000, ["voice", "ops-feishu"])]
+    assert fast.policies["infra-oncall"].repeat_every_ms == 30_000
+    before = {a.name: a for a in catalog.alerts()}
+    for alert in fast.alerts():
+        assert alert.for_ms == before[alert.name].for_ms // 60
+        assert (alert.expr, alert.lookback_ms, alert.baseline_ms) == (
+            before[alert.name].expr,
+            before[alert.name].lookback_ms,
+            before[alert.name].baseline_ms,
+        )
+    high_cpu = next(a for a in fast.alerts() if a.name == "HighCPU")
+    assert high_cpu.escalate is not None and high_cpu.escalate.after_ms == 30_000
+    assert catalog.defaults.for_ms == 300_000, "the input catalog is left as it was"
+
+
+def test_the_demo_catalog_compiles_to_files_that_reach_only_loopback_and_amtool_accepts(tmp_path: Path) -> None:
+    amtool = require_tool("amtool")
+    _, fast = demo_catalog(tmp_path)
+    out = tmp_path / "generated"
+    write_catalog(fast, out, 1)
+    alertmanager = (out / "alertmanager" / "alertmanager.yml").read_text()
+    hosts = set(re.findall(r"://([^/:\s'\"]+)", alertmanager))
+    hosts -= {"runbooks.example.com", "grafana.example.com"}  # links in annotations, which nothing fetches
+    assert hosts == {"127.0.0.1"}
+    assert "smarthost" not in alertmanager, "the native e-mail receiver is emptied"
+    config = load_receiver_config(out / "receiver" / "receiver.yaml", Placeholders())
+    for name, settings in config.channels.items():  # `base_url` overrides the service's host in every channel
+        assert str(settings["base_url"]).startswith(("http://127.0.0.1:", "smtp://127.0.0.1:")), name
+    check = subprocess.run(
+        [amtool, "check-config", str(out / "alertmanager" / "alertmanager.yml")], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "group_wait: 500ms" in alertmanager
+
+
+def test_every_stand_in_expects_the_credentials_its_channel_sends(tmp_path: Path) -> None:
+    _, fast = demo_catalog(tmp_path)
+    out = tmp_path / "generated"
+    write_catalog(fast, out, 1)
+    config = load_receiver_config(out / "receiver" / "receiver.yaml", Placeholders())
+    stands = {name: stand_in(name, s, config.contacts, 10_000) for name, s in config.channels.items()}
+    assert stands["ops-dingtalk"].fake.token == "demo-dingtalk-token"  # type: ignore[attr-defined]
+    assert stands["ops-dingtalk"].fake.secret == "demo-dingtalk-secret"  # type: ignore[attr-defined]
+    assert stands["ops-wecom"].fake.key == "demo-wecom-key"  # type: ignore[attr-defined]
+    assert stands["sms"].fake.auth_token == "demo-twilio-token"  # type: ignore[attr-defined]
+    assert stands["sre-telegram"].fake.chats == {"-100123", "1001", "1003", "1004"}  # type: ignore[attr-defined]
+    assert set(BUILDERS) >= {str(s["type"]) for s in config.channels.values()}
+
+
+def test_a_channel_type_without_a_stand_in_is_refused_rather_than_reached() -> None:
+    with pytest.raises(Unsupported, match='type "webhook" have no stand-in'):
+        base_url("webhook", 1234)
+
+
+def test_without_prometheus_the_demo_says_how_to_install_it(tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": str(tmp_path)}  # nothing to find there
+    run = subprocess.run([*DEMO, "--once"], capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 1
+    assert "prometheus is not installed: install them with `sudo apt-get install prometheus" in run.stderr
+
+
+def _demo_tools() -> None:
+    require_tool("prometheus")
+    require_tool("prometheus-alertmanager")
+
+
+def test_demo_fires_escalates_is_acknowledged_through_the_link_and_resolves(tmp_path: Path) -> None:
+    _demo_tools()
+    workdir = tmp_path / "demo"
+    run = subprocess.run(
+        [*DEMO, "--once", "--workdir", str(workdir)], capture_output=True, text=True, timeout=DEMO_TIMEOUT_S
+    )
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    out = run.stdout
+
+    # the narration, in order
+    stages = [
+        "memory climbs to 93%, over HighMemory's warning level (90%)",
+        "Prometheus: HighMemory (warning) is pending",
+        "Prometheus: HighMemory (warning) is firing",
+        "receiver: alert #1 recorded in the history; escalation policy infra-oncall",
+        "receiver: escalation level 1: ops-dingtalk, ops-wecom",
+        "receiver: escalation level 2 (nobody acknowledged within 10m): sms to alice, mail to alice, bob",
+        "alice opens the link in the message and presses Acknowledge: HTTP 200, “HighMemory is acknowledged by alice.",
+        "receiver: acknowledged by alice; no further escalation",
+        "exporter: the leak is fixed",
+        "receiver: resolved; infra-oncall sends resolve notices",
+        "done: HighMemory fired, escalated to level 2, was acknowledged by alice through the link",
+        "stopping Prometheus, Alertmanager, Datasette",
+    ]
+    positions = [out.find(stage) for stage in stages]
+    assert -1 not in positions, [s for s, p in zip(stages, positions, strict=True) if p == -1]
+    assert positions == sorted(positions)
+
+    # the stand-ins printed each message as its reader sees it
+    assert re.search(r"DingTalk ops-dingtalk → the group\n\s+│ ### \[WARNING\] HighMemory", out)
+    assert re.search(r"Twilio SMS sms → SMS to \+8613800000001\n\s+│ \[WARNING\] HighMemory on demo-node", out)
+    assert re.search(r"email mail → bob@example.com\n\s+│ Subject: \[RESOLVED\] HighMemory", out)
+    assert "Twilio voice voice →" not in out, "level 3 never came: alice acknowledged"
+
+    # the history has the whole life of the alert
+    conn = sqlite3.connect(workdir / "history.db")
+    conn.row_factory = sqlite3.Row
+    (alert,) = conn.execute("SELECT * FROM alerts WHERE severity = 'warning'").fetchall()
+    assert (alert["alertname"], alert["status"], alert["policy"]) == ("HighMemory", "resolved", "infra-oncall")
+    assert alert["escalation_level"] == 2 and alert["acked_by"] == "alice" and alert["resolved_at"]
+    assert alert["ack_seconds"] > 0 and alert["resolve_seconds"] > alert["ack_seconds"]
+    events = [
+        r[0] for r in conn.execute("SELECT status FROM alert_events WHERE alert_id = ? ORDER BY id", [alert["id"]])
+    ]
+    assert events == ["firing", "resolved"]
+    acks = conn.execute("SELECT by, via FROM acks WHERE alert_id = ?", [alert["id"]]).fetchall()
+    assert [tuple(a) for a in acks] == [("alice", "link")]
+    sent = conn.execute(
+        "SELECT kind, step, channel, recipient, status FROM notifications WHERE alert_id = ? ORDER BY kind, step, "
+        "channel, recipient",
+        [alert["id"]],
+    ).fetchall()
+    assert [tuple(n) for n in sent] == [
+        ("firing", 1, "ops-dingtalk", "", "sent"),
+        ("firing", 1, "ops-wecom", "", "sent"),
+        ("firing", 2, "mail", "alice", "sent"),
+        ("firing", 2, "mail", "bob", "sent"),
+        ("firing", 2, "sms", "alice", "sent"),
+        ("resolved", 0, "mail", "alice", "sent"),
+        ("resolved", 0, "mail", "bob", "sent"),
+        ("resolved", 0, "ops-dingtalk", "", "sent"),
+        ("resolved", 0, "ops-wecom", "", "sent"),
+        ("resolved", 0, "sms", "alice", "sent"),
+    ]
+    assert "voice" not in {n["channel"] for n in sent}
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_ctrl_c_stops_everything_the_demo_started(tmp_path: Path) -> None:
+    _demo_tools()
+    demo = subprocess.Popen(
+        [*DEMO, "--workdir", str(tmp_path / "demo")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # until everything is up: the stand-ins line comes last
+            line = demo.stdout.readline()  # type: ignore[union-attr]
+            lines.append(line)
+            if line.startswith("  stand-ins") or not line:
+                break
+        ports = {int(p) for p in re.findall(r"http://127\.0\.0\.1:(\d+)", "".join(lines))}
+        assert len(ports) == 5 and all(_listening(p) for p in ports), "".join(lines)
+        demo.send_signal(signal.SIGINT)
+        rest, _ = demo.communicate(timeout=60)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    assert demo.returncode == 0, rest
+    assert "stopping Prometheus, Alertmanager, Datasette, the receiver and the stand-ins" in rest
+    assert "Traceback" not in rest
+    assert not [p for p in ports if _listening(p)]
