@@ -490,6 +490,13 @@ def demo_command(args: argparse.Namespace) -> int:
     if not 1 <= args.speed <= 600:
         print(f"error: --speed: expected 1 to 600, got {args.speed}", file=sys.stderr)
         return 2
+    if not args.rulesets.is_dir():
+        print(
+            f"error: {args.rulesets}/: no such catalog directory; the demo plays the bundled catalog: run it in a "
+            "clone of the amcompanion repository (where rulesets/ is), or name the directory",
+            file=sys.stderr,
+        )
+        return 2
     if args.workdir is not None:
         if args.workdir.exists() and any(args.workdir.iterdir()):
             print(f"error: --workdir: {args.workdir} is not empty; name a new directory", file=sys.stderr)

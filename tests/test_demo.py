@@ -51,6 +51,8 @@ def test_compress_divides_every_wait_and_keeps_what_promql_measures(tmp_path: Pa
     high_cpu = next(a for a in fast.alerts() if a.name == "HighCPU")
     assert high_cpu.escalate is not None and high_cpu.escalate.after_ms == 30_000
     assert catalog.defaults.for_ms == 300_000, "the input catalog is left as it was"
+    # the history counts in whole seconds: no SLA target under 1 s however fast the demo runs
+    assert compress(catalog, 600).defaults.sla == {"critical": (1_000, 3_000), "warning": (1_500, 12_000)}
 
 
 def test_the_demo_catalog_compiles_to_files_that_reach_only_loopback_and_amtool_accepts(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from amcompanion.catalog.durations import format_duration, parse_duration
 from amcompanion.catalog.model import Catalog
 
 MIN_MS = 100  # Alertmanager and Prometheus tick no faster than this is useful
+MIN_SLA_MS = 1000  # the history counts in whole seconds
 
 
 def compress(catalog: Catalog, speed: int) -> Catalog:
@@ -21,15 +22,15 @@ def compress(catalog: Catalog, speed: int) -> Catalog:
     define what is measured, not how long anyone waits."""
     out = copy.deepcopy(catalog)
 
-    def fast(ms: int) -> int:
-        return max(MIN_MS, ms // speed) if ms else 0
+    def fast(ms: int, least: int = MIN_MS) -> int:
+        return max(least, ms // speed) if ms else 0
 
     d = out.defaults
     d.for_ms, d.interval_ms = fast(d.for_ms), fast(d.interval_ms)
     for timings in (d.group_wait, d.group_interval, d.repeat_interval):
         timings.update({severity: fast(ms) for severity, ms in timings.items()})
     if d.sla is not None:
-        d.sla = {severity: (fast(ack), fast(resolve)) for severity, (ack, resolve) in d.sla.items()}
+        d.sla = {s: (fast(ack, MIN_SLA_MS), fast(resolve, MIN_SLA_MS)) for s, (ack, resolve) in d.sla.items()}
     for group in out.groups:
         group.interval_ms = fast(group.interval_ms)
         for alert in group.alerts:
