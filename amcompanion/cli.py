@@ -486,6 +486,7 @@ def demo_command(args: argparse.Namespace) -> int:
     from amcompanion.demo.daemons import DaemonError
     from amcompanion.demo.run import DemoError, run
     from amcompanion.demo.stand_ins import Unsupported
+    from amcompanion.validate import ToolMissing
 
     if not 1 <= args.speed <= 600:
         print(f"error: --speed: expected 1 to 600, got {args.speed}", file=sys.stderr)
@@ -509,7 +510,7 @@ def demo_command(args: argparse.Namespace) -> int:
         for diag in exc.diagnostics:
             print(diag, file=sys.stderr)
         return 1
-    except (DemoError, DaemonError, Unsupported, OSError) as exc:
+    except (DemoError, DaemonError, Unsupported, ToolMissing, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:

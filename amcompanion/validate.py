@@ -14,6 +14,8 @@ from amcompanion.compiler.alertmanager import routing_labels
 INSTALL_HINT = {
     "promtool": "Debian/Ubuntu: apt-get install --no-install-recommends prometheus",
     "amtool": "Debian/Ubuntu: apt-get install --no-install-recommends prometheus-alertmanager",
+    "prometheus": "Debian/Ubuntu: apt-get install --no-install-recommends prometheus",
+    "prometheus-alertmanager": "Debian/Ubuntu: apt-get install --no-install-recommends prometheus-alertmanager",
 }
 
 
@@ -28,10 +30,10 @@ class ToolMissing(Exception):
     pass
 
 
-def _tool(name: str) -> str:
+def find_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        raise ToolMissing(f"{name} is not installed (not on PATH); {INSTALL_HINT[name]}")
+        raise ToolMissing(f"{name} is not installed (not on PATH); {INSTALL_HINT[name]} (scripts/setup.sh does it)")
     return path
 
 
@@ -48,7 +50,7 @@ CONFIG = "alertmanager/alertmanager.yml"
 def checks(out_dir: Path) -> tuple[list[Check], list[Check]]:
     """The file checks and the route tests (which need a valid config); tools are looked up first, so a
     missing one is reported once."""
-    promtool, amtool = _tool("promtool"), _tool("amtool")
+    promtool, amtool = find_tool("promtool"), find_tool("amtool")
     rule_files = sorted(str(p.relative_to(out_dir)) for p in (out_dir / "prometheus/rules").glob("*.yml"))
     test_files = sorted(str(p.relative_to(out_dir)) for p in (out_dir / "prometheus/tests").glob("*.test.yml"))
 

@@ -98,7 +98,10 @@ def test_without_prometheus_the_demo_says_how_to_install_it(tmp_path: Path) -> N
     env = {**os.environ, "PATH": str(tmp_path)}  # nothing to find there
     run = subprocess.run([*DEMO, "--once"], capture_output=True, text=True, env=env, timeout=60)
     assert run.returncode == 1
-    assert "prometheus is not installed: install them with `sudo apt-get install prometheus" in run.stderr
+    assert (
+        "prometheus is not installed (not on PATH); Debian/Ubuntu: apt-get install --no-install-recommends prometheus"
+        in run.stderr
+    )
 
 
 def _demo_tools() -> None:

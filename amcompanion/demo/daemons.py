@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import shutil
 import signal
 import socket
 import subprocess
@@ -12,18 +11,11 @@ from pathlib import Path
 
 import aiohttp
 
-INSTALL = "install them with `sudo apt-get install prometheus prometheus-alertmanager` (scripts/setup.sh does it)"
+from amcompanion.validate import find_tool
 
 
 class DaemonError(Exception):
     pass
-
-
-def find(binary: str) -> str:
-    path = shutil.which(binary)
-    if path is None:
-        raise DaemonError(f"{binary} is not installed: {INSTALL}")
-    return path
 
 
 def free_port() -> int:
@@ -83,7 +75,7 @@ def alertmanager(config: Path, workdir: Path, port: int) -> Daemon:
     """Alertmanager alone (no cluster) with `config`, its state and log in `workdir`."""
     url = f"http://127.0.0.1:{port}"
     args = [
-        find("prometheus-alertmanager"),
+        find_tool("prometheus-alertmanager"),
         f"--config.file={config}",
         f"--storage.path={workdir / 'alertmanager'}",
         f"--web.listen-address=127.0.0.1:{port}",
@@ -108,7 +100,7 @@ def prometheus_config(rule_files: list[Path], alertmanager_port: int, jobs: dict
 def prometheus(config: Path, workdir: Path, port: int) -> Daemon:
     url = f"http://127.0.0.1:{port}"
     args = [
-        find("prometheus"),
+        find_tool("prometheus"),
         f"--config.file={config}",
         f"--storage.tsdb.path={workdir / 'prometheus'}",
         f"--web.listen-address=127.0.0.1:{port}",

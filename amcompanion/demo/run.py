@@ -34,6 +34,7 @@ from amcompanion.emit.files import write_catalog
 from amcompanion.receiver.app import make_app
 from amcompanion.receiver.config import ReceiverConfig, load_receiver_config
 from amcompanion.receiver.service import Receiver, Settings
+from amcompanion.validate import find_tool
 
 ALERT, SEVERITY = "HighMemory", "warning"  # the bundled catalog's alert the script drives
 NORMAL, LEAK, FIXED = 50.0, 93.0, 45.0  # memory in use, percent
@@ -134,7 +135,7 @@ async def start(rulesets: Path, workdir: Path, speed: int, out: TextIO) -> Demo:
     catalog = load_catalog(rulesets)
     level = warning_level(catalog)
     for binary in ("prometheus", "prometheus-alertmanager"):
-        daemons.find(binary)
+        find_tool(binary)
     ports = {name: daemons.free_port() for name in ("receiver", "alertmanager", "prometheus", "exporter", "history")}
     channel_urls = {}
     for name, settings in catalog.channels.items():
