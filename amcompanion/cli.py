@@ -324,6 +324,7 @@ def serve_command(args: argparse.Namespace) -> int:
 
     from amcompanion.catalog.diagnostics import CatalogError
     from amcompanion.catalog.durations import parse_duration
+    from amcompanion.history.schema import NewerDatabase
     from amcompanion.receiver.serve import StartupError, serve
     from amcompanion.receiver.service import Settings
 
@@ -350,6 +351,9 @@ def serve_command(args: argparse.Namespace) -> int:
         return 1
     except (StartupError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except NewerDatabase as exc:
+        print(f"error: {args.db}: {exc}", file=sys.stderr)
         return 1
     return 0
 
@@ -430,6 +434,16 @@ def _indent(text: str) -> str:
 
 
 def history_command(args: argparse.Namespace) -> int:
+    from amcompanion.history.schema import NewerDatabase
+
+    try:
+        return _history(args)
+    except NewerDatabase as exc:
+        print(f"error: {args.db}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _history(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime, timedelta
 
     from amcompanion.catalog.durations import parse_duration

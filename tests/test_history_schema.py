@@ -6,8 +6,10 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from amcompanion.history.schema import ALERT_COLUMNS, NAMES, RECEIVER_TABLES, migrate
+from amcompanion.cli import main as amcompanion
+from amcompanion.history.schema import ALERT_COLUMNS, NAMES, RECEIVER_TABLES, NewerDatabase, migrate
 from amcompanion.receiver.db import connect
+from tests.receiver_support import write_config
 
 
 def applied(conn: sqlite3.Connection) -> list[str]:
@@ -47,11 +49,22 @@ def test_a_database_of_the_first_release_keeps_its_rows_and_gains_the_history_co
     assert "alerts_history" in indexes
 
 
-def test_a_database_migrated_by_a_newer_release_is_refused(tmp_path: Path) -> None:
+def test_a_database_migrated_by_a_newer_release_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     conn = connect(str(tmp_path / "h.db"))
     migrate(conn)
     conn.execute(
         "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('amcompanion', 'm0099_future', 'x')"
     )
-    with pytest.raises(RuntimeError, match=r"migrated by a newer amcompanion \(m0099_future\)"):
+    with pytest.raises(NewerDatabase, match=r"migrated by a newer amcompanion \(m0099_future\)"):
         migrate(conn)
+    conn.close()
+
+    # the commands that open the history say so in one line, without a traceback
+    config = write_config(tmp_path, {"ops": "http://127.0.0.1:1/ops"})
+    db = str(tmp_path / "h.db")
+    for argv in (
+        ["serve", "--config", str(config), "--db", db, "--listen", "127.0.0.1:0", "--insecure-no-auth"],
+        ["history", "prune", "--older-than", "90d", "--db", db],
+    ):
+        assert amcompanion(argv) == 1, argv
+        assert "the database was migrated by a newer amcompanion (m0099_future)" in capsys.readouterr().err

@@ -168,12 +168,16 @@ def set_sla_targets(conn: sqlite3.Connection, targets: Mapping[str, tuple[int, i
     )
 
 
+class NewerDatabase(Exception):
+    """Migrations this release does not know: a newer amcompanion wrote the file (go back via a backup)."""
+
+
 def migrate(conn: sqlite3.Connection) -> None:
     """Bring the database to this version's schema."""
     db = Database(conn)
     unknown = [m.name for m in MIGRATIONS.applied(db) if m.name not in NAMES]
     if unknown:
-        raise RuntimeError(
+        raise NewerDatabase(
             f"the database was migrated by a newer amcompanion ({', '.join(unknown)}); this one cannot write to it"
         )
     MIGRATIONS.apply(db)
