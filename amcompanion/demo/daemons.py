@@ -1,4 +1,5 @@
-"""Child processes on loopback: Debian's Prometheus and Alertmanager, and the history's Datasette."""
+"""What the demo runs on loopback: child processes (Debian's Prometheus and Alertmanager, the history's
+Datasette) and aiohttp apps in this process."""
 
 import asyncio
 import json
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+from aiohttp import web
 
 from amcompanion.validate import find_tool
 
@@ -113,3 +115,11 @@ def datasette(db: Path, workdir: Path, port: int) -> Daemon:
     """`amcompanion history serve` on the history database."""
     args = [sys.executable, "-m", "amcompanion", "history", "serve", "--db", str(db), "--port", str(port)]
     return _spawn("Datasette", args, f"http://127.0.0.1:{port}", workdir / "datasette.log", "/-/versions.json")
+
+
+async def serve_app(app: web.Application, port: int) -> web.AppRunner:
+    """`app` on 127.0.0.1:`port` in this process, until the runner's cleanup()."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner

@@ -123,13 +123,6 @@ class Demo:
             return {**dict(row), "queued": queued.fetchone()[0]}
 
 
-async def _serve(app: web.Application, port: int) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner
-
-
 async def start(rulesets: Path, workdir: Path, speed: int, out: TextIO) -> Demo:
     """Compile, then start the stand-ins, the exporter, the receiver, Alertmanager, Prometheus and Datasette."""
     catalog = load_catalog(rulesets)
@@ -159,9 +152,9 @@ async def start(rulesets: Path, workdir: Path, speed: int, out: TextIO) -> Demo:
     try:
         for stand in stands:
             await stand.start()
-        demo.runners.append(await _serve(demo.exporter.app(), ports["exporter"]))
+        demo.runners.append(await daemons.serve_app(demo.exporter.app(), ports["exporter"]))
         receiver = Receiver(config, Settings(str(demo.db), token))
-        demo.runners.append(await _serve(make_app(receiver), ports["receiver"]))
+        demo.runners.append(await daemons.serve_app(make_app(receiver), ports["receiver"]))
         demo.daemons.append(
             daemons.alertmanager(generated / "alertmanager" / "alertmanager.yml", workdir, ports["alertmanager"])
         )
@@ -225,7 +218,7 @@ async def _watch(
         state = await _prometheus_state(session, demo)
         if state != progress.prometheus_state and state != "unknown":
             progress.prometheus_state = state
-            progress.say(f"Prometheus: {ALERT} ({SEVERITY}) is {state}" + _state_note(state, demo))
+            progress.say(f"Prometheus: {ALERT} ({SEVERITY}) is {state}" + _state_note(state))
         alert = await asyncio.to_thread(demo.alert)
         if alert is not None:
             _narrate_alert(progress, demo, alert)
@@ -238,7 +231,7 @@ async def _watch(
         await asyncio.sleep(POLL_S)
 
 
-def _state_note(state: str, demo: Demo) -> str:
+def _state_note(state: str) -> str:
     if state == "pending":
         return " (it must hold for the rule's `for`)"
     if state == "firing":
@@ -264,7 +257,8 @@ def _narrate_alert(progress: Progress, demo: Demo, alert: dict) -> None:
 
 
 def _ack_link(demo: Demo) -> tuple[str, str] | None:
-    """The first link in a level-2 message to a person, and that person: who the script has acknowledge."""
+    """The ack link in the first message to a person (level 1's robots post to groups), and that person: who
+    the script has acknowledge."""
     pattern = re.compile(re.escape(demo.url("receiver")) + r"/ack/[\w.=-]+")
     for stand in demo.stand_ins:
         for message in stand.shown():

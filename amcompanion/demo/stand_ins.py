@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
 
+from amcompanion.demo.daemons import serve_app
 from amcompanion.fakes import Shown
 from amcompanion.fakes.dingtalk import FakeDingTalk
 from amcompanion.fakes.discord import FakeDiscord
@@ -103,9 +104,7 @@ class StandIn:
             self.fake.__enter__()
             return
         app = self.fake.app if isinstance(self.fake, FakeTwilio) else self.fake.app()  # type: ignore[attr-defined]
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        self._runner = await serve_app(app, self.port)
 
     async def stop(self) -> None:
         if isinstance(self.fake, FakeSMTP):
