@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from amcompanion.catalog import load_catalog
+from amcompanion.cli import main as amcompanion
 from amcompanion.demo.daemons import free_port
 from amcompanion.demo.plan import Placeholders, compress, on_loopback
 from amcompanion.demo.stand_ins import BUILDERS, Unsupported, base_url, stand_in
@@ -255,3 +256,17 @@ async def test_every_stand_in_takes_its_channels_real_request_and_shows_the_mess
             assert "Memory usage is 93% on demo-node" in shown.text, (name, shown)
             if personal:
                 assert alice["phone"] in shown.to or alice["email"] in shown.to, (name, shown)
+
+
+def test_bad_options_are_refused_before_anything_starts(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "notes.txt").write_text("mine")
+    cases = {
+        ("--speed", "0"): "--speed: expected 1 to 600, got 0",
+        ("--workdir", str(tmp_path / "used")): "is not empty; name a new directory",
+        (str(tmp_path / "nowhere"),): "no such catalog directory; the demo plays the bundled catalog",
+    }
+    for argv, message in cases.items():
+        assert amcompanion(["demo", *argv]) == 2, argv
+        assert message in capsys.readouterr().err
+    assert (tmp_path / "used" / "notes.txt").read_text() == "mine"
