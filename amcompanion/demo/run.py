@@ -339,7 +339,7 @@ def summary(demo: Demo, progress: Progress) -> str:
         f"  Alertmanager              {demo.url('alertmanager')}\n"
         f"  the receiver's API        curl -H 'Authorization: Bearer {demo.token}' "
         f"{demo.url('receiver')}/api/v1/alerts\n"
-        f"  the compiled files, logs  {demo.workdir}/\n"
+        f"  the compiled files, logs  {demo.workdir}/  (removed on exit unless you gave --workdir)\n"
     )
 
 
