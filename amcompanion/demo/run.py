@@ -74,14 +74,15 @@ class Progress:
         print(f"[{time.monotonic() - self.started:6.1f}s] {text}", file=self.out, flush=True)
 
     def show(self, stand: StandIn) -> None:
-        for message in stand.shown()[self.printed.get(stand.channel, 0) :]:
+        shown = stand.shown()
+        for message in shown[self.printed.get(stand.channel, 0) :]:
             lines = message.text.strip().splitlines()
             cut = lines[:SHOWN_LINES] + (
                 [f"… ({len(lines) - SHOWN_LINES} more lines)"] if len(lines) > SHOWN_LINES else []
             )
             body = "\n".join(f"          │ {line}" for line in cut)
             self.say(f"{stand.label} → {message.to}\n{body}")
-        self.printed[stand.channel] = len(stand.shown())
+        self.printed[stand.channel] = len(shown)
 
 
 @dataclass
