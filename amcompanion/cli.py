@@ -52,6 +52,17 @@ receiver.yaml) come from the environment, as for `serve`. Exit 0 when the messag
 """
 
 
+ALERTS_EXAMPLES = """\
+examples:
+  amcompanion alerts                          # the newest 20 alerts: id, state, age, step, who was paged
+  amcompanion alerts --state firing           # what is firing now
+  amcompanion alerts --failed                 # alerts with a page that failed, and why
+  amcompanion alerts --json --limit 500 | jq '.[] | select(.escalation_level > 1)'
+
+It reads the receiver's history database (--db), also while `amcompanion serve` runs; the ids are the
+ones `amcompanion ack ID --by NAME` takes.
+"""
+
 HISTORY_EXAMPLES = """\
 examples:
   amcompanion history seed --alerts 5000 --db demo.db     # synthetic history to look at
@@ -134,6 +145,25 @@ def _parser() -> argparse.ArgumentParser:
         "--give-up-after", default="1h", help="mark a notification failed if undelivered this long (default: 1h)"
     )
     s.add_argument("--max-body", type=int, default=4 * 1024 * 1024, help="largest webhook body in bytes (4 MiB)")
+    s.add_argument(
+        "--log-format",
+        choices=("auto", "text", "json"),
+        default="auto",
+        help="one readable line per event (text), or one JSON object per line (json); auto: text on a terminal",
+    )
+
+    al = sub.add_parser(
+        "alerts",
+        help="list the alerts the receiver recorded: ids, state, age, step, who was paged",
+        description="List alerts from the receiver's history database, newest first.",
+        epilog=ALERTS_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    al.add_argument("--state", choices=("firing", "acknowledged", "resolved"), help="only alerts in this state")
+    al.add_argument("--failed", action="store_true", help="only alerts with a page that failed (with the reason)")
+    al.add_argument("--limit", type=int, default=20, help="how many, newest first (default: 20)")
+    al.add_argument("--json", action="store_true", help="JSON, for scripts")
+    al.add_argument("--db", default="history.db", help="the history database (default: history.db)")
 
     a = sub.add_parser(
         "ack",
@@ -214,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         "validate": validate_command,
         "serve": serve_command,
         "ack": ack_command,
+        "alerts": alerts_command,
         "channels": channels_command,
         "history": history_command,
         "demo": demo_command,
@@ -344,7 +375,7 @@ def serve_command(args: argparse.Namespace) -> int:
         alertmanager_url=args.alertmanager_url,
     )
     try:
-        asyncio.run(serve(args.config, settings, host.strip("[]"), int(port), args.insecure_no_auth))
+        asyncio.run(serve(args.config, settings, host.strip("[]"), int(port), args.insecure_no_auth, args.log_format))
     except CatalogError as exc:
         for diag in exc.diagnostics:
             print(diag, file=sys.stderr)
@@ -381,8 +412,75 @@ def ack_command(args: argparse.Namespace) -> int:
         return 1
     finally:
         conn.close()
-    print(f"alert {alert['id']} ({alert['alertname']}) acknowledged by {alert['acked_by']} at {alert['acked_at']}")
+    already = "was already " if alert["already_acknowledged"] else ""
+    who = f"{alert['acked_by']} at {alert['acked_at']}"
+    print(f"alert {alert['id']} ({alert['alertname']}) {already}acknowledged by {who}")
     return 0
+
+
+def alerts_command(args: argparse.Namespace) -> int:
+    import json
+    import sqlite3
+    from datetime import UTC, datetime
+
+    from amcompanion.receiver.store import Store
+    from amcompanion.receiver.timeutil import parse_iso
+
+    if not 1 <= args.limit <= 100_000:
+        print(f"error: --limit: expected 1 to 100000, got {args.limit}", file=sys.stderr)
+        return 2
+    if not Path(args.db).is_file():
+        print(f"error: no history database at {args.db} (the receiver's --db)", file=sys.stderr)
+        return 1
+    try:
+        conn = sqlite3.connect(Path(args.db).absolute().as_uri() + "?mode=ro", uri=True)
+        conn.row_factory = sqlite3.Row
+        try:
+            alerts = Store.alerts(conn, args.state, args.limit, args.failed)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        print(f"error: {args.db}: {exc}", file=sys.stderr)
+        return 1
+    now = datetime.now(UTC)
+    for alert in alerts:
+        alert["age_seconds"] = round((now - parse_iso(alert["starts_at"])).total_seconds())
+    if args.json:
+        print(json.dumps(alerts, indent=2, ensure_ascii=False))
+        return 0
+    if not alerts:
+        print("no alerts" + (f" {args.state}" if args.state else "") + (" with a failed page" if args.failed else ""))
+        return 0
+    print(f"{'ID':>6}  {'STATE':<22} {'AGE':>6}  STEP  {'ALERT':<32} PAGED")
+    for alert in alerts:
+        state = alert["status"] + (f" by {alert['acked_by']}" if alert["status"] == "acknowledged" else "")
+        name = alert["alertname"] + (f" ({alert['severity']})" if alert["severity"] else "")
+        paged = ", ".join(_target(t) for t in alert["paged"]) or (
+            "nobody yet" if alert["status"] == "firing" else "nobody"
+        )
+        print(
+            f"{alert['id']:>6}  {state[:22]:<22} {_age(alert['age_seconds']):>6}  {alert['escalation_level']:>4}  "
+            f"{name[:32]:<32} {paged}"
+        )
+        for failure in alert["failed"]:
+            print(f"{'':>8}FAILED {_target(failure)}: {failure['error']}")
+    return 0
+
+
+def _target(target: dict) -> str:
+    return f"{target['channel']} → {target['recipient']}" if target["recipient"] else target["channel"]
+
+
+def _age(seconds: float) -> str:
+    """4m, 2h13m, 3d: how long ago, as a person reads it."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d"
 
 
 def channels_command(args: argparse.Namespace) -> int:

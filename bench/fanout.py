@@ -20,12 +20,25 @@ to the same fakes from a separate process, one sender per channel as in the outb
 The runs alternate (baseline, receiver, baseline, ...) `--rounds` times, each receiver round with a
 new database; the table shows the median.
 
+Two more parts measure what the outbox does when services are slow or down:
+
+* slow services: the 7 HTTP fakes answer every request 100 ms late (email is left out); `--slow-alerts`
+  alerts (default 100) make one message each per channel. Messages/s with the default concurrent delivery
+  (8 in flight per channel) against the same receiver sending one message at a time per channel
+  (`max_in_flight: 1`, how the outbox worked before), measured in the same run. Target: at least 5x.
+* recovery: the Slack fake answers 503 for `--outages` seconds (default 60 and 200) while alerts keep
+  coming (one every 5 s), then comes back. The time from its return to the first page it accepts, and to
+  the last queued page delivered. Target: at most 5 s.
+
 Usage (from the repository root)::
 
-    python bench/fanout.py                      # 1,000 alerts, 3 rounds
-    python bench/fanout.py --alerts 5000 --per-notification 50
+    python bench/fanout.py                      # all three parts: about 8 minutes
+    python bench/fanout.py --part fanout --alerts 5000 --per-notification 50
+    python bench/fanout.py --part slow          # concurrent against serial delivery
+    python bench/fanout.py --part recovery --outages 30
 
-Exit status: 0 when every run delivered every message exactly once; 1 otherwise.
+Exit status: 0 when every run delivered every message exactly once; 1 otherwise. The speed targets are
+reported (met or not), they do not change it.
 """
 
 from __future__ import annotations
@@ -64,6 +77,7 @@ from amcompanion.fakes.telegram import GROUP_CHAT, FakeTelegram  # noqa: E402
 from amcompanion.fakes.telegram import TOKEN as TELEGRAM_TOKEN  # noqa: E402
 from amcompanion.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio  # noqa: E402
 from amcompanion.fakes.wecom import FakeWeCom  # noqa: E402
+from amcompanion.receiver.outbox import DEFAULT_IN_FLIGHT  # noqa: E402
 from bench.common import cpu_seconds, free_port, wait_ready  # noqa: E402
 
 TOKEN = "bench-token"
@@ -133,7 +147,12 @@ class Fakes:
     smtp_seen: int = 0  # messages the SMTP server (shared by the rounds) had before this round
 
 
-def receiver_config(ports: dict[str, int], smtp_port: int) -> dict:
+def receiver_config(
+    ports: dict[str, int], smtp_port: int, without: tuple[str, ...] = (), in_flight: int | None = None
+) -> dict:
+    """The receiver's config: one step to every channel (but those named in `without`), each with
+    `max_in_flight: in_flight` when given."""
+
     def base(name: str) -> str:
         return f"http://127.0.0.1:{ports[name]}"
 
@@ -183,6 +202,9 @@ def receiver_config(ports: dict[str, int], smtp_port: int) -> dict:
             "base_url": f"smtp://127.0.0.1:{smtp_port}",
         },
     }
+    channels = {name: settings for name, settings in channels.items() if name not in without}
+    if in_flight is not None:
+        channels = {name: {**settings, "max_in_flight": in_flight} for name, settings in channels.items()}
     return {
         "version": 1,
         "receiver": {"url": "http://127.0.0.1:1", "external_url": "https://alerts.example.com"},
@@ -305,20 +327,26 @@ def _history_row(number: int) -> dict:
 
 
 # -- the receiver run ----------------------------------------------------------------------------------
-async def through_receiver(
-    work: Path, config_path: Path, numbers: list[int], per_notification: int, concurrency: int
-) -> Run:
+def start_receiver(config_path: Path, db: Path) -> tuple[subprocess.Popen, int]:
+    """`amcompanion serve` on a free port, ready."""
     port = free_port()
-    db = work / "history.db"
     receiver = subprocess.Popen(
         [sys.executable, "-m", "amcompanion", "serve", "--config", str(config_path), "--db", str(db),
          "--listen", f"127.0.0.1:{port}"],
         env={**os.environ, **SECRETS, "AMCOMPANION_TOKEN": TOKEN}, stderr=subprocess.DEVNULL, cwd=REPO_ROOT,
     )  # fmt: skip
+    wait_ready(f"http://127.0.0.1:{port}/readyz", receiver)
+    return receiver, port
+
+
+async def through_receiver(
+    work: Path, config_path: Path, numbers: list[int], per_notification: int, concurrency: int, channels: int = 8
+) -> Run:
+    db = work / "history.db"
+    receiver, port = await asyncio.to_thread(start_receiver, config_path, db)
     try:
-        await asyncio.to_thread(wait_ready, f"http://127.0.0.1:{port}/readyz", receiver)
         cpu_before = cpu_seconds(receiver.pid)
-        expected = len(numbers) * 8
+        expected = len(numbers) * channels
         bodies = notifications(numbers, per_notification)
         started = time.perf_counter()
         posting = asyncio.create_task(post_all(port, bodies, concurrency))
@@ -387,14 +415,33 @@ def exactly_once(texts: dict[str, list[str]], numbers: Iterable[int]) -> list[st
 
 
 class FakeServers:
-    """A new set of fakes (empty records), their aiohttp apps on free ports."""
+    """A new set of fakes (empty records), their aiohttp apps on free ports; each answers `delay` seconds late,
+    and answers 503 while its name is in `down` (the time of each one's first answer after that is kept)."""
 
-    def __init__(self, smtp: FakeSMTP):
+    def __init__(self, smtp: FakeSMTP, delay: float = 0.0):
         self.smtp = smtp
         self.fakes = Fakes.fresh(smtp)
         self._apps = self.fakes.apps()
         self.ports = {name: free_port() for name in self._apps}
         self._runners: list[web.AppRunner] = []
+        self.down: set[str] = set()
+        self.answered: dict[str, float] = {}  # fake → perf_counter of its last 2xx
+        for name, app in self._apps.items():
+            app.middlewares.append(self._middleware(name, delay))
+
+    def _middleware(self, name: str, delay: float):  # type: ignore[no-untyped-def]
+        @web.middleware
+        async def late_or_down(request: web.Request, handler):  # type: ignore[no-untyped-def]
+            if delay:
+                await asyncio.sleep(delay)
+            if name in self.down:
+                return web.Response(status=503, text="down for the benchmark")
+            response = await handler(request)
+            if response.status < 300:
+                self.answered.setdefault(name, time.perf_counter())
+            return response
+
+        return late_or_down
 
     async def start(self) -> None:
         for name, app in self._apps.items():
@@ -408,17 +455,23 @@ class FakeServers:
             await runner.cleanup()
 
 
+def fresh_config(work: Path, phase: str, config: dict) -> Path:
+    """`config` as work/phase/receiver.yaml, beside no database of an earlier round."""
+    config_path = work / phase / "receiver.yaml"
+    config_path.parent.mkdir(exist_ok=True)
+    for stale in config_path.parent.glob("history.db*"):
+        stale.unlink()
+    config_path.write_text(json.dumps(config, indent=1))
+    return config_path
+
+
 async def one_round(args: argparse.Namespace, work: Path, smtp: FakeSMTP, numbers: list[int], phase: str) -> Run:
     """One run of `phase` ("baseline" or "receiver") against new fakes."""
     servers = FakeServers(smtp)
     servers.fakes.smtp_seen = len(smtp.received)
     await servers.start()
     try:
-        config_path = work / phase / "receiver.yaml"
-        config_path.parent.mkdir(exist_ok=True)
-        for stale in config_path.parent.glob("history.db*"):
-            stale.unlink()
-        config_path.write_text(json.dumps(receiver_config(servers.ports, smtp.port), indent=1))
+        config_path = fresh_config(work, phase, receiver_config(servers.ports, smtp.port))
         if phase == "baseline":
             run = await asyncio.to_thread(run_baseline, config_path, numbers)
         else:
@@ -428,6 +481,95 @@ async def one_round(args: argparse.Namespace, work: Path, smtp: FakeSMTP, number
         return replace(run, problems=(*run.problems, *exactly_once(servers.fakes.texts(), numbers)))
     finally:
         await servers.stop()
+
+
+# -- slow services: concurrent delivery against one message at a time ----------------------------------
+SLOW_S = 0.1
+
+
+async def slow_round(args: argparse.Namespace, work: Path, smtp: FakeSMTP, in_flight: int) -> Run:
+    """The slow alerts through the receiver to the 7 HTTP fakes, each answering SLOW_S late."""
+    numbers = list(range(1, args.slow_alerts + 1))
+    servers = FakeServers(smtp, delay=SLOW_S)
+    await servers.start()
+    try:
+        config = receiver_config(servers.ports, smtp.port, without=("mail",), in_flight=in_flight)
+        config_path = fresh_config(work, f"slow-{in_flight}", config)
+        run = await through_receiver(config_path.parent, config_path, numbers, 10, 4, channels=7)
+        texts = {name: got for name, got in servers.fakes.texts().items() if name != "mail"}
+        return replace(run, problems=(*run.problems, *exactly_once(texts, numbers)))
+    finally:
+        await servers.stop()
+
+
+async def slow_part(args: argparse.Namespace, work: Path, smtp: FakeSMTP) -> list[str]:
+    messages = args.slow_alerts * 7
+    print(f"\n== slow services: 7 HTTP fakes answering {SLOW_S * 1000:.0f} ms late, {messages} messages ==")
+    rates: dict[int, list[float]] = {1: [], DEFAULT_IN_FLIGHT: []}
+    failures = []
+    for number in range(1, args.rounds + 1):
+        for in_flight in rates:
+            run = await slow_round(args, work, smtp, in_flight)
+            rates[in_flight].append(messages / run.seconds)
+            failures += [f"slow round {number}, {in_flight} in flight: {p}" for p in run.problems]
+            print(f"round {number}: {in_flight} in flight per channel: {messages / run.seconds:6.1f} messages/s")
+    serial, concurrent = statistics.median(rates[1]), statistics.median(rates[DEFAULT_IN_FLIGHT])
+    ratio = concurrent / serial
+    print(
+        f"median: concurrent ({DEFAULT_IN_FLIGHT} in flight) {concurrent:.1f} messages/s | serial {serial:.1f}"
+        f" messages/s | ratio {ratio:.1f} (target: at least 5: {'met' if ratio >= 5 else 'NOT MET'})"
+    )
+    return failures
+
+
+# -- recovery after an outage -----------------------------------------------------------------------------
+async def recovery_run(work: Path, smtp: FakeSMTP, outage_s: float) -> tuple[float, float, list[str]]:
+    """The Slack fake down for `outage_s` while an alert comes every 5 s; seconds from its return to the first
+    page it accepted and to the last queued page delivered."""
+    servers = FakeServers(smtp)
+    await servers.start()
+    others = ("ops-dingtalk", "ops-wecom", "ops-feishu", "ops-telegram", "ops-discord", "sms", "mail")
+    config = receiver_config(servers.ports, smtp.port, without=others)
+    config_path = fresh_config(work, f"outage-{outage_s:g}", config)
+    db = config_path.parent / "history.db"
+    receiver, port = await asyncio.to_thread(start_receiver, config_path, db)
+    try:
+        servers.down.add("slack")
+        bodies = iter(notifications(list(range(1, 10_000)), 1))
+        posted = 0
+        started = time.perf_counter()
+        while time.perf_counter() - started < outage_s:
+            await post_all(port, [next(bodies)], 1)
+            posted += 1
+            await asyncio.sleep(min(5.0, max(0.0, outage_s - (time.perf_counter() - started))))
+        servers.down.clear()
+        back = time.perf_counter()
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            while conn.execute("SELECT COUNT(*) FROM notifications WHERE status = 'sent'").fetchone()[0] < posted:
+                if time.perf_counter() - back > 120 or receiver.poll() is not None:
+                    raise SystemExit(f"recovery after {outage_s:g} s: pages still queued 120 s after the return")
+                await asyncio.sleep(0.01)
+            done = time.perf_counter()
+            failed = conn.execute("SELECT COUNT(*) FROM notifications WHERE status <> 'sent'").fetchone()[0]
+    finally:
+        receiver.terminate()
+        receiver.wait(timeout=30)
+        await servers.stop()
+    problems = [f"{failed} pages not sent"] if failed else []
+    return servers.answered["slack"] - back, done - back, problems
+
+
+async def recovery_part(args: argparse.Namespace, work: Path, smtp: FakeSMTP) -> list[str]:
+    print("\n== recovery: the Slack fake answers 503, an alert every 5 s, then it comes back ==")
+    failures = []
+    for outage_s in args.outages:
+        first, last, problems = await recovery_run(work, smtp, outage_s)
+        print(
+            f"outage of {outage_s:g} s: first page delivered {first:.2f} s after the return, every queued page"
+            f" {last:.2f} s after it (target: at most 5 s: {'met' if first <= 5 else 'NOT MET'})"
+        )
+        failures += [f"outage {outage_s:g} s: {p}" for p in problems]
+    return failures
 
 
 def run_baseline(config_path: Path, numbers: list[int]) -> Run:
@@ -446,6 +588,24 @@ def median_run(runs: list[Run]) -> Run:
 
 
 async def run(args: argparse.Namespace) -> int:
+    failures: list[str] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="amcompanion-fanout-") as work,
+        FakeSMTP("alerts", SECRETS["SMTP_PASSWORD"]) as smtp,
+    ):
+        if args.part in ("all", "fanout"):
+            failures += await fanout_part(args, Path(work), smtp)
+        if args.part in ("all", "slow"):
+            failures += await slow_part(args, Path(work), smtp)
+        if args.part in ("all", "recovery"):
+            failures += await recovery_part(args, Path(work), smtp)
+    if failures:
+        print("\nLOST, DUPLICATED OR NOT SENT:", *failures, sep="\n  ")
+        return 1
+    return 0
+
+
+async def fanout_part(args: argparse.Namespace, work: Path, smtp: FakeSMTP) -> list[str]:
     numbers = list(range(1, args.alerts + 1))
     messages = len(numbers) * 8
     print(f"== fan-out benchmark (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs) ==")
@@ -455,22 +615,18 @@ async def run(args: argparse.Namespace) -> int:
     )
     runs: dict[str, list[Run]] = {"baseline": [], "receiver": []}
     failures: list[str] = []
-    with (
-        tempfile.TemporaryDirectory(prefix="amcompanion-fanout-") as work,
-        FakeSMTP("alerts", SECRETS["SMTP_PASSWORD"]) as smtp,
-    ):
-        for number in range(1, args.rounds + 1):
-            for phase in ("baseline", "receiver"):
-                run = await one_round(args, Path(work), smtp, numbers, phase)
-                runs[phase].append(run)
-                failures += [f"round {number}, {phase}: {p}" for p in run.problems]
-                cpu = f"CPU {run.cpu_seconds / messages * 1e6:.0f} us/message"
-                if phase == "baseline":
-                    detail = f"{cpu}; {run.last_channel} finished last"
-                else:
-                    detail = f"receiver {cpu}, peak outbox depth {run.peak_depth}; {run.rows}"
-                rate = f"{messages / run.seconds:5.0f} messages/s ({run.seconds:.2f} s)"
-                print(f"round {number}: {phase:<8} {rate}, {detail}")
+    for number in range(1, args.rounds + 1):
+        for phase in ("baseline", "receiver"):
+            run = await one_round(args, work, smtp, numbers, phase)
+            runs[phase].append(run)
+            failures += [f"round {number}, {phase}: {p}" for p in run.problems]
+            cpu = f"CPU {run.cpu_seconds / messages * 1e6:.0f} us/message"
+            if phase == "baseline":
+                detail = f"{cpu}; {run.last_channel} finished last"
+            else:
+                detail = f"receiver {cpu}, peak outbox depth {run.peak_depth}; {run.rows}"
+            rate = f"{messages / run.seconds:5.0f} messages/s ({run.seconds:.2f} s)"
+            print(f"round {number}: {phase:<8} {rate}, {detail}")
     base, ours = (median_run(runs[phase]) for phase in ("baseline", "receiver"))
     print(
         f"median: receiver {messages / ours.seconds:.0f} notifications/s | baseline {messages / base.seconds:.0f}"
@@ -478,11 +634,9 @@ async def run(args: argparse.Namespace) -> int:
         f" {max(r.peak_depth for r in runs['receiver'])} | CPU per message: receiver"
         f" {ours.cpu_seconds / messages * 1e6:.0f} us, baseline {base.cpu_seconds / messages * 1e6:.0f} us"
     )
-    if failures:
-        print("LOST OR DUPLICATED:", *failures, sep="\n  ")
-        return 1
-    print(f"every run: each of the 8 fakes accepted each of the {args.alerts} alerts exactly once")
-    return 0
+    if not failures:
+        print(f"every run: each of the 8 fakes accepted each of the {args.alerts} alerts exactly once")
+    return failures
 
 
 def main() -> None:
@@ -496,6 +650,14 @@ def main() -> None:
     parser.add_argument("--per-notification", type=int, default=10, help="alerts per webhook POST (default 10)")
     parser.add_argument("--concurrency", type=int, default=4, help="POSTs in flight (default 4)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
+    parser.add_argument("--part", choices=("all", "fanout", "slow", "recovery"), default="all", help="what to run")
+    parser.add_argument("--slow-alerts", type=int, default=100, help="alerts of the slow part (default 100)")
+    parser.add_argument(
+        "--outages",
+        type=lambda text: [float(s) for s in text.split(",")],
+        default=[60.0, 200.0],
+        help="outage lengths in seconds, comma-separated (default 60,200)",
+    )
     sys.exit(asyncio.run(run(parser.parse_args())))
 
 

@@ -1,6 +1,7 @@
 """bench/fanout.py: its exactly-once check catches loss and duplicates, and a small run passes it end to end."""
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,14 +33,23 @@ def test_the_check_names_missing_repeated_and_merged_alerts() -> None:
     ]
 
 
-def test_a_small_fan_out_delivers_each_alert_once_per_channel(tmp_path: Path) -> None:
+def _bench(tmp_path: Path, *args: str) -> str:
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--alerts", "12", "--per-notification", "5", "--rounds", "1"],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=tmp_path,
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=240, cwd=tmp_path
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "each of the 8 fakes accepted each of the 12 alerts exactly once" in done.stdout
-    assert "96 rows (96 channel/alert pairs), 0 not sent, 0 retried, 0 in digests" in done.stdout
+    return done.stdout
+
+
+def test_a_small_fan_out_delivers_each_alert_once_per_channel(tmp_path: Path) -> None:
+    out = _bench(tmp_path, "--part", "fanout", "--alerts", "12", "--per-notification", "5", "--rounds", "1")
+    assert "each of the 8 fakes accepted each of the 12 alerts exactly once" in out
+    assert "96 rows (96 channel/alert pairs), 0 not sent, 0 retried, 0 in digests" in out
+
+
+def test_the_slow_and_recovery_parts_run_and_lose_nothing(tmp_path: Path) -> None:
+    out = _bench(tmp_path, "--part", "slow", "--slow-alerts", "8", "--rounds", "1")
+    assert re.search(r"round 1: 1 in flight per channel: +[\d.]+ messages/s", out), out
+    assert re.search(r"median: concurrent \(8 in flight\) [\d.]+ messages/s \| serial [\d.]+ messages/s", out), out
+    out = _bench(tmp_path, "--part", "recovery", "--outages", "3")
+    assert re.search(r"outage of 3 s: first page delivered [\d.]+ s after the return", out), out

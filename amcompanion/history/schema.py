@@ -158,6 +158,14 @@ def m0002_history(db: Database) -> None:
     )
 
 
+@migration
+def m0003_delivery_problems(db: Database) -> None:
+    """Why a message went out with the default template (its own failed to render), and the failed pages found
+    at once (`amcompanion alerts --failed`, the alerts' `failed` counts) without reading every delivery."""
+    db.execute("ALTER TABLE notifications ADD COLUMN template_error TEXT")
+    db.execute("CREATE INDEX notifications_failed ON notifications (alert_id) WHERE status = 'failed'")
+
+
 def set_sla_targets(conn: sqlite3.Connection, targets: Mapping[str, tuple[int, int]]) -> None:
     """Make `sla_targets` hold exactly `targets` (severity: ack and resolve seconds), as the receiver's config
     (the catalog's `defaults.sla`) says."""

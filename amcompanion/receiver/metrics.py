@@ -43,6 +43,33 @@ class Metrics:
         self.auth_failures = Counter(
             "amcompanion_auth_failures", "Requests refused for a missing or wrong credential", ["endpoint"], registry=r
         )
+        self.http_requests = Counter(
+            "amcompanion_http_requests",
+            "Every HTTP answer, by route (its pattern, '' when none matched) and status",
+            ["route", "code"],
+            registry=r,
+        )
+        # What the self-monitoring rules (generated/prometheus/rules/amcompanion.yml) watch.
+        self.channel_up = Gauge(
+            "amcompanion_channel_up",
+            "1 while the channel delivers, 0 while its deliveries fail (its circuit breaker is open)",
+            ["channel"],
+            registry=r,
+        )
+        self.oldest_queued = Gauge(
+            "amcompanion_outbox_oldest_queued_seconds", "Age of the oldest notification waiting (0: none)", registry=r
+        )
+        self.escalation_overdue = Gauge(
+            "amcompanion_escalation_overdue_seconds",
+            "How far past due the most overdue escalation step of a firing alert is (0: none overdue)",
+            registry=r,
+        )
+        self.template_errors = Counter(
+            "amcompanion_template_errors",
+            "Messages sent with the default template because the channel's own failed to render",
+            ["channel"],
+            registry=r,
+        )
 
         # Children of the counters every webhook request touches, looked up once: labels() takes a lock
         # and validates the label values on each call.

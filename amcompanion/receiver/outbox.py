@@ -1,10 +1,20 @@
 """Delivering the outbox: every notification is a row written before it is sent, updated after each try.
 
-A dispatcher hands each channel its due rows; one task per channel sends them, within the channel's
-rate limit (messages wait, they are not dropped). When more rows are due than the limit lets through
-now, a storm, each recipient gets one digest instead. Failures are retried with exponential backoff
-(tenacity's schedule, kept in the rows, so retries survive a restart) until the row's give-up time;
-then the row is marked failed with the reason. Nothing is deleted.
+Each channel has a lane: a task that claims the channel's due rows in the order they came due and sends
+them, up to `max_in_flight` at once (default 8) and within the channel's `rate_limit` (messages wait, they
+are not dropped). A row waits while an earlier row about the same alert to the same recipient is queued, so
+one person's messages about an alert never overtake each other (a resolve notice never beats its page).
+When more rows are due than the rate limit lets through now, a storm, each recipient gets one digest.
+
+No row can hold up a lane. Every failure to render or to send is a try: counted, backed off (tenacity's
+exponential schedule, kept in the row so retries survive a restart) until the row's give-up time, which
+gets one last try before the row is marked failed with the reason; a Retry-After is honoured up to that
+time. A failure inside amcompanion (a bug, not the channel's answer) fails the row after INTERNAL_TRIES.
+
+While a channel fails (network errors, timeouts, 5xx, 429 and the services' own "slow down"), its circuit
+breaker is open: one probe at a time, at most PROBE_MAX_S apart (or as long as the service asked), instead
+of every row on its own growing backoff; the first success closes it and releases at once every row that
+failed meanwhile. A failed page is handed to the store, which moves the escalation on. Nothing is deleted.
 """
 
 import asyncio
@@ -12,39 +22,52 @@ import json
 import logging
 import re
 import sqlite3
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import aiohttp
 from aiolimiter import AsyncLimiter
 from tenacity import RetryCallState, wait_exponential
+from tenacity.wait import wait_base
 
 from amcompanion.catalog.durations import parse_duration
 from amcompanion.history.schema import ALERT_COLUMNS
-from amcompanion.receiver.channels import Channel, Message, Outcome
+from amcompanion.receiver import narrate
+from amcompanion.receiver.channels import Channel, Outcome
 from amcompanion.receiver.config import mask
 from amcompanion.receiver.db import Database
 from amcompanion.receiver.links import AckLinks
 from amcompanion.receiver.messages import Renderer
 from amcompanion.receiver.metrics import Metrics
+from amcompanion.receiver.store import StepTaken, Store
 from amcompanion.receiver.timeutil import Clock, iso, parse_iso
 
 log = logging.getLogger("amcompanion.outbox")
 
-BATCH = 500  # rows handed to one channel at a time
+BATCH = 500  # rows looked at when deciding whether a rate-limited channel is in a storm
 ALERT_OF_ROW = ", ".join(f"a.{column}" for column in ALERT_COLUMNS)
 DEFAULT_TIMEOUT_S = 10.0
-_BACKOFF = wait_exponential(multiplier=2, min=2, max=600)  # 2 s, 4 s, 8 s, ... at most 10 min
+DEFAULT_IN_FLIGHT = 8
+INTERNAL_TRIES = 3  # tries of a row that fails inside amcompanion before it is marked failed
+PROBE_MAX_S = 4.0
+PAUSE_S = 5.0  # after a database error, before a lane looks again
+_ROW_BACKOFF = wait_exponential(multiplier=2, min=2, max=600)  # 2 s, 4 s, 8 s, ... at most 10 min
+_PROBE_BACKOFF = wait_exponential(multiplier=1, min=1, max=PROBE_MAX_S)  # 1 s, 2 s, 4 s, 4 s, ...
 _RATE = re.compile(r"^(\d+)/(s|sec|second|m|min|minute|h|hour)$")
 _PERIOD_S = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
+# A row is claimed only when no earlier row about its alert to its recipient on its channel is still queued.
+_FIRST_OF_ITS_KIND = (
+    " AND NOT EXISTS (SELECT 1 FROM notifications e WHERE e.alert_id = n.alert_id AND e.channel = n.channel"
+    " AND e.recipient = n.recipient AND e.status = 'queued' AND e.id < n.id)"
+)
 
 
-def backoff_seconds(attempts: int) -> float:
+def backoff_seconds(attempts: int, schedule: wait_base = _ROW_BACKOFF) -> float:
     """The wait before try number attempts + 1."""
     state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
     state.attempt_number = attempts
-    return float(_BACKOFF(state))
+    return float(schedule(state))
 
 
 def limiter_for(rate: object) -> AsyncLimiter | None:
@@ -65,8 +88,58 @@ class DueRow:
     channel: str
     recipient: str
     kind: str
+    step: int
+    round: int
     queued_at: str
     alert: dict
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try of one message (a row, or a digest of rows)."""
+
+    outcome: Outcome
+    channel_fault: bool = False  # the channel did not take it (network, timeout, 5xx, 429, its "slow down")
+    internal: bool = False  # amcompanion failed, not the channel
+    template_error: str | None = None
+    answer: str = ""  # what the channel answered, for the log: "HTTP 200", "SMTP 250"
+
+
+@dataclass
+class Breaker:
+    """A channel's circuit breaker. Closed, rows go as they come due. After a try the channel did not take,
+    it is open: one probe at a time, each at most PROBE_MAX_S after the last (longer only when the service
+    asked for a longer wait), until a try succeeds."""
+
+    failures: int = 0  # tries the channel did not take since its last success
+    probe_at: datetime | None = None
+    probe_row: int | None = None  # the row being sent as the probe
+    failed_rows: set[int] = field(default_factory=set)
+
+    @property
+    def open(self) -> bool:
+        return self.failures > 0
+
+    def failed(self, row_ids: Iterable[int], now: datetime, retry_after: float | None) -> None:
+        self.failures += 1
+        self.failed_rows.update(row_ids)
+        wait = max(backoff_seconds(self.failures, _PROBE_BACKOFF), retry_after or 0.0)
+        at = now + timedelta(seconds=wait)
+        self.probe_at = at if self.probe_at is None or self.probe_at < at else self.probe_at
+
+    def succeeded(self) -> list[int]:
+        """Close; the rows to try again at once. Those that failed while it was open, when more than one did:
+        one row failing while others went through is that row's own trouble, and it keeps its backoff."""
+        release = sorted(self.failed_rows) if len(self.failed_rows) > 1 else []
+        self.failures, self.probe_at, self.failed_rows = 0, None, set()
+        return release
+
+
+@dataclass(frozen=True)
+class Recorded:
+    statuses: list[tuple[int, str, str, int]]  # per row: (id, status, queued_at, attempts)
+    taken: list[StepTaken]  # escalation steps taken because a page failed
+    retry_at: datetime | None  # when a retried row is tried next (the first row's)
 
 
 class Outbox:
@@ -81,180 +154,390 @@ class Outbox:
         clock: Clock,
         metrics: Metrics,
         secrets: Iterable[str] = (),
+        store: Store | None = None,
+        stepped: Callable[[list[StepTaken]], None] | None = None,
     ):
+        """The `store` hears, in the transaction that records them, of pages that failed for good (it moves
+        their escalations on) and of pages delivered after their alert closed (it sends their resolve notices);
+        `stepped` hears of the steps taken once they are committed."""
         self.db = db
-        self.channels = channels
         self.contacts = contacts
         self.renderer = renderer
         self.links = links
         self.clock = clock
         self.metrics = metrics
         self._secrets = [s for s in secrets if s]
-        self._limiters = {name: limiter_for(s.get("rate_limit")) for name, s in settings.items()}
-        self._timeouts = {name: _timeout_seconds(s) for name, s in settings.items()}
-        self._wake = asyncio.Event()
-        self._busy: dict[str, asyncio.Task] = {}
-        self._stopping = False
-        self._session: aiohttp.ClientSession | None = None
+        self.store = store
+        self._stepped = stepped
+        self._throttle = narrate.Throttle()
+        self.lanes = {
+            name: Lane(self, name, channels.get(name), channel_settings) for name, channel_settings in settings.items()
+        }
+        self.stopping = False
+        self.session: aiohttp.ClientSession | None = None
 
     def wake(self) -> None:
-        self._wake.set()
+        for lane in self.lanes.values():
+            lane.wake.set()
 
     @property
     def sending(self) -> bool:
         """Whether a delivery is under way (rows handed to a channel and not yet recorded)."""
-        return bool(self._busy)
+        return any(lane.in_flight for lane in self.lanes.values())
 
     async def run(self) -> None:
-        self._session = aiohttp.ClientSession()
+        self.session = aiohttp.ClientSession()
+        lanes = [asyncio.create_task(lane.run()) for lane in self.lanes.values()]
         try:
-            while True:
-                self._wake.clear()
-                batches, next_at, depth = await self.db.run(self._claim, self.clock.now(), set(self._busy))
-                self.metrics.queue_depth.set(depth)
-                for channel, rows in batches.items():
-                    self._busy[channel] = asyncio.create_task(self._deliver(channel, rows))
-                await self.clock.sleep_until(next_at, self._wake)
+            await self._fail_orphans()
+            await asyncio.gather(*lanes)
         finally:
+            for task in lanes:
+                task.cancel()
+            await asyncio.gather(*lanes, return_exceptions=True)
             await self.drain()
-            await self._session.close()
+            await self.session.close()
 
     async def drain(self, timeout: float = 15.0) -> None:
         """Let the messages being sent finish (their rows are updated); queued ones stay for later."""
-        self._stopping = True
-        if self._busy:
-            _, late = await asyncio.wait(list(self._busy.values()), timeout=timeout)
+        self.stopping = True
+        busy = [task for lane in self.lanes.values() for task in lane.in_flight.values()]
+        if busy:
+            _, late = await asyncio.wait(busy, timeout=timeout)
             for task in late:  # still waiting on a rate limit or a slow API: the rows stay queued
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
 
-    # -- database side ------------------------------------------------------------------------
-    @staticmethod
-    def _claim(
-        conn: sqlite3.Connection, now: datetime, busy: set[str]
-    ) -> tuple[dict[str, list[DueRow]], datetime | None, int]:
-        skip = ",".join("?" * len(busy))
-        not_busy = f" AND n.channel NOT IN ({skip})" if busy else ""
+    async def _fail_orphans(self) -> None:
+        """Rows of channels the config no longer has (a reload removed them) fail, and their pages move on."""
+        try:
+            recorded = await self.db.run(self._fail_orphan_rows, list(self.lanes), self.clock.now())
+        except sqlite3.Error as exc:
+            log.error("could not look for rows of removed channels: %s", exc)
+            return
+        if recorded.taken and self._stepped:
+            self._stepped(recorded.taken)
+
+    def _fail_orphan_rows(self, conn: sqlite3.Connection, known: list[str], now: datetime) -> Recorded:
+        marks = ",".join("?" * len(known))
         rows = conn.execute(
-            f"SELECT n.id, n.channel, n.recipient, n.kind, n.queued_at, {ALERT_OF_ROW} FROM notifications n"
-            " JOIN alerts a ON a.id = n.alert_id"
-            f" WHERE n.status = 'queued' AND n.next_attempt_at <= ?{not_busy}"
-            " ORDER BY n.next_attempt_at, n.id LIMIT ?",
-            (iso(now), *busy, BATCH),
+            f"SELECT id, channel, alert_id, kind, step, round FROM notifications WHERE status = 'queued'"
+            f" AND channel NOT IN ({marks})",
+            known,
         ).fetchall()
-        batches: dict[str, list[DueRow]] = {}
         for row in rows:
-            alert = dict(zip(ALERT_COLUMNS, row[5:], strict=True))
-            alert["labels"] = json.loads(alert["labels"])
-            alert["annotations"] = json.loads(alert["annotations"])
-            batches.setdefault(row["channel"], []).append(DueRow(row[0], row[1], row[2], row[3], row[4], alert))
-        (earliest,) = conn.execute(
-            f"SELECT MIN(next_attempt_at) FROM notifications n WHERE n.status = 'queued' AND n.next_attempt_at > ?"
-            f"{not_busy}",
-            (iso(now), *busy),
-        ).fetchone()
-        (depth,) = conn.execute("SELECT COUNT(*) FROM notifications WHERE status = 'queued'").fetchone()
-        return batches, parse_iso(earliest) if earliest else None, depth
+            conn.execute(
+                "UPDATE notifications SET status = 'failed', error = ? WHERE id = ?",
+                (f'channel "{row["channel"]}" is no longer in the receiver config', row["id"]),
+            )
+        pages = [(row["alert_id"], row["step"], row["round"]) for row in rows if row["kind"] == "firing"]
+        taken = self.store.page_failed(conn, pages, now) if pages and self.store else []
+        return Recorded([], taken, None)
 
-    @staticmethod
-    def _record(conn: sqlite3.Connection, ids: list[int], outcome: Outcome, now: datetime) -> list[tuple[str, str]]:
-        """Store one try's outcome on each row; return (status, queued_at) per row for the metrics."""
-        results = []
-        digest = ids[0] if len(ids) > 1 else None
-        for row_id in ids:
-            row = conn.execute("SELECT attempts, give_up_at, queued_at FROM notifications WHERE id = ?", (row_id,))
-            attempts, give_up_at, queued_at = row.fetchone()
-            attempts += 1
-            if outcome.result == "ok":
-                conn.execute(
-                    "UPDATE notifications SET status = 'sent', sent_at = ?, attempts = ?, error = NULL, digest_id = ?"
-                    " WHERE id = ?",
-                    (iso(now), attempts, digest, row_id),
-                )
-                results.append(("sent", queued_at))
-                continue
-            retry_at = now + timedelta(seconds=outcome.retry_after or backoff_seconds(attempts))
-            if outcome.result == "retry" and iso(retry_at) <= give_up_at:
-                conn.execute(
-                    "UPDATE notifications SET attempts = ?, error = ?, next_attempt_at = ? WHERE id = ?",
-                    (attempts, outcome.reason, iso(retry_at), row_id),
-                )
-                results.append(("retry", queued_at))
-            else:
-                reason = outcome.reason
-                if outcome.result == "retry":
-                    reason = f"gave up after {attempts} tries: {reason}"
-                conn.execute(
-                    "UPDATE notifications SET status = 'failed', attempts = ?, error = ? WHERE id = ?",
-                    (attempts, reason, row_id),
-                )
-                results.append(("failed", queued_at))
-        return results
-
-    # -- sending ------------------------------------------------------------------------------
-    async def _deliver(self, name: str, rows: list[DueRow]) -> None:
-        try:
-            limiter = self._limiters.get(name)
-            groups = [[row] for row in rows]
-            if limiter is not None and len(rows) > 1 and not limiter.has_capacity(len(rows)):
-                by_recipient: dict[tuple[str, str], list[DueRow]] = {}
-                for row in rows:
-                    by_recipient.setdefault((row.kind, row.recipient), []).append(row)
-                groups = list(by_recipient.values())
-            for group in groups:
-                if self._stopping:
-                    break
-                if limiter is not None:
-                    await limiter.acquire()
-                outcome = await self._send(name, group)
-                results = await self.db.run(self._record, [row.id for row in group], outcome, self.clock.now())
-                self._count(name, group, outcome, results)
-        except Exception:  # a bug must not stop the other channels; the rows stay queued and are tried again
-            log.exception("delivery through channel %s failed unexpectedly", name)
-        finally:
-            del self._busy[name]
-            self.wake()
-
-    async def _send(self, name: str, group: list[DueRow]) -> Outcome:
-        channel = self.channels.get(name)
-        if channel is None:
-            return Outcome("permanent", f'channel "{name}" has no sender in this amcompanion')
-        first = group[0]
-        single_firing = len(group) == 1 and first.kind == "firing"
-        message: Message = self.renderer.render(
-            name,
-            first.kind,
-            [row.alert for row in group],
-            first.recipient,
-            self.contacts.get(first.recipient, {}),
-            self.links.url(first.alert["id"], self.clock.now()) if single_firing else "",
-        )
-        message = replace(message, notification_id=first.id, external_url=self.links.external_url)
-        assert self._session is not None
-        timeout = self._timeouts.get(name, DEFAULT_TIMEOUT_S)
-        try:
-            async with asyncio.timeout(timeout):
-                response = await channel.send(self._session, message)
-        except TimeoutError:
-            return Outcome("retry", f"no answer within {timeout:g} s")
-        except (aiohttp.ClientError, OSError) as exc:
-            return Outcome("retry", self._mask(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__))
-        outcome = channel.classify(response)
-        return Outcome(outcome.result, self._mask(outcome.reason), outcome.retry_after)
-
-    def _mask(self, text: str) -> str:
+    def mask(self, text: str) -> str:
         return mask(text, self._secrets)
 
-    def _count(self, name: str, group: list[DueRow], outcome: Outcome, results: list[tuple[str, str]]) -> None:
-        if len(group) > 1 and outcome.result == "ok":
-            self.metrics.digests.labels(name).inc()
-        now = self.clock.now()
-        for status, queued_at in results:
-            self.metrics.notifications.labels(name, status).inc()
+    def log_throttled(self, key: tuple, level: int, text: str, *args: object, exc_info: bool = False) -> None:
+        held = self._throttle.allow(key)
+        if held is not None:
+            more = f" ({held} more like it in the last minute)" if held else ""
+            log.log(level, text + more, *args, exc_info=exc_info)
+
+
+class Lane:
+    """One channel's deliveries: its rows in flight, its rate limit, its circuit breaker."""
+
+    def __init__(self, outbox: Outbox, name: str, channel: Channel | None, settings: dict[str, object]):
+        self.outbox = outbox
+        self.name = name
+        self.channel = channel
+        self.limit = int(settings.get("max_in_flight") or DEFAULT_IN_FLIGHT)  # type: ignore[call-overload]
+        self.limiter = limiter_for(settings.get("rate_limit"))
+        self.timeout = _timeout_seconds(settings)
+        self.breaker = Breaker()
+        self.in_flight: dict[int, asyncio.Task] = {}  # first row id of each message being sent → its task
+        self._row_ids: set[int] = set()  # every row in those messages
+        self.wake = asyncio.Event()
+        outbox.metrics.channel_up.labels(name).set(1)
+        for outcome in ("sent", "retry", "failed"):  # at 0 from the start, so that increase() sees the first one
+            outbox.metrics.notifications.labels(name, outcome)
+
+    async def run(self) -> None:
+        outbox = self.outbox
+        while not outbox.stopping:
+            self.wake.clear()
+            now = outbox.clock.now()
+            free = self.limit - len(self.in_flight)
+            next_at: datetime | None = None
+            if free > 0:
+                try:
+                    groups, next_at = await outbox.db.run(self._claim, now, free)
+                except sqlite3.Error as exc:
+                    outbox.log_throttled(("claim", self.name), logging.ERROR, "channel %s: %s", self.name, exc)
+                    groups, next_at = [], now + timedelta(seconds=PAUSE_S)
+                for group in groups:
+                    if outbox.stopping:
+                        break
+                    if self.limiter is not None:
+                        await self.limiter.acquire()
+                    self._start(group)
+            await outbox.clock.sleep_until(next_at, self.wake)
+
+    # -- choosing what to send --------------------------------------------------------------------
+    def _claim(self, conn: sqlite3.Connection, now: datetime, free: int) -> tuple[list[list[DueRow]], datetime | None]:
+        """The messages to start now (each a row, or a digest of rows) and when to look again (None: only when
+        woken). Closed: the due rows. Open: rows at their give-up time, and the probe when its time has come."""
+        queued = "n.channel = ? AND n.status = 'queued'" + (
+            f" AND n.id NOT IN ({','.join(map(str, self._row_ids))})" if self._row_ids else ""
+        )
+        first = queued + _FIRST_OF_ITS_KIND
+        stamp = iso(now)
+        breaker = self.breaker
+        if not breaker.open:
+            limit = max(free, BATCH if self.limiter is not None else 0)
+            rows = self._rows(conn, f"{first} AND n.next_attempt_at <= ?", "n.next_attempt_at, n.id", limit, stamp)
+            later = self._earliest(conn, "n.next_attempt_at", f"{queued} AND n.next_attempt_at > ?", stamp)
+            return self._groups(rows)[:free], later
+        rows = self._rows(conn, f"{first} AND n.give_up_at <= ?", "n.give_up_at, n.id", free, stamp)
+        if breaker.probe_row is None and breaker.probe_at is not None and breaker.probe_at <= now and len(rows) < free:
+            others = "".join(f" AND n.id != {row.id}" for row in rows)
+            probe = self._rows(conn, first + others, "n.next_attempt_at, n.id", 1)
+            if probe:
+                breaker.probe_row = probe[0].id
+                rows.append(probe[0])
+        candidates = [self._earliest(conn, "n.give_up_at", f"{first} AND n.give_up_at > ?", stamp)]
+        if breaker.probe_row is None and breaker.probe_at is not None and breaker.probe_at > now:
+            candidates.append(breaker.probe_at)
+        return [[row] for row in rows], min((c for c in candidates if c is not None), default=None)
+
+    def _rows(self, conn: sqlite3.Connection, where: str, order: str, limit: int, *args: object) -> list[DueRow]:
+        rows = conn.execute(
+            f"SELECT n.id, n.channel, n.recipient, n.kind, n.step, n.round, n.queued_at, {ALERT_OF_ROW}"
+            f" FROM notifications n JOIN alerts a ON a.id = n.alert_id WHERE {where} ORDER BY {order} LIMIT ?",
+            (self.name, *args, limit),
+        ).fetchall()
+        due = []
+        for row in rows:
+            alert = dict(zip(ALERT_COLUMNS, row[7:], strict=True))
+            alert["labels"] = json.loads(alert["labels"])
+            alert["annotations"] = json.loads(alert["annotations"])
+            due.append(DueRow(*row[:7], alert))
+        return due
+
+    def _earliest(self, conn: sqlite3.Connection, column: str, where: str, *args: object) -> datetime | None:
+        (earliest,) = conn.execute(
+            f"SELECT MIN({column}) FROM notifications n WHERE {where}", (self.name, *args)
+        ).fetchone()
+        return parse_iso(earliest) if earliest else None
+
+    def _groups(self, rows: list[DueRow]) -> list[list[DueRow]]:
+        """One message per row; in a storm (more due than the rate limit lets through now), one digest per
+        recipient and kind."""
+        if self.limiter is None or len(rows) <= 1 or self.limiter.has_capacity(len(rows)):
+            return [[row] for row in rows]
+        by_recipient: dict[tuple[str, str], list[DueRow]] = {}
+        for row in rows:
+            by_recipient.setdefault((row.kind, row.recipient), []).append(row)
+        return list(by_recipient.values())
+
+    # -- sending ----------------------------------------------------------------------------------
+    def _start(self, group: list[DueRow]) -> None:
+        ids = [row.id for row in group]
+        self._row_ids.update(ids)
+        task = asyncio.create_task(self._deliver(group))
+        self.in_flight[ids[0]] = task
+
+        def done(_: asyncio.Task) -> None:
+            self.in_flight.pop(ids[0], None)
+            self._row_ids.difference_update(ids)
+            self.wake.set()
+
+        task.add_done_callback(done)
+
+    async def _deliver(self, group: list[DueRow]) -> None:
+        outbox = self.outbox
+        try:
+            attempt = await self._attempt(group)
+            now = outbox.clock.now()
+            recorded = await outbox.db.run(self._record, group, attempt, now, self._judge(group, attempt, now))
+            self._report(group, attempt, recorded)
+            if recorded.taken:
+                outbox.wake()
+                if outbox._stepped:
+                    outbox._stepped(recorded.taken)
+        except Exception as exc:  # the database, or a bug: the rows stay queued, held here so the lane cannot spin
+            outbox.log_throttled(
+                ("record", self.name), logging.ERROR, "channel %s: a try was not recorded: %s", self.name, exc
+            )
+            await outbox.clock.sleep_until(outbox.clock.now() + timedelta(seconds=PAUSE_S), asyncio.Event())
+        finally:
+            if self.breaker.probe_row == group[0].id:
+                self.breaker.probe_row = None
+
+    async def _attempt(self, group: list[DueRow]) -> Attempt:
+        """Render and send one message; whatever goes wrong is an Attempt, never an exception."""
+        outbox = self.outbox
+        first = group[0]
+        if self.channel is None:
+            return Attempt(Outcome("permanent", f'channel "{self.name}" has no sender in this amcompanion'))
+        single_firing = len(group) == 1 and first.kind == "firing"
+        try:
+            ack_url = (
+                outbox.links.url(first.alert["id"], outbox.clock.now(), recipient=first.recipient)
+                if single_firing
+                else ""
+            )
+            rendered = outbox.renderer.compose(
+                self.name,
+                first.kind,
+                [row.alert for row in group],
+                first.recipient,
+                outbox.contacts.get(first.recipient, {}),
+                ack_url,
+            )
+        except Exception as exc:  # compose handles template errors; anything else is a bug of ours
+            return self._internal("could not render the message", exc)
+        if rendered.template_error:
+            outbox.metrics.template_errors.labels(self.name).inc()
+            outbox.log_throttled(
+                ("template", self.name, rendered.template_error),
+                logging.ERROR,
+                "channel %s: %s",
+                self.name,
+                rendered.template_error,
+            )
+        message = replace(rendered.message, notification_id=first.id, external_url=outbox.links.external_url)
+        assert outbox.session is not None
+        try:
+            async with asyncio.timeout(self.timeout):
+                response = await self.channel.send(outbox.session, message)
+            outcome = self.channel.classify(response)
+        except TimeoutError:
+            reason = f"no answer within {self.timeout:g} s"
+            return Attempt(Outcome("retry", reason), channel_fault=True, template_error=rendered.template_error)
+        except (aiohttp.ClientError, OSError) as exc:
+            reason = outbox.mask(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+            return Attempt(Outcome("retry", reason), channel_fault=True, template_error=rendered.template_error)
+        except Exception as exc:
+            return replace(self._internal("could not send the message", exc), template_error=rendered.template_error)
+        kind = "SMTP" if getattr(self.channel, "type", "") == "email" else "HTTP"
+        return Attempt(
+            Outcome(outcome.result, outbox.mask(outcome.reason), outcome.retry_after),
+            channel_fault=outcome.result == "retry",
+            template_error=rendered.template_error,
+            answer=f"{kind} {response.status}" if response.status else outbox.mask(outcome.reason),
+        )
+
+    def _internal(self, what: str, exc: Exception) -> Attempt:
+        self.outbox.log_throttled(
+            ("internal", self.name, type(exc).__name__),
+            logging.ERROR,
+            "channel %s: %s (a bug in amcompanion; please report it)",
+            self.name,
+            what,
+            exc_info=True,
+        )
+        reason = self.outbox.mask(f"{what}: {type(exc).__name__}: {exc}")
+        return Attempt(Outcome("retry", reason), internal=True)
+
+    def _judge(self, group: list[DueRow], attempt: Attempt, now: datetime) -> list[int]:
+        """Tell the breaker; the rows to release when it closes."""
+        breaker = self.breaker
+        metrics = self.outbox.metrics
+        if attempt.outcome.result == "ok" and breaker.open:
+            metrics.channel_up.labels(self.name).set(1)
+            return breaker.succeeded()
+        if attempt.channel_fault:
+            breaker.failed([row.id for row in group], now, attempt.outcome.retry_after)
+            metrics.channel_up.labels(self.name).set(0)
+        return []
+
+    def _record(
+        self, conn: sqlite3.Connection, group: list[DueRow], attempt: Attempt, now: datetime, release: list[int]
+    ) -> Recorded:
+        """Store the try's outcome on each row of the message, release what the breaker let go, and hand the
+        pages that failed for good to the store."""
+        outcome, stamp, store = attempt.outcome, iso(now), self.outbox.store
+        digest = group[0].id if len(group) > 1 else None
+        statuses, failed_pages = [], []
+        retry_at: datetime | None = None
+        for row in group:
+            attempts, give_up_at, current = conn.execute(
+                "SELECT attempts, give_up_at, status FROM notifications WHERE id = ?", (row.id,)
+            ).fetchone()
+            attempts += 1
+            status, error, next_at = self._next(outcome, attempt.internal, attempts, now, parse_iso(give_up_at))
+            if status != "sent" and current == "cancelled":  # acknowledged or resolved meanwhile: leave it be
+                status, next_at = "cancelled", None
+            conn.execute(
+                "UPDATE notifications SET status = ?, attempts = ?, error = ?, sent_at = ?, digest_id = ?,"
+                " next_attempt_at = COALESCE(?, next_attempt_at), template_error = COALESCE(?, template_error)"
+                " WHERE id = ?",
+                (
+                    "queued" if status == "retry" else status,
+                    attempts,
+                    error,
+                    stamp if status == "sent" else None,
+                    digest if status == "sent" else None,
+                    iso(next_at) if next_at else None,
+                    attempt.template_error,
+                    row.id,
+                ),
+            )
+            statuses.append((row.id, status, row.queued_at, attempts))
+            if status == "failed" and row.kind == "firing":
+                failed_pages.append((row.alert["id"], row.step, row.round))
+            elif status == "sent" and row.kind == "firing" and current == "cancelled" and store is not None:
+                store.sent_after_close(conn, row.alert["id"], row.channel, row.recipient, now)
+            retry_at = retry_at or next_at
+        if release:
+            conn.execute(
+                f"UPDATE notifications SET next_attempt_at = ? WHERE id IN ({','.join(map(str, release))})"
+                " AND status = 'queued' AND next_attempt_at > ?",
+                (stamp, stamp),
+            )
+        taken = store.page_failed(conn, failed_pages, now) if failed_pages and store is not None else []
+        return Recorded(statuses, taken, retry_at)
+
+    @staticmethod
+    def _next(
+        outcome: Outcome, internal: bool, attempts: int, now: datetime, give_up: datetime
+    ) -> tuple[str, str | None, datetime | None]:
+        """(status, error, next try) after a try: sent; retry at the backoff or the asked wait, never past the
+        give-up time, which gets the last try; failed, with why."""
+        if outcome.result == "ok":
+            return "sent", None, None
+        if outcome.result == "permanent":
+            return "failed", outcome.reason, None
+        if internal and attempts >= INTERNAL_TRIES:
+            return "failed", f"{outcome.reason} (an error inside amcompanion, {attempts} tries)", None
+        if now >= give_up:
+            return "failed", f"gave up after {attempts} tries: {outcome.reason}", None
+        wait = outcome.retry_after if outcome.retry_after is not None else backoff_seconds(attempts)
+        return "retry", outcome.reason, min(now + timedelta(seconds=wait), give_up)
+
+    def _report(self, group: list[DueRow], attempt: Attempt, recorded: Recorded) -> None:
+        metrics, now = self.outbox.metrics, self.outbox.clock.now()
+        first = group[0]
+        if len(group) > 1 and attempt.outcome.result == "ok":
+            metrics.digests.labels(self.name).inc()
+        for _, status, queued_at, _ in recorded.statuses:
+            if status == "cancelled":  # acknowledged or resolved while it was tried: no longer a delivery
+                continue
+            metrics.notifications.labels(self.name, status).inc()
             if status == "retry":
-                self.metrics.retries.labels(name).inc()
-                log.warning("channel %s: will retry: %s", name, outcome.reason)
-            elif status == "failed":
-                log.error("channel %s: failed: %s", name, outcome.reason)
-            else:
-                self.metrics.latency.labels(name).observe(max(0.0, (now - parse_iso(queued_at)).total_seconds()))
+                metrics.retries.labels(self.name).inc()
+            elif status == "sent":
+                metrics.latency.labels(self.name).observe(max(0.0, (now - parse_iso(queued_at)).total_seconds()))
+        _, status, _, attempts = recorded.statuses[0]
+        alerts = [(row.alert["id"], row.alert["alertname"], row.alert["severity"]) for row in group]
+        answer = attempt.answer if status == "sent" else attempt.outcome.reason
+        if status == "retry":
+            held = self.outbox._throttle.allow(("retry", self.name, attempt.outcome.reason[:80]))
+            if held is None:
+                return
+            retry_in = (recorded.retry_at - now).total_seconds() if recorded.retry_at else 0.0
+            answer += f" ({held} more like it in the last minute)" if held else ""
+            narrate.delivery(status, self.name, first.recipient, first.kind, alerts, attempts, answer, retry_in)
+        elif status != "cancelled":
+            narrate.delivery(status, self.name, first.recipient, first.kind, alerts, attempts, answer)

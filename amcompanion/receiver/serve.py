@@ -13,7 +13,7 @@ from aiohttp import web
 from amcompanion.catalog.diagnostics import CatalogError
 from amcompanion.receiver.app import make_app
 from amcompanion.receiver.config import ReceiverConfig, load_receiver_config, mask
-from amcompanion.receiver.service import Receiver, Settings
+from amcompanion.receiver.service import Receiver, Settings, TemplateProblem
 
 log = logging.getLogger("amcompanion.serve")
 SHUTDOWN_SECONDS = 15.0  # in-flight requests and deliveries get this long after SIGTERM
@@ -49,12 +49,16 @@ def read_token(config: ReceiverConfig, allow_none: bool) -> str | None:
     )
 
 
-class _JsonLines(logging.Formatter):
-    """One JSON object per line, with every known secret masked."""
+class _Masked(logging.Formatter):
+    """Every known secret masked, whatever the line says."""
 
     def __init__(self, secrets: list[str]):
         super().__init__()
         self.secrets = secrets
+
+
+class _JsonLines(_Masked):
+    """One JSON object per line: an event's facts as fields (narrate.py), for log pipelines."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -63,13 +67,34 @@ class _JsonLines(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        if hasattr(record, "event"):
+            entry["event"] = record.event
+            entry.update(record.fields)
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
-        return mask(json.dumps(entry, ensure_ascii=False), self.secrets)
+        return mask(json.dumps(entry, ensure_ascii=False, default=str), self.secrets)
 
 
-def configure_logging(secrets: list[str]) -> _JsonLines:
-    formatter = _JsonLines([s for s in secrets if s])
+class _TextLines(_Masked):
+    """One readable line per event, for a person at a terminal; other records say their level and source."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = self.formatTime(record, "%H:%M:%S")
+        if hasattr(record, "event"):
+            line = f"{stamp} {record.getMessage()}"
+        else:
+            line = (
+                f"{stamp} {record.levelname.lower()} {record.name.removeprefix('amcompanion.')}: {record.getMessage()}"
+            )
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return mask(line, self.secrets)
+
+
+def configure_logging(secrets: list[str], log_format: str = "auto") -> _Masked:
+    """Text on a terminal (or when asked), JSON lines otherwise; the formatter, for its secrets to be updated."""
+    text = log_format == "text" or (log_format == "auto" and sys.stderr.isatty())
+    formatter = (_TextLines if text else _JsonLines)([s for s in secrets if s])
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
@@ -79,11 +104,16 @@ def configure_logging(secrets: list[str]) -> _JsonLines:
     return formatter
 
 
-async def serve(config_path: Path, settings: Settings, host: str, port: int, allow_no_auth: bool) -> None:
+async def serve(
+    config_path: Path, settings: Settings, host: str, port: int, allow_no_auth: bool, log_format: str = "auto"
+) -> None:
     config = load_receiver_config(config_path)
     settings.token = read_token(config, allow_no_auth)
-    formatter = configure_logging([*config.secrets, settings.token or ""])
-    receiver = Receiver(config, settings)
+    formatter = configure_logging([*config.secrets, settings.token or ""], log_format)
+    try:
+        receiver = Receiver(config, settings)
+    except TemplateProblem as exc:
+        raise StartupError(f"{config_path}: {exc}") from None
     runner = web.AppRunner(make_app(receiver), handle_signals=False, shutdown_timeout=SHUTDOWN_SECONDS)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -98,8 +128,12 @@ async def serve(config_path: Path, settings: Settings, host: str, port: int, all
         except CatalogError as exc:
             log.error("reload refused, keeping the running config:\n%s", exc)
             return
+        try:
+            receiver.reload(fresh)
+        except TemplateProblem as exc:
+            log.error("reload refused, keeping the running config: %s", exc)
+            return
         formatter.secrets = [s for s in [*fresh.secrets, settings.token or ""] if s]
-        receiver.reload(fresh)
         log.info("reloaded %s: %d escalation policies", config_path, len(fresh.policies))
 
     loop.add_signal_handler(signal.SIGHUP, reload)

@@ -5,12 +5,16 @@ import contextlib
 import hashlib
 import logging
 import secrets as token_generator
+import sqlite3
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import jinja2
+
 from amcompanion.history.schema import set_sla_targets
+from amcompanion.receiver import narrate
 from amcompanion.receiver.channels import CHANNEL_TYPES, Channel
 from amcompanion.receiver.config import ReceiverConfig
 from amcompanion.receiver.db import Database
@@ -18,8 +22,9 @@ from amcompanion.receiver.links import AckLinks
 from amcompanion.receiver.messages import Renderer
 from amcompanion.receiver.metrics import Metrics
 from amcompanion.receiver.outbox import Outbox
-from amcompanion.receiver.store import Store
-from amcompanion.receiver.timeutil import Clock, SystemClock
+from amcompanion.receiver.payload import Notification
+from amcompanion.receiver.store import IngestSummary, StepTaken, Store
+from amcompanion.receiver.timeutil import Clock, SystemClock, parse_iso
 
 log = logging.getLogger("amcompanion.receiver")
 
@@ -30,9 +35,12 @@ class Settings:
     token: str | None  # None only with --insecure-no-auth
     max_body_bytes: int = 4 * 1024 * 1024
     give_up_after: timedelta = timedelta(hours=1)
-    ack_link_lifetime: timedelta = timedelta(hours=24)
     alertmanager_url: str | None = None  # for silences on ack; default: the alert's externalURL
     ack_key: bytes | None = None  # signs ack links; default: derived from the token
+
+
+class TemplateProblem(Exception):
+    """A channel's template does not compile or cannot be found: the config is refused (at start, or on reload)."""
 
 
 def build_channels(config: ReceiverConfig) -> dict[str, Channel]:
@@ -50,7 +58,7 @@ class Receiver:
         self.clock = clock or SystemClock()
         self.metrics = Metrics()
         self.db = Database(settings.db_path)
-        self.links = AckLinks(self._ack_key(), config.external_url, settings.ack_link_lifetime)
+        self.links = AckLinks(self._ack_key(), config.external_url, config.ack_link_ttl)
         self.config = config
         self.store = Store(config, settings.give_up_after)
         self.outbox = self._outbox(config)
@@ -70,16 +78,24 @@ class Receiver:
         return token_generator.token_bytes(32)
 
     def _outbox(self, config: ReceiverConfig) -> Outbox:
+        try:
+            renderer = Renderer(config.channels, Path(config.source).parent if config.source else Path.cwd())
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateProblem(f"template {exc.filename or exc.name}:{exc.lineno}: {exc.message}") from None
+        except jinja2.TemplateError as exc:
+            raise TemplateProblem(f"template not found: {exc}") from None
         return Outbox(
             self.db,
             build_channels(config),
             config.channels,
             config.contacts,
-            Renderer(config.channels, Path(config.source).parent if config.source else Path.cwd()),
+            renderer,
             self.links,
             self.clock,
             self.metrics,
             config.secrets,
+            store=self.store,
+            stepped=self.stepped,
         )
 
     async def start(self) -> None:
@@ -100,14 +116,17 @@ class Receiver:
         await self.db.close()
 
     def reload(self, config: ReceiverConfig) -> None:
-        """Use a new config from now on; messages in flight finish with the old one."""
+        """Use a new config from now on; messages in flight finish with the old one. A config whose templates
+        do not compile raises TemplateProblem, and the running one stays."""
+        outbox = self._outbox(config)
         if config.sla != self.config.sla and self.db.opened:
             self._sla_task = asyncio.create_task(self.db.run(set_sla_targets, config.sla))
         self.config = config
         self.store.config = config
         self.links.external_url = config.external_url
+        self.links.lifetime = config.ack_link_ttl
         previous = self._outbox_task
-        self.outbox = self._outbox(config)
+        self.outbox = outbox
         if previous is not None:
             previous.cancel()  # Outbox.run drains its deliveries in flight before it ends
             self._outbox_task = asyncio.create_task(self._after(previous, self.outbox.run()))
@@ -118,6 +137,44 @@ class Receiver:
         with contextlib.suppress(asyncio.CancelledError):
             await previous
         await then
+
+    # -- what happens -----------------------------------------------------------------------------
+    async def ingest(self, policy: str, note: Notification) -> IngestSummary:
+        """Record a notification from Alertmanager (committed when this returns), then count and tell it."""
+        summary = await self.db.run(self.store.ingest, policy, note, self.clock.now())
+        for status in summary.statuses:
+            self.metrics.received_by_status[status].inc()
+        if summary.duplicates:
+            self.metrics.duplicates.inc(summary.duplicates)
+        for change in summary.changes:
+            if change.what == "new":
+                narrate.received(change.alert_id, change.alertname, change.severity, policy)
+            else:
+                narrate.resolved(change.alert_id, change.alertname, change.severity, "Alertmanager says so")
+        self.stepped(summary.taken)
+        if summary.queued:
+            self.outbox.wake()
+        if summary.next_deadline is not None:
+            self.deadline_set(summary.next_deadline)
+        return summary
+
+    def stepped(self, taken: list[StepTaken]) -> None:
+        """Escalation steps were committed: count them, tell them, and look at the deadlines they set."""
+        for step in taken:
+            self.metrics.escalations.labels(step.reason).inc()
+            narrate.step(step.alert_id, step.alertname, step.severity, step.step, step.round, step.reason, step.targets)
+        if taken:
+            self._scheduler_wake.set()
+
+    async def observe(self) -> None:
+        """Set the gauges a scrape reads from the database: the outbox's depth and oldest row, and how late the
+        most overdue escalation step is (a stuck scheduler shows here, not only in its own loop)."""
+        depth, oldest, deadline = await self.db.read(_backlog)
+        now = self.clock.now()
+        self.metrics.queue_depth.set(depth)
+        self.metrics.oldest_queued.set(max(0.0, (now - parse_iso(oldest)).total_seconds()) if oldest else 0.0)
+        overdue = (now - deadline).total_seconds() if deadline is not None else 0.0
+        self.metrics.escalation_overdue.set(max(0.0, overdue))
 
     def wake(self) -> None:
         """Something changed: deadlines to look at, rows to send."""
@@ -130,16 +187,26 @@ class Receiver:
             self._scheduler_wake.set()
 
     async def _escalate_forever(self) -> None:
+        throttle = narrate.Throttle()
         while True:
             self._scheduler_wake.clear()
             try:
                 taken, next_at = await self.db.run(self.store.escalate_due, self.clock.now())
             except Exception:
-                log.exception("escalation pass failed; trying again in 5 s")
-                taken, next_at = 0, self.clock.now() + timedelta(seconds=5)
+                if throttle.allow("escalation") is not None:
+                    log.exception("escalation pass failed; trying again in 5 s")
+                taken, next_at = [], self.clock.now() + timedelta(seconds=5)
             if taken:
-                self.metrics.escalations.labels("deadline").inc(taken)
+                self.stepped(taken)
                 self.outbox.wake()
             self._sleeping_until = next_at
             await self.clock.sleep_until(next_at, self._scheduler_wake)
             self._sleeping_until = None
+
+
+def _backlog(conn: sqlite3.Connection) -> tuple[int, str | None, datetime | None]:
+    """Rows queued, the oldest one's queued_at, and the next escalation deadline of a firing alert."""
+    depth, oldest = conn.execute(
+        "SELECT COUNT(*), MIN(queued_at) FROM notifications WHERE status = 'queued'"
+    ).fetchone()
+    return depth, oldest, Store.next_deadline(conn)

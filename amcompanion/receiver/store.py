@@ -15,7 +15,7 @@ from typing import Any
 from amcompanion.catalog.model import Policy, Step
 from amcompanion.history.schema import ALERT_COLUMNS
 from amcompanion.receiver.config import ReceiverConfig
-from amcompanion.receiver.escalation import next_due
+from amcompanion.receiver.escalation import Due, next_due
 from amcompanion.receiver.payload import IncomingAlert, Notification
 from amcompanion.receiver.timeutil import iso, parse_iso
 
@@ -32,6 +32,29 @@ class Conflict(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class StepTaken:
+    """An escalation step as it was taken: for the log, once it is committed."""
+
+    alert_id: int
+    alertname: str
+    severity: str
+    step: int
+    round: int
+    reason: str  # first notice, deadline, repeat, manual, page failed
+    targets: list[tuple[str, str]]  # (channel, recipient); recipient '' is the channel's own audience
+
+
+@dataclass(frozen=True)
+class Change:
+    """An alert the receiver heard of for the first time, or heard resolve."""
+
+    what: str  # "new" or "resolved"
+    alert_id: int
+    alertname: str
+    severity: str
+
+
 @dataclass
 class IngestSummary:
     received: int = 0
@@ -42,6 +65,8 @@ class IngestSummary:
     queued: int = 0  # outbox rows written
     next_deadline: datetime | None = None  # the earliest step deadline this notification set
     statuses: list[str] = field(default_factory=list)  # of every alert received, for the metrics
+    changes: list[Change] = field(default_factory=list)
+    taken: list[StepTaken] = field(default_factory=list)
 
 
 @dataclass
@@ -62,6 +87,7 @@ class Store:
             created = alert_id is not None
             if created:
                 summary.new += 1
+                summary.changes.append(Change("new", alert_id, alert.alertname, alert.labels.get("severity", "")))
                 known_status = "resolved" if alert.status == "resolved" else "firing"
             else:
                 alert_id, known_status = conn.execute(
@@ -81,18 +107,22 @@ class Store:
                 if first_due.at <= now:  # the first step is due at once: take it in this transaction
                     fresh = {
                         "id": alert_id,
+                        "alertname": alert.alertname,
+                        "severity": alert.labels.get("severity", ""),
                         "policy": policy,
                         "first_notice_at": stamp,
                         "escalation_level": 0,
                         "repeats": 0,
                     }
-                    steps, queued, deadline = self._take_due_steps(conn, fresh, now, "first notice")
-                    summary.steps += steps
+                    before = len(summary.taken)
+                    queued, deadline = self._take_due_steps(conn, fresh, now, "first notice", summary.taken)
                     summary.queued += queued
+                    summary.steps += len(summary.taken) - before
                 if deadline is not None and (summary.next_deadline is None or deadline < summary.next_deadline):
                     summary.next_deadline = deadline
             elif alert.status == "resolved" and known_status != "resolved":
                 summary.resolved += 1
+                summary.changes.append(Change("resolved", alert_id, alert.alertname, alert.labels.get("severity", "")))
                 summary.queued += self._close(conn, alert_id, now, alert.ends_at or stamp)
         return summary
 
@@ -133,68 +163,111 @@ class Store:
         return cursor.lastrowid if cursor.rowcount else None
 
     # -- escalation ---------------------------------------------------------------------------
-    def escalate_due(self, conn: sqlite3.Connection, now: datetime) -> tuple[int, datetime | None]:
+    def escalate_due(self, conn: sqlite3.Connection, now: datetime) -> tuple[list[StepTaken], datetime | None]:
         """Take the steps that have come due, the oldest first and at most escalation_batch alerts' worth (the
-        event loop waits while this runs: after a long outage the catch-up goes in slices); return how many
-        were taken and the next deadline, which is in the past while more are due."""
-        taken = 0
+        event loop waits while this runs: after a long outage the catch-up goes in slices); return the steps
+        taken and the next deadline, which is in the past while more are due."""
+        taken: list[StepTaken] = []
         due = conn.execute(
             f"SELECT {STORED} FROM alerts WHERE next_step_at IS NOT NULL AND next_step_at <= ? AND status = 'firing'"
             " ORDER BY next_step_at LIMIT ?",
             (iso(now), self.escalation_batch),
         ).fetchall()
         for row in due:
-            taken += self._take_due_steps(conn, row, now, "deadline")[0]
+            self._take_due_steps(conn, row, now, "deadline", taken)
+        return taken, self.next_deadline(conn)
+
+    @staticmethod
+    def next_deadline(conn: sqlite3.Connection) -> datetime | None:
+        """When the next escalation step of a firing alert comes due (in the past when one is overdue)."""
         (earliest,) = conn.execute(
             "SELECT MIN(next_step_at) FROM alerts WHERE next_step_at IS NOT NULL AND status = 'firing'"
         ).fetchone()
-        return taken, parse_iso(earliest) if earliest else None
+        return parse_iso(earliest) if earliest else None
 
     def _take_due_steps(
-        self, conn: sqlite3.Connection, row: Mapping[str, Any], now: datetime, reason: str
-    ) -> tuple[int, int, datetime | None]:
+        self, conn: sqlite3.Connection, row: Mapping[str, Any], now: datetime, reason: str, taken: list[StepTaken]
+    ) -> tuple[int, datetime | None]:
         """Each step whose deadline has passed, once; missed repetitions of the last step collapse into one.
-        Returns the steps taken, the outbox rows written and the next deadline."""
+        Appends the steps to `taken`; returns the outbox rows written and the next deadline."""
         alert_id = row["id"]
         policy = self.config.policies.get(row["policy"])
         if policy is None:  # the policy left the config (a reload): the alert stays, it no longer escalates
             conn.execute("UPDATE alerts SET next_step_at = NULL WHERE id = ?", (alert_id,))
-            return 0, 0, None
+            return 0, None
         first_notice = parse_iso(row["first_notice_at"])
         level, repeats = row["escalation_level"], row["repeats"]
-        steps = queued = 0
+        queued = 0
         due = next_due(policy, first_notice, level, repeats)
         while due is not None and due.at <= now:
             following = next_due(policy, first_notice, due.step, due.round)
             if due.round and following is not None and following.at <= now:
                 due = following  # a later repetition is also due: send only that one
                 continue
-            queued += self._step(conn, row["id"], policy, due.step, due.round, level, now, reason)
-            steps += 1
+            queued += self._step(conn, row, policy, due, level, now, reason, taken)
             level, repeats = due.step, due.round
             due = following
         conn.execute(
             "UPDATE alerts SET escalation_level = ?, repeats = ?, next_step_at = ? WHERE id = ?",
             (level, repeats, iso(due.at) if due else None, alert_id),
         )
-        return steps, queued, due.at if due else None
+        return queued, due.at if due else None
 
     def _step(
         self,
         conn: sqlite3.Connection,
-        alert_id: int,
+        alert: Mapping[str, Any],
         policy: Policy,
-        step: int,
-        round_: int,
+        due: Due,
         from_level: int,
         now: datetime,
         reason: str,
+        taken: list[StepTaken],
     ) -> int:
+        reason = "repeat" if due.round and reason == "deadline" else reason
         conn.execute(
             "INSERT INTO escalations (alert_id, step, from_level, to_level, reason, at) VALUES (?, ?, ?, ?, ?, ?)",
-            (alert_id, step, from_level, step, "repeat" if round_ else reason, iso(now)),
+            (alert["id"], due.step, from_level, due.step, reason, iso(now)),
         )
-        return self._enqueue(conn, alert_id, "firing", step, round_, _targets(policy.steps[step - 1]), now)
+        targets = _targets(policy.steps[due.step - 1])
+        taken.append(
+            StepTaken(alert["id"], alert["alertname"], alert["severity"], due.step, due.round, reason, targets)
+        )
+        return self._enqueue(conn, alert["id"], "firing", due.step, due.round, targets, now)
+
+    def _advance(
+        self, conn: sqlite3.Connection, row: Mapping[str, Any], now: datetime, reason: str, taken: list[StepTaken]
+    ) -> int | None:
+        """Take the alert's next step now, whatever its deadline; the outbox rows written, or None when the
+        policy has no step left (or is gone). Later deadlines keep to the policy's clock."""
+        policy = self.config.policies.get(row["policy"])
+        first_notice = parse_iso(row["first_notice_at"])
+        due = next_due(policy, first_notice, row["escalation_level"], row["repeats"]) if policy else None
+        if policy is None or due is None:
+            return None
+        queued = self._step(conn, row, policy, due, row["escalation_level"], now, reason, taken)
+        following = next_due(policy, first_notice, due.step, due.round)
+        conn.execute(
+            "UPDATE alerts SET escalation_level = ?, repeats = ?, next_step_at = ? WHERE id = ?",
+            (due.step, due.round, iso(max(following.at, now)) if following else None, row["id"]),
+        )
+        return queued
+
+    def page_failed(
+        self, conn: sqlite3.Connection, failed: list[tuple[int, int, int]], now: datetime
+    ) -> list[StepTaken]:
+        """Pages that failed for good, as (alert id, step, round): for each alert still firing whose current
+        step failed, take the next step at once (the policy's `on_failure: next_step`, the default), since
+        someone it was meant to reach may not have been reached."""
+        taken: list[StepTaken] = []
+        for alert_id, step, round_ in dict.fromkeys(failed):
+            row = conn.execute(f"SELECT {STORED} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+            policy = self.config.policies.get(row["policy"]) if row else None
+            if row is None or policy is None or policy.on_failure != "next_step" or row["status"] != "firing":
+                continue
+            if (row["escalation_level"], row["repeats"]) == (step, round_):  # not a step already left behind
+                self._advance(conn, row, now, "page failed", taken)
+        return taken
 
     def _enqueue(
         self,
@@ -242,6 +315,18 @@ class Store:
         targets = [t for t in targets if self.config.channels.get(t[0], {}).get("send_resolved", True)]
         return self._enqueue(conn, alert_id, "resolved", 0, 0, targets, now)
 
+    def sent_after_close(
+        self, conn: sqlite3.Connection, alert_id: int, channel: str, recipient: str, now: datetime
+    ) -> None:
+        """A page that was on its way when its alert resolved got there after all: its reader is owed the resolve
+        notice that `_close` could not know to queue (it goes after the page: rows of one reader wait in turn)."""
+        row = conn.execute("SELECT status, policy FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        policy = self.config.policies.get(row["policy"]) if row else None
+        if row is None or row["status"] != "resolved" or policy is None or policy.on_resolve != "notify_previous":
+            return
+        if self.config.channels.get(channel, {}).get("send_resolved", True):
+            self._enqueue(conn, alert_id, "resolved", 0, 0, [(channel, recipient)], now)
+
     @staticmethod
     def _cancel_pending(conn: sqlite3.Connection, alert_id: int, why: str) -> None:
         conn.execute(
@@ -253,7 +338,8 @@ class Store:
     # -- people -------------------------------------------------------------------------------
     @staticmethod
     def ack(conn: sqlite3.Connection, alert_id: int, by: str, via: str, comment: str, now: datetime) -> dict:
-        """Acknowledge: stop escalating at once. Needs no config, so `amcompanion ack` can call it directly."""
+        """Acknowledge: stop escalating at once. Needs no config, so `amcompanion ack` can call it directly.
+        An alert acknowledged before keeps its first acknowledgement (`already_acknowledged` says so)."""
         row = Store._alert_row(conn, alert_id)
         if row["status"] == "resolved":
             raise Conflict(f"alert {alert_id} is already resolved")
@@ -268,30 +354,23 @@ class Store:
                 (alert_id, by, via, comment, iso(now)),
             )
             Store._cancel_pending(conn, alert_id, f"acknowledged by {by} before it was sent")
-        return Store.alert(conn, alert_id)
+        return {**Store.alert(conn, alert_id), "already_acknowledged": row["status"] == "acknowledged"}
 
-    def resolve(self, conn: sqlite3.Connection, alert_id: int, now: datetime) -> tuple[dict, int]:
+    def resolve(self, conn: sqlite3.Connection, alert_id: int, now: datetime) -> tuple[dict, int | None]:
+        """Close it by hand; the resolve notices queued, or None when it was resolved already."""
         row = self._alert_row(conn, alert_id)
-        queued = 0 if row["status"] == "resolved" else self._close(conn, alert_id, now, iso(now))
+        queued = None if row["status"] == "resolved" else self._close(conn, alert_id, now, iso(now))
         return self.alert(conn, alert_id), queued
 
-    def escalate(self, conn: sqlite3.Connection, alert_id: int, now: datetime) -> tuple[dict, int]:
+    def escalate(self, conn: sqlite3.Connection, alert_id: int, now: datetime) -> tuple[dict, list[StepTaken]]:
         """Take the next step now, whatever its deadline."""
         row = self._alert_row(conn, alert_id)
         if row["status"] != "firing":
             raise Conflict(f"alert {alert_id} is {row['status']}: only a firing alert escalates")
-        policy = self.config.policies.get(row["policy"])
-        first_notice = parse_iso(row["first_notice_at"])
-        due = next_due(policy, first_notice, row["escalation_level"], row["repeats"]) if policy else None
-        if policy is None or due is None:
+        taken: list[StepTaken] = []
+        if self._advance(conn, row, now, "manual", taken) is None:
             raise Conflict(f"alert {alert_id} has taken every step of its escalation policy")
-        queued = self._step(conn, alert_id, policy, due.step, due.round, row["escalation_level"], now, "manual")
-        following = next_due(policy, first_notice, due.step, due.round)
-        conn.execute(
-            "UPDATE alerts SET escalation_level = ?, repeats = ?, next_step_at = ? WHERE id = ?",
-            (due.step, due.round, iso(max(following.at, now)) if following else None, alert_id),
-        )
-        return self.alert(conn, alert_id), queued
+        return self.alert(conn, alert_id), taken
 
     # -- reading ------------------------------------------------------------------------------
     @staticmethod
@@ -302,10 +381,31 @@ class Store:
         return row
 
     @staticmethod
-    def alerts(conn: sqlite3.Connection, state: str | None, limit: int) -> list[dict]:
-        query = "SELECT * FROM alerts" + (" WHERE status = ?" if state else "") + " ORDER BY starts_at DESC, id DESC"
-        rows = conn.execute(query + " LIMIT ?", (state, limit) if state else (limit,))
-        return [_alert_dict(row) for row in rows]
+    def alerts(conn: sqlite3.Connection, state: str | None, limit: int, failed: bool = False) -> list[dict]:
+        """The newest alerts (in `state`; only those with a page that failed, when `failed`), each with whom it
+        paged (`paged`: the pages delivered) and the pages that failed (`failed`, with the reason)."""
+        conditions = (["status = ?"] if state else []) + (
+            ["id IN (SELECT alert_id FROM notifications WHERE status = 'failed')"] if failed else []
+        )
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        rows = conn.execute(
+            f"SELECT * FROM alerts{where} ORDER BY starts_at DESC, id DESC LIMIT ?",
+            (*([state] if state else []), limit),
+        )
+        alerts = {row["id"]: {**_alert_dict(row), "paged": [], "failed": []} for row in rows}
+        marks = ",".join("?" * len(alerts))
+        deliveries = conn.execute(
+            "SELECT alert_id, channel, recipient, status, error FROM notifications"
+            f" WHERE alert_id IN ({marks}) AND kind = 'firing' AND status IN ('sent', 'failed') ORDER BY id",
+            list(alerts),
+        )
+        for row in deliveries:
+            target = {"channel": row["channel"], "recipient": row["recipient"]}
+            if row["status"] == "failed":
+                alerts[row["alert_id"]]["failed"].append({**target, "error": row["error"]})
+            elif target not in alerts[row["alert_id"]]["paged"]:
+                alerts[row["alert_id"]]["paged"].append(target)
+        return list(alerts.values())
 
     @staticmethod
     def alert(conn: sqlite3.Connection, alert_id: int) -> dict:

@@ -40,7 +40,7 @@ class TwilioVoiceChannel(TwilioChannel):
         twiml = self._twiml(message, message.text)
         if len(twiml) <= TWIML_LIMIT:
             return twiml
-        fits, too_long = 0, len(message.text)
+        fits, too_long = 0, min(len(message.text), TWIML_LIMIT)  # the speech alone cannot be longer
         while too_long - fits > 1:
             middle = (fits + too_long) // 2
             if len(self._twiml(message, truncate(message.text, middle))) <= TWIML_LIMIT:

@@ -1,8 +1,26 @@
-"""A generic JSON webhook: the message and its alerts POSTed to any URL (a chat bridge, a ticket system)."""
+"""A generic JSON webhook: the message and its alerts POSTed to any URL (a chat bridge, a ticket system).
+
+The text and every label and annotation value are cut to VALUE_LIMIT characters: a monitored system can put
+megabytes in a description, and the servers behind webhooks commonly refuse bodies over 1 MB (nginx's
+default), which would fail the page for good.
+"""
 
 import aiohttp
 
-from amcompanion.receiver.channels.base import Message, Outcome, Response, http_outcome
+from amcompanion.receiver.channels.base import Message, Outcome, Response, http_outcome, truncate
+
+VALUE_LIMIT = 65_536
+
+
+def _bounded(alert: dict) -> dict:
+    """The alert with its label and annotation values cut to VALUE_LIMIT."""
+    return {
+        **alert,
+        **{
+            key: {name: truncate(str(value), VALUE_LIMIT) for name, value in (alert.get(key) or {}).items()}
+            for key in ("labels", "annotations")
+        },
+    }
 
 
 class WebhookChannel:
@@ -18,10 +36,10 @@ class WebhookChannel:
         body = {
             "kind": message.kind,
             "title": message.title,
-            "text": message.text,
+            "text": truncate(message.text, VALUE_LIMIT),
             "recipient": message.recipient_name,
             "ack_url": message.ack_url,
-            "alerts": message.alerts,
+            "alerts": [_bounded(alert) for alert in message.alerts],
         }
         async with session.request(self.method, self.url, json=body, headers=self.headers) as response:
             return Response(response.status, response.headers, await response.read())
