@@ -2,7 +2,6 @@
 
 import hmac
 import html
-import json
 import logging
 import sqlite3
 from base64 import b64decode
@@ -12,8 +11,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from amcompanion.catalog.durations import parse_duration
-from amcompanion.receiver.links import BadToken, twilio_signature
-from amcompanion.receiver.payload import PayloadError, parse_notification
+from amcompanion.receiver import narrate
+from amcompanion.receiver.links import BadToken, Link, twilio_signature
+from amcompanion.receiver.payload import PayloadError, load_json, parse_notification, replace_lone_surrogates
 from amcompanion.receiver.service import Receiver
 from amcompanion.receiver.silences import SilenceError, create_silence
 from amcompanion.receiver.store import Conflict, NotFound
@@ -22,13 +22,16 @@ log = logging.getLogger("amcompanion.http")
 
 RECEIVER_KEY = web.AppKey("receiver", Receiver)
 STATES = ("firing", "acknowledged", "resolved")
+WEBHOOK = "/webhook/{policy}"
+LONGEST_SILENCE_MS = 365 * 24 * 3600_000  # an acknowledged alert's silence; far longer would not fit a datetime
+FREE_TEXT_NAME = 100  # characters kept of a name typed on a group link's page (a config without contacts)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def make_app(receiver: Receiver) -> web.Application:
     app = web.Application(middlewares=[_guard], client_max_size=receiver.settings.max_body_bytes)
     app[RECEIVER_KEY] = receiver
-    app.router.add_post("/webhook/{policy}", webhook)
+    app.router.add_post(WEBHOOK, webhook)
     app.router.add_get("/api/v1/alerts", list_alerts)
     app.router.add_get("/api/v1/alerts/{id}", get_alert)
     app.router.add_post("/api/v1/alerts/{id}/ack", ack_alert)
@@ -58,22 +61,45 @@ def _error(status: int, message: str, **headers: str) -> web.Response:
 
 @web.middleware
 async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Authentication first; then every refusal as `{"error": "..."}` with its status, and a database
-    failure as 503 (Alertmanager retries 5xx)."""
-    refused = _unauthenticated(request)
-    if refused is not None:
-        return refused
+    """Every answer passes here and is counted. Authentication first; then every refusal as `{"error": "..."}`
+    with its status; a database outage as 503 (Alertmanager retries 5xx); anything else is a bug: logged once
+    with its traceback and answered 500."""
     try:
-        return await handler(request)
-    except web.HTTPRequestEntityTooLarge as exc:
-        return _error(413, f"body over the limit of {exc.max_size} bytes")
-    except web.HTTPException as exc:
-        if exc.status < 400 or exc.content_type == "application/json":
-            raise
-        return _error(exc.status, exc.reason)
-    except sqlite3.Error as exc:
-        log.error("database error on %s %s: %s", request.method, request.path, exc)
-        return _error(503, "the history database is unavailable; retry later")
+        refused = _unauthenticated(request)
+        response = refused if refused is not None else await handler(request)
+    except PayloadError as exc:
+        response = _error(exc.status, exc.message)
+    except web.HTTPRequestEntityTooLarge:  # a chunked body goes over while it is read: no Content-Length to check
+        response = _error(413, f"body over the limit of {request.app[RECEIVER_KEY].settings.max_body_bytes} bytes")
+    except web.HTTPException as exc:  # the router's 404 and 405, the handlers' NotFound and Conflict
+        kept = {k: v for k, v in exc.headers.items() if k not in ("Content-Type", "Content-Length")}  # Allow: POST
+        response = _error(exc.status, exc.reason, **kept)
+    except Exception as exc:
+        if _database_unavailable(exc):
+            log.error("database error on %s %s: %s", request.method, request.path, exc)
+            response = _error(503, "the history database is unavailable; retry later")
+        else:
+            log.exception("internal error on %s %s", request.method, request.path)
+            response = _error(500, f"internal error ({type(exc).__name__}); the receiver's log has the details")
+    _count(request, response.status)
+    return response
+
+
+def _database_unavailable(exc: Exception) -> bool:
+    """Busy, locked, unwritable, full or corrupt: what a retry may get past. A constraint or a misuse
+    (IntegrityError, InterfaceError, ...) is a bug of ours and would fail every retry the same way."""
+    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
+
+
+def _count(request: web.Request, code: int) -> None:
+    """One answer in the metrics: by route for every request, by policy ('' when unknown) for the webhook's."""
+    receiver = request.app[RECEIVER_KEY]
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else ""
+    receiver.metrics.http_requests.labels(route, str(code)).inc()
+    if route == WEBHOOK:
+        policy = request.match_info["policy"]
+        receiver.metrics.webhook_request(policy if policy in receiver.config.policies else "", code)
 
 
 def _unauthenticated(request: web.Request) -> web.Response | None:
@@ -94,7 +120,8 @@ def _unauthenticated(request: web.Request) -> web.Response | None:
             offered = b64decode(credential.strip(), validate=True).decode().partition(":")[2]
         except (ValueError, UnicodeDecodeError):
             offered = ""
-    if offered and hmac.compare_digest(offered.encode(), token.encode()):
+    # a header's bytes that are not UTF-8 come as surrogates (surrogateescape), which encode() refuses
+    if offered and hmac.compare_digest(offered.encode(errors="replace"), token.encode()):
         return None
     receiver.metrics.auth_failures.labels(endpoint).inc()
     message = "missing credentials" if not header else "wrong credentials"
@@ -109,33 +136,13 @@ def _unauthenticated(request: web.Request) -> web.Response | None:
 async def webhook(request: web.Request) -> web.Response:
     receiver = request.app[RECEIVER_KEY]
     policy = request.match_info["policy"]
-    response = await _ingest(request, receiver, policy)
-    receiver.metrics.webhook_request(policy if policy in receiver.config.policies else "", response.status)
-    return response
-
-
-async def _ingest(request: web.Request, receiver: Receiver, policy: str) -> web.Response:
     if policy not in receiver.config.policies:
         known = ", ".join(sorted(receiver.config.policies)) or "none"
         return _error(404, f'unknown escalation policy "{policy}" (this receiver knows: {known})')
     limit = receiver.settings.max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
-        return _error(413, f"body over the limit of {limit} bytes")
-    try:
-        note = parse_notification(await request.read())
-    except PayloadError as exc:
-        return _error(exc.status, exc.message)
-    summary = await receiver.db.run(receiver.store.ingest, policy, note, receiver.clock.now())
-    for status in summary.statuses:
-        receiver.metrics.received_by_status[status].inc()
-    if summary.duplicates:
-        receiver.metrics.duplicates.inc(summary.duplicates)
-    if summary.steps:
-        receiver.metrics.escalations.labels("first notice").inc(summary.steps)
-    if summary.queued:
-        receiver.outbox.wake()
-    if summary.next_deadline is not None:
-        receiver.deadline_set(summary.next_deadline)
+    if request.content_length is not None and request.content_length > limit:  # refused before it is read
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    summary = await receiver.ingest(policy, parse_notification(await request.read()))
     return web.json_response(
         {
             "status": "ok",
@@ -168,7 +175,7 @@ def _alert_id(request: web.Request) -> int:
     try:
         return int(request.match_info["id"])
     except ValueError:
-        raise web.HTTPNotFound(reason=f'no alert "{request.match_info["id"]}": ids are numbers') from None
+        raise web.HTTPNotFound(reason=f"no alert {request.match_info['id']!r}: ids are numbers") from None
 
 
 async def _call(receiver: Receiver, fn: Callable, *args: object, write: bool = True) -> object:  # type: ignore[type-arg]
@@ -188,16 +195,15 @@ async def get_alert(request: web.Request) -> web.Response:
 async def _json_body(request: web.Request) -> dict:
     if not request.can_read_body:
         return {}
-    try:
-        body = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise web.HTTPBadRequest(reason=f"malformed JSON: {exc}") from None
+    body = load_json(await request.read())
     if not isinstance(body, dict):
-        raise web.HTTPUnprocessableEntity(reason="expected a JSON object")
+        raise PayloadError(422, "expected a JSON object")
     return body
 
 
 async def ack_alert(request: web.Request) -> web.Response:
+    """Acknowledge; an alert acknowledged before is answered as it is, `already_acknowledged` true, and no
+    silence is created for it."""
     receiver = request.app[RECEIVER_KEY]
     alert_id = _alert_id(request)
     body = await _json_body(request)
@@ -207,10 +213,10 @@ async def ack_alert(request: web.Request) -> web.Response:
     if not isinstance(comment, str):
         return _error(422, "comment: expected a string")
     silence_ms = parse_duration(silence) if isinstance(silence, str) else None
-    if silence is not None and not silence_ms:
-        return _error(422, f"silence: expected a duration such as 2h or 30m, got {silence!r}")
+    if silence is not None and not (silence_ms and silence_ms <= LONGEST_SILENCE_MS):
+        return _error(422, f"silence: expected a duration such as 2h or 30m, at most 1y, got {silence!r}")
     alert = await _acknowledge(receiver, alert_id, by.strip(), "api", comment)
-    if silence_ms:
+    if silence_ms and not alert["already_acknowledged"]:
         try:
             alert["silence_id"] = await create_silence(receiver, alert, silence_ms, by.strip(), comment)
         except SilenceError as exc:
@@ -219,14 +225,28 @@ async def ack_alert(request: web.Request) -> web.Response:
 
 
 async def _acknowledge(receiver: Receiver, alert_id: int, by: str, via: str, comment: str) -> dict:
-    alert = await _call(receiver, receiver.store.ack, alert_id, by, via, comment, receiver.clock.now())
-    receiver.metrics.acks.labels(via).inc()
-    return alert  # type: ignore[return-value]
+    """The alert once acknowledged; one acknowledged before keeps its first ack, `already_acknowledged` says so."""
+    alert: dict = await _call(receiver, receiver.store.ack, alert_id, by, via, comment, receiver.clock.now())  # type: ignore[assignment]
+    if not alert["already_acknowledged"]:
+        receiver.metrics.acks.labels(via).inc()
+        narrate.acknowledged(alert["id"], alert["alertname"], alert["severity"], alert["acked_by"], via)
+    return alert
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    """The text fields of a POSTed form; one that cannot be decoded (not UTF-8, an unknown charset) is a 400."""
+    try:
+        form = await request.post()
+    except (ValueError, LookupError) as exc:
+        raise PayloadError(400, f"the form cannot be read: {exc}") from None
+    return {name: replace_lone_surrogates(value) for name, value in form.items() if isinstance(value, str)}
 
 
 async def resolve_alert(request: web.Request) -> web.Response:
     receiver = request.app[RECEIVER_KEY]
     alert, queued = await _call(receiver, receiver.store.resolve, _alert_id(request), receiver.clock.now())  # type: ignore[misc]
+    if queued is not None:
+        narrate.resolved(alert["id"], alert["alertname"], alert["severity"], "by hand, through the API")
     if queued:
         receiver.outbox.wake()
     return web.json_response(alert)
@@ -234,8 +254,8 @@ async def resolve_alert(request: web.Request) -> web.Response:
 
 async def escalate_alert(request: web.Request) -> web.Response:
     receiver = request.app[RECEIVER_KEY]
-    alert, _ = await _call(receiver, receiver.store.escalate, _alert_id(request), receiver.clock.now())  # type: ignore[misc]
-    receiver.metrics.escalations.labels("manual").inc()
+    alert, taken = await _call(receiver, receiver.store.escalate, _alert_id(request), receiver.clock.now())  # type: ignore[misc]
+    receiver.stepped(taken)
     receiver.wake()
     return web.json_response(alert)
 
@@ -251,7 +271,7 @@ def _page(title: str, body: str, status: int = 200) -> web.Response:
     return web.Response(text=text, status=status, content_type="text/html")
 
 
-def _linked_alert(request: web.Request) -> tuple[Receiver, int] | web.Response:
+def _linked_alert(request: web.Request) -> tuple[Receiver, Link] | web.Response:
     receiver = request.app[RECEIVER_KEY]
     try:
         return receiver, receiver.links.verify(request.match_info["token"], receiver.clock.now())
@@ -259,43 +279,86 @@ def _linked_alert(request: web.Request) -> tuple[Receiver, int] | web.Response:
         return _page("This link does not work", f"<p>{html.escape(str(exc))}.</p>", status=403)
 
 
+def _display_name(receiver: Receiver, contact: str) -> str:
+    return receiver.config.contacts.get(contact, {}).get("name") or contact
+
+
+def _settled(alert: dict) -> str:
+    """What an alert that no longer escalates says on its page."""
+    if alert["status"] == "acknowledged":
+        return f"Already acknowledged by {alert['acked_by']} at {_when(alert['acked_at'])}"
+    return f"Already resolved at {_when(alert['resolved_at'])}"
+
+
+def _when(stamp: str) -> str:
+    return stamp[:19].replace("T", " ") + " UTC"  # 2026-11-22T22:47:30.000000Z → 2026-11-22 22:47:30 UTC
+
+
 async def ack_page(request: web.Request) -> web.Response:
-    """Shows the alert and a button; changes nothing (chat apps fetch links to preview them)."""
+    """Shows the alert and a button; changes nothing (chat apps fetch links to preview them). A person's link
+    acknowledges as that person; a group's asks who, among the contacts."""
     found = _linked_alert(request)
     if isinstance(found, web.Response):
         return found
-    receiver, alert_id = found
+    receiver, link = found
     try:
-        alert = await receiver.db.read(receiver.store.alert, alert_id)
+        alert = await receiver.db.read(receiver.store.alert, link.alert_id)
     except NotFound:
         return _page("Unknown alert", "<p>The alert of this link is not in the history.</p>", status=404)
-    summary = alert["annotations"].get("summary", "")
-    state = alert["status"]
-    if state != "firing":
-        who = f" by {alert['acked_by']}" if alert["acked_by"] else ""
-        return _page(alert["alertname"], f"<p>{html.escape(summary)}</p><p>Already {state}{html.escape(who)}.</p>")
+    summary = f"<p>{html.escape(alert['annotations'].get('summary', ''))}</p>"
+    if alert["status"] != "firing":
+        return _page(alert["alertname"], f"{summary}<p>{html.escape(_settled(alert))}.</p>")
+    contacts = receiver.config.contacts
+    if link.recipient:
+        who, button = "", f"Acknowledge as {_display_name(receiver, link.recipient)}"
+    elif contacts:
+        options = "".join(
+            f"<option value='{html.escape(name)}'>{html.escape(_display_name(receiver, name))}</option>"
+            for name in sorted(contacts)
+        )
+        who = (
+            "<label>You are <select name='by' required><option value='' disabled selected>choose your name</option>"
+            f"{options}</select></label> "
+        )
+        button = "Acknowledge"
+    else:
+        who = f"<label>Your name <input name='by' autocomplete='name' maxlength='{FREE_TEXT_NAME}'></label> "
+        button = "Acknowledge"
     form = (
-        f"<p>{html.escape(summary)}</p><p>Severity: {html.escape(alert['severity'] or 'none')}; firing since "
-        f"{html.escape(alert['starts_at'])}.</p><form method='post'><label>Your name "
-        "<input name='by' autocomplete='name'></label> <button type='submit'>Acknowledge</button></form>"
+        f"{summary}<p>Severity: {html.escape(alert['severity'] or 'none')}; firing since "
+        f"{html.escape(alert['starts_at'])}.</p><form method='post'>{who}"
+        f"<button type='submit'>{html.escape(button)}</button></form>"
     )
     return _page(alert["alertname"], form)
 
 
 async def ack_by_link(request: web.Request) -> web.Response:
+    """Acknowledges as the link's recipient; a group's link as the contact chosen on its page (a config without
+    contacts takes any name)."""
     found = _linked_alert(request)
     if isinstance(found, web.Response):
         return found
-    receiver, alert_id = found
-    form = await request.post()
-    by = str(form.get("by", "")).strip()[:100] or "someone with the link"
+    receiver, link = found
+    by = link.recipient
+    if not by:
+        offered = (await _form(request)).get("by", "").strip()
+        if not receiver.config.contacts:
+            by = offered[:FREE_TEXT_NAME] or "someone with the link"
+        elif offered in receiver.config.contacts:
+            by = offered
+        else:
+            why = f"“{offered[:FREE_TEXT_NAME]}” is not a contact of this receiver" if offered else "No name given"
+            return _page("Not acknowledged", f"<p>{html.escape(why)}: choose yours from the list.</p>", status=422)
     try:
-        alert = await _acknowledge(receiver, alert_id, by, "link", "")
+        alert = await _acknowledge(receiver, link.alert_id, by, "link", "")
     except web.HTTPException as exc:
         return _page("Not acknowledged", f"<p>{html.escape(exc.reason)}.</p>", status=exc.status)
+    if alert["already_acknowledged"]:
+        return _page(alert["alertname"], f"<p>{html.escape(_settled(alert))}.</p>")
     return _page(
         "Acknowledged",
-        f"<p>{html.escape(alert['alertname'])} is acknowledged by {html.escape(by)}. Escalation has stopped.</p>",
+        f"<p>{html.escape(alert['alertname'])} is acknowledged by {html.escape(_display_name(receiver, by))}."
+        " Escalation has stopped.</p>",
     )
 
 
@@ -311,7 +374,7 @@ async def twilio_voice(request: web.Request) -> web.Response:
     settings = receiver.config.channels.get(row["channel"]) if row else None
     if row is None or settings is None or "auth_token" not in settings:
         return _error(404, "unknown call")
-    params = {k: str(v) for k, v in (await request.post()).items()}
+    params = await _form(request)
     offered = request.headers.get("X-Twilio-Signature", "").encode()
     # Twilio signs the URL it requested: the public one (external_url) behind a proxy, else this one.
     urls = (receiver.config.external_url + request.path_qs, str(request.url))
@@ -320,9 +383,11 @@ async def twilio_voice(request: web.Request) -> web.Response:
         receiver.metrics.auth_failures.labels("twilio").inc()
         return _error(403, "X-Twilio-Signature does not match this request")
     if params.get("Digits") == "1":
+        who = row["recipient"] or "phone"
         try:
-            await _acknowledge(receiver, row["alert_id"], row["recipient"] or "phone", "phone", "pressed 1 on the call")
-            say = "Acknowledged. Escalation has stopped. Goodbye."
+            alert = await _acknowledge(receiver, row["alert_id"], who, "phone", "pressed 1 on the call")
+            done = f"Already acknowledged by {alert['acked_by']}." if alert["already_acknowledged"] else "Acknowledged."
+            say = f"{done} Escalation has stopped. Goodbye."
         except web.HTTPException:
             say = "This alert is already resolved. Goodbye."
     else:
@@ -337,8 +402,13 @@ def _notification(conn: sqlite3.Connection, notification_id: int) -> sqlite3.Row
 
 # -- operations -----------------------------------------------------------------------------------------
 async def metrics(request: web.Request) -> web.Response:
-    registry = request.app[RECEIVER_KEY].metrics.registry
-    response = web.Response(body=generate_latest(registry))
+    receiver = request.app[RECEIVER_KEY]
+    if receiver.db.opened:
+        try:
+            await receiver.observe()
+        except sqlite3.Error as exc:  # the counters still tell; the gauges keep their last values
+            log.warning("metrics: the database gauges were not refreshed: %s", exc)
+    response = web.Response(body=generate_latest(receiver.metrics.registry))
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response
 

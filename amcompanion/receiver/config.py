@@ -8,6 +8,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,6 +21,7 @@ from amcompanion.history.schema import DEFAULT_SLA
 
 TOP_LEVEL = ("version", "receiver", "severities", "contacts", "channels", "escalations", "sla")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+DEFAULT_ACK_LINK_TTL = timedelta(hours=24)  # the catalog's receiver.ack_link_ttl when it is not set
 
 
 @dataclass
@@ -33,6 +35,7 @@ class ReceiverConfig:
     sla: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(DEFAULT_SLA))  # (ack, resolve) seconds
     source: str = ""
     secrets: list[str] = field(default_factory=list)  # values filled in from the environment: never logged
+    ack_link_ttl: timedelta = DEFAULT_ACK_LINK_TTL  # how long an ack link works after its message is sent
 
 
 def load_receiver_config(path: Path, environ: Mapping[str, str] | None = None) -> ReceiverConfig:
@@ -73,6 +76,7 @@ def load_receiver_config(path: Path, environ: Mapping[str, str] | None = None) -
     if reader.diags.items:
         raise CatalogError(locate(reader.diags.items, path.parent, str(path.parent)))
     receiver = reader.receiver
+    ttl_ms = receiver.ack_link_ttl_ms
     return ReceiverConfig(
         external_url=(receiver.external_url or receiver.url).rstrip("/"),
         bearer_token_file=receiver.bearer_token_file,
@@ -83,6 +87,7 @@ def load_receiver_config(path: Path, environ: Mapping[str, str] | None = None) -
         sla=DEFAULT_SLA if sla is None else {s: (ack // 1000, resolve // 1000) for s, (ack, resolve) in sla.items()},
         source=str(path),
         secrets=_masked_values(secrets, channels),
+        ack_link_ttl=DEFAULT_ACK_LINK_TTL if ttl_ms is None else timedelta(milliseconds=ttl_ms),
     )
 
 

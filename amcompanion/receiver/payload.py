@@ -1,16 +1,22 @@
 """Alertmanager's webhook payload (version 4), parsed strictly where it matters and tolerantly elsewhere.
 
 Unknown keys are ignored (newer Alertmanagers add `notification_reason`, `routeLabels`, ...); a missing
-or mistyped field the receiver relies on is a 422 naming the field, malformed JSON a 400.
+or mistyped field the receiver relies on is a 422 naming the field (a time outside what the history holds
+too), malformed JSON a 400 (nesting too deep to parse too). A lone surrogate is replaced, not refused.
 """
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from amcompanion.receiver.timeutil import iso
 
 ZERO_TIME_YEAR = 1  # Go's zero time, 0001-01-01T00:00:00Z: Alertmanager's endsAt of a firing alert
+# Where a lone surrogate can come from: a `\\ud800`-style escape, or one encoded in the bytes (json.loads lets both
+# through). Only a body with one of these is walked, so that a clean body costs one regex scan.
+_MAYBE_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class PayloadError(Exception):
@@ -45,11 +51,38 @@ class Notification:
     truncated_alerts: int
 
 
-def parse_notification(body: bytes) -> Notification:
+def load_json(body: bytes) -> object:
+    """A request's JSON (UTF-8), with every lone surrogate replaced by U+FFFD: SQLite cannot store one (nor UTF-8
+    encode it), and an alert must not be refused for one bad character. PayloadError 400 when it is not JSON,
+    or nested deeper than the parser can go."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        text = body.decode("utf-8-sig", "surrogatepass")
+        data = json.loads(text)
+        return _without_lone_surrogates(data) if _MAYBE_SURROGATE.search(text) else data
+    except RecursionError:
+        raise PayloadError(400, "malformed JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of too many digits
         raise PayloadError(400, f"malformed JSON: {exc}") from None
+
+
+def replace_lone_surrogates(text: str) -> str:
+    """`text` with U+FFFD for each lone surrogate. A pair written as two escapes (an emoji, `\\ud83d\\ude00`) is
+    already the character it encodes once parsed, so it stays."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def _without_lone_surrogates(value: object) -> object:
+    if isinstance(value, str):
+        return replace_lone_surrogates(value)
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    return value
+
+
+def parse_notification(body: bytes) -> Notification:
+    data = load_json(body)
     if not isinstance(data, dict):
         raise PayloadError(422, f"expected a JSON object, got {type(data).__name__}")
     version = data.get("version")
@@ -129,8 +162,10 @@ def _time(data: dict, key: str, where: str) -> str | None:
         moment = datetime.fromisoformat(text)  # type: ignore[arg-type]
     except ValueError:
         raise PayloadError(422, f"{where}.{key}: {text!r} is not an RFC 3339 time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+    try:
+        moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-05:00 is in the year 10000 in UTC, which the history cannot hold
+        raise PayloadError(422, f"{where}.{key}: {text!r} is outside the years 0001 to 9999 in UTC") from None
     return None if moment.year == ZERO_TIME_YEAR else iso(moment)
 
 
