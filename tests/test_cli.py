@@ -15,7 +15,7 @@ def test_compile_prints_a_summary(tmp_path: Path, capsys) -> None:  # type: igno
     assert main(["compile", str(CATALOGS / "kinds"), "-o", str(tmp_path / "out")]) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith("compiled 3 groups, 18 alerts, ")
-    assert " 4 SLOs, " in line and "route tests → 12 files in " in line and line.endswith("s")
+    assert " 4 SLOs, " in line and "route tests → 15 files in " in line and line.endswith("s")
 
 
 def test_check_passes_on_fresh_output_and_fails_with_a_diff_when_stale(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -96,8 +96,10 @@ def test_help_teaches_with_examples(capsys) -> None:  # type: ignore[no-untyped-
 def test_compile_warns_about_alerts_that_reach_no_policy(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["compile", str(CATALOGS / "minimal"), "-o", str(tmp_path / "a")]) == 0
     assert capsys.readouterr().err == (
-        'warning: 1 alert(s) reach no escalation policy, only the empty receiver "unrouted" (set '
-        "defaults.escalation, a group escalation or a route): InstanceDown\n"
+        'warning: 7 alert(s) reach no escalation policy, only the empty receiver "unrouted" (set '
+        "defaults.escalation, a group escalation or a route): AmcompanionChannelFailing, AmcompanionEscalationOverdue, "
+        "AmcompanionOutboxBacklog, AmcompanionPagesFailing, AmcompanionReceiverDown, AmcompanionReceiverNotScraped, "
+        "InstanceDown\n"
     )
     assert main(["compile", str(CATALOGS / "kinds"), "-o", str(tmp_path / "b")]) == 0
     assert capsys.readouterr().err == ""

@@ -1,6 +1,7 @@
 """`amcompanion demo`: its catalog transformation (pure), and the command itself end to end, as a person runs it:
 real Prometheus and Alertmanager, the receiver, the channels' stand-ins and Datasette, all on loopback."""
 
+import json
 import os
 import re
 import signal
@@ -9,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -44,6 +46,7 @@ def test_compress_divides_every_wait_and_keeps_what_promql_measures(tmp_path: Pa
     steps = [(s.after_ms, [n.channel for n in s.notify]) for s in fast.policies["infra-oncall"].steps]
     assert steps == [(0, ["ops-dingtalk", "ops-wecom"]), (10_000, ["sms", "mail"]), (20_000, ["voice", "ops-feishu"])]
     assert fast.policies["infra-oncall"].repeat_every_ms == 30_000
+    assert fast.self_monitoring.channel_failing_for_ms == 10_000  # 10m
     before = {a.name: a for a in catalog.alerts()}
     for alert in fast.alerts():
         assert alert.for_ms == before[alert.name].for_ms // 60
@@ -165,10 +168,42 @@ def test_demo_fires_escalates_is_acknowledged_through_the_link_and_resolves(tmp_
     ]
     assert "voice" not in {n["channel"] for n in sent}
 
+    # the receiver's own alerts were live (Prometheus scraped it under their job) and never fired
+    prometheus_yml = json.loads((workdir / "prometheus.yml").read_text())
+    assert "amcompanion" in {job["job_name"] for job in prometheus_yml["scrape_configs"]}
+    assert "Prometheus scrapes its /metrics as job amcompanion" in out
+    assert conn.execute("SELECT count(*) FROM alerts WHERE alertname LIKE 'Amcompanion%'").fetchone()[0] == 0
+
 
 def _listening(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _assert_self_monitoring_is_live(prometheus: str) -> None:
+    """The demo's Prometheus scrapes the receiver under the rules' job, and evaluates them without errors."""
+
+    def api(path: str) -> dict:
+        with urllib.request.urlopen(prometheus + path, timeout=5) as response:
+            return json.load(response)["data"]
+
+    names = [
+        "AmcompanionReceiverDown",
+        "AmcompanionReceiverNotScraped",
+        "AmcompanionPagesFailing",
+        "AmcompanionChannelFailing",
+        "AmcompanionOutboxBacklog",
+        "AmcompanionEscalationOverdue",
+    ]
+    deadline = time.monotonic() + 30
+    while True:  # until the first scrape and evaluation
+        targets = [t["health"] for t in api("/api/v1/targets")["activeTargets"] if t["labels"]["job"] == "amcompanion"]
+        groups = [g for g in api("/api/v1/rules")["groups"] if g["name"] == "amcompanion"]
+        health = {rule["name"]: rule["health"] for group in groups for rule in group["rules"]}
+        if (targets == ["up"] and health == dict.fromkeys(names, "ok")) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert targets == ["up"] and health == dict.fromkeys(names, "ok"), (targets, health)
 
 
 def test_ctrl_c_stops_everything_the_demo_started(tmp_path: Path) -> None:
@@ -186,6 +221,9 @@ def test_ctrl_c_stops_everything_the_demo_started(tmp_path: Path) -> None:
                 break
         ports = {int(p) for p in re.findall(r"http://127\.0\.0\.1:(\d+)", "".join(lines))}
         assert len(ports) == 5 and all(_listening(p) for p in ports), "".join(lines)
+        prometheus = re.search(r"Prometheus +(http://127\.0\.0\.1:\d+)", "".join(lines))
+        assert prometheus, "".join(lines)
+        _assert_self_monitoring_is_live(prometheus.group(1))
         demo.send_signal(signal.SIGINT)
         rest, _ = demo.communicate(timeout=60)
     finally:

@@ -82,7 +82,7 @@ def test_unknown_top_level_key_lists_the_known_ones(cat: Path) -> None:
     write(cat, "a.yaml", "version: 1\nalertz: []\n")
     assert errors_of(cat) == [
         'rulesets/a.yaml:2:1: alertz: unknown top-level key "alertz"; expected one of: version, defaults, receiver, '
-        "contacts, channels, escalations, routes, quiet_hours, groups"
+        "contacts, channels, escalations, routes, quiet_hours, groups, self_monitoring"
     ]
 
 
@@ -349,4 +349,63 @@ def test_sla_targets_need_known_severities_and_both_durations(cat: Path) -> None
         "rulesets/a.yaml:5:14: defaults.sla.warning.resolve: required field is missing",
         "rulesets/a.yaml:6:17: defaults.sla.info.ack: a target must be 1s or longer",
         'rulesets/a.yaml:6:30: defaults.sla.info.resolve: expected a duration such as 30s, 5m or 1h30m, got "soon"',
+    ]
+
+
+def test_self_monitoring_fields_are_checked_like_the_rest(cat: Path) -> None:
+    write(
+        cat,
+        "a.yaml",
+        """
+        version: 1
+        escalations:
+          infra-oncall: {steps: [{notify: [robot]}]}
+        channels:
+          robot: {type: dingtalk, url: "https://oapi.dingtalk.com/robot/send?access_token=${T}"}
+        self_monitoring:
+          escalation: infra-oncal
+          channel_failing_for: ten minutes
+          jobb: amcompanion
+          enabled: "no"
+        """,
+    )
+    assert errors_of(cat) == [
+        'rulesets/a.yaml:7:15: self_monitoring.escalation: undefined escalation policy "infra-oncal"; '
+        'did you mean "infra-oncall"?',
+        "rulesets/a.yaml:8:24: self_monitoring.channel_failing_for: expected a duration such as 30s, 5m or 1h30m, "
+        'got "ten minutes"',
+        'rulesets/a.yaml:9:3: self_monitoring.jobb: unknown field "jobb"; did you mean "job"?',
+        'rulesets/a.yaml:10:12: self_monitoring.enabled: expected true or false, got "no"',
+    ]
+
+
+def test_self_monitoring_pages_one_receiver_owns_its_group_name_and_is_set_once(cat: Path) -> None:
+    write(
+        cat,
+        "a.yaml",
+        """
+        version: 1
+        escalations:
+          amcompanion-self-monitoring: {steps: [{notify: [robot]}]}
+        channels:
+          robot: {type: dingtalk, url: "https://oapi.dingtalk.com/robot/send?access_token=${T}"}
+        self_monitoring:
+          escalation: amcompanion-self-monitoring
+          native: {webhook_configs: [{url: "${HOOK}"}]}
+        groups:
+          - name: amcompanion
+        """,
+    )
+    write(cat, "b.yaml", "version: 1\nself_monitoring: {enabled: false}\n")
+    assert errors_of(cat) == [
+        "rulesets/a.yaml:7:3: self_monitoring: give either escalation (a policy) or native (an Alertmanager "
+        "receiver), not both",
+        'rulesets/a.yaml:8:11: self_monitoring.native: "amcompanion-self-monitoring" is already the name of an '
+        "escalation policy's receiver; choose another name",
+        'rulesets/a.yaml:8:36: self_monitoring.native.webhook_configs[0].url: "${HOOK}" is not a URL (Alertmanager '
+        "does not expand ${VAR}; use its *_file setting for a secret URL)",
+        'rulesets/a.yaml:10:11: groups[0].name: "amcompanion" is the rule group of the receiver\'s own alerts '
+        "(self_monitoring); choose another name, or set self_monitoring.enabled: false",
+        "rulesets/b.yaml:2:1: self_monitoring: self_monitoring may be set in one file only (first defined at "
+        "rulesets/a.yaml:6)",
     ]

@@ -51,6 +51,15 @@ def test_prometheus_rule_objects_carry_the_rule_files(compiled: Path) -> None:
             'slo:sli_error:ratio_rate2h{sloth_id="api-api-availability"',
         ),
         ("slos", ">= 1000)", ">= 2000)"),
+        # the receiver's own alerts, tested on the real metrics: thresholds, `for`s, ranges and clauses
+        ("amcompanion", 'up{job="amc-receiver"} == 0', 'up{job="amc-receiver"} == 1'),
+        ("amcompanion", "for: 15m", "for: 16m"),
+        ("amcompanion", 'outcome="failed"}[10m])', 'outcome="failed"}[5m])'),
+        ("amcompanion", "    unless\n", "    and\n"),
+        ("amcompanion", "offset 10m) == 1", "offset 5m) == 1"),
+        ("amcompanion", '_seconds{job="amc-receiver"} > 300', '_seconds{job="amc-receiver"} > 299'),
+        ("amcompanion", "[15m]) >= 0", "[15m]) > 0"),
+        ("amcompanion", '_seconds{job="amc-receiver"} > 120', '_seconds{job="amc-receiver"} > 119'),
     ],
 )
 def test_generated_tests_fail_when_a_rule_drifts(
@@ -83,4 +92,4 @@ def test_validate_command_reports_a_broken_rule(tmp_path: Path, tools: None, cap
     assert main(["validate", str(out)]) == 1
     captured = capsys.readouterr()
     assert "FAIL promtool test rules prometheus/tests/minimal.test.yml" in captured.err
-    assert captured.out.startswith("3 passed, 1 failed")
+    assert captured.out.startswith("4 passed, 1 failed")

@@ -4,6 +4,8 @@ from dataclasses import dataclass, field
 
 LEVELED_KINDS = ("threshold", "ratio", "trend", "anomaly", "frequency")
 KINDS = (*LEVELED_KINDS, "absent", "composite", "expr")
+SELF_MONITORING_GROUP = "amcompanion"  # the rule group (and file names) of the receiver's own alerts
+SELF_MONITORING_RECEIVER = "amcompanion-self-monitoring"  # the Alertmanager receiver of `self_monitoring.native`
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ class Receiver:
     url: str = "http://localhost:8080"
     bearer_token_file: str | None = None
     external_url: str | None = None
+    ack_link_ttl_ms: int | None = None  # how long an ack link works; None: the receiver's default, 24h
 
 
 @dataclass
@@ -146,6 +149,7 @@ class Policy:
     repeat_every_ms: int | None
     repeat_times: int
     on_resolve: str
+    on_failure: str = "next_step"  # a page that fails for good: "next_step" now, or "wait" for the next deadline
 
 
 @dataclass
@@ -161,6 +165,17 @@ class Route:
 
 
 @dataclass
+class SelfMonitoring:
+    """The receiver's own alerting rules (compiler/selfmon.py): which scrape job they watch and whom they page."""
+
+    enabled: bool = True
+    job: str = "amcompanion"
+    channel_failing_for_ms: int = 10 * 60_000
+    escalation: str | None = None  # the policy paged; the catalog's first unless set; None with native or no policy
+    native: dict | None = None  # an Alertmanager receiver body instead, so "the receiver is down" avoids the receiver
+
+
+@dataclass
 class Catalog:
     root_name: str  # how the catalog directory is named in headers (its base name)
     files: list[str]
@@ -172,6 +187,7 @@ class Catalog:
     routes: list[Route]
     quiet_hours: dict[str, list[dict]]
     groups: list[Group]
+    self_monitoring: SelfMonitoring = field(default_factory=SelfMonitoring)
 
     def alerts(self) -> list[Alert]:
         return [alert for group in self.groups for alert in group.alerts]

@@ -3,7 +3,7 @@
 import difflib
 import re
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import yaml_rs
@@ -21,6 +21,8 @@ from amcompanion.catalog.durations import parse_duration
 from amcompanion.catalog.model import (
     KINDS,
     LEVELED_KINDS,
+    SELF_MONITORING_GROUP,
+    SELF_MONITORING_RECEIVER,
     SLO,
     Alert,
     Catalog,
@@ -34,6 +36,7 @@ from amcompanion.catalog.model import (
     Policy,
     Receiver,
     Route,
+    SelfMonitoring,
     Step,
     Tier,
 )
@@ -49,7 +52,9 @@ TOP_LEVEL = (
     "routes",
     "quiet_hours",
     "groups",
+    "self_monitoring",
 )
+SELF_MONITORING_FIELDS = ("enabled", "job", "escalation", "native", "channel_failing_for")
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 FILE_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -57,6 +62,9 @@ WINDOW_PLACEHOLDER = re.compile(r"\{\{\s*\.?window\s*\}\}")
 RATE_LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
 TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 PHONE = re.compile(r"^\+[1-9]\d{4,14}$")
+# An ack link works for 1m at least (a message can wait in the outbox) and 1y at most (anyone holding it can
+# acknowledge, and a later expiry would not fit in a datetime for long).
+ACK_LINK_TTL_MS = (60_000, 365 * 24 * 3600_000)
 
 ALERT_COMMON = (
     "alert",
@@ -93,7 +101,7 @@ KIND_REQUIRED = {
     "expr": ("expr",),
 }
 EVERY_KIND_FIELD = tuple(sorted({f for fields in KIND_FIELDS.values() for f in fields}))
-CHANNEL_COMMON = ("type", "rate_limit", "template", "base_url", "timeout", "send_resolved")
+CHANNEL_COMMON = ("type", "rate_limit", "template", "base_url", "timeout", "send_resolved", "max_in_flight")
 CHANNEL_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # type: (required, optional)
     "dingtalk": (("url",), ("secret", "keywords", "at_all")),
@@ -170,7 +178,11 @@ MONTHS = (
     "november",
     "december",
 )
-ON_RESOLVE = ("notify_previous", "notify_all", "none")
+# A policy's settings that take one of a few values, the default first.
+POLICY_CHOICES = {
+    "on_resolve": ("notify_previous", "notify_all", "none"),
+    "on_failure": ("next_step", "wait"),  # when a page fails for good: take the next step at once, or keep to the clock
+}
 
 
 def _got(value: object) -> str:
@@ -312,6 +324,7 @@ class CatalogReader:
         self.routes: list[Route] = []
         self.quiet_hours: dict[str, list[dict]] = {}
         self.groups: list[Group] = []
+        self.self_monitoring = SelfMonitoring()
         self.defined: dict[tuple[str, str], tuple[str, KeyPath]] = {}  # (kind, name) → where
         self.references: list[tuple[str, str, str, KeyPath]] = []  # (kind, name, file, path)
 
@@ -442,7 +455,7 @@ class CatalogReader:
         return value
 
     def read_receiver(self, r: FileReader, data: object, path: KeyPath) -> None:
-        d = r.mapping(data, path, ("url", "bearer_token_file", "external_url"), ("url",))
+        d = r.mapping(data, path, ("url", "bearer_token_file", "external_url", "ack_link_ttl"), ("url",))
         if d is None:
             return
         url = r.string(d.get("url"), (*path, "url")) if "url" in d else None
@@ -453,6 +466,60 @@ class CatalogReader:
         if "external_url" in d:
             external = r.string(d["external_url"], (*path, "external_url"))
             self.receiver.external_url = external.rstrip("/") if external else None
+        if "ack_link_ttl" in d:
+            ttl = r.duration(d["ack_link_ttl"], (*path, "ack_link_ttl"))
+            if ttl is not None and not ACK_LINK_TTL_MS[0] <= ttl <= ACK_LINK_TTL_MS[1]:
+                r.error((*path, "ack_link_ttl"), f"expected a duration from 1m to 1y, got {_got(d['ack_link_ttl'])}")
+            elif ttl is not None:
+                self.receiver.ack_link_ttl_ms = ttl
+
+    def read_self_monitoring(self, r: FileReader, data: object, path: KeyPath) -> None:
+        """The receiver's own alerts: `escalation` (a policy) or `native` (an Alertmanager receiver, which still
+        delivers when the receiver is down), `job`, `channel_failing_for`, `enabled`."""
+        d = r.mapping(data, path, SELF_MONITORING_FIELDS)
+        if d is None:
+            return
+        out = self.self_monitoring
+        if "enabled" in d:
+            flag = r.boolean(d["enabled"], (*path, "enabled"))
+            out.enabled = flag if flag is not None else True
+        if "job" in d:
+            job = r.string(d["job"], (*path, "job"))
+            if job == "":
+                r.error((*path, "job"), "expected the receiver's scrape job name, got an empty string")
+            elif job is not None:
+                out.job = job
+        if "channel_failing_for" in d:
+            ms = r.duration(d["channel_failing_for"], (*path, "channel_failing_for"))
+            if ms is not None:
+                out.channel_failing_for_ms = ms
+        if "escalation" in d:
+            out.escalation = r.string(d["escalation"], (*path, "escalation"))
+            if out.escalation:
+                self.refer(r, "escalation policy", out.escalation, (*path, "escalation"))
+        if "native" in d:
+            out.native = r.mapping(d["native"], (*path, "native"))
+            if out.native is not None:
+                check_native_urls(r, out.native, (*path, "native"))
+                self.define(r, "receiver", SELF_MONITORING_RECEIVER, (*path, "native"))
+        if "escalation" in d and "native" in d:
+            r.error(path, "give either escalation (a policy) or native (an Alertmanager receiver), not both")
+
+    def check_self_monitoring(self) -> None:
+        """Its rule group takes the files of a catalog group of the same name; unless it names a policy or a native
+        receiver, it pages the catalog's first policy (none without policies: its alerts take the catalog routes)."""
+        out = self.self_monitoring
+        if not out.enabled:
+            return
+        clash = self.defined.get(("group", SELF_MONITORING_GROUP))
+        if clash is not None:
+            self.diags.error(
+                *clash,
+                f'"{SELF_MONITORING_GROUP}" is the rule group of the receiver\'s own alerts (self_monitoring); '
+                "choose another name, or set self_monitoring.enabled: false",
+            )
+        if out.escalation is None and out.native is None:
+            out.escalation = next(iter(self.policies), None)
 
     def read_contacts(self, r: FileReader, data: object, path: KeyPath) -> None:
         d = r.mapping(data, path)
@@ -512,6 +579,12 @@ class CatalogReader:
                 flag = r.boolean(value, fpath)
                 if flag is not None:
                     out[key] = flag
+            elif key == "max_in_flight":
+                count = r.number(value, fpath)
+                if count is not None and (count != int(count) or not 1 <= count <= 100):
+                    r.error(fpath, f"expected a whole number of messages from 1 to 100, got {_got(value)}")
+                elif count is not None:
+                    out[key] = int(count)
             elif key == "port":
                 port = r.number(value, fpath)
                 if port is not None and (port != int(port) or not 0 < port < 65536):
@@ -559,7 +632,7 @@ class CatalogReader:
             ppath = (*path, name)
             if not self.define(r, "escalation policy", str(name), ppath, at_key=True):
                 continue
-            fields = r.mapping(value, ppath, ("steps", "repeat", "on_resolve"), ("steps",))
+            fields = r.mapping(value, ppath, ("steps", "repeat", *POLICY_CHOICES), ("steps",))
             if fields is None:
                 continue
             steps = self.read_steps(r, fields.get("steps"), (*ppath, "steps"))
@@ -576,11 +649,21 @@ class CatalogReader:
                         r.error((*rpath, "times"), f"expected a whole number ≥ 0, got {_got(times_value)}")
                     else:
                         times = times_value
-            on_resolve = fields.get("on_resolve", "notify_previous")
-            if on_resolve not in ON_RESOLVE:
-                hint = _suggest(str(on_resolve), ON_RESOLVE) or f"; expected one of: {', '.join(ON_RESOLVE)}"
-                r.error((*ppath, "on_resolve"), f"unknown value {_got(on_resolve)}{hint}")
-            self.policies[str(name)] = Policy(str(name), Origin(r.file, ppath), steps, every, times, str(on_resolve))
+            chosen = {}
+            for key, choices in POLICY_CHOICES.items():
+                chosen[key] = fields.get(key, choices[0])
+                if chosen[key] not in choices:
+                    hint = _suggest(str(chosen[key]), choices) or f"; expected one of: {', '.join(choices)}"
+                    r.error((*ppath, key), f"unknown value {_got(chosen[key])}{hint}")
+            self.policies[str(name)] = Policy(
+                str(name),
+                Origin(r.file, ppath),
+                steps,
+                every,
+                times,
+                str(chosen["on_resolve"]),
+                str(chosen["on_failure"]),
+            )
 
     def read_steps(self, r: FileReader, value: object, path: KeyPath) -> list[Step]:
         if not isinstance(value, list) or not value:
@@ -1153,6 +1236,7 @@ class CatalogReader:
             self.routes,
             self.quiet_hours,
             self.groups,
+            self.self_monitoring,
         )
 
 
@@ -1215,6 +1299,20 @@ def apply_merge_keys(node: object) -> object:
     return {**merged, **own} if merged else own
 
 
+def read_once(
+    documents: list[tuple[FileReader, dict]], key: str, read: Callable[[FileReader, object, KeyPath], None]
+) -> None:
+    """A top-level key one file only may set: a second occurrence is an error naming the first."""
+    first: tuple[str, KeyPath] | None = None
+    for r, data in documents:
+        if key in data:
+            if first is not None:
+                r.error((key,), f"{key} may be set in one file only", at_key=True, related=first)
+                continue
+            first = (r.file, (key,))
+            read(r, data[key], (key,))
+
+
 def catalog_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
 
@@ -1262,22 +1360,10 @@ def load_catalog(root: Path) -> Catalog:
                 ("version",), f"unsupported catalog version {_got(data['version'])} (this amcompanion reads version 1)"
             )
         documents.append((r, data))
-    defaults_at: tuple[str, KeyPath] | None = None
+    read_once(documents, "defaults", reader.read_defaults)  # first: the severities are needed everywhere
+    read_once(documents, "receiver", reader.read_receiver)
+    read_once(documents, "self_monitoring", reader.read_self_monitoring)
     for r, data in documents:
-        if "defaults" in data:
-            if defaults_at is not None:
-                r.error(("defaults",), "defaults may be set in one file only", at_key=True, related=defaults_at)
-                continue
-            defaults_at = (r.file, ("defaults",))
-            reader.read_defaults(r, data["defaults"], ("defaults",))
-    receiver_at: tuple[str, KeyPath] | None = None
-    for r, data in documents:
-        if "receiver" in data:
-            if receiver_at is not None:
-                r.error(("receiver",), "receiver may be set in one file only", at_key=True, related=receiver_at)
-            else:
-                receiver_at = (r.file, ("receiver",))
-                reader.read_receiver(r, data["receiver"], ("receiver",))
         for key, read in (
             ("contacts", reader.read_contacts),
             ("channels", reader.read_channels),
@@ -1290,6 +1376,7 @@ def load_catalog(root: Path) -> Catalog:
                 read(r, data[key], (key,))
     reader.check_references()
     reader.check_recipients()
+    reader.check_self_monitoring()
     problems = syntax + reader.diags.items
     if problems:
         raise CatalogError(locate(problems, root, root_name))

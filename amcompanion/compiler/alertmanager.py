@@ -90,10 +90,12 @@ def _route_node(route: Route, index: int, children: list[dict]) -> dict:
     return node
 
 
-def route_tree(catalog: Catalog, routed: list[RoutedAlert]) -> dict:
+def route_tree(catalog: Catalog, routed: list[RoutedAlert], first: Route | None = None) -> dict:
+    """The tree under the root: `first` (the self-monitoring route), the catalog's routes, the default policies'."""
     d = catalog.defaults
     children = severity_children(catalog)
-    routes = [_route_node(route, i, children) for i, route in enumerate(catalog.routes)]
+    routes = [_route_node(first, -1, children)] if first is not None else []
+    routes += [_route_node(route, i, children) for i, route in enumerate(catalog.routes)]
     by_policy: dict[str, set[str]] = {}
     for alert in routed:
         if alert.policy:
@@ -120,7 +122,7 @@ def route_tree(catalog: Catalog, routed: list[RoutedAlert]) -> dict:
     return root
 
 
-def receivers(catalog: Catalog) -> list[dict]:
+def receivers(catalog: Catalog, first: Route | None = None) -> list[dict]:
     out = []
     token = catalog.receiver.bearer_token_file
     for policy in sorted(catalog.policies):
@@ -128,6 +130,8 @@ def receivers(catalog: Catalog) -> list[dict]:
         if token:
             webhook["http_config"] = {"authorization": {"type": "Bearer", "credentials_file": token}}
         out.append({"name": policy, "webhook_configs": [webhook]})
+    if first is not None and first.native is not None:
+        out.append({"name": native_name(first, -1), **first.native})
     for i, route in enumerate(catalog.routes):
         if route.native is not None:
             out.append({"name": native_name(route, i), **route.native})
@@ -233,9 +237,14 @@ def inhibit_rules(catalog: Catalog, rules: list[AlertRule], plans: list[SLOPlan]
 
 
 def alertmanager_config(
-    catalog: Catalog, routed: list[RoutedAlert], rules: list[AlertRule], plans: list[SLOPlan]
+    catalog: Catalog,
+    routed: list[RoutedAlert],
+    rules: list[AlertRule],
+    plans: list[SLOPlan],
+    first: Route | None = None,
 ) -> dict:
-    config: dict = {"route": route_tree(catalog, routed), "receivers": receivers(catalog)}
+    """`first`: a route tried before the catalog's, with its native receiver if it has one (self-monitoring)."""
+    config: dict = {"route": route_tree(catalog, routed, first), "receivers": receivers(catalog, first)}
     inhibits = inhibit_rules(catalog, rules, plans)
     if inhibits:
         config["inhibit_rules"] = inhibits

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from amcompanion import __version__
 from amcompanion.catalog.durations import format_duration
-from amcompanion.catalog.model import Alert, Catalog, Group
+from amcompanion.catalog.model import SELF_MONITORING_GROUP, Alert, Catalog, Group
+from amcompanion.compiler import selfmon
 from amcompanion.compiler import slo as slo_compiler
 from amcompanion.compiler.alertmanager import UNROUTED, RoutedAlert, alertmanager_config, route_tests
 from amcompanion.compiler.rules import AlertRule, alert_rules, signal_rules
@@ -41,6 +42,47 @@ def header(catalog: Catalog, sources: list[str], what: str) -> str:
 
 def kubernetes_name(group: str) -> str:
     return "amcompanion-" + re.sub(r"[^a-z0-9-]+", "-", group.lower()).strip("-")
+
+
+def rule_documents(
+    catalog: Catalog, sources: list[str], name: str, rules_doc: dict, tests_doc: dict, untested: list[str]
+) -> dict[str, Document]:
+    """A rule group's three files: its rules, its promtool tests and the same rules as a PrometheusRule."""
+    test_path = f"prometheus/tests/{name}.test.yml"
+    return {
+        f"prometheus/rules/{name}.yml": Document(
+            header(catalog, sources, "Prometheus recording and alerting rules."), rules_doc
+        ),
+        test_path: Document(
+            header(
+                catalog,
+                sources,
+                f"promtool unit tests: promtool test rules {test_path}"
+                + (
+                    "\nNot covered (their expressions return series with no input, e.g. vector()): "
+                    + ", ".join(untested)
+                    if untested
+                    else ""
+                ),
+            ),
+            tests_doc,
+        ),
+        f"kubernetes/{name}.prometheusrule.yaml": Document(
+            header(catalog, sources, "PrometheusRule for the Prometheus Operator."),
+            {
+                "apiVersion": "monitoring.coreos.com/v1",
+                "kind": "PrometheusRule",
+                "metadata": {
+                    "name": kubernetes_name(name),
+                    "labels": {
+                        "app.kubernetes.io/managed-by": "amcompanion",
+                        "app.kubernetes.io/part-of": "amcompanion",
+                    },
+                },
+                "spec": rules_doc,
+            },
+        ),
+    }
 
 
 def test_interval(rules: list[AlertRule], plans: list[slo_compiler.SLOPlan]) -> int:
@@ -96,49 +138,20 @@ def group_documents(catalog: Catalog, compiled: CompiledGroup, all_alerts: dict[
         tests.alert(alert, rules_of[alert.name])
     for plan in compiled.plans:
         tests.slo(plan)
-    test_path = f"prometheus/tests/{group.name}.test.yml"
-    return {
-        f"prometheus/rules/{group.name}.yml": Document(
-            header(catalog, source, "Prometheus recording and alerting rules."), rules_doc
-        ),
-        test_path: Document(
-            header(
-                catalog,
-                source,
-                f"promtool unit tests: promtool test rules {test_path}"
-                + (
-                    "\nNot covered (their expressions return series with no input, e.g. vector()): "
-                    + ", ".join(tests.untested)
-                    if tests.untested
-                    else ""
-                ),
-            ),
-            tests.document(f"../rules/{group.name}.yml"),
-        ),
-        f"kubernetes/{group.name}.prometheusrule.yaml": Document(
-            header(catalog, source, "PrometheusRule for the Prometheus Operator."),
-            {
-                "apiVersion": "monitoring.coreos.com/v1",
-                "kind": "PrometheusRule",
-                "metadata": {
-                    "name": kubernetes_name(group.name),
-                    "labels": {
-                        "app.kubernetes.io/managed-by": "amcompanion",
-                        "app.kubernetes.io/part-of": "amcompanion",
-                    },
-                },
-                "spec": rules_doc,
-            },
-        ),
-    }
+    return rule_documents(
+        catalog, source, group.name, rules_doc, tests.document(f"../rules/{group.name}.yml"), tests.untested
+    )
 
 
 def catalog_output(catalog: Catalog, compiled: list[CompiledGroup]) -> Output:
-    """The catalog-wide documents (Alertmanager config, route tests, receiver config) and the counts."""
+    """The catalog-wide documents (Alertmanager config, route tests, receiver config, the self-monitoring rule
+    group's files) and the counts."""
+    self_rules = selfmon.alert_rules(catalog) if catalog.self_monitoring.enabled else []
     routed = [alert for item in compiled for alert in item.routed()]
+    routed += [RoutedAlert(rule.alert.name, rule.labels, None) for rule in self_rules]
     every_rule = [rule for item in compiled for rule in item.rules]
     every_plan = [plan for item in compiled for plan in item.plans]
-    am = alertmanager_config(catalog, routed, every_rule, every_plan)
+    am = alertmanager_config(catalog, routed, every_rule, every_plan, selfmon.route(catalog))
     every_file = catalog.files
     route_doc = route_tests(am["route"], routed)
     docs = {
@@ -157,11 +170,22 @@ def catalog_output(catalog: Catalog, compiled: list[CompiledGroup]) -> Output:
             receiver_config(catalog),
         ),
     }
+    if self_rules:
+        docs.update(
+            rule_documents(
+                catalog,
+                every_file,
+                SELF_MONITORING_GROUP,
+                selfmon.rules_document(catalog, self_rules),
+                selfmon.tests_document(catalog, self_rules, f"../rules/{SELF_MONITORING_GROUP}.yml"),
+                [],
+            )
+        )
     return Output(
         docs,
         groups=len(compiled),
         alerts=sum(len(item.group.alerts) for item in compiled),
-        rules=sum(len(g["rules"]) for item in compiled for g in item.rules_doc["groups"]),
+        rules=sum(len(g["rules"]) for item in compiled for g in item.rules_doc["groups"]) + len(self_rules),
         slos=len(every_plan),
         routes=len(route_doc["tests"]),
         unrouted=sorted(
@@ -192,6 +216,8 @@ def receiver_config(catalog: Catalog) -> dict:
     receiver: dict = {"url": r.url, "external_url": r.external_url or r.url}
     if r.bearer_token_file:
         receiver["bearer_token_file"] = r.bearer_token_file
+    if r.ack_link_ttl_ms is not None:  # only when set: the files of catalogs that do not set it stay as they were
+        receiver["ack_link_ttl"] = format_duration(r.ack_link_ttl_ms)
     policies = {}
     for name, policy in sorted(catalog.policies.items()):
         spec: dict = {
@@ -208,6 +234,8 @@ def receiver_config(catalog: Catalog) -> dict:
         if policy.repeat_every_ms:
             spec["repeat"] = {"every": format_duration(policy.repeat_every_ms), "times": policy.repeat_times}
         spec["on_resolve"] = policy.on_resolve
+        if policy.on_failure != "next_step":  # left out when default: catalogs that do not set it compile as before
+            spec["on_failure"] = policy.on_failure
         policies[name] = spec
     config = {
         "version": 1,

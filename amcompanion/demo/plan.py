@@ -18,8 +18,9 @@ MIN_SLA_MS = 1000  # the history counts in whole seconds
 def compress(catalog: Catalog, speed: int) -> Catalog:
     """A copy in which every time a person waits on passes `speed` times faster: `for`, evaluation intervals,
     Alertmanager's group_wait, group_interval and repeat_interval, escalation steps and repeats, severity
-    escalations and SLA targets. PromQL ranges (rate(x[5m]), lookbacks, SLO windows) keep their length: they
-    define what is measured, not how long anyone waits."""
+    escalations, SLA targets and self_monitoring.channel_failing_for (the receiver's other alerts have `for`s
+    of their own, which the catalog does not set). PromQL ranges (rate(x[5m]), lookbacks, SLO windows) keep their
+    length: they define what is measured, not how long anyone waits."""
     out = copy.deepcopy(catalog)
 
     def fast(ms: int, least: int = MIN_MS) -> int:
@@ -39,6 +40,7 @@ def compress(catalog: Catalog, speed: int) -> Catalog:
                 alert.escalate = dataclasses.replace(alert.escalate, after_ms=fast(alert.escalate.after_ms))
         for slo in group.slos:
             slo.alert_for_ms = fast(slo.alert_for_ms)
+    out.self_monitoring.channel_failing_for_ms = fast(out.self_monitoring.channel_failing_for_ms)
     for policy in out.policies.values():
         for step in policy.steps:
             step.after_ms = fast(step.after_ms)
@@ -55,7 +57,8 @@ def compress(catalog: Catalog, speed: int) -> Catalog:
 def on_loopback(catalog: Catalog, receiver_url: str, token_file: str, channel_urls: Mapping[str, str]) -> Catalog:
     """A copy that reaches nothing beyond this machine: Alertmanager posts to the receiver at `receiver_url`
     (its ack links point there too), every channel talks to its stand-in at `channel_urls[name]`, and routes
-    to native Alertmanager receivers (e-mail through a real relay, say) get an empty receiver instead."""
+    to native Alertmanager receivers (e-mail through a real relay, say) get an empty receiver instead, as does
+    self_monitoring's."""
     out = copy.deepcopy(catalog)
     out.receiver.url = out.receiver.external_url = receiver_url
     out.receiver.bearer_token_file = token_file
@@ -66,6 +69,8 @@ def on_loopback(catalog: Catalog, receiver_url: str, token_file: str, channel_ur
     for route in out.routes:
         if route.native is not None:
             route.native = {}
+    if out.self_monitoring.native is not None:
+        out.self_monitoring.native = {}
     return out
 
 

@@ -160,11 +160,12 @@ async def start(rulesets: Path, workdir: Path, speed: int, out: TextIO) -> Demo:
             daemons.alertmanager(generated / "alertmanager" / "alertmanager.yml", workdir, ports["alertmanager"])
         )
         prometheus_yml = workdir / "prometheus.yml"
+        jobs = {"node": {"targets": [f"127.0.0.1:{ports['exporter']}"], "labels": {"instance": "demo-node"}}}
+        if catalog.self_monitoring.enabled:  # its rules are live, and silent while the receiver is healthy
+            jobs[catalog.self_monitoring.job] = {"targets": [f"127.0.0.1:{ports['receiver']}"]}
         prometheus_yml.write_text(
             daemons.prometheus_config(
-                sorted((generated / "prometheus" / "rules").glob("*.yml")),
-                ports["alertmanager"],
-                {"node": {"targets": [f"127.0.0.1:{ports['exporter']}"], "labels": {"instance": "demo-node"}}},
+                sorted((generated / "prometheus" / "rules").glob("*.yml")), ports["alertmanager"], jobs
             )
         )
         demo.daemons.append(daemons.prometheus(prometheus_yml, workdir, ports["prometheus"]))
@@ -178,7 +179,7 @@ async def start(rulesets: Path, workdir: Path, speed: int, out: TextIO) -> Demo:
     print(
         f"  Prometheus    {demo.url('prometheus')}/alerts\n"
         f"  Alertmanager  {demo.url('alertmanager')}\n"
-        f"  receiver      {demo.url('receiver')}  (Bearer token in {token_file})\n"
+        f"  receiver      {demo.url('receiver')}  (Bearer token in {token_file}){_scraped_as(catalog)}\n"
         f"  history       {demo.url('history')}/-/dashboards/weekly\n"
         f"  exporter      {demo.url('exporter')}/metrics  (node_exporter's memory gauges, instance demo-node)\n"
         f"  stand-ins     {names}\n",
@@ -186,6 +187,12 @@ async def start(rulesets: Path, workdir: Path, speed: int, out: TextIO) -> Demo:
         flush=True,
     )
     return demo
+
+
+def _scraped_as(catalog: Catalog) -> str:
+    """Where the self-monitoring rules get their metrics: they stay silent only while the receiver is scraped."""
+    config = catalog.self_monitoring
+    return f"; Prometheus scrapes its /metrics as job {config.job}" if config.enabled else ""
 
 
 async def stop(demo: Demo) -> None:
@@ -258,9 +265,11 @@ def _narrate_alert(progress: Progress, demo: Demo, alert: dict) -> None:
 
 
 def _ack_link(demo: Demo) -> tuple[str, str] | None:
-    """The ack link in the first message to a person (level 1's robots post to groups), and that person: who
-    the script has acknowledge."""
+    """An ack link in a message to a person (level 1's robots post to groups), and that person: who the script
+    has acknowledge. The first person of the contacts who has one, so that the story does not depend on which
+    of a step's messages arrived first."""
     pattern = re.compile(re.escape(demo.url("receiver")) + r"/ack/[\w.=-]+")
+    found: dict[str, str] = {}
     for stand in demo.stand_ins:
         for message in stand.shown():
             link = pattern.search(message.text)
@@ -269,8 +278,9 @@ def _ack_link(demo: Demo) -> tuple[str, str] | None:
                 None,
             )
             if link and person:
-                return link.group(0), person
-    return None
+                found.setdefault(person, link.group(0))
+    person = next((name for name in demo.config.contacts if name in found), None)
+    return (found[person], person) if person else None
 
 
 async def scenario(demo: Demo, out: TextIO) -> Progress:
@@ -289,7 +299,12 @@ async def scenario(demo: Demo, out: TextIO) -> Progress:
             session,
             demo,
             progress,
-            lambda: (progress.alert or {}).get("escalation_level", 0) >= 2 and _ack_link(demo) is not None,
+            # once every level-2 message is out, so that the person who acknowledges is always the same
+            lambda: (
+                (progress.alert or {}).get("escalation_level", 0) >= 2
+                and progress.alert["queued"] == 0  # type: ignore[index]
+                and _ack_link(demo) is not None
+            ),
             "escalation to level 2",
             timeout,
         )
