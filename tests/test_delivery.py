@@ -445,3 +445,21 @@ async def test_a_page_of_a_step_already_left_behind_does_not_skip_a_step(
         await r.run_until(lambda: r.notifications("status = 'failed'"), 700, step_s=10, what="the give-up")
         steps = [tuple(s) for s in rows(r.db, "SELECT step, reason FROM escalations ORDER BY id")]
         assert steps == [(1, "first notice"), (2, "deadline")]
+
+
+async def test_a_failed_last_step_does_not_spend_its_repetitions_at_once(
+    tmp_path: Path,
+    aiohttp_server,
+    aiohttp_client,  # type: ignore[no-untyped-def]
+) -> None:
+    broken = Endpoint(answer=lambda body: (400, {}, "bad request"))
+    channels = {"broken": {"type": "webhook", "url": await endpoint_url(aiohttp_server, broken)}}
+    policy = {"steps": [{"after": "0s", "notify": ["broken"]}], "repeat": {"every": "30m", "times": 3}}
+    async with rig(tmp_path, aiohttp_client, channels, policy) as r:
+        await r.fire({})
+        await r.run_until(lambda: r.notifications("status = 'failed'"), 5, what="the failed page")
+        await r.quiet()
+        (alert,) = rows(r.db, "SELECT escalation_level, repeats, next_step_at FROM alerts")
+        assert (alert["escalation_level"], alert["repeats"]) == (1, 0)
+        assert alert["next_step_at"] == "2026-11-22T23:17:30.000000Z"  # the first repetition, 30m on
+        assert len(broken.received) == 1

@@ -236,14 +236,21 @@ class Store:
         return self._enqueue(conn, alert["id"], "firing", due.step, due.round, targets, now)
 
     def _advance(
-        self, conn: sqlite3.Connection, row: Mapping[str, Any], now: datetime, reason: str, taken: list[StepTaken]
+        self,
+        conn: sqlite3.Connection,
+        row: Mapping[str, Any],
+        now: datetime,
+        reason: str,
+        taken: list[StepTaken],
+        repetition: bool = True,
     ) -> int | None:
         """Take the alert's next step now, whatever its deadline; the outbox rows written, or None when the
-        policy has no step left (or is gone). Later deadlines keep to the policy's clock."""
+        policy has no step left (or is gone), or, unless `repetition`, when what comes next only repeats the
+        last step. Later deadlines keep to the policy's clock."""
         policy = self.config.policies.get(row["policy"])
         first_notice = parse_iso(row["first_notice_at"])
         due = next_due(policy, first_notice, row["escalation_level"], row["repeats"]) if policy else None
-        if policy is None or due is None:
+        if policy is None or due is None or (due.round and not repetition):
             return None
         queued = self._step(conn, row, policy, due, row["escalation_level"], now, reason, taken)
         following = next_due(policy, first_notice, due.step, due.round)
@@ -258,7 +265,8 @@ class Store:
     ) -> list[StepTaken]:
         """Pages that failed for good, as (alert id, step, round): for each alert still firing whose current
         step failed, take the next step at once (the policy's `on_failure: next_step`, the default), since
-        someone it was meant to reach may not have been reached."""
+        someone it was meant to reach may not have been reached. Repetitions of the last step keep their
+        deadlines: repeating at once what just failed would only spend them."""
         taken: list[StepTaken] = []
         for alert_id, step, round_ in dict.fromkeys(failed):
             row = conn.execute(f"SELECT {STORED} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
@@ -266,7 +274,7 @@ class Store:
             if row is None or policy is None or policy.on_failure != "next_step" or row["status"] != "firing":
                 continue
             if (row["escalation_level"], row["repeats"]) == (step, round_):  # not a step already left behind
-                self._advance(conn, row, now, "page failed", taken)
+                self._advance(conn, row, now, "page failed", taken, repetition=False)
         return taken
 
     def _enqueue(
