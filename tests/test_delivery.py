@@ -463,3 +463,25 @@ async def test_a_failed_last_step_does_not_spend_its_repetitions_at_once(
         assert (alert["escalation_level"], alert["repeats"]) == (1, 0)
         assert alert["next_step_at"] == "2026-11-22T23:17:30.000000Z"  # the first repetition, 30m on
         assert len(broken.received) == 1
+
+
+async def test_a_reload_whose_template_does_not_compile_keeps_the_running_config(
+    tmp_path: Path,
+    aiohttp_server,
+    aiohttp_client,  # type: ignore[no-untyped-def]
+) -> None:
+    from amcompanion.receiver.messages import TemplateProblem
+
+    hook = Endpoint()
+    channels = {"hook": {"type": "webhook", "url": await endpoint_url(aiohttp_server, hook)}}
+    async with rig(tmp_path, aiohttp_client, channels) as r:
+        (tmp_path / "broken.j2").write_text("{% for %}")
+        data = json.loads((tmp_path / "receiver.yaml").read_text())
+        data["channels"]["hook"]["template"] = "broken.j2"
+        (tmp_path / "receiver.yaml").write_text(json.dumps(data))
+        with pytest.raises(TemplateProblem, match=r"channel hook: template broken\.j2:1"):
+            r.receiver.reload(load_receiver_config(tmp_path / "receiver.yaml", ENVIRONMENT))
+        await r.fire({})
+        await r.settle()
+        assert [row["status"] for row in r.notifications()] == ["sent"]  # still the running config's default
+        assert hook.received[0]["text"].startswith("[CRITICAL] DemoGaugeHigh")

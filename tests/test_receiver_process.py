@@ -309,3 +309,17 @@ async def test_acknowledging_twice_says_who_did_it_first_and_writes_one_ack(tmp_
     assert code == 0 and "(DemoGaugeHigh) was already acknowledged by wang at " in second
     assert first.split(" at ")[1] == second.split(" at ")[1]  # the first ack's time
     assert rows(tmp_path / "h.db", "SELECT COUNT(*) FROM acks")[0][0] == 1
+
+
+async def test_serve_refuses_a_template_that_does_not_compile(tmp_path: Path) -> None:
+    (tmp_path / "broken.j2").write_text("{{ alert.alertname }}\n{% if %}\n")
+    config = write_config(tmp_path, {"ops": "http://127.0.0.1:9/hook"}, ops={"template": "broken.j2"})
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "amcompanion", "serve", "--config", str(config), "--db", str(tmp_path / "h.db"),
+        "--listen", f"127.0.0.1:{free_port()}", env={**os.environ, "AMCOMPANION_TOKEN": TOKEN},
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(process.communicate(), PROCESS_TIMEOUT)
+    assert process.returncode == 1
+    assert "channel ops: template broken.j2:2: Expected an expression" in err.decode()
+    assert "Traceback" not in err.decode()

@@ -30,6 +30,10 @@ def carriable(text: str) -> str:
     return _UNCARRIABLE.sub(lambda m: "\ufffd" if "\ud800" <= m.group() <= "\udfff" else "", text)
 
 
+class TemplateProblem(Exception):
+    """A channel's template does not compile or cannot be found: the config is refused (at start, or on reload)."""
+
+
 @dataclass(frozen=True)
 class Rendered:
     message: Message
@@ -44,7 +48,7 @@ class Renderer:
 
     def __init__(self, channels: dict[str, dict[str, object]], config_dir: Path | None):
         """Templates named in the config are looked up in `config_dir` first (None: the defaults only).
-        A template that does not compile raises jinja2.TemplateError here, at start or reload."""
+        A template that does not compile or is not there raises TemplateProblem here, at start or reload."""
         packaged = jinja2.PackageLoader("amcompanion", "templates")
         loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(str(config_dir))] if config_dir else []
         self._environment = _sandbox(jinja2.ChoiceLoader([*loaders, packaged]))
@@ -54,7 +58,14 @@ class Renderer:
         for name, settings in channels.items():
             own = settings.get("template")
             defaults = [f"{settings['type']}.j2", "default.j2"]
-            self._templates[name] = self._environment.select_template([str(own)] if own else defaults)
+            try:
+                self._templates[name] = self._environment.select_template([str(own)] if own else defaults)
+            except jinja2.TemplateSyntaxError as exc:
+                raise TemplateProblem(
+                    f"channel {name}: template {exc.name or exc.filename}:{exc.lineno}: {exc.message}"
+                ) from None
+            except jinja2.TemplateError as exc:
+                raise TemplateProblem(f"channel {name}: template not found: {exc}") from None
             self._fallbacks[name] = fallback_environment.select_template(defaults)
 
     def template_name(self, channel: str) -> str:

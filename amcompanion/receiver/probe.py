@@ -13,7 +13,7 @@ import aiohttp
 
 from amcompanion.receiver.channels import CHANNEL_TYPES, Outcome, Response
 from amcompanion.receiver.config import ReceiverConfig
-from amcompanion.receiver.messages import Renderer
+from amcompanion.receiver.messages import Renderer, TemplateProblem
 from amcompanion.receiver.timeutil import iso
 
 
@@ -62,7 +62,10 @@ async def probe(config: ReceiverConfig, name: str, recipient: str | None, timeou
         known = ", ".join(sorted(config.contacts)) or "none"
         raise ProbeError(f'no contact "{recipient}" (known: {known})')
     channel = sender(name, settings)
-    renderer = Renderer({name: settings}, Path(config.source).parent if config.source else None)
+    try:
+        renderer = Renderer({name: settings}, Path(config.source).parent if config.source else None)
+    except TemplateProblem as exc:
+        raise ProbeError(str(exc)) from None
     now = datetime.now(UTC)
     message = renderer.render(
         name, "firing", [probe_alert(now)], recipient or "", config.contacts.get(recipient or "", {}), ""

@@ -13,7 +13,8 @@ from aiohttp import web
 from amcompanion.catalog.diagnostics import CatalogError
 from amcompanion.receiver.app import make_app
 from amcompanion.receiver.config import ReceiverConfig, load_receiver_config, mask
-from amcompanion.receiver.service import Receiver, Settings, TemplateProblem
+from amcompanion.receiver.messages import TemplateProblem
+from amcompanion.receiver.service import Receiver, Settings
 
 log = logging.getLogger("amcompanion.serve")
 SHUTDOWN_SECONDS = 15.0  # in-flight requests and deliveries get this long after SIGTERM

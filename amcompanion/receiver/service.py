@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import jinja2
-
 from amcompanion.history.schema import set_sla_targets
 from amcompanion.receiver import narrate
 from amcompanion.receiver.channels import CHANNEL_TYPES, Channel
@@ -37,10 +35,6 @@ class Settings:
     give_up_after: timedelta = timedelta(hours=1)
     alertmanager_url: str | None = None  # for silences on ack; default: the alert's externalURL
     ack_key: bytes | None = None  # signs ack links; default: derived from the token
-
-
-class TemplateProblem(Exception):
-    """A channel's template does not compile or cannot be found: the config is refused (at start, or on reload)."""
 
 
 def build_channels(config: ReceiverConfig) -> dict[str, Channel]:
@@ -78,12 +72,7 @@ class Receiver:
         return token_generator.token_bytes(32)
 
     def _outbox(self, config: ReceiverConfig) -> Outbox:
-        try:
-            renderer = Renderer(config.channels, Path(config.source).parent if config.source else Path.cwd())
-        except jinja2.TemplateSyntaxError as exc:
-            raise TemplateProblem(f"template {exc.filename or exc.name}:{exc.lineno}: {exc.message}") from None
-        except jinja2.TemplateError as exc:
-            raise TemplateProblem(f"template not found: {exc}") from None
+        renderer = Renderer(config.channels, Path(config.source).parent if config.source else Path.cwd())
         return Outbox(
             self.db,
             build_channels(config),
@@ -117,7 +106,7 @@ class Receiver:
 
     def reload(self, config: ReceiverConfig) -> None:
         """Use a new config from now on; messages in flight finish with the old one. A config whose templates
-        do not compile raises TemplateProblem, and the running one stays."""
+        do not compile raises messages.TemplateProblem, and the running one stays."""
         outbox = self._outbox(config)
         if config.sla != self.config.sla and self.db.opened:
             self._sla_task = asyncio.create_task(self.db.run(set_sla_targets, config.sla))
