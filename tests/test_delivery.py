@@ -27,6 +27,7 @@ from amcompanion.receiver.app import make_app
 from amcompanion.receiver.config import load_receiver_config
 from amcompanion.receiver.service import Receiver, Settings
 from amcompanion.receiver.timeutil import ManualClock, parse_iso
+from tests.channel_support import CONTACTS
 from tests.receiver_support import AUTH, TOKEN, alert_payload, eventually, rows
 
 START = parse_iso("2026-11-22T22:47:30+00:00")
@@ -35,14 +36,6 @@ ENVIRONMENT = {
     "FEISHU_SECRET": "test-feishu-secret",
     "TELEGRAM_TOKEN": TELEGRAM_TOKEN,
     "TWILIO_TOKEN": AUTH_TOKEN,
-}
-CONTACTS = {
-    "alice": {
-        "phone": "+8613800000001",
-        "email": "alice@example.com",
-        "dingtalk_mobile": "13800000001",
-        "telegram_chat_id": "1001",
-    }
 }
 # Every channel type but the generic webhook, with the settings its fake expects; `to` for the personal ones.
 CHANNELS: dict[str, dict] = {

@@ -18,6 +18,7 @@ import pytest
 
 from amcompanion.catalog import load_catalog
 from amcompanion.cli import main as amcompanion
+from amcompanion.compiler import selfmon
 from amcompanion.demo.daemons import free_port
 from amcompanion.demo.plan import Placeholders, compress, on_loopback
 from amcompanion.demo.stand_ins import BUILDERS, Unsupported, base_url, stand_in
@@ -187,14 +188,7 @@ def _assert_self_monitoring_is_live(prometheus: str) -> None:
         with urllib.request.urlopen(prometheus + path, timeout=5) as response:
             return json.load(response)["data"]
 
-    names = [
-        "AmcompanionReceiverDown",
-        "AmcompanionReceiverNotScraped",
-        "AmcompanionPagesFailing",
-        "AmcompanionChannelFailing",
-        "AmcompanionOutboxBacklog",
-        "AmcompanionEscalationOverdue",
-    ]
+    names = [alert.name for alert in selfmon.ALERTS]
     deadline = time.monotonic() + 30
     while True:  # until the first scrape and evaluation
         targets = [t["health"] for t in api("/api/v1/targets")["activeTargets"] if t["labels"]["job"] == "amcompanion"]
