@@ -478,3 +478,27 @@ async def test_a_reload_whose_template_does_not_compile_keeps_the_running_config
         await r.settle()
         assert [row["status"] for row in r.notifications()] == ["sent"]  # still the running config's default
         assert hook.received[0]["text"].startswith("[CRITICAL] DemoGaugeHigh")
+
+
+async def test_a_page_that_gives_up_moves_the_escalation_on_at_its_give_up_time(
+    tmp_path: Path,
+    aiohttp_server,
+    aiohttp_client,  # type: ignore[no-untyped-def]
+) -> None:
+    down, backup = Endpoint(answer=lambda body: (503, {}, "unavailable")), Endpoint()
+    channels = {
+        "down": {"type": "webhook", "url": await endpoint_url(aiohttp_server, down)},
+        "backup": {"type": "webhook", "url": await endpoint_url(aiohttp_server, backup)},
+    }
+    policy = {"steps": [{"after": "0s", "notify": ["down"]}, {"after": "15m", "notify": ["backup"]}]}
+    async with rig(tmp_path, aiohttp_client, channels, policy, give_up_after_s=60) as r:
+        await r.fire({})
+        waited = await r.run_until(lambda: backup.received, 120, what="step 2 after the give-up")
+        assert 60 <= waited <= 65  # at the give-up time, not at step 2's deadline (15m)
+        (failed,) = r.notifications("status = 'failed'")
+        assert failed["error"].startswith("gave up after ") and failed["error"].endswith("HTTP 503: unavailable")
+        steps = [tuple(s) for s in rows(r.db, "SELECT step, reason FROM escalations ORDER BY id")]
+        assert steps == [(1, "first notice"), (2, "page failed")]
+        metrics = await (await r.client.get("/metrics")).text()
+        assert 'amcompanion_notifications_total{channel="down",outcome="failed"} 1.0' in metrics
+        assert 'amcompanion_escalation_steps_total{reason="page failed"} 1.0' in metrics
