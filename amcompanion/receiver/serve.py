@@ -119,7 +119,8 @@ async def serve(
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    log.info("listening on %s:%s with %d escalation policies", host, port, len(config.policies))
+    count = len(config.policies)
+    log.info("listening on %s:%s with %d escalation polic%s", host, port, count, "y" if count == 1 else "ies")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
