@@ -168,7 +168,7 @@ class Outbox:
         self.metrics = metrics
         self._secrets = [s for s in secrets if s]
         self.store = store
-        self._stepped = stepped
+        self.stepped = stepped
         self._throttle = narrate.Throttle()
         self.lanes = {
             name: Lane(self, name, channels.get(name), channel_settings) for name, channel_settings in settings.items()
@@ -215,8 +215,8 @@ class Outbox:
         except sqlite3.Error as exc:
             log.error("could not look for rows of removed channels: %s", exc)
             return
-        if recorded.taken and self._stepped:
-            self._stepped(recorded.taken)
+        if recorded.taken and self.stepped:
+            self.stepped(recorded.taken)
 
     def _fail_orphan_rows(self, conn: sqlite3.Connection, known: list[str], now: datetime) -> Recorded:
         marks = ",".join("?" * len(known))
@@ -363,8 +363,8 @@ class Lane:
             self._report(group, attempt, recorded)
             if recorded.taken:
                 outbox.wake()
-                if outbox._stepped:
-                    outbox._stepped(recorded.taken)
+                if outbox.stepped:
+                    outbox.stepped(recorded.taken)
         except Exception as exc:  # the database, or a bug: the rows stay queued, held here so the lane cannot spin
             outbox.log_throttled(
                 ("record", self.name), logging.ERROR, "channel %s: a try was not recorded: %s", self.name, exc

@@ -61,12 +61,11 @@ class IngestSummary:
     new: int = 0
     resolved: int = 0
     duplicates: int = 0
-    steps: int = 0  # escalation steps taken (the first step, when it is due at once)
     queued: int = 0  # outbox rows written
     next_deadline: datetime | None = None  # the earliest step deadline this notification set
     statuses: list[str] = field(default_factory=list)  # of every alert received, for the metrics
     changes: list[Change] = field(default_factory=list)
-    taken: list[StepTaken] = field(default_factory=list)
+    taken: list[StepTaken] = field(default_factory=list)  # escalation steps taken (the first, when due at once)
 
 
 @dataclass
@@ -114,10 +113,8 @@ class Store:
                         "escalation_level": 0,
                         "repeats": 0,
                     }
-                    before = len(summary.taken)
                     queued, deadline = self._take_due_steps(conn, fresh, now, "first notice", summary.taken)
                     summary.queued += queued
-                    summary.steps += len(summary.taken) - before
                 if deadline is not None and (summary.next_deadline is None or deadline < summary.next_deadline):
                     summary.next_deadline = deadline
             elif alert.status == "resolved" and known_status != "resolved":
