@@ -19,7 +19,9 @@ import pytest
 from amcompanion.catalog import load_catalog
 from amcompanion.cli import main as amcompanion
 from amcompanion.compiler import selfmon
+from amcompanion.compiler.build import compile_catalog
 from amcompanion.demo.daemons import free_port
+from amcompanion.demo.drive import Undrivable, choose
 from amcompanion.demo.plan import Placeholders, compress, on_loopback
 from amcompanion.demo.stand_ins import BUILDERS, Unsupported, base_url, stand_in
 from amcompanion.emit.files import write_catalog
@@ -41,8 +43,14 @@ def demo_catalog(tmp_path: Path):  # type: ignore[no-untyped-def]
 def test_compress_divides_every_wait_and_keeps_what_promql_measures(tmp_path: Path) -> None:
     catalog, fast = demo_catalog(tmp_path)
     assert (fast.defaults.for_ms, fast.defaults.interval_ms) == (5_000, 1_000)  # 5m and 1m
-    assert fast.defaults.group_wait == {"emergency": 0, "critical": 0, "warning": 500, "info": 1_000}
+    # what the catalog leaves to Alertmanager's defaults (30s, 5m, 4h) is sped up too
+    assert fast.defaults.group_wait == {"emergency": 0, "critical": 0, "warning": 500, "info": 1_000, "*": 500}
+    assert fast.defaults.group_interval == {"*": 5_000}
     assert fast.defaults.repeat_interval["critical"] == 60_000  # 1h
+    assert fast.defaults.repeat_interval["*"] == 240_000  # 4h
+    # quiet hours are wall-clock times no speed shortens: the demo pages now
+    assert [r.quiet_hours for r in catalog.routes if r.quiet_hours] == [["nights"], ["weekends"]]
+    assert not [r.name for r in fast.routes if r.quiet_hours or r.active_hours]
     assert fast.defaults.sla == {"critical": (5_000, 30_000), "warning": (15_000, 120_000)}
     steps = [(s.after_ms, [n.channel for n in s.notify]) for s in fast.policies["infra-oncall"].steps]
     assert steps == [(0, ["ops-dingtalk", "ops-wecom"]), (10_000, ["sms", "mail"]), (20_000, ["voice", "ops-feishu"])]
@@ -104,27 +112,38 @@ def _demo_tools() -> None:
 
 
 def test_demo_fires_escalates_is_acknowledged_through_the_link_and_resolves(tmp_path: Path) -> None:
+    """HighMemory: an expression over two gauges, one of them driven, with three levels."""
     _demo_tools()
     workdir = tmp_path / "demo"
     run = subprocess.run(
-        [*DEMO, "--once", "--workdir", str(workdir)], capture_output=True, text=True, timeout=DEMO_TIMEOUT_S
+        [*DEMO, "--once", "--alert", "HighMemory", "--workdir", str(workdir)],
+        capture_output=True,
+        text=True,
+        timeout=DEMO_TIMEOUT_S,
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     out = run.stdout
 
     # the narration, in order
+    memory = 'node_memory_MemAvailable_bytes{instance="demo-node",job="node"}'
     stages = [
-        "memory climbs to 93%, over HighMemory's warning level (90%)",
+        "It drives HighMemory (warning), routed to the escalation policy infra-oncall",
+        f'exporter: {memory} 28; node_memory_MemTotal_bytes{{instance="demo-node",job="node"}} 100: HighMemory\'s '
+        "expression is 72, past none of its levels (info 80, warning 90, critical 95)",
+        f"exporter: {memory} 7: HighMemory's expression is 93, over its warning level (90)",
+        "waiting for HighMemory to reach the receiver: Prometheus holds it pending for its `for` (5m, here 5 s)",
         "Prometheus: HighMemory (warning) is pending",
         "Prometheus: HighMemory (warning) is firing",
         "receiver: alert #1 recorded in the history; escalation policy infra-oncall",
         "receiver: escalation level 1: ops-dingtalk, ops-wecom",
+        "waiting for level 2: nobody acknowledges within 10m, here 10 s",
+        "… still waiting for escalation level 2's messages (5 s; the demo gives up after",
         "receiver: escalation level 2 (nobody acknowledged within 10m): sms to alice, mail to alice, bob",
         "alice opens the link in the message and presses Acknowledge: HTTP 200, “HighMemory is acknowledged by alice.",
         "receiver: acknowledged by alice; no further escalation",
-        "exporter: the leak is fixed",
+        f"exporter: back to {memory} 28: HighMemory's expression is 72",
         "receiver: resolved; infra-oncall sends resolve notices",
-        "done: HighMemory fired, escalated to level 2, was acknowledged by alice through the link",
+        "done: HighMemory (warning) fired, escalated to level 2, was acknowledged by alice through the link",
         "stopping Prometheus, Alertmanager, Datasette",
     ]
     positions = [out.find(stage) for stage in stages]
@@ -200,6 +219,28 @@ def _assert_self_monitoring_is_live(prometheus: str) -> None:
     assert targets == ["up"] and health == dict.fromkeys(names, "ok"), (targets, health)
 
 
+def _assert_what_the_banner_shows_answers(banner: str) -> None:
+    """Debian's packages have no web UI: every page or API the banner shows answers 200 (the receiver's root
+    is no page: the Bearer token's line names it), and its amtool command line works."""
+    urls = re.findall(r"http://127\.0\.0\.1:\d+/[^\s)]+", banner)
+    assert {re.sub(r":\d+", "", url) for url in urls} == {
+        "http://127.0.0.1/-/dashboards/weekly",
+        "http://127.0.0.1/api/v1/alerts",
+        "http://127.0.0.1/api/v1/rules",
+        "http://127.0.0.1/api/v2/alerts",
+        "http://127.0.0.1/metrics",
+    }, banner
+    for url in urls:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.status == 200, url
+    command = re.search(r"amtool alert query --alertmanager\.url=\S+", banner)
+    assert command, banner
+    query = subprocess.run(
+        [require_tool("amtool"), *command.group(0).split()[1:]], capture_output=True, text=True, timeout=30
+    )
+    assert query.returncode == 0 and query.stdout.startswith("Alertname"), query.stdout + query.stderr
+
+
 def test_ctrl_c_stops_everything_the_demo_started(tmp_path: Path) -> None:
     _demo_tools()
     demo = subprocess.Popen(
@@ -213,10 +254,12 @@ def test_ctrl_c_stops_everything_the_demo_started(tmp_path: Path) -> None:
             lines.append(line)
             if line.startswith("  stand-ins") or not line:
                 break
-        ports = {int(p) for p in re.findall(r"http://127\.0\.0\.1:(\d+)", "".join(lines))}
-        assert len(ports) == 5 and all(_listening(p) for p in ports), "".join(lines)
-        prometheus = re.search(r"Prometheus +(http://127\.0\.0\.1:\d+)", "".join(lines))
-        assert prometheus, "".join(lines)
+        banner = "".join(lines)
+        ports = {int(p) for p in re.findall(r"http://127\.0\.0\.1:(\d+)", banner)}
+        assert len(ports) == 5 and all(_listening(p) for p in ports), banner
+        _assert_what_the_banner_shows_answers(banner)
+        prometheus = re.search(r"Prometheus's alerts +(http://127\.0\.0\.1:\d+)", banner)
+        assert prometheus, banner
         _assert_self_monitoring_is_live(prometheus.group(1))
         demo.send_signal(signal.SIGINT)
         rest, _ = demo.communicate(timeout=60)
@@ -294,9 +337,144 @@ def test_bad_options_are_refused_before_anything_starts(tmp_path: Path, capsys: 
     cases = {
         ("--speed", "0"): "--speed: expected 1 to 600, got 0",
         ("--workdir", str(tmp_path / "used")): "is not empty; name a new directory",
-        (str(tmp_path / "nowhere"),): "no such catalog directory; the demo plays the bundled catalog",
+        (str(tmp_path / "nowhere"),): "no such catalog directory: name yours (amcompanion demo teams/payments)",
     }
     for argv, message in cases.items():
         assert amcompanion(["demo", *argv]) == 2, argv
         assert message in capsys.readouterr().err
     assert (tmp_path / "used" / "notes.txt").read_text() == "mine"
+
+
+def test_the_demo_drives_the_first_alert_it_can_and_says_why_it_cannot_drive_the_others() -> None:
+    catalog = load_catalog(RULESETS)
+    routes = compile_catalog(catalog).documents["alertmanager/routes.test.yml"].data
+    first = choose(catalog, routes)  # type: ignore[arg-type]
+    assert (first.alert.name, first.severity, first.policy) == ("DatabaseDown", "critical", "db-oncall")
+    assert (first.served(first.calm), first.served(first.fire)) == ({"mysql_up": 1.0}, {"mysql_up": 0.0})
+    assert first.labels == {"instance": "demo-node", "job": "node"}
+    memory = choose(catalog, routes, "HighMemory")  # type: ignore[arg-type]
+    assert memory.severity == "warning", "info goes to a native receiver, which the receiver never hears of"
+    assert memory.served(memory.fire) == {"node_memory_MemAvailable_bytes": 7.0, "node_memory_MemTotal_bytes": 100.0}
+    assert (memory.signal(memory.calm), memory.signal(memory.fire)) == (pytest.approx(72), pytest.approx(93))
+    reasons = {
+        "HighCPU": "its expression uses rate()",
+        "NodeDown": "it reads up, which Prometheus writes itself",
+        "KubeRolloutBroken": "a composite alert fires on other alerts: drive one of them",
+        "KubeHpaMaxedOut": "info reaches no escalation policy (only info-native)",
+    }
+    for name, reason in reasons.items():
+        with pytest.raises(Undrivable) as refused:
+            choose(catalog, routes, name)  # type: ignore[arg-type]
+        assert str(refused.value).startswith(f"the demo cannot drive {name}:\n  {name}: {reason}\n"), refused.value
+        assert str(refused.value).endswith("--alert takes the name of one.")
+
+
+OWN_CATALOG = """\
+version: 1
+contacts:
+  erin: {phone: "+15550000001"}
+channels:
+  team-wecom: {type: wecom, url: "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=${WECOM_KEY}"}
+  sms: {type: twilio_sms, account_sid: "${TWILIO_SID}", auth_token: "${TWILIO_TOKEN}", from: "+15550000000"}
+escalations:
+  queue-oncall:
+    steps:
+      - notify: [team-wecom]
+      - after: 5m
+        notify: [{channel: sms, to: [erin]}]
+routes:
+  - name: queue
+    match: {team: queue}
+    escalation: queue-oncall
+    quiet_hours: always          # the demo pages anyway: wall-clock windows do not speed up
+quiet_hours:
+  always:
+    - times: [{start_time: "00:00", end_time: "24:00"}]
+groups:
+  - name: queue
+    labels: {team: queue}
+    alerts:
+      - alert: ConsumersSlow
+        kind: threshold
+        expr: sum(rate(queue_consumed_total[5m]))
+        below: {warning: 1}
+        summary: "Consumers are slow"
+      - alert: InstanceDown
+        kind: expr
+        expr: up == 0
+        severity: warning
+        summary: "{{ $labels.instance }} is down"
+"""
+QUEUE_BACKLOG = """\
+      - alert: QueueBacklog
+        kind: threshold
+        expr: queue_depth{queue="orders", env=~"prod|staging"}
+        above: {warning: 100}
+        for: 1m
+        summary: "{{ $value }} messages wait in {{ $labels.queue }}"
+"""
+
+
+def _own_catalog(tmp_path: Path, alerts: str = "") -> Path:
+    """A team's catalog, not the bundled one: no HighMemory, no Alertmanager timings of its own."""
+    root = tmp_path / "team"
+    root.mkdir()
+    (root / "catalog.yaml").write_text(OWN_CATALOG + alerts)
+    return root
+
+
+def test_a_catalog_with_no_alert_the_demo_can_drive_is_refused_with_each_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    root = _own_catalog(tmp_path)
+    assert amcompanion(["demo", str(root), "--once"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "error: the demo cannot drive any alert of this catalog:\n"
+        "  ConsumersSlow: its expression uses rate()\n"
+        "  InstanceDown: it reads up, which Prometheus writes itself\n"
+        "An alert the demo can drive reads only gauges: plain selectors"
+    ), err
+    assert err.endswith("--alert takes the name of one.\n")
+    assert amcompanion(["demo", str(root), "--alert", "Nope"]) == 1
+    assert "--alert Nope: no such alert in this catalog (its alerts: ConsumersSlow, InstanceDown)" in (
+        capsys.readouterr().err
+    )
+
+
+def test_the_demo_plays_a_catalog_of_ones_own(tmp_path: Path) -> None:
+    """The first alert it can drive, through a selector's matchers; Alertmanager's defaults and quiet hours
+    would otherwise hold the page back."""
+    _demo_tools()
+    workdir = tmp_path / "demo"
+    catalog = str(_own_catalog(tmp_path, QUEUE_BACKLOG))
+    run = subprocess.run(
+        [sys.executable, "-m", "amcompanion", "demo", catalog, "--once", "--speed", "600", "--workdir", str(workdir)],
+        capture_output=True,
+        text=True,
+        timeout=DEMO_TIMEOUT_S,
+    )
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    stages = [
+        "It drives QueueBacklog (warning), routed to the escalation policy queue-oncall",
+        'exporter: queue_depth{env="prod",instance="demo-node",job="node",queue="orders"} 110: QueueBacklog\'s '
+        "expression is 110, over its warning level (100)",
+        "Prometheus holds it pending for its `for` (1m, here 0.1 s)",
+        "receiver: escalation level 1: team-wecom",
+        "receiver: escalation level 2 (nobody acknowledged within 5m): sms to erin",
+        "erin opens the link in the message and presses Acknowledge: HTTP 200",
+        'exporter: back to queue_depth{env="prod",instance="demo-node",job="node",queue="orders"} 90',
+        "done: QueueBacklog (warning) fired, escalated to level 2, was acknowledged by erin through the link",
+    ]
+    positions = [run.stdout.find(stage) for stage in stages]
+    assert -1 not in positions and positions == sorted(positions), run.stdout
+    alertmanager = (workdir / "generated" / "alertmanager" / "alertmanager.yml").read_text()
+    # Alertmanager's defaults (30s, 5m, 4h), which the catalog leaves alone, at 600×; and no mute
+    timings = [
+        line.strip() for line in alertmanager.splitlines() if re.match(r"  (group_wait|group_interval|repeat)", line)
+    ]
+    assert timings == ["group_wait: 100ms", "group_interval: 500ms", "repeat_interval: 24s"]
+    assert "mute_time_intervals" not in alertmanager
+    conn = sqlite3.connect(workdir / "history.db")
+    alert = conn.execute("SELECT alertname, status, escalation_level, acked_by FROM alerts").fetchall()
+    assert alert == [("QueueBacklog", "resolved", 2, "erin")]

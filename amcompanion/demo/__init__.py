@@ -1,1 +1,1 @@
-"""`amcompanion demo`: the bundled catalog run end to end on loopback (plan → stand-ins, exporter, daemons → run)."""
+"""`amcompanion demo`: a catalog run end to end on loopback (plan, drive → stand-ins, exporter, daemons → run)."""

@@ -89,12 +89,15 @@ def alertmanager(config: Path, workdir: Path, port: int) -> Daemon:
 
 def prometheus_config(rule_files: list[Path], alertmanager_port: int, jobs: dict[str, dict]) -> str:
     """Scraping and evaluating every second; `jobs` maps a job name to its one static_config (`targets` and
-    `labels`). JSON is YAML."""
+    `labels`). Scraped labels win over the target's (honor_labels), so the exporter's series carry the job and
+    instance the demo's alert selects. JSON is YAML."""
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(path) for path in rule_files],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{alertmanager_port}"]}]}]},
-        "scrape_configs": [{"job_name": job, "static_configs": [static]} for job, static in jobs.items()],
+        "scrape_configs": [
+            {"job_name": job, "honor_labels": True, "static_configs": [static]} for job, static in jobs.items()
+        ],
     }
     return json.dumps(config, indent=2) + "\n"
 

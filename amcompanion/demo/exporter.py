@@ -1,28 +1,31 @@
-"""A tiny node_exporter look-alike: the memory gauges the bundled catalog's HighMemory alert reads, set by the
-demo's script (normal, a leak past the warning level, the fix)."""
+"""A tiny exporter: the gauges the demo's alert reads, one series each with the labels its selectors match, at
+the values the script sets (calm, firing, calm again); a metric set to None is not served at all."""
+
+from collections.abc import Iterator, Mapping
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-
-TOTAL_BYTES = 16 * 2**30
 
 
 class Exporter:
-    def __init__(self) -> None:
+    def __init__(self, labels: Mapping[str, str]) -> None:
+        self.labels = dict(labels)
+        self.values: dict[str, float | None] = {}
         self.registry = CollectorRegistry()
-        total = Gauge("node_memory_MemTotal_bytes", "Memory information field MemTotal_bytes.", registry=self.registry)
-        total.set(TOTAL_BYTES)
-        self._available = Gauge(
-            "node_memory_MemAvailable_bytes", "Memory information field MemAvailable_bytes.", registry=self.registry
-        )
-        self.used_percent = 0.0
-        self.set_used(50)
+        self.registry.register(self)
 
-    def set_used(self, percent: float) -> None:
-        """Memory in use, as HighMemory computes it: 100 * (1 - available / total)."""
-        self.used_percent = percent
-        self._available.set(TOTAL_BYTES * (100 - percent) / 100)
+    def serve(self, values: Mapping[str, float | None]) -> None:
+        self.values = dict(values)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """What the registry exposes (prometheus_client's collector protocol)."""
+        for name, value in self.values.items():
+            if value is not None:
+                gauge = GaugeMetricFamily(name, "Set by amcompanion demo.", labels=list(self.labels))
+                gauge.add_metric(list(self.labels.values()), value)
+                yield gauge
 
     def app(self) -> web.Application:
         async def metrics(request: web.Request) -> web.Response:

@@ -1,4 +1,4 @@
-"""The demo's catalog: the bundled one with its waiting times compressed and every address on loopback.
+"""The demo's catalog: the one it plays with its waiting times compressed and every address on loopback.
 
 Pure functions from a catalog to a catalog: the demo then compiles the result with the ordinary compiler,
 so what runs is what `amcompanion compile` would write, only faster and local.
@@ -13,27 +13,38 @@ from amcompanion.catalog.model import Catalog
 
 MIN_MS = 100  # Alertmanager and Prometheus tick no faster than this is useful
 MIN_SLA_MS = 1000  # the history counts in whole seconds
+# What Alertmanager waits where a catalog sets nothing: sped up like the rest
+ALERTMANAGER_DEFAULTS = {"group_wait": 30_000, "group_interval": 5 * 60_000, "repeat_interval": 4 * 3600_000}
+PROMETHEUS_EVALUATION_INTERVAL_MS = 60_000  # Prometheus's default global evaluation_interval
 
 
 def compress(catalog: Catalog, speed: int) -> Catalog:
     """A copy in which every time a person waits on passes `speed` times faster: `for`, evaluation intervals,
-    Alertmanager's group_wait, group_interval and repeat_interval, escalation steps and repeats, severity
-    escalations, SLA targets and self_monitoring.channel_failing_for (the receiver's other alerts have `for`s
-    of their own, which the catalog does not set). PromQL ranges (rate(x[5m]), lookbacks, SLO windows) keep their
-    length: they define what is measured, not how long anyone waits."""
+    Alertmanager's group_wait, group_interval and repeat_interval (its defaults too, where the catalog sets
+    none), escalation steps and repeats, severity escalations, SLA targets and self_monitoring.channel_failing_for
+    (the receiver's other alerts have `for`s of their own, which the catalog does not set). PromQL ranges
+    (rate(x[5m]), lookbacks, SLO windows) keep their length: they define what is measured, not how long anyone
+    waits. Routes lose their quiet and active hours: those are times of the wall clock, which no speed shortens,
+    and the demo pages now."""
     out = copy.deepcopy(catalog)
 
     def fast(ms: int, least: int = MIN_MS) -> int:
         return max(least, ms // speed) if ms else 0
 
     d = out.defaults
-    d.for_ms, d.interval_ms = fast(d.for_ms), fast(d.interval_ms)
-    for timings in (d.group_wait, d.group_interval, d.repeat_interval):
+    # Groups with no interval of their own get one here: Prometheus's global 1m would not be sped up.
+    d.for_ms, d.interval_ms = fast(d.for_ms), fast(d.interval_ms or PROMETHEUS_EVALUATION_INTERVAL_MS)
+    for key, timings in (
+        ("group_wait", d.group_wait),
+        ("group_interval", d.group_interval),
+        ("repeat_interval", d.repeat_interval),
+    ):
+        timings.setdefault("*", ALERTMANAGER_DEFAULTS[key])
         timings.update({severity: fast(ms) for severity, ms in timings.items()})
     if d.sla is not None:
         d.sla = {s: (fast(ack, MIN_SLA_MS), fast(resolve, MIN_SLA_MS)) for s, (ack, resolve) in d.sla.items()}
     for group in out.groups:
-        group.interval_ms = fast(group.interval_ms)
+        group.interval_ms = fast(group.interval_ms or PROMETHEUS_EVALUATION_INTERVAL_MS)
         for alert in group.alerts:
             alert.for_ms = fast(alert.for_ms)
             if alert.escalate is not None:
@@ -51,6 +62,7 @@ def compress(catalog: Catalog, speed: int) -> Catalog:
             ms = parse_duration(value) if isinstance(value, str) else None
             if ms is not None:
                 route.overrides[key] = format_duration(fast(ms))
+        route.quiet_hours, route.active_hours = [], []
     return out
 
 

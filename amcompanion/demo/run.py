@@ -1,16 +1,18 @@
 """`amcompanion demo`: the whole loop on this machine, narrated.
 
-The bundled catalog is compiled with its waiting times compressed (plan.py) and every address on loopback;
-Debian's Prometheus and Alertmanager run it, the receiver runs in this process, the channels' stand-ins print
-what each person or group would see, and Datasette shows the history. The script: the exporter's memory gauge
-climbs past HighMemory's warning level; the alert fires, pages level 1, escalates to level 2 when nobody
-acknowledges, is acknowledged through the link in the level-2 SMS, and resolves when the gauge drops.
+The catalog is compiled with its waiting times compressed (plan.py) and every address on loopback; Debian's
+Prometheus and Alertmanager run it, the receiver runs in this process, the channels' stand-ins print what each
+person or group would see, and Datasette shows the history. The script drives one alert (drive.py): the
+exporter's gauges move past its level; the alert fires, pages level 1, escalates to level 2 when nobody
+acknowledges (if its policy has a second step), is acknowledged through a link in a message, and resolves
+when the gauges are back.
 """
 
 import asyncio
 import contextlib
 import re
 import secrets
+import shlex
 import signal
 import sqlite3
 import time
@@ -24,9 +26,10 @@ from aiohttp import web
 
 from amcompanion.catalog import load_catalog
 from amcompanion.catalog.durations import format_duration
-from amcompanion.catalog.model import Catalog
+from amcompanion.catalog.model import Catalog, Step
 from amcompanion.demo import daemons
 from amcompanion.demo.daemons import Daemon
+from amcompanion.demo.drive import TARGET_LABELS, Drive, choose
 from amcompanion.demo.exporter import Exporter
 from amcompanion.demo.plan import Placeholders, compress, on_loopback
 from amcompanion.demo.stand_ins import StandIn, base_url, stand_in
@@ -35,10 +38,10 @@ from amcompanion.receiver.app import make_app
 from amcompanion.receiver.config import ReceiverConfig, load_receiver_config
 from amcompanion.receiver.service import Receiver, Settings
 from amcompanion.validate import find_tool
+from amcompanion.wording import plural
 
-ALERT, SEVERITY = "HighMemory", "warning"  # the bundled catalog's alert the script drives
-NORMAL, LEAK, FIXED = 50.0, 93.0, 45.0  # memory in use, percent
 POLL_S = 0.25
+STILL_WAITING_S = 5.0  # silence longer than this, and the narration says what it is waiting for
 T = TypeVar("T")
 SHOWN_LINES = 14  # of each message
 
@@ -47,38 +50,28 @@ class DemoError(Exception):
     pass
 
 
-def warning_level(catalog: Catalog) -> float:
-    """HighMemory's warning level: the demo needs the bundled catalog's alert, with that level."""
-    for alert in catalog.alerts():
-        if alert.name == ALERT:
-            for level in alert.levels:
-                if level.severity == SEVERITY and level.value is not None and alert.comparison == ">":
-                    return level.value
-    raise DemoError(
-        f"the demo drives the bundled catalog's {ALERT} alert (above a {SEVERITY} level), which this catalog "
-        "lacks: run it in a clone of the amcompanion repository, on its rulesets/"
-    )
-
-
 @dataclass
 class Progress:
     """What the narration has seen so far, polled from Prometheus, the history and the stand-ins."""
 
     out: TextIO
     started: float = field(default_factory=time.monotonic)
+    said: float = field(default_factory=time.monotonic)  # when the narration last said something
     prometheus_state: str = "inactive"
     alert: dict | None = None
+    acked_via: str = ""
     printed: dict[str, int] = field(default_factory=dict)  # stand-in → messages printed
 
     def say(self, text: str) -> None:
-        print(f"[{time.monotonic() - self.started:6.1f}s] {text}", file=self.out, flush=True)
+        self.said = time.monotonic()
+        print(f"[{self.said - self.started:6.1f}s] {text}", file=self.out, flush=True)
 
     def show(self, stand: StandIn) -> None:
         shown = stand.shown()
         for message in shown[self.printed.get(stand.channel, 0) :]:
             lines = message.text.strip().splitlines()
             cut = lines[:SHOWN_LINES] + (
-                [f"… ({len(lines) - SHOWN_LINES} more lines)"] if len(lines) > SHOWN_LINES else []
+                [f"… ({plural(len(lines) - SHOWN_LINES, 'more line')})"] if len(lines) > SHOWN_LINES else []
             )
             body = "\n".join(f"          │ {line}" for line in cut)
             self.say(f"{stand.label} → {message.to}\n{body}")
@@ -91,7 +84,7 @@ class Demo:
 
     workdir: Path
     speed: int
-    level: float  # the alert's warning level, percent
+    drive: Drive
     config: ReceiverConfig
     ports: dict[str, int]
     token: str
@@ -114,7 +107,8 @@ class Demo:
         with contextlib.closing(sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)) as conn:
             conn.row_factory = sqlite3.Row
             row = conn.execute(
-                "SELECT * FROM alerts WHERE alertname = ? AND severity = ? ORDER BY id DESC LIMIT 1", (ALERT, SEVERITY)
+                "SELECT * FROM alerts WHERE alertname = ? AND coalesce(severity, '') = ? ORDER BY id DESC LIMIT 1",
+                (self.drive.alert.name, self.drive.severity or ""),
             ).fetchone()
             if row is None:
                 return None
@@ -124,12 +118,10 @@ class Demo:
             return {**dict(row), "queued": queued.fetchone()[0]}
 
 
-async def start(rulesets: Path, workdir: Path, speed: int, out: TextIO) -> Demo:
-    """Compile, then start the stand-ins, the exporter, the receiver, Alertmanager, Prometheus and Datasette."""
+async def start(rulesets: Path, workdir: Path, speed: int, alert: str | None, out: TextIO) -> Demo:
+    """Compile, choose the alert to drive, then start the stand-ins, the exporter, the receiver, Alertmanager,
+    Prometheus and Datasette."""
     catalog = load_catalog(rulesets)
-    level = warning_level(catalog)
-    for binary in ("prometheus", "prometheus-alertmanager"):
-        find_tool(binary)
     ports = {name: daemons.free_port() for name in ("receiver", "alertmanager", "prometheus", "exporter", "history")}
     channel_urls = {}
     for name, settings in catalog.channels.items():
@@ -140,13 +132,21 @@ async def start(rulesets: Path, workdir: Path, speed: int, out: TextIO) -> Demo:
     token_file.write_text(token + "\n")
     receiver_url = f"http://127.0.0.1:{ports['receiver']}"
     generated = workdir / "generated"
-    write_catalog(on_loopback(compress(catalog, speed), receiver_url, str(token_file), channel_urls), generated, 1)
+    fast = on_loopback(compress(catalog, speed), receiver_url, str(token_file), channel_urls)
+    _, output = write_catalog(
+        fast, generated, 1, shlex.join(["amcompanion", "demo", str(rulesets), f"--speed={speed}"])
+    )
+    drive = choose(fast, output.documents["alertmanager/routes.test.yml"].data, alert)  # type: ignore[arg-type]
+    for binary in ("prometheus", "prometheus-alertmanager"):
+        find_tool(binary)
     config = load_receiver_config(generated / "receiver" / "receiver.yaml", Placeholders())
     stands = [stand_in(name, s, config.contacts, ports[f"channel {name}"]) for name, s in config.channels.items()]
-    demo = Demo(workdir, speed, level, config, ports, token, Exporter(), stands)
+    demo = Demo(workdir, speed, drive, config, ports, token, Exporter(drive.labels), stands)
     print(
         f"amcompanion demo: {rulesets}/ compiled into {generated}/ with time {speed}× faster "
-        f"(a catalog minute lasts {60 / speed:g} s); everything listens on 127.0.0.1",
+        f"(a catalog minute lasts {60 / speed:g} s); everything listens on 127.0.0.1\n"
+        f"It drives {drive.alert.name}{f' ({drive.severity})' if drive.severity else ''}, routed to the escalation "
+        f"policy {drive.policy}, through the gauges its expression reads.",
         file=out,
         flush=True,
     )
@@ -160,7 +160,8 @@ async def start(rulesets: Path, workdir: Path, speed: int, out: TextIO) -> Demo:
             daemons.alertmanager(generated / "alertmanager" / "alertmanager.yml", workdir, ports["alertmanager"])
         )
         prometheus_yml = workdir / "prometheus.yml"
-        jobs = {"node": {"targets": [f"127.0.0.1:{ports['exporter']}"], "labels": {"instance": "demo-node"}}}
+        target = {"targets": [f"127.0.0.1:{ports['exporter']}"], "labels": {"instance": TARGET_LABELS["instance"]}}
+        jobs = {TARGET_LABELS["job"]: target}
         if catalog.self_monitoring.enabled:  # its rules are live, and silent while the receiver is healthy
             jobs[catalog.self_monitoring.job] = {"targets": [f"127.0.0.1:{ports['receiver']}"]}
         prometheus_yml.write_text(
@@ -176,17 +177,28 @@ async def start(rulesets: Path, workdir: Path, speed: int, out: TextIO) -> Demo:
         await stop(demo)
         raise
     names = ", ".join(stand.label for stand in stands)
+    gauges = ", ".join(sorted(drive.served(drive.calm)))
     print(
-        f"  Prometheus    {demo.url('prometheus')}/alerts\n"
-        f"  Alertmanager  {demo.url('alertmanager')}\n"
-        f"  receiver      {demo.url('receiver')}  (Bearer token in {token_file}){_scraped_as(catalog)}\n"
-        f"  history       {demo.url('history')}/-/dashboards/weekly\n"
-        f"  exporter      {demo.url('exporter')}/metrics  (node_exporter's memory gauges, instance demo-node)\n"
-        f"  stand-ins     {names}\n",
+        f"{_look_around(demo)}"
+        f"  the receiver              {demo.url('receiver')}  (Bearer token in {token_file}){_scraped_as(catalog)}\n"
+        f"  the exporter              {demo.url('exporter')}/metrics  ({gauges})\n"
+        f"  stand-ins                 {names}\n"
+        "(Debian's Prometheus and Alertmanager packages have no web pages: their APIs and amtool answer.)\n",
         file=out,
         flush=True,
     )
     return demo
+
+
+def _look_around(demo: Demo) -> str:
+    """Where to look, as addresses that answer: Datasette's pages, Prometheus's and Alertmanager's APIs."""
+    prometheus, alertmanager = demo.url("prometheus"), demo.url("alertmanager")
+    return (
+        f"  the history's dashboard   {demo.url('history')}/-/dashboards/weekly\n"
+        f"  Prometheus's alerts       {prometheus}/api/v1/alerts  (JSON; its rules: {prometheus}/api/v1/rules)\n"
+        f"  Alertmanager's alerts     {alertmanager}/api/v2/alerts  (JSON)\n"
+        f"                            amtool alert query --alertmanager.url={alertmanager}\n"
+    )
 
 
 def _scraped_as(catalog: Catalog) -> str:
@@ -211,8 +223,9 @@ async def _prometheus_state(session: aiohttp.ClientSession, demo: Demo) -> str:
             alerts = (await response.json())["data"]["alerts"]
     except (aiohttp.ClientError, TimeoutError, KeyError, ValueError):
         return "unknown"
+    name, severity = demo.drive.alert.name, demo.drive.severity
     states = [
-        a["state"] for a in alerts if a["labels"].get("alertname") == ALERT and a["labels"].get("severity") == SEVERITY
+        a["state"] for a in alerts if a["labels"].get("alertname") == name and a["labels"].get("severity") == severity
     ]
     return states[0] if states else "inactive"
 
@@ -220,13 +233,14 @@ async def _prometheus_state(session: aiohttp.ClientSession, demo: Demo) -> str:
 async def _watch(
     session: aiohttp.ClientSession, demo: Demo, progress: Progress, done: Callable[[], bool], what: str, timeout: float
 ) -> None:
-    """Narrate every change until `done()`; a DemoError naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
+    """Narrate every change until `done()`, and what it waits for when nothing changes for a while; a DemoError
+    naming `what` after `timeout` seconds."""
+    started = time.monotonic()
     while True:
         state = await _prometheus_state(session, demo)
         if state != progress.prometheus_state and state != "unknown":
             progress.prometheus_state = state
-            progress.say(f"Prometheus: {ALERT} ({SEVERITY}) is {state}" + _state_note(state))
+            progress.say(f"Prometheus: {_named(demo.drive)} is {state}" + _state_note(state))
         alert = await asyncio.to_thread(demo.alert)
         if alert is not None:
             _narrate_alert(progress, demo, alert)
@@ -234,9 +248,16 @@ async def _watch(
             progress.show(stand)
         if done():
             return
-        if time.monotonic() > deadline:
+        waited = time.monotonic() - started
+        if waited > timeout:
             raise DemoError(f"no {what} after {timeout:g} s; the daemons' logs are in {demo.workdir}")
+        if time.monotonic() - progress.said > STILL_WAITING_S:
+            progress.say(f"… still waiting for {what} ({waited:.0f} s; the demo gives up after {timeout:.0f} s)")
         await asyncio.sleep(POLL_S)
+
+
+def _named(drive: Drive) -> str:
+    return drive.alert.name + (f" ({drive.severity})" if drive.severity else "")
 
 
 def _state_note(state: str) -> str:
@@ -264,12 +285,13 @@ def _narrate_alert(progress: Progress, demo: Demo, alert: dict) -> None:
         progress.say(f"receiver: resolved; {alert['policy']} sends resolve notices ({policy.on_resolve})")
 
 
-def _ack_link(demo: Demo) -> tuple[str, str] | None:
-    """An ack link in a message to a person (level 1's robots post to groups), and that person: who the script
-    has acknowledge. The first person of the contacts who has one, so that the story does not depend on which
-    of a step's messages arrived first."""
-    pattern = re.compile(re.escape(demo.url("receiver")) + r"/ack/[\w.=-]+")
-    found: dict[str, str] = {}
+def _ack_link(demo: Demo, alert_id: int, step: Step) -> tuple[str, str] | None:
+    """An ack link of the alert and who the script has acknowledge through it: the first person `step` pages
+    (then of the contacts) who was sent one, so that the story does not depend on which message arrived first;
+    else the first contact, through a link in a group's message (its page asks who, among the contacts)."""
+    pattern = re.compile(re.escape(demo.url("receiver")) + rf"/ack/{alert_id}\.[\w.=-]+")
+    personal: dict[str, str] = {}
+    group = None
     for stand in demo.stand_ins:
         for message in stand.shown():
             link = pattern.search(message.text)
@@ -278,46 +300,92 @@ def _ack_link(demo: Demo) -> tuple[str, str] | None:
                 None,
             )
             if link and person:
-                found.setdefault(person, link.group(0))
-    person = next((name for name in demo.config.contacts if name in found), None)
-    return (found[person], person) if person else None
+                personal.setdefault(person, link.group(0))
+            elif link:
+                group = group or link.group(0)
+    people = [name for target in step.notify for name in target.to] + list(demo.config.contacts)
+    person = next((name for name in people if name in personal), None)
+    if person is not None:
+        return personal[person], person
+    first = next(iter(demo.config.contacts), None)
+    return (group, first) if group and first else None
+
+
+async def _acknowledge(
+    session: aiohttp.ClientSession, demo: Demo, progress: Progress, alert_id: int, step: Step
+) -> None:
+    """As a person would, through the link in a message; through the receiver's API when no message has one."""
+    found = _ack_link(demo, alert_id, step)
+    if found is None:
+        url = f"{demo.url('receiver')}/api/v1/alerts/{alert_id}/ack"
+        headers = {"Authorization": f"Bearer {demo.token}"}
+        async with session.post(url, json={"by": "demo"}, headers=headers) as response:
+            progress.acked_via = "the API"
+            progress.say(f"no message has an ack link: the demo acknowledges through {url}: HTTP {response.status}")
+        return
+    link, person = found
+    async with session.post(link, data={"by": person}) as response:
+        page = " ".join(re.findall(r"<p>(.*?)</p>", await response.text(), re.S))
+    progress.acked_via = "the link"
+    progress.say(f"{person} opens the link in the message and presses Acknowledge: HTTP {response.status}, “{page}”")
+
+
+def _waits(demo: Demo) -> str:
+    """What stands between the gauges' move and the receiver, in the catalog's time and in the demo's."""
+    for_ms = demo.drive.rule.for_ms
+    held = f"Prometheus holds it pending for its `for` ({_both(demo, for_ms)}), then " if for_ms else ""
+    return f"{held}Alertmanager waits the route's group_wait before it posts to the receiver"
+
+
+def _both(demo: Demo, ms: int) -> str:
+    return f"{format_duration(ms * demo.speed)}, here {ms / 1000:g} s"
 
 
 async def scenario(demo: Demo, out: TextIO) -> Progress:
     """The script, narrated; returns what it saw."""
     progress = Progress(out)
-    minute = 60 / demo.speed
+    drive, minute = demo.drive, 60 / demo.speed
     timeout = 60 + 120 * minute
+    policy = demo.config.policies[drive.policy]
+    ack_level = min(2, len(policy.steps))  # the second step shows the escalation; a policy may have one only
+    step = policy.steps[ack_level - 1]
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-        demo.exporter.set_used(NORMAL)
-        progress.say(f"exporter: memory in use on demo-node is {NORMAL:g}%")
+        demo.exporter.serve(drive.served(drive.calm))
+        served = "; ".join(drive.series(metric, value) for metric, value in drive.served(drive.calm).items())
+        progress.say(f"exporter: {served}: {drive.explain(drive.calm)}")
+        progress.say(f"waiting 3 catalog minutes ({3 * minute:g} s): Prometheus scrapes the calm values first")
         await asyncio.sleep(3 * minute)
-        demo.exporter.set_used(LEAK)
-        progress.say(f"exporter: a leak: memory climbs to {LEAK:g}%, over {ALERT}'s {SEVERITY} level ({demo.level:g}%)")
-        await _watch(session, demo, progress, lambda: progress.alert is not None, "alert at the receiver", timeout)
+        demo.exporter.serve(drive.served(drive.fire))
+        progress.say(f"exporter: {drive.series(drive.metric, drive.fire)}: {drive.explain(drive.fire)}")
+        progress.say(f"waiting for {drive.alert.name} to reach the receiver: {_waits(demo)}")
         await _watch(
             session,
             demo,
             progress,
-            # once every level-2 message is out, so that the person who acknowledges is always the same
+            lambda: progress.alert is not None,
+            "the alert at the receiver",
+            timeout + drive.rule.for_ms / 1000,
+        )
+        if ack_level > 1:
+            progress.say(f"waiting for level 2: nobody acknowledges within {_both(demo, step.after_ms)}")
+        await _watch(
+            session,
+            demo,
+            progress,
+            # once every message of the step is out, so that the person who acknowledges is always the same
             lambda: (
-                (progress.alert or {}).get("escalation_level", 0) >= 2
-                and progress.alert["queued"] == 0  # type: ignore[index]
-                and _ack_link(demo) is not None
+                (progress.alert or {}).get("escalation_level", 0) >= ack_level and progress.alert["queued"] == 0  # type: ignore[index]
             ),
-            "escalation to level 2",
-            timeout,
+            f"escalation level {ack_level}'s messages",
+            timeout + step.after_ms / 1000,
         )
-        link, person = _ack_link(demo)  # type: ignore[misc]
-        async with session.post(link, data={"by": person}) as response:
-            page = " ".join(re.findall(r"<p>(.*?)</p>", await response.text(), re.S))
-        progress.say(
-            f"{person} opens the link in the message and presses Acknowledge: HTTP {response.status}, “{page}”"
-        )
+        await _acknowledge(session, demo, progress, progress.alert["id"], step)  # type: ignore[index]
         await _watch(session, demo, progress, lambda: bool((progress.alert or {}).get("acked_at")), "ack", timeout)
+        progress.say(f"waiting 2 catalog minutes ({2 * minute:g} s) while the fix is made")
         await asyncio.sleep(2 * minute)
-        demo.exporter.set_used(FIXED)
-        progress.say(f"exporter: the leak is fixed: memory back to {FIXED:g}%")
+        demo.exporter.serve(drive.served(drive.calm))
+        progress.say(f"exporter: back to {drive.series(drive.metric, drive.calm)}: {drive.explain(drive.calm)}")
+        progress.say("waiting for the resolve: Alertmanager sends it at the route's next group_interval")
         await _watch(
             session,
             demo,
@@ -333,7 +401,7 @@ def summary(demo: Demo, progress: Progress) -> str:
     """The alert's life as the history recorded it, and where to look next."""
     with contextlib.closing(sqlite3.connect(f"file:{demo.db}?mode=ro", uri=True)) as conn:
         alert = conn.execute(
-            "SELECT id, ack_seconds, resolve_seconds, acked_by FROM alerts WHERE id = ?",
+            "SELECT id, ack_seconds, resolve_seconds, acked_by, escalation_level FROM alerts WHERE id = ?",
             (progress.alert["id"],),  # type: ignore[index]
         ).fetchone()
         sent = conn.execute(
@@ -341,32 +409,31 @@ def summary(demo: Demo, progress: Progress) -> str:
             "ORDER BY channel",
             (alert[0],),
         ).fetchall()
-    alert_id, ack_s, resolve_s, by = alert
+    alert_id, ack_s, resolve_s, by, level = alert
     deliveries = ", ".join(f"{channel} {count}" for channel, count in sent)
+    paged = f"escalated to level {level}" if level > 1 else "paged level 1"
     return (
-        f"\ndone: {ALERT} fired, escalated to level 2, was acknowledged by {by} through the link "
+        f"\ndone: {_named(demo.drive)} fired, {paged}, was acknowledged by {by} through {progress.acked_via} "
         f"{ack_s:.1f} s after the first page, and resolved {resolve_s:.1f} s after it started.\n"
         f"messages delivered: {deliveries}\n\n"
         "Look around:\n"
-        f"  the history's dashboard   {demo.url('history')}/-/dashboards/weekly\n"
+        f"{_look_around(demo)}"
         f"  this alert's row          {demo.url('history')}/history/alerts/{alert_id}\n"
         f"  its deliveries            {demo.url('history')}/history/notifications?alert_id={alert_id}\n"
-        f"  Prometheus's alerts       {demo.url('prometheus')}/alerts\n"
-        f"  Alertmanager              {demo.url('alertmanager')}\n"
         f"  the receiver's API        curl -H 'Authorization: Bearer {demo.token}' "
         f"{demo.url('receiver')}/api/v1/alerts\n"
         f"  the compiled files, logs  {demo.workdir}/  (removed on exit unless you gave --workdir)\n"
     )
 
 
-async def run(rulesets: Path, workdir: Path, speed: int, once: bool, out: TextIO) -> None:
+async def run(rulesets: Path, workdir: Path, speed: int, once: bool, alert: str | None, out: TextIO) -> None:
     """Start everything, play the script, then (unless `once`) keep it all up until Ctrl-C or SIGTERM."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
     try:
-        demo = await _until(stopping, start(rulesets, workdir, speed, out))
+        demo = await _until(stopping, start(rulesets, workdir, speed, alert, out))
         if demo is None:
             return
         try:

@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from amcompanion.history.queries import QUERIES
+from amcompanion.wording import plural
 
 
 def _rows(conn: sqlite3.Connection, query: str, since: str) -> list[sqlite3.Row]:
@@ -35,7 +36,7 @@ def report(path: Path, since: datetime, noisy: int = 10) -> str:
     lines = [f"Alert history of {path} since {since:%Y-%m-%d %H:%M} UTC", ""]
     split = ", ".join(f"{r['severity']} {r['alerts']}" for r in by_severity) or "none"
     lines.append(
-        f"{total} alerts ({split}),"
+        f"{plural(total, 'alert')} ({split}),"
         f" {sum(r['acknowledged'] for r in by_severity)} acknowledged,"
         f" {sum(r['resolved'] for r in by_severity)} resolved, {firing} not resolved yet"
     )
@@ -46,7 +47,7 @@ def report(path: Path, since: datetime, noisy: int = 10) -> str:
             mtta_p90, mttr_p90 = _minutes(r["mtta_p90_min"]), _minutes(r["mttr_p90_min"])
             lines.append(f"{r['severity']:<10} {r['alerts']:>7} {mtta:>12} {mtta_p90:>10} {mttr:>12} {mttr_p90:>10}")
     if noisiest:
-        lines += ["", f"Top {len(noisiest)} noisiest alerts:", f"{'fired':>7} {'acked':>6}  alert (service)"]
+        lines += ["", f"Top {plural(len(noisiest), 'noisiest alert')}:", f"{'fired':>7} {'acked':>6}  alert (service)"]
         for r in noisiest:
             lines.append(f"{r['fired']:>7} {r['acknowledged_pct']:>5}%  {r['alertname']} ({r['service']})")
     if deliveries:
@@ -54,7 +55,8 @@ def report(path: Path, since: datetime, noisy: int = 10) -> str:
         failed = [f"{r['channel']} {r['failed']}" for r in deliveries if r["failed"]]
         lines += [
             "",
-            f"Deliveries: {messages} messages, {100.0 * sum(r['sent'] for r in deliveries) / messages:.1f}% delivered"
+            f"Deliveries: {plural(messages, 'message')}, "
+            f"{100.0 * sum(r['sent'] for r in deliveries) / messages:.1f}% delivered"
             + (f"; failed: {', '.join(failed)}" if failed else ""),
         ]
     if escalations:

@@ -15,6 +15,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from amcompanion.receiver.channels import Message
 from amcompanion.receiver.channels.base import truncate
+from amcompanion.wording import plural
 
 TITLE_LIMIT = 500  # characters: a title is one line; channels cut it further to their own limits
 TEXT_LIMIT = 1_000_000  # characters of text or HTML; every channel cuts far below this, but after cheap work
@@ -136,7 +137,7 @@ def _block(template: jinja2.Template, name: str, context: "jinja2.runtime.Contex
 
 def _plain(kind: str, alerts: list[dict], ack_url: str) -> str:
     """The last resort when no template renders: the alerts' names and summaries."""
-    lines = [f"[{kind.upper()}] {len(alerts)} alert{'s' if len(alerts) > 1 else ''}"]
+    lines = [f"[{kind.upper()}] {plural(len(alerts), 'alert')}"]
     for alert in alerts:
         summary = str((alert.get("annotations") or {}).get("summary", ""))
         lines.append(f"- {alert.get('alertname', '')}" + (f": {summary}" if summary else ""))

@@ -15,6 +15,7 @@ from amcompanion.receiver.app import make_app
 from amcompanion.receiver.config import ReceiverConfig, load_receiver_config, mask
 from amcompanion.receiver.messages import TemplateProblem
 from amcompanion.receiver.service import Receiver, Settings
+from amcompanion.wording import plural
 
 log = logging.getLogger("amcompanion.serve")
 SHUTDOWN_SECONDS = 15.0  # in-flight requests and deliveries get this long after SIGTERM
@@ -119,8 +120,7 @@ async def serve(
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    count = len(config.policies)
-    log.info("listening on %s:%s with %d escalation polic%s", host, port, count, "y" if count == 1 else "ies")
+    log.info("listening on %s:%s with %s", host, port, plural(len(config.policies), "escalation policy"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -136,7 +136,7 @@ async def serve(
             log.error("reload refused, keeping the running config: %s", exc)
             return
         formatter.secrets = [s for s in [*fresh.secrets, settings.token or ""] if s]
-        log.info("reloaded %s: %d escalation policies", config_path, len(fresh.policies))
+        log.info("reloaded %s: %s", config_path, plural(len(fresh.policies), "escalation policy"))
 
     loop.add_signal_handler(signal.SIGHUP, reload)
     loop.add_signal_handler(signal.SIGTERM, stop.set)

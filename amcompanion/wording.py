@@ -1,0 +1,13 @@
+"""Wording shared by everything amcompanion prints."""
+
+
+def plural(count: int, noun: str) -> str:
+    """`count` and `noun`, made plural unless the count is one: 1 SLO, 2 SLOs, 1 escalation policy, 3 escalation
+    policies, 2 matches."""
+    if count == 1:
+        return f"{count} {noun}"
+    if noun.endswith("y") and noun[-2:-1] not in "aeiou":
+        return f"{count} {noun[:-1]}ies"
+    if noun.endswith(("s", "x", "z", "ch", "sh")):
+        return f"{count} {noun}es"
+    return f"{count} {noun}s"
