@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from amcompanion import __version__
+from amcompanion.wording import plural
 
 COMPILE_EXAMPLES = """\
 examples:
@@ -75,18 +76,91 @@ never-acknowledged alerts, escalations by policy and step, deliveries by channel
 volume per hour, and a dashboard of them. Definitions: docs/history.md.
 """
 
+HISTORY_SERVE_EXAMPLES = """\
+examples:
+  amcompanion history serve                        # history.db: http://127.0.0.1:8001/-/dashboards/weekly
+  amcompanion history serve --db demo.db --port 8002
+  amcompanion history serve --db /var/lib/amcompanion/history.db --host 0.0.0.0
+
+It opens the database read-only, so it can run beside `amcompanion serve`, which keeps writing it.
+The pages and their definitions: docs/history.md.
+"""
+
+HISTORY_REPORT_EXAMPLES = """\
+examples:
+  amcompanion history report                       # the last 7 days of history.db
+  amcompanion history report --since 30d --db /var/lib/amcompanion/history.db
+  amcompanion history report --since 7d | mail -s "alerts this week" team@example.com
+
+Counts by severity, MTTA and MTTR (median and p90), the noisiest alerts, deliveries and escalations:
+the same canned queries as the pages, so the numbers are the pages' numbers.
+"""
+
+HISTORY_PRUNE_EXAMPLES = """\
+examples:
+  amcompanion history prune --older-than 90d       # keep 90 days of resolved alerts in history.db
+  amcompanion history prune --older-than 1y --db /var/lib/amcompanion/history.db
+
+Firing and acknowledged alerts stay whatever their age; a resolved alert goes with its events,
+escalations, deliveries and acks. It deletes in batches, so a running receiver waits at most one batch.
+"""
+
+HISTORY_SEED_EXAMPLES = """\
+examples:
+  amcompanion history seed --db demo.db            # 5000 alerts over the last 90 days
+  amcompanion history seed --alerts 20000 --days 30 --db demo.db && amcompanion history serve --db demo.db
+  amcompanion history seed --seed 7 --db other.db  # another history; the same seed gives the same one
+
+A team's history, not noise: a daily rhythm, storms, flapping alerts, people who acknowledge at different
+speeds (some too late for the SLA), escalations and a few failed deliveries. It adds to the database,
+creating it if missing: seed a database of its own, not the receiver's.
+"""
+
 DEMO_EXAMPLES = """\
 examples:
-  amcompanion demo                      # the whole loop in about a minute, then Ctrl-C to stop
-  amcompanion demo --speed 20           # slower: a catalog minute lasts 3 s
-  amcompanion demo --once --workdir d   # exit when the script is done; keep the files and logs in d/
+  amcompanion demo                        # the bundled catalog in about half a minute, then Ctrl-C to stop
+  amcompanion demo teams/payments         # your catalog: the first alert the demo can drive
+  amcompanion demo --alert HighMemory     # that alert
+  amcompanion demo --speed 20             # slower: a catalog minute lasts 3 s
+  amcompanion demo --once --workdir d     # exit when the script is done; keep the files and logs in d/
 
-It compiles rulesets/ with every waiting time divided by --speed and every address on 127.0.0.1, then
-starts Debian's Prometheus and Alertmanager, the receiver, a stand-in server for each channel (printing
-each message as its reader would see it), a tiny exporter, and Datasette on the history. The exporter's
-memory gauge climbs past HighMemory's warning level: the alert fires, pages level 1, escalates to
-level 2, is acknowledged through the link in the SMS, and resolves when the gauge drops. Nothing
-leaves this machine.
+It compiles the catalog with every waiting time divided by --speed (Alertmanager's defaults too) and
+every address on 127.0.0.1, then starts Debian's Prometheus and Alertmanager, the receiver, a stand-in
+server for each channel (printing each message as its reader would see it), a tiny exporter, and
+Datasette on the history. The exporter serves the gauges the alert reads: past its level, the alert
+fires, pages level 1, escalates to level 2, is acknowledged through a link in a message, and resolves
+when the gauges are back. An alert the demo can drive reads only gauges (plain selectors with
+arithmetic, comparisons, and/unless, sum/avg/min/max/count; no rate() or other ranges, not up) and
+reaches an escalation policy; it says which alerts it cannot drive, and why. Nothing leaves this machine.
+"""
+
+INIT_EXAMPLES = """\
+examples:
+  amcompanion init                          # a starter catalog in rulesets/
+  amcompanion init teams/web                # in another directory (created if missing)
+  amcompanion init --force                  # overwrite the starter's files if they exist
+
+It writes a commented catalog for one team: two thresholds with warning and critical levels, an
+availability SLO, a DingTalk robot, SMS to the on-call as the second escalation step, quiet hours
+for warnings and a root-cause inhibition. It compiles and validates as written. Each file starts with
+a `# yaml-language-server: $schema=...` line, so VS Code's YAML extension completes and checks it.
+Walk-through: docs/first-catalog.md. Exit 1 when a file exists (nothing is written without --force).
+"""
+
+IMPORT_EXAMPLES = """\
+examples:
+  amcompanion import node-exporter.yml                 # → rulesets/imported/node-exporter.yaml
+  amcompanion import kube-prometheus/manifests/ -o rulesets/kube   # every *.yaml under a directory
+  amcompanion import slos/*.yml --json | jq '.files[].not_carried'
+
+It reads Prometheus rule files, PrometheusRule objects (one or several per file, or a List), Sloth
+prometheus/v1 specs and PrometheusServiceLevel objects, OpenSLO and Pyrra ServiceLevelObjectives, and
+writes one catalog file per source file. Each rule becomes the most specific kind that means exactly the
+same (`EXPR > 80` a threshold, `absent(up{...})` an absent, anything else an expr, recording rules
+records), keeping its name, labels, annotations, `for` and `keep_firing_for`; no `alert_kind` label is
+added, so alerts keep their identity while you switch. Anything it cannot carry is listed with the
+reason, never dropped silently. Then run `amcompanion compile` as usual.
+Exit 0 when everything was carried, 1 when something was not or a file could not be read or written.
 """
 
 
@@ -98,6 +172,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"amcompanion {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    i = sub.add_parser(
+        "init",
+        help="write a commented starter catalog to begin with",
+        description="Write a starter catalog for one team that compiles and validates as written.",
+        epilog=INIT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    i.add_argument("dir", nargs="?", default="rulesets", type=Path, help="where to write it (default: rulesets)")
+    i.add_argument("--force", action="store_true", help="overwrite the starter's files where they exist")
+
+    im = sub.add_parser(
+        "import",
+        help="bring in Prometheus rules, PrometheusRule objects, Sloth, OpenSLO and Pyrra specs",
+        description="Write the rules and SLO specs you have as catalog files that compile to the same alerts.",
+        epilog=IMPORT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    im.add_argument("sources", nargs="+", type=Path, metavar="SRC", help="files, or directories of *.yml/*.yaml")
+    im.add_argument(
+        "-o", "--out", type=Path, default=Path("rulesets/imported"), help="where to write (default: rulesets/imported)"
+    )
+    im.add_argument("--force", action="store_true", help="replace files that amcompanion import did not write")
+    im.add_argument("--json", action="store_true", help="the summary as JSON, for scripts")
 
     p = sub.add_parser(
         "compile",
@@ -208,7 +306,8 @@ def _parser() -> argparse.ArgumentParser:
         epilog=DEMO_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    d.add_argument("rulesets", nargs="?", default="rulesets", type=Path, help="the bundled catalog (default: rulesets)")
+    d.add_argument("rulesets", nargs="?", default="rulesets", type=Path, help="the catalog (default: rulesets)")
+    d.add_argument("--alert", metavar="NAME", help="the alert to drive (default: the first the demo can drive)")
     d.add_argument("--speed", type=int, default=60, help="how many times faster time passes (1-600, default: 60)")
     d.add_argument("--once", action="store_true", help="stop everything when the script is done")
     d.add_argument("--workdir", type=Path, help="keep the compiled files, database and logs here (a new directory)")
@@ -221,25 +320,65 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     history = h.add_subparsers(dest="history_command", required=True, metavar="ACTION")
-    hs = history.add_parser("serve", help="Datasette with the history pages and the dashboard")
+
+    def history_action(name: str, summary: str, description: str, examples: str) -> argparse.ArgumentParser:
+        action = history.add_parser(
+            name,
+            help=summary,
+            description=description,
+            epilog=examples,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        action.add_argument(
+            "--db", type=Path, default=Path("history.db"), help="the history database (default: history.db)"
+        )
+        return action
+
+    hs = history_action(
+        "serve",
+        "Datasette with the history pages and the dashboard",
+        "Serve the history pages (MTTA, MTTR, SLA breaches, noisy and flapping alerts...) and the dashboard.",
+        HISTORY_SERVE_EXAMPLES,
+    )
     hs.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     hs.add_argument("--port", type=int, default=8001, help="port (default: 8001)")
-    hr = history.add_parser("report", help="counts, MTTA, MTTR and the noisiest alerts, as text")
+    hr = history_action(
+        "report",
+        "counts, MTTA, MTTR and the noisiest alerts, as text",
+        "Print the history's main figures since a time, for a terminal or a weekly mail.",
+        HISTORY_REPORT_EXAMPLES,
+    )
     hr.add_argument("--since", default="7d", help="how far back, as a duration (default: 7d)")
-    hp = history.add_parser("prune", help="delete resolved alerts older than a duration, with their rows")
+    hp = history_action(
+        "prune",
+        "delete resolved alerts older than a duration, with their rows",
+        "Retention: delete the alerts resolved before now minus a duration, and every row about them.",
+        HISTORY_PRUNE_EXAMPLES,
+    )
     hp.add_argument("--older-than", required=True, help="a duration: resolved before now minus this (e.g. 90d)")
-    hd = history.add_parser("seed", help="fill a database with realistic synthetic history")
+    hd = history_action(
+        "seed",
+        "fill a database with realistic synthetic history",
+        "Add synthetic alerts with their events, escalations, deliveries and acks, to look at the pages.",
+        HISTORY_SEED_EXAMPLES,
+    )
     hd.add_argument("--alerts", type=int, default=5000, help="alerts to add (default: 5000)")
     hd.add_argument("--days", type=int, default=90, help="spread over this many days up to now (default: 90)")
-    hd.add_argument("--seed", type=int, default=1, help="random seed: the same seed gives the same history")
-    for command in (hs, hr, hp, hd):
-        command.add_argument("--db", type=Path, default=Path("history.db"), help="the history database")
+    hd.add_argument(
+        "--seed", type=int, default=1, help="random seed: the same seed gives the same history (default: 1)"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    if not (sys.argv[1:] if argv is None else argv):  # as git does: the whole help, and 1 (no command ran)
+        parser.print_help()
+        return 1
+    args = parser.parse_args(argv)
     commands = {
+        "init": init_command,
+        "import": import_command,
         "compile": compile_command,
         "validate": validate_command,
         "serve": serve_command,
@@ -265,6 +404,71 @@ def run() -> NoReturn:
     os._exit(code)
 
 
+def import_command(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+
+    from amcompanion.catalog import load_catalog
+    from amcompanion.catalog.diagnostics import CatalogError
+    from amcompanion.importers.run import import_sources
+
+    report = import_sources(args.sources, args.out, args.force)
+    if report.files:
+        try:  # what was written must be a catalog the reader takes
+            load_catalog(args.out)
+        except CatalogError as exc:
+            report.problems += [f"written, but the catalog reader refuses it: {d}" for d in exc.diagnostics]
+    totals = report.totals()
+    not_carried = sum(len(f.not_carried) for f in report.files)
+    if args.json:
+        files = [asdict(f) for f in report.files]
+        print(json.dumps({"files": files, "totals": dict(totals), "problems": report.problems}, indent=2))
+    else:
+        for item in report.files:
+            kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(item.kinds.items()))
+            print(f"{item.source} ({item.format}) → {item.target}: {kinds or 'nothing'}")
+            for problem in item.not_carried:
+                print(f"  not carried: {problem.source + ': ' if problem.source else ''}{problem.reason}")
+        for problem in report.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        summary = ", ".join(f"{n} {kind}" for kind, n in sorted(totals.items()))
+        print(
+            f"imported {plural(len(report.files), 'file')}: {summary or 'no rules'}; "
+            f"{plural(not_carried, 'item')} not carried"
+            + (f"\nnext: amcompanion compile {args.out.parts[0] if args.out.parts else '.'}" if report.files else "")
+        )
+    return 1 if report.problems or not_carried or not report.files else 0
+
+
+def init_command(args: argparse.Namespace) -> int:
+    from amcompanion.catalog.reader import catalog_files
+    from amcompanion.starter import write_starter
+
+    others = catalog_files(args.dir) if args.dir.is_dir() else []
+    try:
+        written = write_starter(args.dir, args.force)
+    except FileExistsError as exc:
+        print(f"error: {exc}; nothing written (--force overwrites)", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: {args.dir}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"wrote a starter catalog: {', '.join(str(path) for path in written)}")
+    others = [path for path in others if path not in written]
+    if others:
+        print(
+            f"note: {args.dir}/ also holds {plural(len(others), 'other catalog file')}; compile reads them all together"
+        )
+    compile_it, validate_it = f"amcompanion compile {args.dir} -o generated", "amcompanion validate generated"
+    width = max(len(compile_it), len(validate_it))
+    print(
+        f"next:\n  {compile_it:<{width}}  # Prometheus rules, Alertmanager config and their tests\n"
+        f"  {validate_it:<{width}}  # promtool and amtool check them\n"
+        "then rename the service, and set your metrics, people and channels: docs/first-catalog.md"
+    )
+    return 0
+
+
 def compile_command(args: argparse.Namespace) -> int:
     # A compile builds a large, acyclic heap: the cycle collector would only rescan it (a fifth of the
     # run), and in forked workers its bookkeeping writes would copy shared pages.
@@ -286,21 +490,20 @@ def _compile(args: argparse.Namespace) -> int:
     except CatalogError as exc:
         for diag in exc.diagnostics:
             print(f"error: {diag}" if not diag.line else str(diag), file=sys.stderr)
-        count = len(exc.diagnostics)
-        print(f"{count} error{'s' if count != 1 else ''}; nothing written", file=sys.stderr)
+        print(f"{plural(len(exc.diagnostics), 'error')}; nothing written", file=sys.stderr)
         return 1
-    jobs = max(1, args.jobs)
+    jobs, regenerate = max(1, args.jobs), _regenerate(args)
     if args.check:
-        files, output = render_catalog(catalog, jobs)
+        files, output = render_catalog(catalog, jobs, regenerate)
     else:
         try:
-            written, output = write_catalog(catalog, args.out, jobs)
+            written, output = write_catalog(catalog, args.out, jobs, regenerate)
         except FileExistsError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
     if output.unrouted and not args.quiet:
         print(
-            f"warning: {len(output.unrouted)} alert(s) reach no escalation policy, only the empty receiver "
+            f"warning: {plural(len(output.unrouted), 'alert')} with no escalation policy, only the empty receiver "
             f'"unrouted" (set defaults.escalation, a group escalation or a route): {", ".join(output.unrouted)}',
             file=sys.stderr,
         )
@@ -308,18 +511,32 @@ def _compile(args: argparse.Namespace) -> int:
         diff = stale_diff(args.out, files, args.out.name)
         if diff:
             sys.stdout.write(diff)
-            print(f"{args.out}/ is stale: run `amcompanion compile` and commit the result", file=sys.stderr)
+            print(f"{args.out}/ is stale: run `{regenerate}` and commit the result", file=sys.stderr)
             return 1
         if not args.quiet:
-            print(f"{args.out}/ is up to date ({len(files)} files)")
+            print(f"{args.out}/ is up to date ({plural(len(files), 'file')})")
         return 0
     if not args.quiet:
         elapsed = time.perf_counter() - started
         print(
-            f"compiled {output.groups} groups, {output.alerts} alerts, {output.rules} rules, {output.slos} SLOs, "
-            f"{output.routes} route tests → {len(written)} files in {args.out}/ in {elapsed:.2f}s"
+            f"compiled {plural(output.groups, 'group')}, {plural(output.alerts, 'alert')}, "
+            f"{plural(output.rules, 'rule')}, {plural(output.slos, 'SLO')}, {plural(output.routes, 'route test')} → "
+            f"{plural(len(written), 'file')} in {args.out}/ in {elapsed:.2f}s"
         )
     return 0
+
+
+def _regenerate(args: argparse.Namespace) -> str:
+    """The compile command that writes OUT again from RULESETS, as the generated files' headers and --check
+    name it: the paths as given, the defaults left out (so `amcompanion compile` on rulesets/ stays that)."""
+    import shlex
+
+    words = ["amcompanion", "compile"]
+    if args.rulesets != Path("rulesets"):
+        words.append(str(args.rulesets))
+    if args.out != Path("generated"):
+        words += ["-o", str(args.out)]
+    return shlex.join(words)
 
 
 def validate_command(args: argparse.Namespace) -> int:
@@ -553,11 +770,12 @@ def _history(args: argparse.Namespace) -> int:
         started = time.perf_counter()
 
         def progress(done: int) -> None:
-            print(f"\rseeding {args.db}: {done}/{args.alerts} alerts", end="", file=sys.stderr, flush=True)
+            print(f"\rseeding {args.db}: {done}/{plural(args.alerts, 'alert')}", end="", file=sys.stderr, flush=True)
 
         written = seed(args.db, args.alerts, days=args.days, seed_value=args.seed, progress=progress)
         print(file=sys.stderr)
-        print(f"seeded {written} alerts over {args.days} days into {args.db} in {time.perf_counter() - started:.1f}s")
+        elapsed = time.perf_counter() - started
+        print(f"seeded {plural(written, 'alert')} over {plural(args.days, 'day')} into {args.db} in {elapsed:.1f}s")
         return 0
     if not args.db.is_file():
         print(
@@ -584,7 +802,7 @@ def _history(args: argparse.Namespace) -> int:
     from amcompanion.history.prune import prune
 
     pruned = prune(args.db, cutoff)
-    counts = ", ".join(f"{count} {table}" for table, count in pruned.items())
+    counts = ", ".join(plural(count, table.removesuffix("s").replace("_", " ")) for table, count in pruned.items())
     print(f"pruned alerts resolved before {cutoff:%Y-%m-%d %H:%M} UTC from {args.db}: {counts}")
     return 0
 
@@ -596,6 +814,7 @@ def demo_command(args: argparse.Namespace) -> int:
 
     from amcompanion.catalog.diagnostics import CatalogError
     from amcompanion.demo.daemons import DaemonError
+    from amcompanion.demo.drive import Undrivable
     from amcompanion.demo.run import DemoError, run
     from amcompanion.demo.stand_ins import Unsupported
     from amcompanion.validate import ToolMissing
@@ -605,8 +824,8 @@ def demo_command(args: argparse.Namespace) -> int:
         return 2
     if not args.rulesets.is_dir():
         print(
-            f"error: {args.rulesets}/: no such catalog directory; the demo plays the bundled catalog: run it in a "
-            "clone of the amcompanion repository (where rulesets/ is), or name the directory",
+            f"error: {args.rulesets}/: no such catalog directory: name yours (amcompanion demo teams/payments), or "
+            "run it in a clone of the amcompanion repository, where the bundled rulesets/ is",
             file=sys.stderr,
         )
         return 2
@@ -617,12 +836,12 @@ def demo_command(args: argparse.Namespace) -> int:
         args.workdir.mkdir(parents=True, exist_ok=True)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="amcompanion-demo-"))
     try:
-        asyncio.run(run(args.rulesets, workdir.resolve(), args.speed, args.once, sys.stdout))
+        asyncio.run(run(args.rulesets, workdir.resolve(), args.speed, args.once, args.alert, sys.stdout))
     except CatalogError as exc:
         for diag in exc.diagnostics:
             print(diag, file=sys.stderr)
         return 1
-    except (DemoError, DaemonError, Unsupported, ToolMissing, OSError) as exc:
+    except (DemoError, DaemonError, Undrivable, Unsupported, ToolMissing, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:

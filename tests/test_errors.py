@@ -41,8 +41,9 @@ def test_yaml_syntax_error_names_line_and_column(cat: Path) -> None:
         """,
     )
     assert errors_of(cat) == [
-        "rulesets/a.yaml:5:1: YAML syntax error: expected the node content, but found '<stream end>' "
-        "(while parsing a flow node)"
+        'rulesets/a.yaml:4:13: YAML syntax error: unclosed "[": add the "]" after its last entry\n'
+        "  4 |     alerts: [\n"
+        "    |             ^"
     ]
 
 
@@ -56,7 +57,7 @@ def test_duplicate_yaml_key_is_a_syntax_error(cat: Path) -> None:
         """,
     )
     (message,) = errors_of(cat)
-    assert message.startswith('rulesets/a.yaml:2:1: YAML syntax error: found duplicate key "version"')
+    assert message.startswith('rulesets/a.yaml:2:1: YAML syntax error: duplicate key "version" (first set on line 1)')
 
 
 def test_unknown_key_suggests_the_closest_field(cat: Path) -> None:
@@ -82,7 +83,7 @@ def test_unknown_top_level_key_lists_the_known_ones(cat: Path) -> None:
     write(cat, "a.yaml", "version: 1\nalertz: []\n")
     assert errors_of(cat) == [
         'rulesets/a.yaml:2:1: alertz: unknown top-level key "alertz"; expected one of: version, defaults, receiver, '
-        "contacts, channels, escalations, routes, quiet_hours, groups, self_monitoring"
+        "contacts, channels, escalations, routes, quiet_hours, groups, self_monitoring, alert_windows"
     ]
 
 
@@ -179,13 +180,17 @@ def test_duplicate_names_name_both_places(cat: Path) -> None:
           - name: node
             alerts:
               - {alert: Dup, expr: up, above: 1}
+          - name: node
         contacts:
           alice: {phone: "+8613800000001"}
         """,
     )
+    # Group names are unique per file, as Prometheus wants them per rule file; alert names catalog-wide.
     assert errors_of(cat) == [
-        'rulesets/b.yaml:3:11: groups[0].name: duplicate group name "node" (first defined at rulesets/a.yaml:3)',
-        'rulesets/b.yaml:7:3: contacts.alice: duplicate contact name "alice" (first defined at rulesets/a.yaml:7)',
+        'rulesets/b.yaml:5:17: groups[0].alerts[0].alert: duplicate alert name "Dup" (first defined at '
+        "rulesets/a.yaml:5)",
+        'rulesets/b.yaml:6:11: groups[1].name: duplicate group name "node" (first defined at rulesets/b.yaml:3)',
+        'rulesets/b.yaml:8:3: contacts.alice: duplicate contact name "alice" (first defined at rulesets/a.yaml:7)',
     ]
 
 
@@ -404,8 +409,6 @@ def test_self_monitoring_pages_one_receiver_owns_its_group_name_and_is_set_once(
         "escalation policy's receiver; choose another name",
         'rulesets/a.yaml:8:36: self_monitoring.native.webhook_configs[0].url: "${HOOK}" is not a URL (Alertmanager '
         "does not expand ${VAR}; use its *_file setting for a secret URL)",
-        'rulesets/a.yaml:10:11: groups[0].name: "amcompanion" is the rule group of the receiver\'s own alerts '
-        "(self_monitoring); choose another name, or set self_monitoring.enabled: false",
         "rulesets/b.yaml:2:1: self_monitoring: self_monitoring may be set in one file only (first defined at "
         "rulesets/a.yaml:6)",
     ]

@@ -3,7 +3,9 @@
 from dataclasses import dataclass, field
 
 LEVELED_KINDS = ("threshold", "ratio", "trend", "anomaly", "frequency")
-KINDS = (*LEVELED_KINDS, "absent", "composite", "expr")
+KINDS = (*LEVELED_KINDS, "absent", "composite", "expr", "record")
+# How a level is compared, by the catalog key that gives it: `above: {warning: 80}` is `signal > 80`.
+COMPARISONS = {"above": ">", "below": "<", "at_least": ">=", "at_most": "<=", "equals": "==", "not_equals": "!="}
 SELF_MONITORING_GROUP = "amcompanion"  # the rule group (and file names) of the receiver's own alerts
 SELF_MONITORING_RECEIVER = "amcompanion-self-monitoring"  # the Alertmanager receiver of `self_monitoring.native`
 
@@ -18,7 +20,7 @@ class Origin:
 
 @dataclass(frozen=True)
 class Level:
-    severity: str
+    severity: str | None  # None: the rule carries no severity label (`severity: null`, as imported rules may)
     value: float | None  # None for kinds that have no level (absent, composite, expr)
 
 
@@ -35,7 +37,7 @@ class Alert:
     kind: str
     group: str
     levels: list[Level]
-    comparison: str | None  # ">" (above) or "<" (below); None for kinds without levels
+    comparison: str | None  # one of COMPARISONS' values; None for kinds without levels
     for_ms: int
     labels: dict[str, str]  # catalog defaults < group < alert
     annotations: dict[str, str]
@@ -51,13 +53,40 @@ class Alert:
     all_members: bool = True
     on: list[str] = field(default_factory=list)
     escalation: str | None = None
+    keep_firing_for_ms: int = 0
+    variant: str | None = None  # the severity of one of an alert's `variants` (each its own expr, for, labels)
+    kind_label: bool = True  # whether its rules carry `alert_kind` (off for imported rules: identity is kept)
+
+    @property
+    def is_record(self) -> bool:
+        return self.kind == "record"
 
 
 @dataclass(frozen=True)
 class Tier:
-    severity: str
+    severity: str  # the tier's `severity`, or its labels' (as Sloth writes it: `page_alert.labels.severity`)
     labels: dict[str, str]
     annotations: dict[str, str]
+
+
+@dataclass(frozen=True)
+class BurnWindow:
+    """One window pair of a burn-rate alert: it fires when both windows burn `budget_percent` of the period's
+    error budget faster than the period allows."""
+
+    short_ms: int
+    long_ms: int
+    budget_percent: float
+
+
+@dataclass(frozen=True)
+class AlertWindows:
+    """Sloth's AlertWindows: the page and ticket window pairs (quick, slow) for one SLO period."""
+
+    name: str
+    period_ms: int
+    page: tuple[BurnWindow, BurnWindow]
+    ticket: tuple[BurnWindow, BurnWindow]
 
 
 @dataclass
@@ -78,9 +107,17 @@ class SLO:
     alert_for_ms: int
     page: Tier | None
     ticket: Tier | None
-    alert_labels: dict[str, str]  # catalog defaults and group labels, for the burn-rate alerts
+    alert_labels: dict[str, str]  # catalog defaults, group and `alerting` labels, for the burn-rate alerts
     annotations: dict[str, str]
     escalation: str | None = None
+    good: str | None = None  # event SLI counting good events instead of `errors`
+    raw: str | None = None  # an error ratio query, with {{window}} (Sloth's errorRatioQuery)
+    denominator_corrected: bool = False  # errors weighed by the window's share of the period's traffic (Sloth #459)
+    windows: AlertWindows | None = None  # None: the 30d windows scaled to the period
+    recordings: bool = True  # False: the SLI and metadata rules are left to someone else (alerts only)
+    info_labels: dict[str, str] = field(default_factory=dict)  # extra labels of sloth_slo_info
+    interval_ms: int | None = None  # its rule groups' evaluation interval; None: Prometheus's global one
+    kind_label: bool = True  # whether its alerts carry `alert_kind: slo`
 
     @property
     def sloth_id(self) -> str:
@@ -96,27 +133,34 @@ class Inhibit:
 
 @dataclass
 class Group:
-    name: str
+    name: str  # unique within its catalog file, as Prometheus wants rule group names unique per rule file
     origin: Origin
-    interval_ms: int
+    interval_ms: int | None  # None: Prometheus's global evaluation_interval
     labels: dict[str, str]
     escalation: str | None
     alerts: list[Alert]
     slos: list[SLO]
     inhibits: list[Inhibit]
+    file_name: str = ""  # the generated files' name: the group's name, qualified by its catalog file on a clash
+    prometheus_rule: dict[str, object] = field(default_factory=dict)  # PrometheusRule metadata (name, namespace...)
 
 
 @dataclass
 class Defaults:
     labels: dict[str, str] = field(default_factory=dict)
     for_ms: int = 5 * 60_000
-    interval_ms: int = 60_000
+    interval_ms: int | None = None  # None: rule groups say no interval, so Prometheus's global one applies
+    kind_label: bool = True
     severities: list[str] = field(default_factory=lambda: ["info", "warning", "critical", "emergency"])
     group_by: list[str] = field(default_factory=lambda: ["alertname"])
     group_wait: dict[str, int] = field(default_factory=dict)  # severity ("*" for all) → ms
     group_interval: dict[str, int] = field(default_factory=dict)
     repeat_interval: dict[str, int] = field(default_factory=dict)
     inhibit_lower_severities: bool = True
+    slo_labels: dict[str, str] = field(default_factory=dict)  # on every rule of every SLO (Sloth's --extra-labels)
+    slo_recordings: bool = True  # Sloth's --disable-recordings, when False
+    slo_alerts: bool = True  # Sloth's --disable-alerts, when False
+    slo_window_ms: int = 30 * 24 * 3600_000  # the period of SLOs that give none (Sloth's --default-slo-period)
     escalation: str | None = None  # where alerts no route matches go; none: an empty receiver
     sla: dict[str, tuple[int, int]] | None = None  # severity → (ack, resolve) targets in ms; None: the history's own
 
@@ -190,7 +234,8 @@ class Catalog:
     self_monitoring: SelfMonitoring = field(default_factory=SelfMonitoring)
 
     def alerts(self) -> list[Alert]:
-        return [alert for group in self.groups for alert in group.alerts]
+        """Every alert (each variant apart), without the recording rules that share the groups' rule lists."""
+        return [alert for group in self.groups for alert in group.alerts if not alert.is_record]
 
     def slos(self) -> list[SLO]:
         return [slo for group in self.groups for slo in group.slos]

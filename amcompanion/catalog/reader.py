@@ -1,6 +1,8 @@
 """Reading and validating the catalog: files → plain data → typed model, collecting every error."""
 
+import dataclasses
 import difflib
+import functools
 import re
 import zoneinfo
 from collections.abc import Callable, Iterable
@@ -8,6 +10,7 @@ from pathlib import Path
 
 import yaml_rs
 
+from amcompanion import importers
 from amcompanion.catalog import promql
 from amcompanion.catalog.diagnostics import (
     CatalogError,
@@ -17,14 +20,17 @@ from amcompanion.catalog.diagnostics import (
     locate,
     syntax_error,
 )
-from amcompanion.catalog.durations import parse_duration
+from amcompanion.catalog.durations import format_duration, parse_duration
 from amcompanion.catalog.model import (
+    COMPARISONS,
     KINDS,
     LEVELED_KINDS,
     SELF_MONITORING_GROUP,
     SELF_MONITORING_RECEIVER,
     SLO,
     Alert,
+    AlertWindows,
+    BurnWindow,
     Catalog,
     Defaults,
     Escalate,
@@ -53,6 +59,7 @@ TOP_LEVEL = (
     "quiet_hours",
     "groups",
     "self_monitoring",
+    "alert_windows",
 )
 SELF_MONITORING_FIELDS = ("enabled", "job", "escalation", "native", "channel_failing_for")
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -62,6 +69,38 @@ WINDOW_PLACEHOLDER = re.compile(r"\{\{\s*\.?window\s*\}\}")
 RATE_LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
 TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 PHONE = re.compile(r"^\+[1-9]\d{4,14}$")
+KUBERNETES_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+HOUR_MS = 3_600_000
+SLO_FIELDS = (
+    "name",
+    "service",
+    "objective",
+    "window",
+    "sli",
+    "group_by",
+    "min_events",
+    "labels",
+    "alerting",
+    "description",
+    "alert_windows",
+    "recordings",
+    "info_labels",
+    "interval",
+)
+GROUP_FIELDS = (
+    "name",
+    "labels",
+    "escalation",
+    "interval",
+    "kind_label",
+    "alerts",
+    "slos",
+    "inhibits",
+    "prometheus_rule",
+)
+ALERTING_FIELDS = ("name", "for", "page", "ticket", "labels", "annotations")
+BURN_WINDOW_FIELDS = ("budget_percent", "short_window", "long_window")
+SLOTH_IDENTITY_LABELS = {"sloth_id", "sloth_service", "sloth_slo", "sloth_objective", "sloth_version", "sloth_window"}
 # An ack link works for 1m at least (a message can wait in the outbox) and 1y at most (anyone holding it can
 # acknowledge, and a later expiry would not fit in a datetime for long).
 ACK_LINK_TTL_MS = (60_000, 365 * 24 * 3600_000)
@@ -79,17 +118,34 @@ ALERT_COMMON = (
     "annotations",
     "escalate",
     "escalation",
+    "keep_firing_for",
+    "variants",
 )
+LEVEL_KEYS = tuple(COMPARISONS)
 KIND_FIELDS = {
-    "threshold": ("expr", "above", "below"),
+    "threshold": ("expr", *LEVEL_KEYS),
     "absent": ("expr",),
-    "ratio": ("errors", "total", "above", "below"),
-    "trend": ("expr", "lookback", "horizon", "above", "below"),
+    "ratio": ("errors", "total", *LEVEL_KEYS),
+    "trend": ("expr", "lookback", "horizon", *LEVEL_KEYS),
     "anomaly": ("expr", "baseline", "zscore"),
-    "frequency": ("expr", "within", "above", "below"),
+    "frequency": ("expr", "within", *LEVEL_KEYS),
     "composite": ("all", "any", "on"),
     "expr": ("expr",),
 }
+# What one of an alert's `variants` may set for itself: the rest it shares with the alert.
+VARIANT_FIELDS = (
+    "severity",
+    "for",
+    "keep_firing_for",
+    "labels",
+    "annotations",
+    "summary",
+    "description",
+    "runbook_url",
+    "dashboard_url",
+    "escalation",
+)
+RECORD_FIELDS = ("record", "expr", "labels")
 KIND_REQUIRED = {
     "threshold": ("expr",),
     "absent": ("expr",),
@@ -99,6 +155,7 @@ KIND_REQUIRED = {
     "frequency": ("expr", "within"),
     "composite": (),
     "expr": ("expr",),
+    "record": ("expr",),
 }
 EVERY_KIND_FIELD = tuple(sorted({f for fields in KIND_FIELDS.values() for f in fields}))
 CHANNEL_COMMON = ("type", "rate_limit", "template", "base_url", "timeout", "send_resolved", "max_in_flight")
@@ -185,6 +242,9 @@ POLICY_CHOICES = {
 }
 
 
+MISSING = object()  # a field not given, where None (YAML null) means something
+
+
 def _got(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -210,9 +270,19 @@ class FileReader:
     def __init__(self, file: str, diags: Diagnostics):
         self.file = file
         self.diags = diags
+        self.source_paths: dict[KeyPath, KeyPath] = {}  # a converted file (importers): catalog path → its own
 
     def error(self, path: KeyPath, message: str, **kw: object) -> None:
-        self.diags.error(self.file, path, message, **kw)  # type: ignore[arg-type]
+        self.diags.error(self.file, self.source_path(path), message, **kw)  # type: ignore[arg-type]
+
+    def source_path(self, path: KeyPath) -> KeyPath:
+        """Where a path of the catalog data is in the file: itself, unless the file was converted from another
+        format, whose errors then name the file's own fields (the deepest one the data came from)."""
+        for n in range(len(path), 0, -1):
+            found = self.source_paths.get(path[:n])
+            if found is not None:
+                return (*found, *path[n:])
+        return path
 
     def mapping(
         self,
@@ -327,23 +397,40 @@ class CatalogReader:
         self.self_monitoring = SelfMonitoring()
         self.defined: dict[tuple[str, str], tuple[str, KeyPath]] = {}  # (kind, name) → where
         self.references: list[tuple[str, str, str, KeyPath]] = []  # (kind, name, file, path)
+        self.slo_alerts: set[str] = set()  # alert names of SLOs: reusable across services, unlike other alerts
+        self.alert_windows: dict[str, AlertWindows] = {}  # by name (Sloth's AlertWindows files)
 
     # -- names -------------------------------------------------------------------------------
-    def define(self, reader: FileReader, kind: str, name: str, path: KeyPath, at_key: bool = False) -> bool:
-        """Record a name; a second definition is an error naming the first (at the key for mapping keys)."""
-        first = self.defined.get((kind, name))
+    def define(
+        self, reader: FileReader, kind: str, name: str, path: KeyPath, at_key: bool = False, scope: str = ""
+    ) -> bool:
+        """Record a name, unique catalog-wide or within `scope`; a second definition is an error naming the first
+        (at the key for mapping keys)."""
+        key = (f"{kind} in {scope}" if scope else kind, name)
+        first = self.defined.get(key)
         if first is not None:
             reader.error(path, f'duplicate {kind} name "{name}"', related=first, at_key=at_key)
             return False
-        self.defined[(kind, name)] = (reader.file, path)
+        self.defined[key] = (reader.file, reader.source_path(path))
         return True
 
     def refer(self, reader: FileReader, kind: str, name: str, path: KeyPath) -> None:
-        self.references.append((kind, name, reader.file, path))
+        self.references.append((kind, name, reader.file, reader.source_path(path)))
 
-    def check_references(self) -> None:
+    def check_references(self, unparsed: dict[str, str] | None = None) -> dict[str, list[str]]:
+        """Report names used but not defined. A name that a file which failed to parse (`unparsed`: file → text)
+        mentions is likely defined there: that error would be a false one, so it is held back, and returned
+        under the file that holds it back."""
+        held_back: dict[str, list[str]] = {}
         for kind, name, file, path in self.references:
             if (kind, name) in self.defined:
+                continue
+            mention = re.compile(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])")
+            holders = [holder for holder, text in (unparsed or {}).items() if mention.search(text)]
+            for holder in holders:
+                held = held_back.setdefault(holder, [])
+                held += [f'{kind} "{name}"'] if f'{kind} "{name}"' not in held else []
+            if holders:
                 continue
             names = [n for k, n in self.defined if k == kind]
             hint = _suggest(name, names)
@@ -353,6 +440,7 @@ class CatalogReader:
                 file, path = self.defined[(kind, name)]
                 what = "an escalation policy's receiver" if name in self.policies else "the receiver of unrouted alerts"
                 self.diags.error(file, path, f'"{name}" is already the name of {what}; choose another name')
+        return held_back
 
     # -- files -------------------------------------------------------------------------------
     def read_defaults(self, r: FileReader, data: object, path: KeyPath) -> None:
@@ -371,11 +459,18 @@ class CatalogReader:
                 "inhibit_lower_severities",
                 "escalation",
                 "sla",
+                "kind_label",
+                "slos",
             ),
         )
         if d is None:
             return
         out = self.defaults
+        if "slos" in d:
+            self.read_slo_defaults(r, d["slos"], (*path, "slos"))
+        if "kind_label" in d:
+            flag = r.boolean(d["kind_label"], (*path, "kind_label"))
+            out.kind_label = flag if flag is not None else True
         if "severities" in d:
             severities = r.string_list(d["severities"], (*path, "severities"), LABEL_NAME, "severity")
             if not severities:
@@ -506,18 +601,11 @@ class CatalogReader:
             r.error(path, "give either escalation (a policy) or native (an Alertmanager receiver), not both")
 
     def check_self_monitoring(self) -> None:
-        """Its rule group takes the files of a catalog group of the same name; unless it names a policy or a native
-        receiver, it pages the catalog's first policy (none without policies: its alerts take the catalog routes)."""
+        """Unless it names a policy or a native receiver, it pages the catalog's first policy (none without
+        policies: its alerts take the catalog routes)."""
         out = self.self_monitoring
         if not out.enabled:
             return
-        clash = self.defined.get(("group", SELF_MONITORING_GROUP))
-        if clash is not None:
-            self.diags.error(
-                *clash,
-                f'"{SELF_MONITORING_GROUP}" is the rule group of the receiver\'s own alerts (self_monitoring); '
-                "choose another name, or set self_monitoring.enabled: false",
-            )
         if out.escalation is None and out.native is None:
             out.escalation = next(iter(self.policies), None)
 
@@ -835,17 +923,19 @@ class CatalogReader:
         for i, item in enumerate(data):
             gpath = (*path, i)
             d = r.mapping(
-                item, gpath, ("name", "labels", "escalation", "interval", "alerts", "slos", "inhibits"), ("name",)
+                item,
+                gpath,
+                GROUP_FIELDS,
+                ("name",),
             )
             if d is None or d.get("name") is None:
                 continue
-            name = r.string(
-                d["name"],
-                (*gpath, "name"),
-                FILE_SAFE_NAME,
-                "group name (letters, digits, '.', '_', '-'; it names a file)",
-            )
-            if name is None or not self.define(r, "group", name, (*gpath, "name")):
+            name = r.string(d["name"], (*gpath, "name"))
+            if not name:
+                if name == "":
+                    r.error((*gpath, "name"), "a group needs a name")
+                continue
+            if not self.define(r, "group", name, (*gpath, "name"), scope=r.file):
                 continue
             labels = r.labels(d["labels"], (*gpath, "labels")) if "labels" in d else {}
             escalation = r.string(d["escalation"], (*gpath, "escalation")) if "escalation" in d else None
@@ -854,14 +944,21 @@ class CatalogReader:
             interval = self.defaults.interval_ms
             if "interval" in d:
                 interval = r.duration(d["interval"], (*gpath, "interval")) or interval
+            kind_label = self.defaults.kind_label
+            if "kind_label" in d:
+                flag = r.boolean(d["kind_label"], (*gpath, "kind_label"))
+                kind_label = flag if flag is not None else kind_label
             group = Group(name, Origin(r.file, gpath), interval, labels, escalation, [], [], [])
+            if "prometheus_rule" in d:
+                group.prometheus_rule = self.read_prometheus_rule(r, d["prometheus_rule"], (*gpath, "prometheus_rule"))
             for j, alert in enumerate(self.list_of(r, d, "alerts", gpath)):
-                parsed = self.read_alert(r, alert, (*gpath, "alerts", j), group)
-                if parsed is not None:
+                for parsed in self.read_alert(r, alert, (*gpath, "alerts", j), group):
+                    parsed.kind_label = kind_label
                     group.alerts.append(parsed)
             for j, slo in enumerate(self.list_of(r, d, "slos", gpath)):
                 parsed_slo = self.read_slo(r, slo, (*gpath, "slos", j), group)
                 if parsed_slo is not None:
+                    parsed_slo.kind_label = kind_label
                     group.slos.append(parsed_slo)
             for j, inhibit in enumerate(self.list_of(r, d, "inhibits", gpath)):
                 parsed_inhibit = self.read_inhibit(r, inhibit, (*gpath, "inhibits", j))
@@ -879,10 +976,10 @@ class CatalogReader:
             return []
         return value
 
-    def read_levels(self, r: FileReader, d: dict, path: KeyPath, key: str, severity: str | None) -> list[Level]:
+    def read_levels(self, r: FileReader, d: dict, path: KeyPath, key: str, severity: object) -> list[Level]:
         value = d[key]
         if isinstance(value, dict):
-            if severity is not None:
+            if severity is not MISSING:
                 r.error(
                     (*path, "severity"),
                     f"applies to a single {key} value; with a map of levels, the map names the severities",
@@ -899,31 +996,39 @@ class CatalogReader:
         number = r.number(value, (*path, key))
         if number is None:
             return []
-        return [Level(severity or self.default_severity(), number)]
+        return [Level(self.default_severity() if severity is MISSING else severity, number)]
 
     def by_rank(self, levels: list[Level]) -> list[Level]:
         rank = {s: i for i, s in enumerate(self.defaults.severities)}
-        return sorted(levels, key=lambda level: rank[level.severity])
+        return sorted(levels, key=lambda level: rank.get(level.severity, -1))
 
     def default_severity(self) -> str:
         severities = self.defaults.severities
         return "warning" if "warning" in severities else severities[0]
 
-    def read_alert(self, r: FileReader, item: object, path: KeyPath, group: Group) -> Alert | None:
+    def read_alert(self, r: FileReader, item: object, path: KeyPath, group: Group) -> list[Alert]:
+        """One item of a group's `alerts`: an alert (one Alert per variant, if it has variants) or a `record`."""
         if not isinstance(item, dict):
             r.error(path, f"expected a mapping, got {_got(item)}")
-            return None
+            return []
+        if "record" in item and "alert" not in item:
+            record = self.read_record(r, item, path, group)
+            return [record] if record else []
         kind = item.get("kind")
         if kind is None:
-            kind = "threshold" if ("above" in item or "below" in item) else "expr"
-        if kind not in KINDS:
+            kind = "threshold" if any(key in item for key in LEVEL_KEYS) else "expr"
+        if kind not in KINDS or kind == "record":
             r.error(
                 (*path, "kind"),
-                f'unknown kind "{kind}"{_suggest(str(kind), KINDS)}'
+                (
+                    "a recording rule is written `record: NAME` with `expr:`, not `kind: record`"
+                    if kind == "record"
+                    else f'unknown kind "{kind}"{_suggest(str(kind), KINDS)}'
+                )
                 if isinstance(kind, str)
                 else f"expected a kind name, got {_got(kind)}",
             )
-            return None
+            return []
         allowed = (*ALERT_COMMON, *KIND_FIELDS[kind])
         known = {}
         for key, value in item.items():
@@ -931,42 +1036,122 @@ class CatalogReader:
                 r.error((*path, key), f'field "{key}" does not apply to kind {kind}', at_key=True)
             else:
                 known[key] = value
-        d = r.mapping(known, path, allowed, ("alert", *KIND_REQUIRED[kind]), suggestions=EVERY_KIND_FIELD)
+        variants = known.pop("variants", None)
+        required = ("alert",) if variants is not None else ("alert", *KIND_REQUIRED[kind])
+        d = r.mapping(known, path, allowed, required, suggestions=EVERY_KIND_FIELD)
         if d is None or d.get("alert") is None:
-            return None
-        name = r.string(
-            d["alert"],
-            (*path, "alert"),
-            METRIC_NAME,
-            "alert name (letters, digits, '_' and ':', not starting with a digit)",
-        )
-        if name is None or not self.define(r, "alert", name, (*path, "alert")):
-            return None
-        severity = self.severity(r, d["severity"], (*path, "severity")) if "severity" in d else None
+            return []
+        name = r.string(d["alert"], (*path, "alert"))
+        if not name or name != name.strip():
+            if name is not None:
+                r.error((*path, "alert"), "an alert name must be non-empty, without spaces around it")
+            return []
+        if not self.define(r, "alert", name, (*path, "alert")):
+            return []
+        if variants is None:
+            alert = self.alert_of(r, d, path, path, group, name, kind, None)
+            return [alert] if alert else []
+        return self.read_variants(r, d, variants, path, group, name, kind)
+
+    def read_variants(
+        self, r: FileReader, d: dict, variants: object, path: KeyPath, group: Group, name: str, kind: str
+    ) -> list[Alert]:
+        """An alert whose severities differ in more than a level (NodeFilesystemSpaceFillingUp: warning under 15%
+        over 24h, critical under 10% over 4h): each variant is the alert's fields with its own on top."""
+        vpath = (*path, "variants")
+        if not isinstance(variants, list) or not variants:
+            r.error(vpath, f"expected a list of variants (each with its severity), got {_got(variants)}")
+            return []
+        own = (*VARIANT_FIELDS, *KIND_FIELDS[kind])
+        for key in (*LEVEL_KEYS, "zscore"):
+            if isinstance(d.get(key), dict):
+                r.error((*path, key), "with variants, each variant gives its own level (one number)")
+                return []
+        alerts = []
+        for i, variant in enumerate(variants):
+            v = r.mapping(variant, (*vpath, i), own, ("severity",) if kind not in LEVELED_KINDS else ())
+            if v is None:
+                continue
+            merged = {**d, **v}
+            for key in ("labels", "annotations"):
+                if isinstance(d.get(key), dict) and isinstance(v.get(key), dict):
+                    merged[key] = {**d[key], **v[key]}
+            missing = [key for key in KIND_REQUIRED[kind] if merged.get(key) is None]
+            if missing:
+                r.error((*vpath, i), f"needs {', '.join(missing)} (here or in the alert)")
+                continue
+            alert = self.alert_of(r, merged, path, (*vpath, i), group, name, kind, i + 1)
+            if alert is not None:
+                alerts.append(alert)
+        return alerts
+
+    def alert_of(
+        self,
+        r: FileReader,
+        d: dict,
+        path: KeyPath,
+        own_path: KeyPath,
+        group: Group,
+        name: str,
+        kind: str,
+        variant: int | None,
+    ) -> Alert | None:
+        """The Alert of an alert's fields (`path`), or of one variant's fields on top of them (`own_path`, where
+        problems are reported: a variant's fields and those it shares)."""
+        where_own = own_path if variant is not None else path
+        severity: object = MISSING
+        if "severity" in d:
+            severity = None if d["severity"] is None else self.severity(r, d["severity"], (*where_own, "severity"))
+            if severity is None and d["severity"] is not None:
+                return None
         default_for = 0 if kind == "composite" else self.defaults.for_ms
-        for_ms = r.duration(d["for"], (*path, "for")) if "for" in d else default_for
+        for_ms = r.duration(d["for"], (*where_own, "for")) if "for" in d else default_for
+        keep_ms = r.duration(d["keep_firing_for"], (*where_own, "keep_firing_for")) if "keep_firing_for" in d else 0
         labels = {**self.defaults.labels, **group.labels}
         if "labels" in d:
-            labels.update(r.labels(d["labels"], (*path, "labels")))
+            labels.update(r.labels(d["labels"], (*where_own, "labels")))
+        if "severity" in labels and kind not in LEVELED_KINDS and severity is MISSING:
+            severity = labels.pop("severity")  # any value, as a rule file says it (the catalog ranks only its own)
+        elif "severity" in labels:
+            r.error(
+                (*where_own, "labels", "severity"),
+                "the severity comes from `severity:` or the levels' map, not from labels",
+            )
+            labels.pop("severity")
         annotations = {}
         for key in ("summary", "description", "runbook_url", "dashboard_url"):
             if key in d:
-                text = r.string(d[key], (*path, key))
+                text = r.string(d[key], (*where_own, key))
                 if text is not None:
                     annotations[key] = text
         if "annotations" in d:
-            annotations.update(r.strings(d["annotations"], (*path, "annotations")))
+            annotations.update(r.strings(d["annotations"], (*where_own, "annotations")))
         alert = Alert(name, kind, group.name, [], None, for_ms or 0, labels, annotations)
+        alert.keep_firing_for_ms = keep_ms or 0
+        alert.variant = variant
         if "escalation" in d:
-            alert.escalation = r.string(d["escalation"], (*path, "escalation"))
+            alert.escalation = r.string(d["escalation"], (*where_own, "escalation"))
             if alert.escalation:
-                self.refer(r, "escalation policy", alert.escalation, (*path, "escalation"))
-        self.read_kind(r, d, path, alert, severity)
+                self.refer(r, "escalation policy", alert.escalation, (*where_own, "escalation"))
+        self.read_kind(r, d, where_own, alert, severity)
         if "escalate" in d:
             alert.escalate = self.read_escalate(r, d["escalate"], (*path, "escalate"), alert)
         return alert
 
-    def read_kind(self, r: FileReader, d: dict, path: KeyPath, alert: Alert, severity: str | None) -> None:
+    def read_record(self, r: FileReader, item: dict, path: KeyPath, group: Group) -> Alert | None:
+        """A recording rule, kept in its place among the alerts: rules of a group are evaluated in order."""
+        d = r.mapping(item, path, RECORD_FIELDS, RECORD_FIELDS[:2])
+        if d is None or None in (d.get("record"), d.get("expr")):
+            return None
+        name = r.string(d["record"], (*path, "record"), METRIC_NAME, "metric name for a recording rule")
+        expr = r.promql(d["expr"], (*path, "expr"))
+        labels = r.labels(d["labels"], (*path, "labels")) if "labels" in d else {}
+        if name is None or expr is None:
+            return None
+        record = Alert(name, "record", group.name, [], None, 0, labels, {}, expr=expr)
+        return record
+
+    def read_kind(self, r: FileReader, d: dict, path: KeyPath, alert: Alert, severity: object) -> None:
         kind = alert.kind
         for key in ("expr", "errors", "total"):
             if key in d:
@@ -985,23 +1170,23 @@ class CatalogReader:
                     r.error((*path, key), "must be longer than 0s")
                 setattr(alert, attr, ms)
         if kind in LEVELED_KINDS:
-            keys = ("zscore",) if kind == "anomaly" else tuple(k for k in ("above", "below") if k in d)
+            keys = ("zscore",) if kind == "anomaly" else tuple(k for k in LEVEL_KEYS if k in d)
             if kind != "anomaly" and len(keys) != 1:
                 r.error(
                     path,
-                    "give exactly one of above or below"
+                    f"give exactly one of {', '.join(keys)}"
                     if keys
-                    else "needs a level: above or below (a number, or a map of severity → number)",
+                    else f"needs a level: {', '.join(LEVEL_KEYS)} (a number, or a map of severity → number)",
                 )
                 return
-            alert.comparison = "<" if keys[0] == "below" else ">"
+            alert.comparison = COMPARISONS.get(keys[0], ">")
             alert.levels = self.read_levels(r, d, path, keys[0], severity)
             if kind == "anomaly":
                 for level in alert.levels:
                     if level.value is not None and level.value <= 0:
                         r.error((*path, "zscore"), "a z-score must be greater than 0")
             return
-        alert.levels = [Level(severity or self.default_severity(), None)]
+        alert.levels = [Level(self.default_severity() if severity is MISSING else severity, None)]  # type: ignore[arg-type]
         if kind == "composite":
             modes = [k for k in ("all", "any") if k in d]
             if len(modes) != 1:
@@ -1038,72 +1223,49 @@ class CatalogReader:
         return Escalate(source, to, after)  # type: ignore[arg-type]
 
     def read_slo(self, r: FileReader, item: object, path: KeyPath, group: Group) -> SLO | None:
-        d = r.mapping(
-            item,
-            path,
-            (
-                "name",
-                "service",
-                "objective",
-                "window",
-                "sli",
-                "group_by",
-                "min_events",
-                "labels",
-                "alerting",
-                "description",
-            ),
-            ("name", "objective", "sli"),
-        )
+        d = r.mapping(item, path, SLO_FIELDS, ("name", "objective", "sli"))
         if d is None or d.get("name") is None:
             return None
-        name = r.string(d["name"], (*path, "name"))
-        if name is None or not self.define(r, "SLO", name, (*path, "name")):
-            return None
         service = r.string(d["service"], (*path, "service")) if "service" in d else group.name
+        service = service or group.name
+        name = r.string(d["name"], (*path, "name"))
+        if name is None or not self.define(r, "SLO", name, (*path, "name"), scope=f'service "{service}"'):
+            return None
         objective = r.number(d.get("objective"), (*path, "objective")) if "objective" in d else None
         if objective is not None and not 0 < objective <= 100:
             r.error((*path, "objective"), f"expected a percentage in (0, 100], got {go_float(objective)}")
-        window = r.duration(d["window"], (*path, "window")) if "window" in d else 30 * 86_400_000
-        if window is not None and window < 3_600_000:
+        window = r.duration(d["window"], (*path, "window")) if "window" in d else self.defaults.slo_window_ms
+        if window is not None and window < HOUR_MS:
             r.error((*path, "window"), "the compliance period must be at least 1h")
-        errors = total = buckets = le = None
-        sli_path = (*path, "sli")
-        sli = r.mapping(d.get("sli"), sli_path, ("errors", "total", "latency")) if "sli" in d else None
-        if sli is not None:
-            if "latency" in sli:
-                lat = r.mapping(sli["latency"], (*sli_path, "latency"), ("buckets", "le"), ("buckets", "le"))
-                if lat and lat.get("buckets") is not None and lat.get("le") is not None:
-                    buckets = r.promql(lat["buckets"], (*sli_path, "latency", "buckets"))
-                    if buckets and not promql.is_selector(buckets):
-                        r.error(
-                            (*sli_path, "latency", "buckets"),
-                            "expected a histogram bucket selector such "
-                            'as http_request_duration_seconds_bucket{job="api"}',
-                        )
-                        buckets = None
-                    le = r.string(lat["le"], (*sli_path, "latency", "le"))
-                if "errors" in sli or "total" in sli:
-                    r.error(sli_path, "give either latency or errors/total, not both")
-            else:
-                errors = self.sli_expr(r, sli, sli_path, "errors")
-                total = self.sli_expr(r, sli, sli_path, "total")
+            window = None
+        sli = self.read_sli(r, d.get("sli"), (*path, "sli"))
         group_by = r.string_list(d.get("group_by", []), (*path, "group_by"), LABEL_NAME, "label name")
         min_events = r.number(d["min_events"], (*path, "min_events")) if "min_events" in d else 0.0
-        labels = r.labels(d["labels"], (*path, "labels")) if "labels" in d else {}
-        alerting = (
-            r.mapping(
-                d.get("alerting", {}), (*path, "alerting"), ("name", "for", "page", "ticket", "labels", "annotations")
-            )
-            or {}
-        )
+        if min_events and sli is not None and sli["raw"] is not None:
+            r.error((*path, "min_events"), "needs events to count: an errors/good + total or a latency SLI, not raw")
+        labels = {**(r.labels(d["labels"], (*path, "labels")) if "labels" in d else {}), **self.defaults.slo_labels}
+        recordings = self.defaults.slo_recordings
+        if "recordings" in d:
+            flag = r.boolean(d["recordings"], (*path, "recordings"))
+            recordings = recordings and flag is not False
+        info_labels = r.labels(d["info_labels"], (*path, "info_labels")) if "info_labels" in d else {}
+        for label in sorted(set(info_labels) & SLOTH_IDENTITY_LABELS):
+            r.error((*path, "info_labels", label), f"{label} is set by the compiler", at_key=True)
+        interval = r.duration(d["interval"], (*path, "interval")) if "interval" in d else None
+        windows = self.slo_windows(r, d, path, window) if window is not None else None
         apath = (*path, "alerting")
+        alerting = {"page": False, "ticket": False}  # `alerting: false`: no alerts, as Sloth with both disabled
+        if d.get("alerting", {}) is not False:
+            alerting = r.mapping(d.get("alerting", {}), apath, ALERTING_FIELDS) or {}
+        page = self.read_tier(r, alerting, apath, "page", "critical") if self.defaults.slo_alerts else None
+        ticket = self.read_tier(r, alerting, apath, "ticket", "warning") if self.defaults.slo_alerts else None
         alert_name = camel_case(name) + "ErrorBudgetBurn"
         if "name" in alerting:
             alert_name = r.string(alerting["name"], (*apath, "name"), METRIC_NAME, "alert name") or alert_name
-        self.define(r, "alert", alert_name, (*apath, "name") if "name" in alerting else (*path, "name"))
+        if page or ticket:
+            self.define_slo_alert(r, alert_name, group, (*apath, "name") if "name" in alerting else (*path, "name"))
         alert_for = r.duration(alerting["for"], (*apath, "for")) if "for" in alerting else 0
-        extra_labels = r.labels(alerting["labels"], (*apath, "labels")) if "labels" in alerting else {}
+        alert_labels = r.labels(alerting["labels"], (*apath, "labels")) if "labels" in alerting else {}
         annotations = {}
         if "description" in d:  # the SLO's description, on its alerts unless alerting.annotations sets one
             description = r.string(d["description"], (*path, "description"))
@@ -1111,20 +1273,18 @@ class CatalogReader:
                 annotations["description"] = description
         if "annotations" in alerting:
             annotations.update(r.strings(alerting["annotations"], (*apath, "annotations")))
-        page = self.read_tier(r, alerting, apath, "page", "critical")
-        ticket = self.read_tier(r, alerting, apath, "ticket", "warning")
-        if None in (objective, window) or (errors is None and buckets is None):
+        if None in (objective, window, sli):
             return None
         return SLO(
             name,
-            service or group.name,
+            service,
             group.name,
-            objective,
+            objective,  # type: ignore[arg-type]
             window,  # type: ignore[arg-type]
-            errors,
-            total,
-            buckets,
-            le,
+            sli["errors"],  # type: ignore[index]
+            sli["total"],  # type: ignore[index]
+            sli["buckets"],  # type: ignore[index]
+            sli["le"],  # type: ignore[index]
             group_by,
             min_events or 0.0,
             labels,
@@ -1132,9 +1292,58 @@ class CatalogReader:
             alert_for or 0,
             page,
             ticket,
-            {**self.defaults.labels, **group.labels, **labels, **extra_labels},
+            {**self.defaults.labels, **group.labels, **alert_labels},
             annotations,
+            good=sli["good"],  # type: ignore[index]
+            raw=sli["raw"],  # type: ignore[index]
+            denominator_corrected=sli["denominator_corrected"],  # type: ignore[index]
+            windows=windows,
+            recordings=recordings,
+            info_labels=info_labels,
+            interval_ms=interval or None,
         )
+
+    def read_sli(self, r: FileReader, value: object, path: KeyPath) -> dict[str, object] | None:
+        """One of: errors (or good) + total, raw, latency. None when it is wrong (the errors are reported)."""
+        sli = r.mapping(value, path, ("errors", "good", "total", "raw", "latency", "denominator_corrected"))
+        if sli is None:
+            return None
+        out: dict[str, object] = dict.fromkeys(("errors", "good", "total", "raw", "buckets", "le"))
+        out["denominator_corrected"] = False
+        if "denominator_corrected" in sli:
+            dpath = (*path, "denominator_corrected")
+            out["denominator_corrected"] = r.boolean(sli["denominator_corrected"], dpath) is True
+            if out["denominator_corrected"] and not {"errors", "total"} <= set(sli):
+                r.error(dpath, "needs an errors + total SLI (Sloth's events)")
+        events = ["events"] if {"errors", "good", "total"} & set(sli) else []
+        kinds = [k for k in ("latency", "raw") if k in sli] + events
+        if len(kinds) != 1:
+            r.error(path, "give one of: errors (or good) + total, raw, latency" + (", not several" if kinds else ""))
+            return None
+        if kinds == ["latency"]:
+            lpath = (*path, "latency")
+            lat = r.mapping(sli["latency"], lpath, ("buckets", "le"), ("buckets", "le"))
+            if not lat or lat.get("buckets") is None or lat.get("le") is None:
+                return None
+            buckets = r.promql(lat["buckets"], (*lpath, "buckets"))
+            if buckets and not promql.is_selector(buckets):
+                r.error(
+                    (*lpath, "buckets"),
+                    'expected a histogram bucket selector such as http_request_duration_seconds_bucket{job="api"}',
+                )
+                buckets = None
+            out["buckets"], out["le"] = buckets, r.string(lat["le"], (*lpath, "le"))
+            return out if out["buckets"] and out["le"] is not None else None
+        if kinds == ["raw"]:
+            out["raw"] = self.sli_expr(r, sli, path, "raw")
+            return out if out["raw"] else None
+        if "errors" in sli and "good" in sli:
+            r.error(path, "give errors or good (the events that burn the budget, or the others), not both")
+            return None
+        counted = "good" if "good" in sli else "errors"
+        out[counted] = self.sli_expr(r, sli, path, counted)
+        out["total"] = self.sli_expr(r, sli, path, "total")
+        return out if out[counted] and out["total"] else None
 
     def sli_expr(self, r: FileReader, sli: dict, path: KeyPath, key: str) -> str | None:
         if sli.get(key) is None:
@@ -1170,8 +1379,94 @@ class CatalogReader:
         if "severity" in tier:
             severity = self.severity(r, tier["severity"], (*path, key, "severity")) or severity
         labels = r.labels(tier["labels"], (*path, key, "labels")) if "labels" in tier else {}
+        if "severity" in labels:  # Sloth's way (`page_alert: {labels: {severity: pageteam}}`): kept as written
+            if "severity" in tier and tier["severity"] != labels["severity"]:
+                r.error((*path, key, "labels", "severity"), f'differs from {key}.severity "{tier["severity"]}"')
+            severity = labels.pop("severity")
         annotations = r.strings(tier.get("annotations", {}), (*path, key, "annotations"))
         return Tier(severity, labels, annotations)
+
+    def define_slo_alert(self, r: FileReader, name: str, group: Group, path: KeyPath) -> None:
+        """An SLO's alert name is unique among the SLOs of its group (whose generated tests tell alerts apart by
+        name), so reusable by other groups' SLOs, and so by other services' (a Sloth spec is a group); it may
+        name no other kind of alert (inhibits and composites refer to it by name, whichever SLO's it is)."""
+        if not self.define(r, "SLO alert", name, path, scope=f"group {group.name} of {r.file}"):
+            return
+        first = self.defined.get(("alert", name))
+        if first is not None and name not in self.slo_alerts:
+            r.error(path, f'duplicate alert name "{name}"', related=first)
+            return
+        self.slo_alerts.add(name)
+        self.defined.setdefault(("alert", name), (r.file, r.source_path(path)))
+
+    def slo_windows(self, r: FileReader, d: dict, path: KeyPath, period: int) -> AlertWindows | None:
+        """The SLO's `alert_windows`; else Sloth's own for its period (30d, 28d); else the only AlertWindows of
+        the catalog for its period; else None: the 30d windows scaled."""
+        if "alert_windows" in d:
+            wpath = (*path, "alert_windows")
+            name = r.string(d["alert_windows"], wpath)
+            chosen = self.alert_windows.get(name) if name is not None else None
+            if name is not None and chosen is None:
+                r.error(wpath, f'undefined alert windows "{name}"{_suggest(name, self.alert_windows)}')
+            elif chosen is not None and chosen.period_ms != period:
+                r.error(
+                    wpath,
+                    f'"{name}" are the windows of a {format_duration(chosen.period_ms)} period; '
+                    f"the SLO's window is {format_duration(period)}",
+                )
+                return None
+            return chosen
+        builtin = {w.period_ms: w for w in builtin_windows()}.get(period)
+        if builtin is not None:
+            return builtin
+        mine = sorted(name for name, w in self.alert_windows.items() if w.period_ms == period)
+        if len(mine) > 1:
+            r.error(
+                (*path, "window"),
+                f"several alert windows are for {format_duration(period)} ({', '.join(mine)}): "
+                "choose one with alert_windows",
+            )
+        return self.alert_windows[mine[0]] if len(mine) == 1 else None
+
+    def read_alert_windows(self, r: FileReader, data: object, path: KeyPath) -> None:
+        if not isinstance(data, list):
+            r.error(path, f"expected a list of alert windows, got {_got(data)}")
+            return
+        unnamed = [i for i, item in enumerate(data) if not (isinstance(item, dict) and "name" in item)]
+        for i, item in enumerate(data):
+            default = Path(r.file).stem if len(unnamed) == 1 else None
+            windows = read_windows(r, item, (*path, i), default)
+            if windows is not None and self.define(r, "alert windows", windows.name, (*path, i, "name")):
+                self.alert_windows[windows.name] = windows
+
+    def read_slo_defaults(self, r: FileReader, data: object, path: KeyPath) -> None:
+        d = r.mapping(data, path, ("labels", "recordings", "alerts", "window")) or {}
+        if "labels" in d:
+            self.defaults.slo_labels = r.labels(d["labels"], (*path, "labels"))
+        if "window" in d:
+            window = r.duration(d["window"], (*path, "window"))
+            if window is not None and window < HOUR_MS:
+                r.error((*path, "window"), "the compliance period must be at least 1h")
+            elif window is not None:
+                self.defaults.slo_window_ms = window
+        for key in ("recordings", "alerts"):
+            if key in d:
+                flag = r.boolean(d[key], (*path, key))
+                setattr(self.defaults, f"slo_{key}", flag is not False)
+
+    def read_prometheus_rule(self, r: FileReader, data: object, path: KeyPath) -> dict[str, object]:
+        """The metadata of the group's PrometheusRule (Kubernetes names: lower case, digits, '-' and '.')."""
+        d = r.mapping(data, path, ("name", "namespace", "labels", "annotations")) or {}
+        out: dict[str, object] = {}
+        for key in ("name", "namespace"):
+            if key in d:
+                text = r.string(d[key], (*path, key), KUBERNETES_NAME, "Kubernetes name")
+                if text:
+                    out[key] = text
+        for key in ("labels", "annotations"):
+            if key in d:
+                out[key] = r.strings(d[key], (*path, key))
+        return out
 
     def read_inhibit(self, r: FileReader, item: object, path: KeyPath) -> Inhibit | None:
         d = r.mapping(item, path, ("source", "targets", "equal"), ("source", "targets"))
@@ -1224,7 +1519,27 @@ class CatalogReader:
                                 "needs",
                             )
 
+    def name_files(self) -> None:
+        """Each group's generated files are named after it, spelt safe for a file name; two groups of one name
+        (in two catalog files) are told apart by their catalog file's path."""
+
+        def safe(text: str) -> str:
+            return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "group"
+
+        stems = [safe(group.name) for group in self.groups]
+        taken: set[str] = set()
+        for group, stem in zip(self.groups, stems, strict=True):
+            if stems.count(stem) > 1:
+                stem = safe(f"{Path(group.origin.file).with_suffix('').as_posix().partition('/')[2]}.{group.name}")
+            name, n = stem, 1
+            while name in taken or (name == SELF_MONITORING_GROUP and self.self_monitoring.enabled):
+                n += 1
+                name = f"{stem}-{n}"
+            taken.add(name)
+            group.file_name = name
+
     def catalog(self, files: list[str]) -> Catalog:
+        self.name_files()
         return Catalog(
             self.root_name,
             files,
@@ -1260,6 +1575,69 @@ def check_native_urls(r: FileReader, node: object, path: KeyPath) -> None:
 
 def camel_case(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", name) if part)
+
+
+def read_windows(r: FileReader, item: object, path: KeyPath, default_name: str | None) -> AlertWindows | None:
+    """One `alert_windows` entry: a period and its page and ticket window pairs (Sloth's AlertWindows spec)."""
+    d = r.mapping(item, path, ("name", "period", "page", "ticket"), ("period", "page", "ticket"))
+    if d is None:
+        return None
+    name = r.string(d["name"], (*path, "name")) if "name" in d else default_name
+    if "name" not in d and default_name is None:
+        r.error((*path, "name"), "required when a file has several alert windows")
+    period = r.duration(d["period"], (*path, "period")) if d.get("period") is not None else None
+    if period is not None and period < HOUR_MS:
+        r.error((*path, "period"), "the SLO period must be at least 1h")
+        period = None
+    tiers: dict[str, tuple[BurnWindow, BurnWindow] | None] = {}
+    for tier in ("page", "ticket"):
+        t = r.mapping(d[tier], (*path, tier), ("quick", "slow"), ("quick", "slow")) if d.get(tier) is not None else None
+        quick, slow = (read_burn_window(r, (t or {}).get(s), (*path, tier, s), period) for s in ("quick", "slow"))
+        tiers[tier] = (quick, slow) if quick and slow else None
+    page, ticket = tiers["page"], tiers["ticket"]
+    if name is None or period is None or page is None or ticket is None:
+        return None
+    return AlertWindows(name, period, page, ticket)
+
+
+def read_burn_window(r: FileReader, value: object, path: KeyPath, period: int | None) -> BurnWindow | None:
+    if value is None:  # reported as missing by the tier
+        return None
+    d = r.mapping(value, path, BURN_WINDOW_FIELDS, BURN_WINDOW_FIELDS)
+    if d is None or any(d.get(key) is None for key in BURN_WINDOW_FIELDS):
+        return None
+    budget = r.number(d["budget_percent"], (*path, "budget_percent"))
+    if budget is not None and not 0 < budget <= 100:
+        r.error((*path, "budget_percent"), f"expected a percentage in (0, 100], got {go_float(budget)}")
+        budget = None
+    short, long = (r.duration(d[key], (*path, key)) for key in ("short_window", "long_window"))
+    for key, ms in (("short_window", short), ("long_window", long)):
+        if ms == 0:
+            r.error((*path, key), "must be longer than 0s")
+    if short and long and short >= long:
+        r.error((*path, "short_window"), "must be shorter than long_window")
+        return None
+    if long and period and long > period:
+        r.error((*path, "long_window"), f"must not be longer than the period ({format_duration(period)})")
+        return None
+    return BurnWindow(short, long, budget) if short and long and budget is not None else None
+
+
+@functools.cache
+def builtin_windows() -> tuple[AlertWindows, ...]:
+    """Sloth's own windows for 30d and 28d, its files as it ships them (catalog/windows/), read as dropped-in
+    AlertWindows files are."""
+    from amcompanion.importers import sloth
+
+    diags = Diagnostics()
+    out = []
+    for file in sorted((Path(__file__).parent / "windows").glob("*.yaml")):
+        r = FileReader(file.name, diags)
+        data = sloth.ALERT_WINDOWS.convert([yaml_rs.loads(file.read_text(encoding="utf-8"))]).data
+        out += [read_windows(r, item, ("alert_windows", i), file.stem) for i, item in enumerate(data["alert_windows"])]
+    if diags.items or None in out:
+        raise RuntimeError(f"amcompanion's own alert windows are broken: {diags.items}")
+    return tuple(w for w in out if w is not None)
 
 
 def _valid_regex(text: str) -> bool:
@@ -1313,6 +1691,67 @@ def read_once(
             read(r, data[key], (key,))
 
 
+def foreign_format(r: FileReader, data: object) -> object:
+    """A file of another format: an SLO spec is converted and read as catalog data; anything else is one
+    error saying what the file looks like, instead of a field error for each of its keys. None: nothing to read."""
+    documents = data if isinstance(data, list) else [data]
+    if isinstance(data, dict) and (
+        isinstance(data.get("version"), int) or set(data) & set(TOP_LEVEL) - {"version", "groups"}
+    ):
+        return data
+    found = importers.recognise(documents[0])
+    if found is not None and found.drop_in and all(found.recognises(d) for d in documents):
+        conversion = found.convert(documents)
+        r.source_paths = conversion.origins  # errors in the converted data name the file's own fields
+        for problem in conversion.not_carried:
+            if problem.at:
+                r.diags.error(r.file, problem.at, f"not carried ({found.name}): {problem.reason}", at_key=True)
+            else:
+                r.error((), f"{found.name}: {problem.source}: {problem.reason}")
+        return conversion.data
+    if found is not None:
+        r.error((), f"this is a {found.name}, not a catalog file; bring it in with: amcompanion import {r.file}")
+        return None
+    if isinstance(data, dict) and "groups" in data:
+        return data
+    r.error((), f"this looks like {looks_like(data)}, not a catalog file; {CATALOG_EXPECTS}")
+    return None
+
+
+CATALOG_EXPECTS = (
+    "a catalog file is a mapping with `version: 1` and any of: "
+    + ", ".join(key for key in TOP_LEVEL if key != "version")
+    + " (docs/catalog.md)"
+)
+
+
+def looks_like(data: object) -> str:
+    """What a file that is none of the known formats seems to be, in a few words."""
+    if isinstance(data, list):
+        return f"a list of {len(data)} items" if data and not isinstance(data[0], dict) else "several YAML documents"
+    if not isinstance(data, dict):
+        return _got(data)
+    if "apiVersion" in data or "kind" in data:
+        return f"a Kubernetes object (kind {data.get('kind', '?')}, apiVersion {data.get('apiVersion', '?')})"
+    for keys, what in (
+        ({"route", "receivers"}, "an Alertmanager configuration"),
+        ({"scrape_configs", "rule_files", "alerting"}, "a Prometheus configuration"),
+        ({"tests"}, "a promtool unit test file"),
+    ):
+        if keys & set(data):
+            return what
+    shown = ", ".join(str(key) for key in list(data)[:5])
+    return f"a mapping of {shown}{', ...' if len(data) > 5 else ''}"
+
+
+def not_checked(diag: Diagnostic, names: list[str]) -> Diagnostic:
+    """A syntax error says which references elsewhere wait for its file: they may be defined in it."""
+    if not names:
+        return diag
+    note = f"  note: names defined in this file are not checked until it parses (used elsewhere: {', '.join(names)})"
+    return dataclasses.replace(diag, excerpt=(*diag.excerpt, note))
+
+
 def catalog_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
 
@@ -1328,6 +1767,7 @@ def load_catalog(root: Path) -> Catalog:
     reader = CatalogReader(root_name)
     documents: list[tuple[FileReader, dict]] = []
     syntax: list[Diagnostic] = []
+    unparsed: dict[str, str] = {}  # file → text of the files that failed to parse
     files = []
     for path in paths:
         display = f"{root_name}/{path.relative_to(root).as_posix()}"
@@ -1337,12 +1777,16 @@ def load_catalog(root: Path) -> Catalog:
             data = yaml_rs.loads(text)
         except (yaml_rs.YAMLDecodeError, ValueError):
             syntax.append(syntax_error(text, display))
+            unparsed[display] = text
             continue
         if "<<" in text:
             data = apply_merge_keys(data)
         r = FileReader(display, reader.diags)
         if data is None:
             r.error((), "the file is empty (it needs at least `version: 1`)")
+            continue
+        data = foreign_format(r, data)
+        if data is None:
             continue
         if not isinstance(data, dict):
             r.error((), f"expected a mapping of top-level keys, got {_got(data)}")
@@ -1363,6 +1807,9 @@ def load_catalog(root: Path) -> Catalog:
     read_once(documents, "defaults", reader.read_defaults)  # first: the severities are needed everywhere
     read_once(documents, "receiver", reader.read_receiver)
     read_once(documents, "self_monitoring", reader.read_self_monitoring)
+    for r, data in documents:  # before the groups: each SLO takes its windows as it is read
+        if data.get("alert_windows") is not None:
+            reader.read_alert_windows(r, data["alert_windows"], ("alert_windows",))
     for r, data in documents:
         for key, read in (
             ("contacts", reader.read_contacts),
@@ -1374,7 +1821,8 @@ def load_catalog(root: Path) -> Catalog:
         ):
             if key in data and data[key] is not None:
                 read(r, data[key], (key,))
-    reader.check_references()
+    held_back = reader.check_references(unparsed)
+    syntax = [not_checked(diag, held_back.get(diag.file, [])) for diag in syntax]
     reader.check_recipients()
     reader.check_self_monitoring()
     problems = syntax + reader.diags.items

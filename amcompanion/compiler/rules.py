@@ -5,6 +5,9 @@ alerting rule per severity comparing the signal to its level. The split keeps th
 catalog's PromQL exactly while giving the generated promtool tests one series to drive per alert.
 """
 
+import hashlib
+import operator
+import re
 from dataclasses import dataclass
 
 from amcompanion.catalog import promql
@@ -18,7 +21,7 @@ class AlertRule:
     """One generated alerting rule, with what the test generator needs to know about it."""
 
     alert: Alert
-    severity: str
+    severity: str | None
     expr: str
     for_ms: int
     labels: dict[str, str]
@@ -30,24 +33,49 @@ class AlertRule:
             return False
         if self.level is None:
             return True
-        return signal > self.level if self.alert.comparison == ">" else signal < self.level
+        return COMPARE[self.alert.comparison or ">"](signal, self.level)
 
     def as_rule(self) -> dict:
         rule: dict = {"alert": self.alert.name, "expr": self.expr}
         if self.for_ms:
             rule["for"] = format_duration(self.for_ms)
-        rule["labels"] = self.labels
+        if self.alert.keep_firing_for_ms:
+            rule["keep_firing_for"] = format_duration(self.alert.keep_firing_for_ms)
+        if self.labels:
+            rule["labels"] = self.labels
         if self.annotations:
             rule["annotations"] = self.annotations
         return rule
 
 
+COMPARE = {
+    ">": operator.gt,
+    "<": operator.lt,
+    ">=": operator.ge,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+_NOT_IN_METRIC_NAME = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def _recorded(alert: Alert, what: str) -> str:
+    """The name of a series recorded for an alert. Alert names may be anything Prometheus accepts (`Cert-manager
+    Absent`, `BloatHigh(>80%)`); metric names may not, so such a name is spelt safe and told apart by a hash."""
+    name = alert.name
+    safe = _NOT_IN_METRIC_NAME.sub("_", name)
+    if safe != name:
+        safe += "_" + hashlib.sha256(name.encode()).hexdigest()[:8]
+    variant = f":{alert.variant}" if alert.variant else ""
+    return f"amcompanion:{safe}{variant}:{what}"
+
+
 def signal_name(alert: Alert) -> str:
-    return f"amcompanion:{alert.name}:signal"
+    return _recorded(alert, "signal")
 
 
 def input_name(alert: Alert) -> str:
-    return f"amcompanion:{alert.name}:input"
+    return _recorded(alert, "input")
 
 
 def needs_input_rule(alert: Alert) -> bool:
@@ -90,7 +118,7 @@ def composite_expr(alert: Alert) -> str:
 
 def alert_rules(alert: Alert) -> list[AlertRule]:
     """The alerting rules of one catalog alert: one per severity level, plus its escalation."""
-    base_labels = {**alert.labels, "alert_kind": alert.kind}
+    base_labels = {**alert.labels, "alert_kind": alert.kind} if alert.kind_label else dict(alert.labels)
     annotations = dict(sorted(alert.annotations.items()))
     if alert.kind == "absent":
         expr_for = {None: f"absent({alert.expr})"}
@@ -104,7 +132,8 @@ def alert_rules(alert: Alert) -> list[AlertRule]:
             expr = expr_for.get(None) or signal_name(alert)
         else:
             expr = f"{signal_name(alert)} {alert.comparison} {promql_number(level.value)}"
-        labels = dict(sorted({**base_labels, "severity": level.severity}.items()))
+        severity = {"severity": level.severity} if level.severity is not None else {}
+        labels = dict(sorted({**base_labels, **severity}.items()))
         rules.append(AlertRule(alert, level.severity, expr, alert.for_ms, labels, annotations, level.value))
     if alert.escalate:
         source = next(rule for rule in rules if rule.severity == alert.escalate.from_severity)
@@ -126,7 +155,10 @@ def alert_rules(alert: Alert) -> list[AlertRule]:
 
 
 def signal_rules(alert: Alert) -> list[dict]:
-    """The recording rules an alert's levels are compared with: its signal, and its input if it needs one."""
+    """The recording rules an alert's levels are compared with: its signal, and its input if it needs one; for a
+    catalog `record`, the recording rule itself."""
+    if alert.is_record:
+        return [{"record": alert.name, "expr": alert.expr, **({"labels": alert.labels} if alert.labels else {})}]
     expr = signal_expr(alert)
     if expr is None:
         return []

@@ -332,7 +332,7 @@ def rules_document(catalog: Catalog, rules: list[AlertRule]) -> dict:
         "groups": [
             {
                 "name": SELF_MONITORING_GROUP,
-                "interval": format_duration(catalog.defaults.interval_ms),
+                **({"interval": format_duration(catalog.defaults.interval_ms)} if catalog.defaults.interval_ms else {}),
                 "rules": [rule.as_rule() for rule in rules],
             }
         ]

@@ -24,6 +24,7 @@ from amcompanion.compiler import gotemplate
 from amcompanion.compiler.rules import AlertRule, signal_name
 from amcompanion.compiler.slo import SLOPlan, error_budget, sloth_labels
 
+LEVEL_WORDS = {">": "above", "<": "below", ">=": "at least", "<=": "at most", "==": "equal to", "!=": "not equal to"}
 Runs = list[tuple[float | None, int]]  # (value, samples in a row), one sample per interval; None: no sample
 
 
@@ -202,15 +203,27 @@ class GroupTests:
         self.rounds: dict[str, list[dict]] = {}
         self.composite_names: dict[str, list[set[str]]] = {}  # per round family: alerts each round involves
 
-    def add_to_round(self, family: str, index: int, title: str, series: list[tuple[str, Runs]], checks: dict) -> None:
+    def add_to_round(
+        self,
+        family: str,
+        index: int,
+        title: str,
+        series: list[tuple[str, Runs]],
+        name: str,
+        exps: Sequence[Expectation],
+        indexes: Sequence[int],
+    ) -> None:
+        """Add an alert's series and expectations to a round. The checks are made when the document is: the
+        variants of one alert name in a round are checked together, at every time any of them is checked."""
         rounds = self.rounds.setdefault(family, [])
         while len(rounds) <= index:
-            rounds.append({"titles": [], "series": [], "checks": {}})
+            rounds.append({"titles": [], "series": [], "alerts": {}})
         found = rounds[index]
         found["titles"].append(title)
         found["series"] += series
-        for kind, entries in checks.items():
-            found["checks"].setdefault(kind, []).extend(entries)
+        all_exps, all_indexes = found["alerts"].setdefault(name, ([], []))
+        all_exps.extend(exps)
+        all_indexes.extend(indexes)
 
     def alert(self, alert: Alert, rules: list[AlertRule]) -> None:
         # The catalog's own expressions (already parsed once) decide; the signal only wraps them.
@@ -274,9 +287,17 @@ class GroupTests:
         cases: list[tuple[str, float | None, float]] = []
         for level in levels:
             low, high = neighbours(level)
-            before, past = (low, high) if alert.comparison == ">" else (high, low)
-            word = "above" if alert.comparison == ">" else "below"
-            cases.append((f"{alert.name} {word} {_num(level)}", before, past))
+            comparison = alert.comparison or ">"
+            # just short of the level, then just past it; `past` is the level itself where the level holds
+            before, past = {
+                ">": (low, high),
+                "<": (high, low),
+                ">=": (low, level),
+                "<=": (high, level),
+                "==": (high, level),
+                "!=": (level, high),
+            }[comparison]
+            cases.append((f"{alert.name} {LEVEL_WORDS[comparison]} {_num(level)}", before, past))
         if not levels:
             cases.append((f"{alert.name} present", None, 1.0))
         for index, (title, before, past) in enumerate(cases):
@@ -286,9 +307,7 @@ class GroupTests:
             )
             indexes = self.checkpoints(rules, n)
             family = f"signals over {format_duration(2 * n * self.interval)}"
-            self.add_to_round(
-                family, index, title, [(series, values)], alert_checks(alert.name, exps, indexes, self.interval)
-            )
+            self.add_to_round(family, index, title, [(series, values)], alert.name, exps, indexes)
 
     def absent(self, alert: Alert, rules: list[AlertRule], selector: str) -> None:
         """Round 1: no series at all, so every absent alert of the file fires after its `for`; round 2: a
@@ -298,9 +317,7 @@ class GroupTests:
         family = f"absent alerts over {format_duration(n * self.interval)}"
         exps = self._exps(rules, lambda r: [(True, n)], lambda i: 1.0, labels)
         indexes = [n - 1, *self.for_edges(rules, 0)]
-        self.add_to_round(
-            family, 0, f"{alert.name} without {selector}", [], alert_checks(alert.name, exps, indexes, self.interval)
-        )
+        self.add_to_round(family, 0, f"{alert.name} without {selector}", [], alert.name, exps, indexes)
         present = selector_series(selector)
         if present is not None:
             quiet = self._exps(rules, lambda r: [(False, n)], lambda i: 1.0, labels)
@@ -309,7 +326,9 @@ class GroupTests:
                 1,
                 f"{alert.name} with {present}",
                 [(present, [(1.0, n)])],
-                alert_checks(alert.name, quiet, [n - 1], self.interval),
+                alert.name,
+                quiet,
+                [n - 1],
             )
 
     def composite(self, alert: Alert, rules: list[AlertRule]) -> None:
@@ -344,7 +363,9 @@ class GroupTests:
             index,
             f"{alert.name} ({mode} of {', '.join(alert.members)})",
             series,
-            alert_checks(alert.name, exps, indexes, self.interval),
+            alert.name,
+            exps,
+            indexes,
         )
 
     def quiet_absent_members(self, alert: Alert, n: int) -> list[tuple[str, Runs]]:
@@ -442,13 +463,19 @@ class GroupTests:
                 case,
                 f"{slo.sloth_id} {title}",
                 series,
-                alert_checks(slo.alert_name, exps, [n - 1], self.interval),
+                slo.alert_name,
+                exps,
+                [n - 1],
             )
 
     def document(self, rule_file: str) -> dict:
         rounds = []
         for family, entries in self.rounds.items():
             for index, found in enumerate(entries):
+                checks: dict[str, list] = {}
+                for name, (exps, indexes) in found["alerts"].items():
+                    for kind, items in alert_checks(name, exps, indexes, self.interval).items():
+                        checks.setdefault(kind, []).extend(items)
                 titles = found["titles"]
                 more = f" and {len(titles) - 3} more" if len(titles) > 3 else ""
                 name = f"{family}, round {index + 1} of {len(entries)}: {', '.join(titles[:3])}{more}"
@@ -457,7 +484,7 @@ class GroupTests:
                         "name": name,
                         "interval": format_duration(self.interval),
                         "input_series": [{"series": s, "values": values_string(v)} for s, v in found["series"]],
-                        **found["checks"],
+                        **checks,
                     }
                 )
         return {
@@ -474,15 +501,16 @@ def _num(value: float) -> str:
 _LITERAL_ALTERNATIVE = re.compile(r"^[\w.:/ -]+")
 
 
-def selector_series(selector: str) -> str | None:
-    """A series the selector matches, for tests that need it present; None when none is easy to build."""
+def selector_series(selector: str, extra: dict[str, str] | None = None) -> str | None:
+    """A series the selector matches (with `extra` labels where the selector leaves them free), for tests that
+    need it present; None when none is easy to build."""
     try:
         node = promql_parser.parse(selector)
     except ValueError:
         return None
     if not isinstance(node, promql_parser.VectorSelector) or not node.name:
         return None
-    labels: dict[str, str] = {}
+    labels: dict[str, str] = dict(extra or {})
     for m in node.matchers.matchers:
         op = str(m.op).rsplit(".", 1)[-1]
         if m.name == "__name__":

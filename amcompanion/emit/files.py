@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from amcompanion.catalog.model import Alert, Catalog
-from amcompanion.compiler.build import CompiledGroup, Document, Output, catalog_output, compile_group, group_documents
+from amcompanion.compiler.build import (
+    REGENERATE,
+    CompiledGroup,
+    Document,
+    Output,
+    catalog_output,
+    compile_group,
+    group_documents,
+)
 from amcompanion.emit.yamlout import comment_lines, dump, dump_lines
 
 MARKER = ".amcompanion-generated"  # names a directory amcompanion may replace whole
@@ -48,6 +56,7 @@ class _Job:
     catalog: Catalog
     compiled: list[CompiledGroup]
     all_alerts: dict[str, Alert]
+    regenerate: str
     staging: Path | None = None
 
 
@@ -56,7 +65,7 @@ _job: _Job | None = None
 
 def _group_texts(index: int) -> dict[str, str]:
     assert _job is not None
-    return render(group_documents(_job.catalog, _job.compiled[index], _job.all_alerts))
+    return render(group_documents(_job.catalog, _job.compiled[index], _job.all_alerts, _job.regenerate))
 
 
 def _write_group(index: int) -> list[str]:
@@ -77,22 +86,24 @@ class _Compiled(Generic[T]):
     catalog_texts: dict[str, str]
 
 
-def _compile(catalog: Catalog, jobs: int, work: Callable[[int], T], staging: Path | None = None) -> _Compiled[T]:
+def _compile(
+    catalog: Catalog, jobs: int, regenerate: str, work: Callable[[int], T], staging: Path | None = None
+) -> _Compiled[T]:
     """Compile every group with `work`, spread over `jobs` processes (fork: nothing is copied), while this
     process compiles and renders the catalog-wide documents."""
     global _job
     compiled = [compile_group(group) for group in catalog.groups]
-    _job = _Job(catalog, compiled, {a.name: a for a in catalog.alerts()}, staging)
+    _job = _Job(catalog, compiled, {a.name: a for a in catalog.alerts()}, regenerate, staging)
     try:
         if jobs > 1 and len(compiled) > 1 and "fork" in multiprocessing.get_all_start_methods():
             context = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(max_workers=min(jobs, len(compiled)), mp_context=context) as pool:
                 pending = pool.map(work, range(len(compiled)), chunksize=1)
-                output = catalog_output(catalog, compiled)
+                output = catalog_output(catalog, compiled, regenerate)
                 texts = render(output.documents)
                 results = list(pending)
         else:
-            output = catalog_output(catalog, compiled)
+            output = catalog_output(catalog, compiled, regenerate)
             texts = render(output.documents)
             results = [work(index) for index in range(len(compiled))]
     finally:
@@ -100,19 +111,20 @@ def _compile(catalog: Catalog, jobs: int, work: Callable[[int], T], staging: Pat
     return _Compiled(results, output, texts)
 
 
-def render_catalog(catalog: Catalog, jobs: int) -> tuple[dict[str, str], Output]:
-    """The text of every file compile would write, by path."""
-    done = _compile(catalog, jobs, _group_texts)
+def render_catalog(catalog: Catalog, jobs: int, regenerate: str = REGENERATE) -> tuple[dict[str, str], Output]:
+    """The text of every file compile would write, by path; their headers name `regenerate`."""
+    done = _compile(catalog, jobs, regenerate, _group_texts)
     texts = dict(done.catalog_texts)
     for part in done.per_group:
         texts.update(part)
     return dict(sorted(texts.items())), done.output
 
 
-def write_catalog(catalog: Catalog, out_dir: Path, jobs: int) -> tuple[list[str], Output]:
-    """Compile straight into a fresh out_dir (see staged); the paths written, and the output's counts."""
+def write_catalog(catalog: Catalog, out_dir: Path, jobs: int, regenerate: str = REGENERATE) -> tuple[list[str], Output]:
+    """Compile straight into a fresh out_dir (see staged); the paths written, and the output's counts. The
+    files' headers name `regenerate`."""
     with staged(out_dir) as staging:
-        done = _compile(catalog, jobs, _write_group, staging)
+        done = _compile(catalog, jobs, regenerate, _write_group, staging)
         write_files(staging, done.catalog_texts)
     return sorted([*done.catalog_texts, *itertools.chain.from_iterable(done.per_group)]), done.output
 

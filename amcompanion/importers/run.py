@@ -1,0 +1,126 @@
+"""`amcompanion import`: source files → one catalog file each, with a comment naming every rule's source, then
+a check that the catalog reader takes what was written."""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml_rs
+
+from amcompanion.catalog.schema_url import SCHEMA_URL
+from amcompanion.emit.yamlout import dump_lines
+from amcompanion.importers import Conversion, NotCarried, recognise
+from amcompanion.wording import plural
+
+MARK = "# Imported by `amcompanion import`"  # a file that starts so may be written over by the next import
+
+
+@dataclass
+class ImportedFile:
+    source: str
+    target: str
+    format: str
+    kinds: dict[str, int] = field(default_factory=dict)  # what each rule became: threshold, expr, record, slo...
+    not_carried: list[NotCarried] = field(default_factory=list)
+
+
+@dataclass
+class ImportReport:
+    files: list[ImportedFile] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # sources that could not be read, targets not written
+
+    def totals(self) -> Counter:
+        total: Counter = Counter()
+        for item in self.files:
+            total.update(item.kinds)
+        return total
+
+
+def source_files(sources: list[Path]) -> list[Path]:
+    out = []
+    for source in sources:
+        if source.is_dir():
+            out += sorted(p for p in source.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file())
+        else:
+            out.append(source)
+    return out
+
+
+def import_sources(sources: list[Path], out_dir: Path, force: bool = False) -> ImportReport:
+    report = ImportReport()
+    targets: set[Path] = set()
+    for path in source_files(sources):
+        try:
+            loaded = yaml_rs.loads(path.read_text(encoding="utf-8"), parse_datetime=False)
+        except (OSError, UnicodeDecodeError, ValueError, yaml_rs.YAMLDecodeError) as exc:
+            report.problems.append(f"{path}: cannot be read: {str(exc).splitlines()[0]}")
+            continue
+        documents = [d for d in (loaded if isinstance(loaded, list) else [loaded]) if d is not None]
+        found = recognise(documents[0]) if documents else None
+        if found is None:
+            report.problems.append(
+                f"{path}: not a format amcompanion imports (Prometheus rule files, PrometheusRule objects, Sloth, "
+                "OpenSLO and Pyrra specs)"
+            )
+            continue
+        conversion = found.convert([d for d in documents if found.recognises(d)])
+        skipped = len(documents) - sum(1 for d in documents if found.recognises(d))
+        if skipped:
+            conversion.not_carried.append(NotCarried("", f"{plural(skipped, 'other YAML document')} of the file"))
+        target = _target(out_dir, path, targets)
+        if target.exists() and not force and not target.read_text(encoding="utf-8").startswith(f"{MARK}"):
+            report.problems.append(f"{target}: exists and was not written by amcompanion import (--force replaces it)")
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(catalog_text(conversion, path.name, found.name), encoding="utf-8")
+        item = ImportedFile(str(path), str(target), found.name, dict(Counter(c.how for c in conversion.carried)))
+        item.not_carried = conversion.not_carried
+        report.files.append(item)
+    return report
+
+
+def _target(out_dir: Path, source: Path, taken: set[Path]) -> Path:
+    """`<stem>.yaml`, or with its parent directory's name too when two sources share a stem."""
+    target = out_dir / f"{source.stem}.yaml"
+    if target in taken:
+        target = out_dir / f"{source.parent.name}-{source.stem}.yaml"
+    n = 1
+    while target in taken:
+        n += 1
+        target = out_dir / f"{source.stem}-{n}.yaml"
+    taken.add(target)
+    return target
+
+
+def catalog_text(conversion: Conversion, source: str, format_name: str) -> str:
+    """The catalog file, with each carried rule under a comment naming where it came from."""
+    comments = {c.path: c.source for c in conversion.carried}
+    lines = [
+        f"{MARK} from {source} ({format_name}); edit freely, or import again with --force.",
+        f"# yaml-language-server: $schema={SCHEMA_URL}",
+    ]
+    for problem in conversion.not_carried:
+        lines.append(f"# not carried: {problem.source + ': ' if problem.source else ''}{problem.reason}")
+    data = conversion.data
+    head = {k: v for k, v in data.items() if k != "groups"}
+    lines += dump_lines(head)
+    groups = data.get("groups") or []
+    if not groups:
+        lines.append("groups: []")
+    else:
+        lines.append("groups:")
+    for g, group in enumerate(groups):
+        fields = {k: v for k, v in group.items() if k not in ("alerts", "slos")}
+        body = dump_lines(fields)
+        lines += [("  - " if i == 0 else "    ") + line for i, line in enumerate(body)]
+        for key in ("alerts", "slos"):
+            if key not in group:
+                continue
+            items = group[key]
+            lines.append(f"    {key}:" + ("" if items else " []"))
+            for i, item in enumerate(items):
+                where = comments.get(("groups", g, key, i))
+                if where:
+                    lines.append(f"      # {source}: {where}")
+                lines += ["      " + line if line else "" for line in dump_lines([item])]
+    return "\n".join(lines) + "\n"
