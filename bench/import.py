@@ -1,7 +1,7 @@
 """Benchmark ``amcompanion import`` + ``amcompanion compile`` of a real-shaped rule set, against
 ``promtool check rules`` on the same rules.
 
-The rule set is made of the real rules in ``../shared/rules`` (awesome-prometheus-alerts' node-exporter file,
+The rule set is made of the real rules in ``tests/data/rules`` (awesome-prometheus-alerts' node-exporter file,
 kube-prometheus's node-exporter PrometheusRule), copied with new alert, record and group names (and levels
 nudged) until it holds ``--rules`` rules, spread over ``--files`` plain rule files. Then, best of ``--repeat``:
 
@@ -37,7 +37,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_RULES = ROOT.parent / "shared" / "rules"
+SHARED_RULES = ROOT / "tests" / "data" / "rules"  # the real rule sets the tests use
 
 
 def real_groups() -> list[dict]:

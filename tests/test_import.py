@@ -23,8 +23,9 @@ from amcompanion.importers.prometheus import rule_groups
 from amcompanion.importers.run import import_sources
 from tests.conftest import require_tool
 
-SHARED_RULES = Path(__file__).resolve().parents[2] / "shared" / "rules"
+SHARED_RULES = Path(__file__).resolve().parent / "data" / "rules"  # real rule sets, copied unchanged (README.md)
 REAL_RULE_FILES = sorted(p for p in SHARED_RULES.rglob("*") if p.suffix in (".yml", ".yaml"))
+assert len(REAL_RULE_FILES) == 2, REAL_RULE_FILES
 STEPS = 240  # 4h at 1m: past the longest `for` (1h) several times over
 PALETTE = [0, 0.001, 0.01, 0.05, 0.1, 0.2, 0.5, 0.8, 0.9, 0.95, 0.99, 1, 2, 3, 5, 10, 20, 50, 80, 85, 90, 95, 99, 100]
 PALETTE += [150, 500, 1000, 5000, 1e4, 1e5, 1e6, 1e8, 1e9, 1e10, 1e12]
