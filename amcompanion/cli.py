@@ -194,6 +194,12 @@ def _parser() -> argparse.ArgumentParser:
     im.add_argument(
         "-o", "--out", type=Path, default=Path("rulesets/imported"), help="where to write (default: rulesets/imported)"
     )
+    im.add_argument(
+        "--catalog",
+        type=Path,
+        help="the catalog the files join: its severities are used, and it is checked after the import "
+        "(default: rulesets when -o is inside it, else the -o directory)",
+    )
     im.add_argument("--force", action="store_true", help="replace files that amcompanion import did not write")
     im.add_argument("--json", action="store_true", help="the summary as JSON, for scripts")
 
@@ -410,14 +416,20 @@ def import_command(args: argparse.Namespace) -> int:
 
     from amcompanion.catalog import load_catalog
     from amcompanion.catalog.diagnostics import CatalogError
+    from amcompanion.importers import DEFAULT_SEVERITIES
     from amcompanion.importers.run import import_sources
 
-    report = import_sources(args.sources, args.out, args.force)
+    root = args.catalog or (Path("rulesets") if args.out.is_relative_to("rulesets") else args.out)
+    try:
+        severities = tuple(load_catalog(root).defaults.severities)
+    except CatalogError:  # no catalog there yet, or one with errors: the default severities
+        severities = DEFAULT_SEVERITIES
+    report = import_sources(args.sources, args.out, args.force, severities)
     if report.files:
-        try:  # what was written must be a catalog the reader takes
-            load_catalog(args.out)
+        try:  # what was written must be a catalog the reader takes, with the files it joins
+            load_catalog(root)
         except CatalogError as exc:
-            report.problems += [f"written, but the catalog reader refuses it: {d}" for d in exc.diagnostics]
+            report.problems += [f"written, but the catalog refuses it: {d}" for d in exc.diagnostics]
     totals = report.totals()
     not_carried = sum(len(f.not_carried) for f in report.files)
     if args.json:
@@ -435,7 +447,7 @@ def import_command(args: argparse.Namespace) -> int:
         print(
             f"imported {plural(len(report.files), 'file')}: {summary or 'no rules'}; "
             f"{plural(not_carried, 'item')} not carried"
-            + (f"\nnext: amcompanion compile {args.out.parts[0] if args.out.parts else '.'}" if report.files else "")
+            + (f"\nnext: amcompanion compile {root}" if report.files else "")
         )
     return 1 if report.problems or not_carried or not report.files else 0
 

@@ -274,3 +274,27 @@ def test_a_rule_file_in_the_catalog_is_one_error_pointing_at_import(tmp_path: Pa
         "amcompanion import rulesets/node-exporter.yml",
     ]
     assert CATALOG_EXPECTS.startswith("a catalog file is a mapping with `version: 1` and any of: defaults, receiver")
+
+
+def test_import_takes_the_severities_of_the_catalog_it_joins(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    catalog = tmp_path / "rulesets"
+    catalog.mkdir()
+    (catalog / "defaults.yaml").write_text("version: 1\ndefaults: {severities: [warning, page]}\n")
+    source = tmp_path / "rules.yml"
+    source.write_text(
+        "groups:\n  - name: g\n    rules:\n"
+        "      - {alert: Paged, expr: up == 0, labels: {severity: page}}\n"
+        "      - {alert: Told, expr: up == 0, labels: {severity: info}}\n"
+    )
+    assert main(["import", str(source), "-o", str(catalog / "imported"), "--catalog", str(catalog)]) == 0
+    assert f"next: amcompanion compile {catalog}" in capsys.readouterr().out
+    data = yaml.safe_load((catalog / "imported" / "rules.yaml").read_text())
+    paged, told = data["groups"][0]["alerts"]
+    assert (paged["kind"], paged["severity"]) == ("threshold", "page")  # a severity the catalog ranks
+    assert (told["kind"], told["labels"]) == ("expr", {"severity": "info"})  # one it does not: kept as a label
+    # the same file into a catalog it would break: the import says so, with the catalog's own error
+    (catalog / "clash.yaml").write_text("version: 1\ngroups:\n  - name: h\n    alerts: [{alert: Paged, expr: up}]\n")
+    assert main(["import", str(source), "-o", str(catalog / "imported"), "--catalog", str(catalog)]) == 1
+    assert "written, but the catalog refuses it: rulesets/imported/rules.yaml" in capsys.readouterr().err

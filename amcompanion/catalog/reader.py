@@ -1387,11 +1387,8 @@ class CatalogReader:
         return Tier(severity, labels, annotations)
 
     def define_slo_alert(self, r: FileReader, name: str, group: Group, path: KeyPath) -> None:
-        """An SLO's alert name is unique among the SLOs of its group (whose generated tests tell alerts apart by
-        name), so reusable by other groups' SLOs, and so by other services' (a Sloth spec is a group); it may
-        name no other kind of alert (inhibits and composites refer to it by name, whichever SLO's it is)."""
-        if not self.define(r, "SLO alert", name, path, scope=f"group {group.name} of {r.file}"):
-            return
+        """An SLO's alert name may be shared by other SLOs, as Sloth allows (their rules differ by `sloth_id`), but
+        it may name no other kind of alert (inhibits and composites refer to it by name, whichever SLO's it is)."""
         first = self.defined.get(("alert", name))
         if first is not None and name not in self.slo_alerts:
             r.error(path, f'duplicate alert name "{name}"', related=first)

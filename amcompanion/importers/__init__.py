@@ -10,6 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from amcompanion.catalog.diagnostics import KeyPath
+from amcompanion.catalog.model import Defaults
+
+DEFAULT_SEVERITIES = tuple(Defaults().severities)
 
 
 @dataclass(frozen=True)
@@ -50,14 +53,15 @@ class Format:
     drop_in: bool = False  # compiled as it is when found in the catalog directory
 
 
-def formats() -> list[Format]:
-    """Every format, most specific first: the first that recognises a document owns it."""
+def formats(severities: tuple[str, ...] = DEFAULT_SEVERITIES) -> list[Format]:
+    """Every format, most specific first: the first that recognises a document owns it. `severities` are those
+    of the catalog the rules go into: a rule's severity label becomes the catalog's `severity:` only if listed."""
     from amcompanion.importers import openslo, prometheus, pyrra, sloth
 
-    return [*prometheus.FORMATS, *sloth.FORMATS, *openslo.FORMATS, *pyrra.FORMATS]
+    return [*prometheus.formats(severities), *sloth.FORMATS, *openslo.FORMATS, *pyrra.FORMATS]
 
 
-def recognise(document: object) -> Format | None:
+def recognise(document: object, severities: tuple[str, ...] = DEFAULT_SEVERITIES) -> Format | None:
     if not isinstance(document, dict):
         return None
-    return next((f for f in formats() if f.recognises(document)), None)
+    return next((f for f in formats(severities) if f.recognises(document)), None)

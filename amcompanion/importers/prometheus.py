@@ -7,6 +7,7 @@ become one alert: with a map of levels when they differ in the level and severit
 Groups are written with `kind_label: false`, so that no label is added and every alert keeps its identity.
 """
 
+import functools
 import re
 
 import promql_parser
@@ -14,9 +15,8 @@ import promql_parser
 from amcompanion.catalog import promql
 from amcompanion.catalog.durations import format_duration, parse_duration
 from amcompanion.catalog.model import COMPARISONS
-from amcompanion.importers import Carried, Conversion, Format, NotCarried
+from amcompanion.importers import DEFAULT_SEVERITIES, Carried, Conversion, Format, NotCarried
 
-DEFAULT_SEVERITIES = ("info", "warning", "critical", "emergency")  # the catalog's, when it does not list its own
 LEVEL_KEY = {op: key for key, op in COMPARISONS.items()}
 _OPENERS, _CLOSERS = "([{", ")]}"
 
@@ -66,7 +66,7 @@ def rule_groups(documents: list[dict]) -> list[tuple[str, dict]]:
     return out
 
 
-def convert(documents: list[dict]) -> Conversion:
+def convert(documents: list[dict], severities: tuple[str, ...] = DEFAULT_SEVERITIES) -> Conversion:
     conversion = Conversion({"version": 1, "groups": []})
     seen_names: dict[str, str] = {}  # group name → where, to keep group names unique within the file
     for where, group in rule_groups(documents):
@@ -80,11 +80,11 @@ def convert(documents: list[dict]) -> Conversion:
             )
             continue
         seen_names[name] = where
-        _convert_group(conversion, where, group, len(conversion.data["groups"]))
+        _convert_group(conversion, where, group, len(conversion.data["groups"]), severities)
     return conversion
 
 
-def _convert_group(conversion: Conversion, where: str, group: dict, index: int) -> None:
+def _convert_group(conversion: Conversion, where: str, group: dict, index: int, severities: tuple[str, ...]) -> None:
     out: dict = {"name": str(group["name"])}
     if group.get("interval"):
         out["interval"] = str(group["interval"])
@@ -118,7 +118,7 @@ def _convert_group(conversion: Conversion, where: str, group: dict, index: int) 
             conversion.carried.append(Carried(path, f"{rwhere} (record {item['record']})", "record"))
             continue
         rules = by_name[item]
-        alert = _alert(item, [rule for _, rule in rules])
+        alert = _alert(item, [rule for _, rule in rules], severities)
         alerts.append(alert)
         sources = ", ".join(w.rsplit(".", 1)[-1] for w, _ in rules)
         origin = f"{where}.{sources}" if len(rules) > 1 else rules[0][0]
@@ -134,15 +134,15 @@ def _record(rule: dict) -> dict:
     return out
 
 
-def _alert(name: str, rules: list[dict]) -> dict:
+def _alert(name: str, rules: list[dict], severities: tuple[str, ...]) -> dict:
     """One catalog alert for the rules of one name in one group."""
-    parts = [_typed(rule) for rule in rules]
+    parts = [_typed(rule, severities) for rule in rules]
     kinds = {part["kind"] for part in parts}
     kind = kinds.pop() if len(kinds) == 1 else "expr"
     if kind != "expr" and len({_level_key(p) for p in parts}) > 1:
         kind = "expr"
     if kind == "expr":
-        parts = [_as_expr(rule) for rule in rules]
+        parts = [_as_expr(rule, severities) for rule in rules]
     if len(parts) == 1:
         return {"alert": name, **parts[0]}
     if kind == "threshold" and _levels_only(parts):
@@ -166,14 +166,14 @@ def _level_key(part: dict) -> str | None:
     return next((key for key in COMPARISONS if key in part), None)
 
 
-def _common(rule: dict) -> dict:
+def _common(rule: dict, severities: tuple[str, ...]) -> dict:
     """What every kind carries: severity (from the label), for, keep_firing_for, labels, annotations."""
     out: dict = {}
     labels = {str(k): _text(v) for k, v in (rule.get("labels") or {}).items()}
     severity = labels.pop("severity", None)
     if severity is None:
         out["severity"] = None  # the rule had none: the catalog adds none
-    elif severity in DEFAULT_SEVERITIES:
+    elif severity in severities:
         out["severity"] = severity
     else:
         labels["severity"] = severity  # any other value is kept as a label, on an expr
@@ -188,12 +188,12 @@ def _common(rule: dict) -> dict:
     return out
 
 
-def _typed(rule: dict) -> dict:
+def _typed(rule: dict, severities: tuple[str, ...]) -> dict:
     """The most specific kind that means exactly what the rule's expression does."""
     expr = _text(rule["expr"]).strip()
-    common = _common(rule)
+    common = _common(rule, severities)
     if "labels" in common and "severity" in common["labels"]:
-        return _as_expr(rule)  # a severity the catalog does not rank: only an expr keeps it as it is
+        return _as_expr(rule, severities)  # a severity the catalog does not rank: only an expr keeps it as it is
     threshold = split_comparison(expr)
     if threshold is not None:
         lhs, op, level = threshold
@@ -201,11 +201,11 @@ def _typed(rule: dict) -> dict:
     selector = absent_selector(expr)
     if selector is not None:
         return {"kind": "absent", "expr": selector, **common}
-    return _as_expr(rule)
+    return _as_expr(rule, severities)
 
 
-def _as_expr(rule: dict) -> dict:
-    return {"kind": "expr", "expr": _text(rule["expr"]).strip(), **_common(rule)}
+def _as_expr(rule: dict, severities: tuple[str, ...]) -> dict:
+    return {"kind": "expr", "expr": _text(rule["expr"]).strip(), **_common(rule, severities)}
 
 
 def _duration(value: object) -> str:
@@ -327,7 +327,9 @@ def _last_top_level(text: str, op: str) -> int | None:
     return last[0] if last and last[1] == op else None
 
 
-FORMATS = [
-    Format("Prometheus rule file", is_rule_file, convert),
-    Format("PrometheusRule object", lambda d: is_prometheus_rule(d) or is_rule_list(d), convert),
-]
+def formats(severities: tuple[str, ...]) -> list[Format]:
+    bound = functools.partial(convert, severities=severities)
+    return [
+        Format("Prometheus rule file", is_rule_file, bound),
+        Format("PrometheusRule object", lambda d: is_prometheus_rule(d) or is_rule_list(d), bound),
+    ]

@@ -9,7 +9,7 @@ import yaml_rs
 
 from amcompanion.catalog.schema_url import SCHEMA_URL
 from amcompanion.emit.yamlout import dump_lines
-from amcompanion.importers import Conversion, NotCarried, recognise
+from amcompanion.importers import DEFAULT_SEVERITIES, Conversion, NotCarried, recognise
 from amcompanion.wording import plural
 
 MARK = "# Imported by `amcompanion import`"  # a file that starts so may be written over by the next import
@@ -46,7 +46,9 @@ def source_files(sources: list[Path]) -> list[Path]:
     return out
 
 
-def import_sources(sources: list[Path], out_dir: Path, force: bool = False) -> ImportReport:
+def import_sources(
+    sources: list[Path], out_dir: Path, force: bool = False, severities: tuple[str, ...] = DEFAULT_SEVERITIES
+) -> ImportReport:
     report = ImportReport()
     targets: set[Path] = set()
     for path in source_files(sources):
@@ -56,7 +58,7 @@ def import_sources(sources: list[Path], out_dir: Path, force: bool = False) -> I
             report.problems.append(f"{path}: cannot be read: {str(exc).splitlines()[0]}")
             continue
         documents = [d for d in (loaded if isinstance(loaded, list) else [loaded]) if d is not None]
-        found = recognise(documents[0]) if documents else None
+        found = recognise(documents[0], severities) if documents else None
         if found is None:
             report.problems.append(
                 f"{path}: not a format amcompanion imports (Prometheus rule files, PrometheusRule objects, Sloth, "

@@ -98,15 +98,14 @@ def convert_service_levels(documents: list[dict]) -> Conversion:
 def _convert(
     documents: list[dict], dialect: Dialect, naming: Callable[[SpecReader, int, dict], tuple[str, dict]]
 ) -> Conversion:
-    """One group per spec, or more: SLOs of a spec that share an alert name (which Sloth allows) go to groups of
-    their own, as a group's generated tests tell its SLO alerts apart by name; the rule groups are Sloth's."""
+    """One group per spec; the rule groups are Sloth's."""
     sr = SpecReader(documents)
     groups: list[dict] = []
     used: set[str] = set()
 
     def new_group(name: str, metadata: dict, at: KeyPath) -> dict:
         base, n = name, 2
-        while name in used:  # two specs of one service in one file, or a spec split as above
+        while name in used:  # two specs of one service in one file
             name, n = f"{base}-{n}", n + 1
         used.add(name)
         gpath: KeyPath = ("groups", len(groups))
@@ -122,21 +121,13 @@ def _convert(
         k8s = dialect is KUBERNETES_V1
         at = sr.at(i, "spec") if k8s else sr.at(i)
         spec = sr.fields(document.get("spec") if k8s else document, at, dialect.spec_fields)
-        mine = [new_group(name or str(spec.get("service", "")), metadata, at)]
-        alerts: list[set[str]] = [set()]
+        group = new_group(name or str(spec.get("service", "")), metadata, at)
         shared = _plugins(sr, spec.get(dialect.slo_plugins), (*at, dialect.slo_plugins))
         for j, item in enumerate(spec.get("slos") or []):
-            alert = _alert_name(item)
-            k = next((k for k, names in enumerate(alerts) if alert not in names), len(mine))
-            if k == len(mine):
-                mine.append(new_group(mine[0]["name"], metadata, at))
-                alerts.append(set())
-            if alert:
-                alerts[k].add(alert)
-            gpath = ("groups", groups.index(mine[k]), "slos", len(mine[k]["slos"]))
+            gpath = ("groups", groups.index(group), "slos", len(group["slos"]))
             slo = _slo(sr, item, (*at, "slos", j), gpath, dialect, spec, shared)
             if slo is not None:
-                mine[k]["slos"].append(slo)
+                group["slos"].append(slo)
         if not spec.get("slos"):
             sr.skip((*at, "slos"), "a Sloth spec needs at least one SLO")
     sr.conversion.data["groups"] = groups
