@@ -14,6 +14,7 @@ import yaml
 
 from amcompanion.catalog import load_catalog
 from amcompanion.catalog.diagnostics import CatalogError
+from amcompanion.catalog.durations import parse_duration
 from amcompanion.catalog.reader import CATALOG_EXPECTS
 from amcompanion.cli import main
 from amcompanion.compiler.build import compile_catalog
@@ -150,6 +151,25 @@ def renamed_original(documents: list[dict]) -> tuple[dict, list[dict]]:
     return {"groups": out}, every_rule
 
 
+def alert_identities(rules: list[dict]) -> list[tuple]:
+    """What an alerting rule gives every alert beside its series: name, labels, annotations, for, keep_firing_for."""
+
+    def duration(value: object) -> int:
+        return parse_duration(str(value)) or 0 if value else 0
+
+    return sorted(
+        (
+            str(rule["alert"]),
+            sorted((str(k), str(v)) for k, v in (rule.get("labels") or {}).items()),
+            sorted((str(k), str(v)) for k, v in (rule.get("annotations") or {}).items()),
+            duration(rule.get("for")),
+            duration(rule.get("keep_firing_for")),
+        )
+        for rule in rules
+        if "alert" in rule
+    )
+
+
 ORIGINAL = 'label_replace(ALERTS{alertname=~"orig_.+"}, "alertname", "$1", "alertname", "orig_(.+)")'
 IMPORTED = 'ALERTS{alertname!~"orig_.+"}'
 DIFFERENCE = f"({ORIGINAL} unless {IMPORTED}) or ({IMPORTED} unless {ORIGINAL})"
@@ -164,6 +184,9 @@ def differential_test(tmp_path: Path, source: Path, interval: str, least_firing:
     out = tmp_path / "generated"
     write_tree(out, render(compile_catalog(load_catalog(catalog_dir)).documents))
     compiled = sorted(p for p in (out / "prometheus" / "rules").glob("*.yml") if p.name != "amcompanion.yml")
+    assert alert_identities(rules) == alert_identities(
+        [rule for path in compiled for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"]]
+    )
     (tmp_path / "original.yml").write_text(yaml.safe_dump(original, sort_keys=False))
     step = {"30s": 30, "1m": 60}[interval]
     checks = [{"expr": DIFFERENCE, "eval_time": f"{i * step}s", "exp_samples": []} for i in range(0, STEPS + 1, 2)]
@@ -223,8 +246,8 @@ def test_import_types_rules_as_the_most_specific_kind(tmp_path: Path) -> None:
     assert [v["severity"] for v in alerts["EdgeSplit"]["variants"]] == ["warning", "critical"]
     assert all(g["kind_label"] is False for g in data["groups"])
     assert "# edges.yml: groups[0].rules[2], rules[3] (alert EdgeLoad)" in text
-    assert text.startswith("# Imported by `amcompanion import` from edges.yml")
-    assert "# yaml-language-server: $schema=" in text.splitlines()[1]
+    assert text.startswith("# yaml-language-server: $schema=https://")
+    assert text.splitlines()[1].startswith("# Imported by `amcompanion import` from edges.yml")
     # compiled: no alert_kind, no interval where the source had none, the source's interval where it had one
     rules = render(compile_catalog(load_catalog(catalog_dir)).documents)
     edges = yaml.safe_load(rules["prometheus/rules/edges.yml"])["groups"][0]
@@ -298,3 +321,23 @@ def test_import_takes_the_severities_of_the_catalog_it_joins(
     (catalog / "clash.yaml").write_text("version: 1\ngroups:\n  - name: h\n    alerts: [{alert: Paged, expr: up}]\n")
     assert main(["import", str(source), "-o", str(catalog / "imported"), "--catalog", str(catalog)]) == 1
     assert "written, but the catalog refuses it: rulesets/imported/rules.yaml" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("wrapping", ["List", "documents"])
+def test_prometheus_rule_lists_and_multi_document_files_import_whole(tmp_path: Path, wrapping: str) -> None:
+    """kube-prometheus's object split in two PrometheusRules, as a `kind: List` or as two YAML documents."""
+    whole = yaml.safe_load((SHARED_RULES / "kube-prometheus" / "nodeExporter-prometheusRule.yaml").read_text())
+    groups = whole["spec"]["groups"]
+    halves = [
+        {**whole, "metadata": {**whole["metadata"], "name": f"part-{i}"}, "spec": {"groups": part}}
+        for i, part in enumerate((groups[:1], groups[1:]))
+    ]
+    source = tmp_path / "src" / "node.yaml"
+    source.parent.mkdir()
+    if wrapping == "List":
+        source.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": halves}))
+    else:
+        source.write_text(yaml.safe_dump_all(halves))
+    differential_test(tmp_path, source, "1m", least_firing=5)
+    imported = yaml.safe_load((tmp_path / "rulesets" / "imported" / "node.yaml").read_text())
+    assert [g["name"] for g in imported["groups"]] == [g["name"] for g in groups]

@@ -12,7 +12,7 @@ from amcompanion.emit.yamlout import dump_lines
 from amcompanion.importers import DEFAULT_SEVERITIES, Conversion, NotCarried, recognise
 from amcompanion.wording import plural
 
-MARK = "# Imported by `amcompanion import`"  # a file that starts so may be written over by the next import
+MARK = "# Imported by `amcompanion import`"  # a file whose second line starts so may be written over by the next import
 
 
 @dataclass
@@ -70,7 +70,7 @@ def import_sources(
         if skipped:
             conversion.not_carried.append(NotCarried("", f"{plural(skipped, 'other YAML document')} of the file"))
         target = _target(out_dir, path, targets)
-        if target.exists() and not force and not target.read_text(encoding="utf-8").startswith(f"{MARK}"):
+        if target.exists() and not force and not _imported(target):
             report.problems.append(f"{target}: exists and was not written by amcompanion import (--force replaces it)")
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -79,6 +79,11 @@ def import_sources(
         item.not_carried = conversion.not_carried
         report.files.append(item)
     return report
+
+
+def _imported(path: Path) -> bool:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return len(lines) > 1 and lines[1].startswith(MARK)
 
 
 def _target(out_dir: Path, source: Path, taken: set[Path]) -> Path:
@@ -97,9 +102,9 @@ def _target(out_dir: Path, source: Path, taken: set[Path]) -> Path:
 def catalog_text(conversion: Conversion, source: str, format_name: str) -> str:
     """The catalog file, with each carried rule under a comment naming where it came from."""
     comments = {c.path: c.source for c in conversion.carried}
-    lines = [
-        f"{MARK} from {source} ({format_name}); edit freely, or import again with --force.",
+    lines = [  # the modeline first, where editors look for it
         f"# yaml-language-server: $schema={SCHEMA_URL}",
+        f"{MARK} from {source} ({format_name}); edit freely, or import again with --force.",
     ]
     for problem in conversion.not_carried:
         lines.append(f"# not carried: {problem.source + ': ' if problem.source else ''}{problem.reason}")
