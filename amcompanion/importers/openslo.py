@@ -13,11 +13,10 @@ import re
 import promql_parser
 
 from amcompanion.catalog.diagnostics import KeyPath
+from amcompanion.catalog.names import LABEL_NAME, WINDOW_PLACEHOLDER
 from amcompanion.importers import Conversion, Format
 from amcompanion.importers.specs import SpecReader
 
-WINDOW = re.compile(r"\{\{\s*\.?window\s*\}\}")
-LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 METADATA = ("name", "displayName", "labels", "annotations")
 V1_KINDS = ("SLO", "SLI", "Service", "DataSource", "AlertPolicy", "AlertCondition", "AlertNotificationTarget")
 V1_SLO_FIELDS = (
@@ -227,7 +226,7 @@ def _v1_sli(sr: SpecReader, value: object, at: KeyPath) -> dict[str, tuple[str, 
         return None
     if "raw" in queries:
         query, qat = queries["raw"]
-        ratio_of = query if WINDOW.search(query) else f"avg_over_time(({query})[{{{{window}}}}:])"
+        ratio_of = query if WINDOW_PLACEHOLDER.search(query) else f"avg_over_time(({query})[{{{{window}}}}:])"
         error_ratio = ratio_of if ratio.get("rawType") == "failure" else f"1 - ({ratio_of})"
         return {"raw": (error_ratio, qat)}
     out = {}
@@ -255,7 +254,7 @@ def _v1_query(sr: SpecReader, value: object, at: KeyPath) -> tuple[str, KeyPath]
 
 def _windowed(query: str, counter: bool) -> str | None:
     """The query over `{{window}}`: as written if it says where; a counter selector rated; a gauge summed."""
-    if WINDOW.search(query):
+    if WINDOW_PLACEHOLDER.search(query):
         return query
     if not counter:
         return f"sum(sum_over_time(({query})[{{{{window}}}}:]))"

@@ -9,6 +9,7 @@ Groups are written with `kind_label: false`, so that no label is added and every
 
 import functools
 import re
+from collections.abc import Iterator
 
 import promql_parser
 
@@ -268,14 +269,14 @@ def _wrapped(text: str) -> bool:
 def _strip_parens(text: str) -> str:
     """Outer parentheses that enclose the whole text, removed."""
     text = text.strip()
-    while text.startswith("(") and _matching(text, 0) == len(text) - 1:
+    while text.startswith("(") and next((i for i, depth in _code(text) if depth == 0), -1) == len(text) - 1:
         text = text[1:-1].strip()
     return text
 
 
-def _matching(text: str, start: int) -> int:
-    depth, quote = 0, ""
-    i = start
+def _code(text: str) -> Iterator[tuple[int, int]]:
+    """(index, bracket depth after it) of each character of PromQL outside strings and comments."""
+    depth, quote, i = 0, "", 0
     while i < len(text):
         ch = text[i]
         if quote:
@@ -285,14 +286,14 @@ def _matching(text: str, start: int) -> int:
                 quote = ""
         elif ch in "\"'`":
             quote = ch
-        elif ch in _OPENERS:
-            depth += 1
-        elif ch in _CLOSERS:
-            depth -= 1
-            if depth == 0:
-                return i
+        elif ch == "#":  # a comment runs to the end of its line
+            end = text.find("\n", i)
+            i = len(text) if end < 0 else end
+            continue
+        else:
+            depth += (ch in _OPENERS) - (ch in _CLOSERS)
+            yield i, depth
         i += 1
-    return -1
 
 
 _COMPARISON = re.compile(r"==|!=|>=|<=|>|<")
@@ -300,30 +301,10 @@ _COMPARISON = re.compile(r"==|!=|>=|<=|>|<")
 
 def _last_top_level(text: str, op: str) -> int | None:
     """Where the last comparison outside brackets and strings starts, if it is `op`."""
-    depth, quote, last = 0, "", None
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif ch == quote:
-                quote = ""
-        elif ch in "\"'`":
-            quote = ch
-        elif ch in _OPENERS:
-            depth += 1
-        elif ch in _CLOSERS:
-            depth -= 1
-        elif depth == 0 and (m := _COMPARISON.match(text, i)):
-            last = (i, m.group())
-            i += len(m.group())
-            continue
-        elif ch == "#":  # a comment runs to the end of its line
-            end = text.find("\n", i)
-            i = len(text) if end < 0 else end
-            continue
-        i += 1
+    last, skip_to = None, 0
+    for i, depth in _code(text):
+        if i >= skip_to and depth == 0 and (m := _COMPARISON.match(text, i)):
+            last, skip_to = (i, m.group()), i + len(m.group())
     return last[0] if last and last[1] == op else None
 
 

@@ -8,16 +8,15 @@ Go plugins have no equivalent, except the few whose effect the catalog can say (
 carried, with the reason.
 """
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from amcompanion.catalog.diagnostics import KeyPath
+from amcompanion.catalog.names import LABEL_NAME
 from amcompanion.importers import Conversion, Format
 from amcompanion.importers.specs import SpecReader
 
 API_VERSION = "sloth.slok.dev/v1"
-LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 @dataclass(frozen=True)
