@@ -46,6 +46,7 @@ from amcompanion.catalog.model import (
     Step,
     Tier,
 )
+from amcompanion.catalog.names import LABEL_NAME, METRIC_NAME, WINDOW_PLACEHOLDER
 from amcompanion.catalog.numbers import go_float, promql_number
 
 TOP_LEVEL = (
@@ -62,10 +63,6 @@ TOP_LEVEL = (
     "alert_windows",
 )
 SELF_MONITORING_FIELDS = ("enabled", "job", "escalation", "native", "channel_failing_for")
-METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-FILE_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-WINDOW_PLACEHOLDER = re.compile(r"\{\{\s*\.?window\s*\}\}")
 RATE_LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
 TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 PHONE = re.compile(r"^\+[1-9]\d{4,14}$")
