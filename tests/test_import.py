@@ -341,3 +341,42 @@ def test_prometheus_rule_lists_and_multi_document_files_import_whole(tmp_path: P
     differential_test(tmp_path, source, "1m", least_firing=5)
     imported = yaml.safe_load((tmp_path / "rulesets" / "imported" / "node.yaml").read_text())
     assert [g["name"] for g in imported["groups"]] == [g["name"] for g in groups]
+
+
+def test_import_reports_what_prometheus_would_refuse_and_carries_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "broken.yml"
+    source.write_text(
+        "groups:\n  - name: g\n    rules:\n"
+        '      - {alert: A, expr: "up{"}\n'
+        "      - {alert: B, expr: {a: 1}}\n"
+        "      - {alert: C, expr: up > 1, for: forever}\n"
+        "      - 5\n"
+        "      - {alert: D, expr: up, labels: {bad-name: x}}\n"
+        "      - {alert: E, expr: up, severity: critical}\n"
+        "      - {record: 'not a name', expr: up}\n"
+        "      - {alert: Fine, expr: up > 1}\n"
+    )
+    (tmp_path / "notes.txt").write_text("hello")
+    out = tmp_path / "rulesets" / "imported"
+    assert (
+        main(["import", str(source), str(tmp_path / "missing.yml"), str(tmp_path / "notes.txt"), "-o", str(out)]) == 1
+    )
+    printed = capsys.readouterr()
+    assert [line.strip() for line in printed.out.splitlines() if "not carried:" in line] == [
+        "not carried: groups[0].rules[0] (alert A): its expression is not valid PromQL: unexpected end of input "
+        "inside braces",
+        "not carried: groups[0].rules[1] (alert B): a rule needs an expression (a string)",
+        'not carried: groups[0].rules[2] (alert C): for: "forever" is not a duration',
+        "not carried: groups[0].rules[3]: a rule must be a mapping",
+        "not carried: groups[0].rules[4] (alert D): not valid label names: bad-name",
+        "not carried: groups[0].rules[5] (alert E): unknown field severity; a rule has alert, record, expr, for, "
+        "keep_firing_for, labels, annotations",
+        'not carried: groups[0].rules[6]: "not a name" is not a valid metric name for a recording rule',
+    ]
+    assert "imported 1 file: 1 threshold; 7 items not carried" in printed.out
+    assert f"error: {tmp_path / 'missing.yml'}: no such file or directory" in printed.err
+    assert "notes.txt: not a format amcompanion imports" in printed.err
+    assert "Traceback" not in printed.err
+    assert [a["alert"] for a in yaml.safe_load((out / "broken.yaml").read_text())["groups"][0]["alerts"]] == ["Fine"]

@@ -16,6 +16,7 @@ import promql_parser
 from amcompanion.catalog import promql
 from amcompanion.catalog.durations import format_duration, parse_duration
 from amcompanion.catalog.model import COMPARISONS
+from amcompanion.catalog.names import LABEL_NAME, METRIC_NAME
 from amcompanion.importers import DEFAULT_SEVERITIES, Carried, Conversion, Format, NotCarried
 
 LEVEL_KEY = {op: key for key, op in COMPARISONS.items()}
@@ -100,8 +101,10 @@ def _convert_group(conversion: Conversion, where: str, group: dict, index: int, 
     order: list[tuple[str, str | dict]] = []  # alert names and records, in the group's order
     for r, rule in enumerate(group.get("rules") or []):
         rwhere = f"{where}.rules[{r}]"
-        if not isinstance(rule, dict) or not isinstance(rule.get("expr"), str | int | float):
-            conversion.not_carried.append(NotCarried(rwhere, "a rule needs an expression"))
+        problem = rule_problem(rule)
+        if problem:
+            what = f" (alert {rule['alert']})" if isinstance(rule, dict) and rule.get("alert") else ""
+            conversion.not_carried.append(NotCarried(rwhere + what, problem))
             continue
         if "record" in rule:
             order.append((rwhere, _record(rule)))
@@ -126,6 +129,41 @@ def _convert_group(conversion: Conversion, where: str, group: dict, index: int, 
         conversion.carried.append(Carried(path, f"{origin} (alert {item})", alert["kind"]))
     out["alerts"] = alerts
     conversion.data["groups"].append(out)
+
+
+RULE_FIELDS = ("alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations")
+
+
+def rule_problem(rule: object) -> str | None:
+    """Why Prometheus would refuse the rule (and so the import does not carry it), or None."""
+    if not isinstance(rule, dict):
+        return "a rule must be a mapping"
+    unknown = [str(key) for key in rule if key not in RULE_FIELDS]
+    if unknown:
+        return f"unknown field {', '.join(unknown)}; a rule has {', '.join(RULE_FIELDS)}"
+    if ("alert" in rule) == ("record" in rule):
+        return "a rule needs one of `alert:` or `record:`"
+    if "record" in rule and not METRIC_NAME.match(str(rule["record"])):
+        return f'"{rule["record"]}" is not a valid metric name for a recording rule'
+    if "alert" in rule and not str(rule["alert"] or "").strip():
+        return "the alert name is empty"
+    if not isinstance(rule.get("expr"), str | int | float) or isinstance(rule.get("expr"), bool):
+        return "a rule needs an expression (a string)"
+    problem = promql.syntax_error(_text(rule["expr"]).strip())
+    if problem:
+        return f"its expression is not valid PromQL: {problem}"
+    for key in ("for", "keep_firing_for"):
+        if rule.get(key) not in (None, "", 0) and parse_duration(str(rule[key])) is None:
+            return f'{key}: "{rule[key]}" is not a duration'
+    for key in ("labels", "annotations"):
+        value = rule.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, dict) or any(isinstance(v, dict | list) for v in value.values()):
+            return f"{key} must map names to text"
+        if key == "labels" and (bad := [str(k) for k in value if not LABEL_NAME.match(str(k))]):
+            return f"not valid label names: {', '.join(bad)}"
+    return None
 
 
 def _record(rule: dict) -> dict:

@@ -39,7 +39,9 @@ class ImportReport:
 def source_files(sources: list[Path]) -> list[Path]:
     out = []
     for source in sources:
-        if source.is_dir():
+        if not source.exists():
+            out.append(source)  # reported by the reader: no such file
+        elif source.is_dir():
             out += sorted(p for p in source.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file())
         else:
             out.append(source)
@@ -54,6 +56,9 @@ def import_sources(
     for path in source_files(sources):
         try:
             loaded = yaml_rs.loads(path.read_text(encoding="utf-8"), parse_datetime=False)
+        except FileNotFoundError:
+            report.problems.append(f"{path}: no such file or directory")
+            continue
         except (OSError, UnicodeDecodeError, ValueError, yaml_rs.YAMLDecodeError) as exc:
             report.problems.append(f"{path}: cannot be read: {str(exc).splitlines()[0]}")
             continue
