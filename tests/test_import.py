@@ -380,3 +380,30 @@ def test_import_reports_what_prometheus_would_refuse_and_carries_the_rest(
     assert "notes.txt: not a format amcompanion imports" in printed.err
     assert "Traceback" not in printed.err
     assert [a["alert"] for a in yaml.safe_load((out / "broken.yaml").read_text())["groups"][0]["alerts"]] == ["Fine"]
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("version: prometheus/v1\nservice: s\nslos: notalist\n", "slos: expected a list, got str"),
+        ("version: prometheus/v1\nservice: s\nslo_plugins: {chain: 5}\nslos: []\n", "chain: expected a list, got int"),
+        (
+            "apiVersion: openslo/v1alpha\nkind: SLO\nmetadata: {name: x}\nspec: {service: s, objectives: 5}\n",
+            "expected a list, got int",
+        ),
+        ("groups:\n  - name: g\n    rules: hello\n", "`rules` must be a list, got str"),
+        (
+            "apiVersion: sloth.slok.dev/v1\nkind: PrometheusServiceLevel\nspec: [1]\n",
+            "spec: expected a mapping, got list",
+        ),
+    ],
+)
+def test_import_of_misshapen_files_says_what_is_wrong(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, reason: str
+) -> None:
+    source = tmp_path / "bad.yml"
+    source.write_text(text)
+    assert main(["import", str(source), "-o", str(tmp_path / "rulesets" / "imported")]) == 1
+    printed = capsys.readouterr()
+    assert any(reason in line for line in printed.out.splitlines() if "not carried:" in line), printed.out
+    assert "Traceback" not in printed.err

@@ -81,7 +81,7 @@ def convert_v1alpha(documents: list[dict]) -> Conversion:
         group, gpath = _group(sr, i, meta, spec_at)
         window = _v1alpha_window(sr, spec.get("timeWindows"), (*spec_at, "timeWindows"))
         _budgeting(sr, spec.get("budgetingMethod"), (*spec_at, "budgetingMethod"))
-        for k, objective in enumerate(spec.get("objectives") or []):
+        for k, objective in enumerate(sr.items(spec.get("objectives"), (*spec_at, "objectives"))):
             oat = (*spec_at, "objectives", k)
             o = sr.fields(objective, oat, ("displayName", "op", "value", "target", "timeSliceTarget", "ratioMetrics"))
             if "ratioMetrics" not in o:
@@ -179,7 +179,7 @@ def _v1_slo(sr: SpecReader, i: int, document: dict, slis: dict) -> None:
     sli = _v1_sli(sr, sli_spec, sli_at)
     window = _v1_window(sr, spec.get("timeWindow"), (*spec_at, "timeWindow"))
     labels = _v1_labels(sr, meta.get("labels"), sr.at(i, "metadata", "labels"))
-    objectives = spec.get("objectives") or []
+    objectives = sr.items(spec.get("objectives"), (*spec_at, "objectives"))
     if not objectives:
         sr.skip((*spec_at, "objectives"), "an SLO needs an objective")
     group, gpath = _group(sr, i, meta, spec_at)

@@ -99,7 +99,11 @@ def _convert_group(conversion: Conversion, where: str, group: dict, index: int, 
     alerts: list[dict] = []
     by_name: dict[str, list[tuple[str, dict]]] = {}
     order: list[tuple[str, str | dict]] = []  # alert names and records, in the group's order
-    for r, rule in enumerate(group.get("rules") or []):
+    rules = group.get("rules") or []
+    if not isinstance(rules, list):
+        conversion.not_carried.append(NotCarried(where, f"`rules` must be a list, got {type(rules).__name__}"))
+        rules = []
+    for r, rule in enumerate(rules):
         rwhere = f"{where}.rules[{r}]"
         problem = rule_problem(rule)
         if problem:

@@ -122,7 +122,7 @@ def _convert(
         spec = sr.fields(document.get("spec") if k8s else document, at, dialect.spec_fields)
         group = new_group(name or str(spec.get("service", "")), metadata, at)
         shared = _plugins(sr, spec.get(dialect.slo_plugins), (*at, dialect.slo_plugins))
-        for j, item in enumerate(spec.get("slos") or []):
+        for j, item in enumerate(sr.items(spec.get("slos"), (*at, "slos"))):
             gpath = ("groups", groups.index(group), "slos", len(group["slos"]))
             slo = _slo(sr, item, (*at, "slos", j), gpath, dialect, spec, shared)
             if slo is not None:
@@ -237,7 +237,7 @@ class Plugins:
 def _plugins(sr: SpecReader, value: object, at: KeyPath) -> Plugins:
     out = Plugins()
     d = sr.fields(value, at, ("overridePrevious", "chain"))
-    chain = d.get("chain") or []
+    chain = sr.items(d.get("chain"), (*at, "chain"))
     ids = {p.get("id") for p in chain if isinstance(p, dict)}
     if d.get("overridePrevious") and not ids >= CORE_RULES:
         sr.skip(

@@ -35,6 +35,15 @@ class SpecReader:
                 self.skip((*at, key), f'unknown field "{key}"{hint}')
         return value
 
+    def items(self, value: object, at: KeyPath) -> list:
+        """A list from the source; anything else is skipped with the reason (never iterated as if it were one)."""
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.skip(at, f"expected a list, got {type(value).__name__}")
+            return []
+        return value
+
     def origin(self, path: KeyPath, at: KeyPath) -> None:
         """Catalog path `path` came from `at`: errors about it name `at`."""
         self.conversion.origins[path] = at
