@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 
 _PLAIN_START = re.compile(r"[A-Za-z_/(]")
 _DURATION_LIKE = re.compile(r"\d+(ms|[smhdwy])(\d+(ms|[smhdwy]))*")
-_UNSAFE_INSIDE = re.compile(r": |:$| #|[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff]")
-_NON_PRINTABLE = re.compile(r"[\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff]")
+_UNSAFE_INSIDE = re.compile(r": |:$| #|[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
+_NON_PRINTABLE = re.compile(r"[\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
 _RESERVED = frozenset(["y", "n", "yes", "no", "true", "false", "on", "off", "null", "nan", "inf"])
 
 
@@ -70,7 +70,7 @@ def _literal_block(text: str, indent: str) -> list[str] | None:
     return [f"|{chomp}", *(f"{indent}{line}" if line else "" for line in lines)]
 
 
-_UNSAFE_CHARS = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff]")
+_UNSAFE_CHARS = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
 
 
 def _emit(value: object, indent: str, out: list[str], prefix: str) -> None:
