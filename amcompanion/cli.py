@@ -163,6 +163,18 @@ reason, never dropped silently. Then run `amcompanion compile` as usual.
 Exit 0 when everything was carried, 1 when something was not or a file could not be read or written.
 """
 
+SCHEMA_EXAMPLES = """\
+examples:
+  amcompanion schema                               # the catalog's JSON Schema, on stdout
+  amcompanion schema -o docs/catalog.schema.json   # refresh the copy editors fetch
+
+It is written from the declarations the compiler validates with, so it takes the same fields. Editors that
+read the `# yaml-language-server: $schema=...` line atop each catalog file (VS Code's YAML extension,
+JetBrains IDEs) complete field names, show what each means and underline unknown keys and wrong types with
+it. The compiler still checks what a schema cannot: PromQL, names used but never defined, severities.
+Setup: docs/first-catalog.md.
+"""
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -232,6 +244,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     v.add_argument("out", nargs="?", default="generated", type=Path, help="output directory (default: generated)")
     v.add_argument("-j", "--jobs", type=int, default=4, help="checks run at once (default: 4)")
+
+    sc = sub.add_parser(
+        "schema",
+        help="print the catalog's JSON Schema, for editors",
+        description="Print the JSON Schema (draft 2020-12) of a catalog file.",
+        epilog=SCHEMA_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sc.add_argument("-o", "--out", type=Path, metavar="FILE", help="write it to FILE instead of stdout")
 
     s = sub.add_parser(
         "serve",
@@ -387,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         "import": import_command,
         "compile": compile_command,
         "validate": validate_command,
+        "schema": schema_command,
         "serve": serve_command,
         "ack": ack_command,
         "alerts": alerts_command,
@@ -576,6 +598,23 @@ def validate_command(args: argparse.Namespace) -> int:
         f"(promtool and amtool checks of {args.out}/ in {elapsed:.1f}s)"
     )
     return 1 if failures else 0
+
+
+def schema_command(args: argparse.Namespace) -> int:
+    import json
+
+    from amcompanion.catalog.schema import catalog_schema
+
+    text = json.dumps(catalog_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        args.out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"error: {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def serve_command(args: argparse.Namespace) -> int:

@@ -12,13 +12,13 @@ _UNITS_MS = {
     "s": 1000,
     "ms": 1,
 }
-_DURATION = re.compile(r"^((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$")
+PROMETHEUS_DURATION = re.compile(r"^((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$")
 
 
 @functools.lru_cache(maxsize=4096)
 def parse_duration(text: str) -> int | None:
     """Milliseconds of a Prometheus duration such as `1h30m`, or None when it is not one."""
-    match = _DURATION.match(text)
+    match = PROMETHEUS_DURATION.match(text)
     if not text or not match:
         return None
     groups = match.groups()

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml_rs
 
 from amcompanion import importers
-from amcompanion.catalog import promql
+from amcompanion.catalog import promql, shapes
 from amcompanion.catalog.diagnostics import (
     CatalogError,
     Diagnostic,
@@ -48,147 +48,25 @@ from amcompanion.catalog.model import (
 )
 from amcompanion.catalog.names import LABEL_NAME, METRIC_NAME, WINDOW_PLACEHOLDER
 from amcompanion.catalog.numbers import go_float, promql_number
+from amcompanion.catalog.shapes import KUBERNETES_NAME, PHONE, RATE_LIMIT, TIME_OF_DAY, Shape
 
-TOP_LEVEL = (
-    "version",
-    "defaults",
-    "receiver",
-    "contacts",
-    "channels",
-    "escalations",
-    "routes",
-    "quiet_hours",
-    "groups",
-    "self_monitoring",
-    "alert_windows",
-)
-SELF_MONITORING_FIELDS = ("enabled", "job", "escalation", "native", "channel_failing_for")
-RATE_LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
-TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
-PHONE = re.compile(r"^\+[1-9]\d{4,14}$")
-KUBERNETES_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 HOUR_MS = 3_600_000
-SLO_FIELDS = (
-    "name",
-    "service",
-    "objective",
-    "window",
-    "sli",
-    "group_by",
-    "min_events",
-    "labels",
-    "alerting",
-    "description",
-    "alert_windows",
-    "recordings",
-    "info_labels",
-    "interval",
-)
-GROUP_FIELDS = (
-    "name",
-    "labels",
-    "escalation",
-    "interval",
-    "kind_label",
-    "alerts",
-    "slos",
-    "inhibits",
-    "prometheus_rule",
-)
-ALERTING_FIELDS = ("name", "for", "page", "ticket", "labels", "annotations")
-BURN_WINDOW_FIELDS = ("budget_percent", "short_window", "long_window")
 SLOTH_IDENTITY_LABELS = {"sloth_id", "sloth_service", "sloth_slo", "sloth_objective", "sloth_version", "sloth_window"}
 # An ack link works for 1m at least (a message can wait in the outbox) and 1y at most (anyone holding it can
 # acknowledge, and a later expiry would not fit in a datetime for long).
 ACK_LINK_TTL_MS = (60_000, 365 * 24 * 3600_000)
 
-ALERT_COMMON = (
-    "alert",
-    "kind",
-    "for",
-    "severity",
-    "summary",
-    "description",
-    "runbook_url",
-    "dashboard_url",
-    "labels",
-    "annotations",
-    "escalate",
-    "escalation",
-    "keep_firing_for",
-    "variants",
-)
 LEVEL_KEYS = tuple(COMPARISONS)
-KIND_FIELDS = {
-    "threshold": ("expr", *LEVEL_KEYS),
-    "absent": ("expr",),
-    "ratio": ("errors", "total", *LEVEL_KEYS),
-    "trend": ("expr", "lookback", "horizon", *LEVEL_KEYS),
-    "anomaly": ("expr", "baseline", "zscore"),
-    "frequency": ("expr", "within", *LEVEL_KEYS),
-    "composite": ("all", "any", "on"),
-    "expr": ("expr",),
-}
-# What one of an alert's `variants` may set for itself: the rest it shares with the alert.
-VARIANT_FIELDS = (
-    "severity",
-    "for",
-    "keep_firing_for",
-    "labels",
-    "annotations",
-    "summary",
-    "description",
-    "runbook_url",
-    "dashboard_url",
-    "escalation",
-)
-RECORD_FIELDS = ("record", "expr", "labels")
-KIND_REQUIRED = {
-    "threshold": ("expr",),
-    "absent": ("expr",),
-    "ratio": ("errors", "total"),
-    "trend": ("expr", "lookback", "horizon"),
-    "anomaly": ("expr", "baseline", "zscore"),
-    "frequency": ("expr", "within"),
-    "composite": (),
-    "expr": ("expr",),
-    "record": ("expr",),
-}
-EVERY_KIND_FIELD = tuple(sorted({f for fields in KIND_FIELDS.values() for f in fields}))
-CHANNEL_COMMON = ("type", "rate_limit", "template", "base_url", "timeout", "send_resolved", "max_in_flight")
-CHANNEL_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    # type: (required, optional)
-    "dingtalk": (("url",), ("secret", "keywords", "at_all")),
-    "wecom": (("url",), ("msgtype",)),
-    "feishu": (("url",), ("secret", "msg_type")),
-    "twilio_sms": (("account_sid", "auth_token", "from"), ()),
-    "twilio_voice": (("account_sid", "auth_token", "from"), ("voice", "language")),
-    "email": (("host", "from"), ("port", "starttls", "tls", "username", "password", "to", "ca_file", "tls_verify")),
-    "slack": (("url",), ("channel", "username")),
-    "telegram": (("bot_token", "chat_id"), ("parse_mode",)),
-    "discord": (("url",), ("username",)),
-    "webhook": (("url",), ("headers", "method")),
-}
+# The fields of some kind of alert: on an alert of another kind they do not apply.
+EVERY_KIND_FIELD = tuple(sorted({f for fields in shapes.KIND_FIELDS.values() for f in fields}))
+CHANNEL_FIELDS = shapes.CHANNELS  # channel type → the shape of its settings
 SECRET_FIELDS = ("secret", "auth_token", "password", "bot_token")
 SETTING_CHOICES = {  # settings that name one of a channel's message formats
-    "msg_type": ("interactive", "post", "text"),
-    "parse_mode": ("HTML", "MarkdownV2", "Markdown", "none"),
+    key: tuple(schema["enum"])
+    for shape in CHANNEL_FIELDS.values()
+    for key, schema in shape.fields.items()
+    if "enum" in schema
 }
-CONTACT_FIELDS = (
-    "name",
-    "phone",
-    "email",
-    "dingtalk_mobile",
-    "dingtalk_userid",
-    "wecom_userid",
-    "wecom_mobile",
-    "feishu_user_id",
-    "feishu_open_id",
-    "slack_user_id",
-    "telegram_chat_id",
-    "discord_user_id",
-    "timezone",
-)
 # What a channel needs of each contact it is asked to reach (`to:`), and whether it needs `to:` at all.
 RECIPIENT_NEEDS = {
     "twilio_sms": (("phone",), True),
@@ -202,21 +80,6 @@ RECIPIENT_NEEDS = {
     "discord": (("discord_user_id",), False),
     "webhook": ((), False),
 }
-ROUTE_FIELDS = (
-    "name",
-    "match",
-    "match_re",
-    "matchers",
-    "escalation",
-    "native",
-    "quiet_hours",
-    "active_hours",
-    "continue",
-    "group_by",
-    "group_wait",
-    "group_interval",
-    "repeat_interval",
-)
 WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
 MONTHS = (
     "january",
@@ -233,10 +96,7 @@ MONTHS = (
     "december",
 )
 # A policy's settings that take one of a few values, the default first.
-POLICY_CHOICES = {
-    "on_resolve": ("notify_previous", "notify_all", "none"),
-    "on_failure": ("next_step", "wait"),  # when a page fails for good: take the next step at once, or keep to the clock
-}
+POLICY_CHOICES = {key: tuple(schema["enum"]) for key, schema in shapes.POLICY.fields.items() if "enum" in schema}
 
 
 MISSING = object()  # a field not given, where None (YAML null) means something
@@ -303,6 +163,10 @@ class FileReader:
             if value.get(key) is None:
                 self.error((*path, key), "required field is missing")
         return value
+
+    def shaped(self, value: object, path: KeyPath, shape: Shape, what: str = "field") -> dict | None:
+        """A mapping of one of the catalog's shapes: its fields only, its required ones given."""
+        return self.mapping(value, path, shape.fields, shape.required, what)
 
     def string(self, value: object, path: KeyPath, pattern: re.Pattern | None = None, what: str = "") -> str | None:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -441,25 +305,7 @@ class CatalogReader:
 
     # -- files -------------------------------------------------------------------------------
     def read_defaults(self, r: FileReader, data: object, path: KeyPath) -> None:
-        d = r.mapping(
-            data,
-            path,
-            (
-                "labels",
-                "for",
-                "interval",
-                "severities",
-                "group_by",
-                "group_wait",
-                "group_interval",
-                "repeat_interval",
-                "inhibit_lower_severities",
-                "escalation",
-                "sla",
-                "kind_label",
-                "slos",
-            ),
-        )
+        d = r.shaped(data, path, shapes.DEFAULTS)
         if d is None:
             return
         out = self.defaults
@@ -507,7 +353,7 @@ class CatalogReader:
             spath = (*path, severity)
             if not self.severity(r, severity, spath, at_key=True):
                 continue
-            d = r.mapping(value, spath, ("ack", "resolve"), ("ack", "resolve"))
+            d = r.shaped(value, spath, shapes.SLA_TARGET)
             if d is None or d.get("ack") is None or d.get("resolve") is None:
                 continue
             targets = []
@@ -547,7 +393,7 @@ class CatalogReader:
         return value
 
     def read_receiver(self, r: FileReader, data: object, path: KeyPath) -> None:
-        d = r.mapping(data, path, ("url", "bearer_token_file", "external_url", "ack_link_ttl"), ("url",))
+        d = r.shaped(data, path, shapes.RECEIVER)
         if d is None:
             return
         url = r.string(d.get("url"), (*path, "url")) if "url" in d else None
@@ -568,7 +414,7 @@ class CatalogReader:
     def read_self_monitoring(self, r: FileReader, data: object, path: KeyPath) -> None:
         """The receiver's own alerts: `escalation` (a policy) or `native` (an Alertmanager receiver, which still
         delivers when the receiver is down), `job`, `channel_failing_for`, `enabled`."""
-        d = r.mapping(data, path, SELF_MONITORING_FIELDS)
+        d = r.shaped(data, path, shapes.SELF_MONITORING)
         if d is None:
             return
         out = self.self_monitoring
@@ -612,12 +458,12 @@ class CatalogReader:
             cpath = (*path, name)
             if not self.define(r, "contact", str(name), cpath, at_key=True):
                 continue
-            fields = r.mapping(value, cpath, CONTACT_FIELDS)
+            fields = r.shaped(value, cpath, shapes.CONTACT)
             if fields is None:
                 continue
             contact = {}
             for key, item in fields.items():
-                if key in CONTACT_FIELDS:
+                if key in shapes.CONTACT.fields:
                     text = r.string(item, (*cpath, key))
                     if text is not None:
                         contact[key] = text
@@ -650,8 +496,7 @@ class CatalogReader:
                 )
                 r.error((*cpath, "type"), message)
                 continue
-            required, optional = CHANNEL_FIELDS[ctype]
-            fields = r.mapping(value, cpath, (*CHANNEL_COMMON, *required, *optional), required)
+            fields = r.shaped(value, cpath, CHANNEL_FIELDS[ctype])
             if fields is None:
                 continue
             self.channels[str(name)] = self.channel_settings(r, fields, cpath, ctype)
@@ -717,14 +562,14 @@ class CatalogReader:
             ppath = (*path, name)
             if not self.define(r, "escalation policy", str(name), ppath, at_key=True):
                 continue
-            fields = r.mapping(value, ppath, ("steps", "repeat", *POLICY_CHOICES), ("steps",))
+            fields = r.shaped(value, ppath, shapes.POLICY)
             if fields is None:
                 continue
             steps = self.read_steps(r, fields.get("steps"), (*ppath, "steps"))
             every, times = None, 0
             if "repeat" in fields:
                 rpath = (*ppath, "repeat")
-                repeat = r.mapping(fields["repeat"], rpath, ("every", "times"), ("every",))
+                repeat = r.shaped(fields["repeat"], rpath, shapes.REPEAT)
                 if repeat is not None:
                     every = r.duration(repeat.get("every"), (*rpath, "every")) if "every" in repeat else None
                     if every == 0:
@@ -758,7 +603,7 @@ class CatalogReader:
         previous = -1
         for i, item in enumerate(value):
             spath = (*path, i)
-            step = r.mapping(item, spath, ("after", "notify"), ("notify",))
+            step = r.shaped(item, spath, shapes.STEP)
             if step is None:
                 continue
             after = r.duration(step["after"], (*spath, "after")) if "after" in step else 0
@@ -782,7 +627,7 @@ class CatalogReader:
                 self.refer(r, "channel", item, ipath)
                 targets.append(NotifyTarget(item, []))
                 continue
-            target = r.mapping(item, ipath, ("channel", "to"), ("channel",))
+            target = r.shaped(item, ipath, shapes.TARGET)
             if target is None or target.get("channel") is None:
                 continue
             channel = r.string(target["channel"], (*ipath, "channel"))
@@ -801,7 +646,7 @@ class CatalogReader:
             return
         for i, item in enumerate(data):
             rpath = (*path, i)
-            d = r.mapping(item, rpath, ROUTE_FIELDS)
+            d = r.shaped(item, rpath, shapes.ROUTE)
             if d is None:
                 continue
             matchers: list[tuple[str, str, str]] = []
@@ -873,7 +718,7 @@ class CatalogReader:
             ]
 
     def read_interval(self, r: FileReader, item: object, path: KeyPath) -> dict | None:
-        d = r.mapping(item, path, ("times", "weekdays", "days_of_month", "months", "years", "location"))
+        d = r.shaped(item, path, shapes.INTERVAL)
         if d is None:
             return None
         out: dict[str, object] = {}
@@ -882,7 +727,7 @@ class CatalogReader:
             out["times"] = []
             for i, t in enumerate(times):
                 tpath = (*path, "times", i)
-                span = r.mapping(t, tpath, ("start_time", "end_time"), ("start_time", "end_time"))
+                span = r.shaped(t, tpath, shapes.TIME_SPAN)
                 if span is None or None in (span.get("start_time"), span.get("end_time")):
                     continue
                 start = r.string(span["start_time"], (*tpath, "start_time"), TIME_OF_DAY, "time (HH:MM)")
@@ -919,12 +764,7 @@ class CatalogReader:
             return
         for i, item in enumerate(data):
             gpath = (*path, i)
-            d = r.mapping(
-                item,
-                gpath,
-                GROUP_FIELDS,
-                ("name",),
-            )
+            d = r.shaped(item, gpath, shapes.GROUP)
             if d is None or d.get("name") is None:
                 continue
             name = r.string(d["name"], (*gpath, "name"))
@@ -1026,7 +866,8 @@ class CatalogReader:
                 else f"expected a kind name, got {_got(kind)}",
             )
             return []
-        allowed = (*ALERT_COMMON, *KIND_FIELDS[kind])
+        shape = shapes.ALERTS[kind]
+        allowed = shape.fields
         known = {}
         for key, value in item.items():
             if key not in allowed and key in EVERY_KIND_FIELD:
@@ -1034,7 +875,7 @@ class CatalogReader:
             else:
                 known[key] = value
         variants = known.pop("variants", None)
-        required = ("alert",) if variants is not None else ("alert", *KIND_REQUIRED[kind])
+        required = ("alert",) if variants is not None else shape.required
         d = r.mapping(known, path, allowed, required, suggestions=EVERY_KIND_FIELD)
         if d is None or d.get("alert") is None:
             return []
@@ -1059,21 +900,20 @@ class CatalogReader:
         if not isinstance(variants, list) or not variants:
             r.error(vpath, f"expected a list of variants (each with its severity), got {_got(variants)}")
             return []
-        own = (*VARIANT_FIELDS, *KIND_FIELDS[kind])
         for key in (*LEVEL_KEYS, "zscore"):
             if isinstance(d.get(key), dict):
                 r.error((*path, key), "with variants, each variant gives its own level (one number)")
                 return []
         alerts = []
         for i, variant in enumerate(variants):
-            v = r.mapping(variant, (*vpath, i), own, ("severity",) if kind not in LEVELED_KINDS else ())
+            v = r.shaped(variant, (*vpath, i), shapes.VARIANTS[kind])
             if v is None:
                 continue
             merged = {**d, **v}
             for key in ("labels", "annotations"):
                 if isinstance(d.get(key), dict) and isinstance(v.get(key), dict):
                     merged[key] = {**d[key], **v[key]}
-            missing = [key for key in KIND_REQUIRED[kind] if merged.get(key) is None]
+            missing = [key for key in shapes.KIND_REQUIRED[kind] if merged.get(key) is None]
             if missing:
                 r.error((*vpath, i), f"needs {', '.join(missing)} (here or in the alert)")
                 continue
@@ -1137,7 +977,7 @@ class CatalogReader:
 
     def read_record(self, r: FileReader, item: dict, path: KeyPath, group: Group) -> Alert | None:
         """A recording rule, kept in its place among the alerts: rules of a group are evaluated in order."""
-        d = r.mapping(item, path, RECORD_FIELDS, RECORD_FIELDS[:2])
+        d = r.shaped(item, path, shapes.RECORD)
         if d is None or None in (d.get("record"), d.get("expr")):
             return None
         name = r.string(d["record"], (*path, "record"), METRIC_NAME, "metric name for a recording rule")
@@ -1202,7 +1042,7 @@ class CatalogReader:
                 alert.on = r.string_list(d["on"], (*path, "on"), LABEL_NAME, "label name")
 
     def read_escalate(self, r: FileReader, value: object, path: KeyPath, alert: Alert) -> Escalate | None:
-        d = r.mapping(value, path, ("to", "after", "from"), ("to", "after"))
+        d = r.shaped(value, path, shapes.ESCALATE)
         if d is None or None in (d.get("to"), d.get("after")) or not alert.levels:
             return None
         to = self.severity(r, d["to"], (*path, "to"))
@@ -1220,7 +1060,7 @@ class CatalogReader:
         return Escalate(source, to, after)  # type: ignore[arg-type]
 
     def read_slo(self, r: FileReader, item: object, path: KeyPath, group: Group) -> SLO | None:
-        d = r.mapping(item, path, SLO_FIELDS, ("name", "objective", "sli"))
+        d = r.shaped(item, path, shapes.SLO)
         if d is None or d.get("name") is None:
             return None
         service = r.string(d["service"], (*path, "service")) if "service" in d else group.name
@@ -1253,7 +1093,7 @@ class CatalogReader:
         apath = (*path, "alerting")
         alerting = {"page": False, "ticket": False}  # `alerting: false`: no alerts, as Sloth with both disabled
         if d.get("alerting", {}) is not False:
-            alerting = r.mapping(d.get("alerting", {}), apath, ALERTING_FIELDS) or {}
+            alerting = r.shaped(d.get("alerting", {}), apath, shapes.ALERTING) or {}
         page = self.read_tier(r, alerting, apath, "page", "critical") if self.defaults.slo_alerts else None
         ticket = self.read_tier(r, alerting, apath, "ticket", "warning") if self.defaults.slo_alerts else None
         alert_name = camel_case(name) + "ErrorBudgetBurn"
@@ -1302,7 +1142,7 @@ class CatalogReader:
 
     def read_sli(self, r: FileReader, value: object, path: KeyPath) -> dict[str, object] | None:
         """One of: errors (or good) + total, raw, latency. None when it is wrong (the errors are reported)."""
-        sli = r.mapping(value, path, ("errors", "good", "total", "raw", "latency", "denominator_corrected"))
+        sli = r.shaped(value, path, shapes.SLI)
         if sli is None:
             return None
         out: dict[str, object] = dict.fromkeys(("errors", "good", "total", "raw", "buckets", "le"))
@@ -1319,7 +1159,7 @@ class CatalogReader:
             return None
         if kinds == ["latency"]:
             lpath = (*path, "latency")
-            lat = r.mapping(sli["latency"], lpath, ("buckets", "le"), ("buckets", "le"))
+            lat = r.shaped(sli["latency"], lpath, shapes.LATENCY)
             if not lat or lat.get("buckets") is None or lat.get("le") is None:
                 return None
             buckets = r.promql(lat["buckets"], (*lpath, "buckets"))
@@ -1365,7 +1205,7 @@ class CatalogReader:
         value = alerting.get(key, {})
         if value is False:
             return None
-        tier = r.mapping(value, (*path, key), ("severity", "labels", "annotations")) if value is not None else {}
+        tier = r.shaped(value, (*path, key), shapes.TIER) if value is not None else {}
         if tier is None:
             return None
         severity = (
@@ -1434,7 +1274,7 @@ class CatalogReader:
                 self.alert_windows[windows.name] = windows
 
     def read_slo_defaults(self, r: FileReader, data: object, path: KeyPath) -> None:
-        d = r.mapping(data, path, ("labels", "recordings", "alerts", "window")) or {}
+        d = r.shaped(data, path, shapes.SLO_DEFAULTS) or {}
         if "labels" in d:
             self.defaults.slo_labels = r.labels(d["labels"], (*path, "labels"))
         if "window" in d:
@@ -1450,7 +1290,7 @@ class CatalogReader:
 
     def read_prometheus_rule(self, r: FileReader, data: object, path: KeyPath) -> dict[str, object]:
         """The metadata of the group's PrometheusRule (Kubernetes names: lower case, digits, '-' and '.')."""
-        d = r.mapping(data, path, ("name", "namespace", "labels", "annotations")) or {}
+        d = r.shaped(data, path, shapes.PROMETHEUS_RULE) or {}
         out: dict[str, object] = {}
         for key in ("name", "namespace"):
             if key in d:
@@ -1463,7 +1303,7 @@ class CatalogReader:
         return out
 
     def read_inhibit(self, r: FileReader, item: object, path: KeyPath) -> Inhibit | None:
-        d = r.mapping(item, path, ("source", "targets", "equal"), ("source", "targets"))
+        d = r.shaped(item, path, shapes.INHIBIT)
         if d is None or None in (d.get("source"), d.get("targets")):
             return None
         source = r.string(d["source"], (*path, "source"))
@@ -1573,7 +1413,7 @@ def camel_case(name: str) -> str:
 
 def read_windows(r: FileReader, item: object, path: KeyPath, default_name: str | None) -> AlertWindows | None:
     """One `alert_windows` entry: a period and its page and ticket window pairs (Sloth's AlertWindows spec)."""
-    d = r.mapping(item, path, ("name", "period", "page", "ticket"), ("period", "page", "ticket"))
+    d = r.shaped(item, path, shapes.ALERT_WINDOWS)
     if d is None:
         return None
     name = r.string(d["name"], (*path, "name")) if "name" in d else default_name
@@ -1585,7 +1425,7 @@ def read_windows(r: FileReader, item: object, path: KeyPath, default_name: str |
         period = None
     tiers: dict[str, tuple[BurnWindow, BurnWindow] | None] = {}
     for tier in ("page", "ticket"):
-        t = r.mapping(d[tier], (*path, tier), ("quick", "slow"), ("quick", "slow")) if d.get(tier) is not None else None
+        t = r.shaped(d[tier], (*path, tier), shapes.WINDOW_PAIRS) if d.get(tier) is not None else None
         quick, slow = (read_burn_window(r, (t or {}).get(s), (*path, tier, s), period) for s in ("quick", "slow"))
         tiers[tier] = (quick, slow) if quick and slow else None
     page, ticket = tiers["page"], tiers["ticket"]
@@ -1597,8 +1437,8 @@ def read_windows(r: FileReader, item: object, path: KeyPath, default_name: str |
 def read_burn_window(r: FileReader, value: object, path: KeyPath, period: int | None) -> BurnWindow | None:
     if value is None:  # reported as missing by the tier
         return None
-    d = r.mapping(value, path, BURN_WINDOW_FIELDS, BURN_WINDOW_FIELDS)
-    if d is None or any(d.get(key) is None for key in BURN_WINDOW_FIELDS):
+    d = r.shaped(value, path, shapes.BURN_WINDOW)
+    if d is None or any(d.get(key) is None for key in shapes.BURN_WINDOW.required):
         return None
     budget = r.number(d["budget_percent"], (*path, "budget_percent"))
     if budget is not None and not 0 < budget <= 100:
@@ -1690,7 +1530,7 @@ def foreign_format(r: FileReader, data: object) -> object:
     error saying what the file looks like, instead of a field error for each of its keys. None: nothing to read."""
     documents = data if isinstance(data, list) else [data]
     if isinstance(data, dict) and (
-        isinstance(data.get("version"), int) or set(data) & set(TOP_LEVEL) - {"version", "groups"}
+        isinstance(data.get("version"), int) or set(data) & set(shapes.FILE.fields) - {"version", "groups"}
     ):
         return data
     found = importers.recognise(documents[0])
@@ -1714,7 +1554,7 @@ def foreign_format(r: FileReader, data: object) -> object:
 
 CATALOG_EXPECTS = (
     "a catalog file is a mapping with `version: 1` and any of: "
-    + ", ".join(key for key in TOP_LEVEL if key != "version")
+    + ", ".join(key for key in shapes.FILE.fields if key != "version")
     + " (docs/catalog.md)"
 )
 
@@ -1786,13 +1626,7 @@ def load_catalog(root: Path) -> Catalog:
             r.error((), f"expected a mapping of top-level keys, got {_got(data)}")
             continue
         # `x-` keys are free scratch space, e.g. for YAML anchors (`x-common: &common`), as in Compose files.
-        r.mapping(
-            {k: v for k, v in data.items() if not str(k).startswith("x-")},
-            (),
-            TOP_LEVEL,
-            ("version",),
-            what="top-level key",
-        )
+        r.shaped({k: v for k, v in data.items() if not str(k).startswith("x-")}, (), shapes.FILE, "top-level key")
         if "version" in data and data["version"] != 1:
             r.error(
                 ("version",), f"unsupported catalog version {_got(data['version'])} (this amcompanion reads version 1)"
