@@ -469,7 +469,7 @@ def import_command(args: argparse.Namespace) -> int:
         print(
             f"imported {plural(len(report.files), 'file')}: {summary or 'no rules'}; "
             f"{plural(not_carried, 'item')} not carried"
-            + (f"\nnext: amcompanion compile {root}" if report.files else "")
+            + (f"\nnext: amcompanion compile {root}" if report.files and not report.problems else "")
         )
     return 1 if report.problems or not_carried or not report.files else 0
 
