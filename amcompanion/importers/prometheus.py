@@ -9,7 +9,6 @@ Groups are written with `kind_label: false`, so that no label is added and every
 
 import functools
 import re
-from collections.abc import Iterator
 
 import promql_parser
 
@@ -20,7 +19,6 @@ from amcompanion.catalog.names import LABEL_NAME, METRIC_NAME
 from amcompanion.importers import DEFAULT_SEVERITIES, Carried, Conversion, Format, NotCarried
 
 LEVEL_KEY = {op: key for key, op in COMPARISONS.items()}
-_OPENERS, _CLOSERS = "([{", ")]}"
 
 
 def is_rule_file(document: dict) -> bool:
@@ -274,7 +272,10 @@ def _unparen(node: object) -> object:
 
 
 def split_comparison(expr: str) -> tuple[str, str, float] | None:
-    """`EXPR <op> NUMBER` as (EXPR as written, op, NUMBER), or None for any other shape (`a > 1 and b`, `bool`)."""
+    """`EXPR <op> NUMBER` as (EXPR as written, op, NUMBER), or None for any other shape (`a > 1 and b`, `bool`).
+
+    The parser says the shape; the text is cut where the number that ends it begins (a comment after the number
+    leaves the rule an expr), and the cut is kept only if EXPR parses to the parser's own left-hand side."""
     node = _unparen(_parse(expr))
     if not isinstance(node, promql_parser.BinaryExpr) or node.modifier is not None:
         return None
@@ -282,14 +283,14 @@ def split_comparison(expr: str) -> tuple[str, str, float] | None:
     rhs = _unparen(node.rhs)
     if op not in LEVEL_KEY or not isinstance(rhs, promql_parser.NumberLiteral):
         return None
-    text = _strip_parens(expr)
-    cut = _last_top_level(text, op)
-    if cut is None:
+    cut = _TRAILING_LEVEL.search(_strip_parens(expr))
+    if cut is None or cut.group(1) != op:
         return None
-    lhs, number = text[:cut].strip(), text[cut + len(op) :].strip()
-    if _parse(lhs) is None or _strip_parens(number).lstrip("+-").strip()[:1] not in "0123456789.":
+    lhs = _strip_parens(cut.string[: cut.start()])
+    parsed = _parse(lhs)
+    if parsed is None or str(_unparen(parsed)) != str(_unparen(node.lhs)):
         return None
-    return _strip_parens(lhs) if _wrapped(lhs) else lhs, op, float(rhs.val)
+    return lhs, op, float(rhs.val)
 
 
 def absent_selector(expr: str) -> str | None:
@@ -300,54 +301,20 @@ def absent_selector(expr: str) -> str | None:
     if not isinstance(arg, promql_parser.VectorSelector):
         return None
     inner = _strip_parens(expr)
-    inner = inner[inner.index("(") + 1 : inner.rindex(")")].strip()
-    return _strip_parens(inner)
+    return _strip_parens(inner[inner.index("(") + 1 : inner.rindex(")")])
 
 
-def _wrapped(text: str) -> bool:
-    return _strip_parens(text) != text
+# The comparison and number that end an expression: `... >= 0.9`, `... < (-1)`, `... == 1e3`.
+_TRAILING_LEVEL = re.compile(r"(==|!=|>=|<=|>|<)[\s(]*[-+]?\s*(?:[0-9.][0-9a-fA-FxX._eE+-]*|Inf|NaN)[\s)]*$")
 
 
 def _strip_parens(text: str) -> str:
-    """Outer parentheses that enclose the whole text, removed."""
+    """Outer parentheses that enclose the whole text, removed: `(a + b)` → `a + b`, but `(a) / (b)` stays, as
+    `a) / (b` does not parse."""
     text = text.strip()
-    while text.startswith("(") and next((i for i, depth in _code(text) if depth == 0), -1) == len(text) - 1:
+    while text.startswith("(") and text.endswith(")") and _parse(text[1:-1]) is not None:
         text = text[1:-1].strip()
     return text
-
-
-def _code(text: str) -> Iterator[tuple[int, int]]:
-    """(index, bracket depth after it) of each character of PromQL outside strings and comments."""
-    depth, quote, i = 0, "", 0
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif ch == quote:
-                quote = ""
-        elif ch in "\"'`":
-            quote = ch
-        elif ch == "#":  # a comment runs to the end of its line
-            end = text.find("\n", i)
-            i = len(text) if end < 0 else end
-            continue
-        else:
-            depth += (ch in _OPENERS) - (ch in _CLOSERS)
-            yield i, depth
-        i += 1
-
-
-_COMPARISON = re.compile(r"==|!=|>=|<=|>|<")
-
-
-def _last_top_level(text: str, op: str) -> int | None:
-    """Where the last comparison outside brackets and strings starts, if it is `op`."""
-    last, skip_to = None, 0
-    for i, depth in _code(text):
-        if i >= skip_to and depth == 0 and (m := _COMPARISON.match(text, i)):
-            last, skip_to = (i, m.group()), i + len(m.group())
-    return last[0] if last and last[1] == op else None
 
 
 def formats(severities: tuple[str, ...]) -> list[Format]:
