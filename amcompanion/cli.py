@@ -167,6 +167,7 @@ SCHEMA_EXAMPLES = """\
 examples:
   amcompanion schema                               # the catalog's JSON Schema, on stdout
   amcompanion schema -o docs/catalog.schema.json   # refresh the copy editors fetch
+  amcompanion schema --markdown -o docs/catalog-fields.md   # the field tables of the docs
 
 It is written from the declarations the compiler validates with, so it takes the same fields. Editors that
 read the `# yaml-language-server: $schema=...` line atop each catalog file (VS Code's YAML extension,
@@ -253,6 +254,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sc.add_argument("-o", "--out", type=Path, metavar="FILE", help="write it to FILE instead of stdout")
+    sc.add_argument("--markdown", action="store_true", help="every mapping's field table, for the docs, instead")
 
     s = sub.add_parser(
         "serve",
@@ -603,9 +605,13 @@ def validate_command(args: argparse.Namespace) -> int:
 def schema_command(args: argparse.Namespace) -> int:
     import json
 
+    from amcompanion.catalog.reference import markdown
     from amcompanion.catalog.schema import catalog_schema
 
-    text = json.dumps(catalog_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    if args.markdown:
+        text = markdown()
+    else:
+        text = json.dumps(catalog_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     if args.out is None:
         sys.stdout.write(text)
         return 0

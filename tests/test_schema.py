@@ -439,3 +439,19 @@ def test_schema_o_writes_what_it_prints(tmp_path: Path, capsys: pytest.CaptureFi
 
 def test_first_catalog_md_tells_how_to_refresh_the_schema() -> None:
     assert REFRESH in (ROOT / "docs" / "first-catalog.md").read_text()
+
+
+def test_the_docs_field_tables_are_written_from_the_shapes() -> None:
+    """docs/catalog-fields.md is what `amcompanion schema --markdown` writes, names every field of every shape the
+    reader takes, and every link in it leads to a table of the page."""
+    from amcompanion.catalog import reference
+
+    text = reference.markdown()
+    assert (ROOT / "docs" / "catalog-fields.md").read_text() == text, (
+        "docs/catalog-fields.md is stale: amcompanion schema --markdown -o docs/catalog-fields.md"
+    )
+    for shape in reference.reachable():
+        section = text.split(f"\n## {shape.title}\n", 1)[1].split("\n## ", 1)[0]
+        assert [line.split("`")[1] for line in section.splitlines() if line.startswith("| `")] == list(shape.fields)
+    headings = {reference.anchor_of(line[3:]) for line in text.splitlines() if line.startswith("## ")}
+    assert set(re.findall(r"\]\(#([^)]+)\)", text)) <= headings
