@@ -458,7 +458,13 @@ def import_command(args: argparse.Namespace) -> int:
     not_carried = sum(len(f.not_carried) for f in report.files)
     if args.json:
         files = [asdict(f) for f in report.files]
-        print(json.dumps({"files": files, "totals": dict(totals), "problems": report.problems}, indent=2))
+        summary = {
+            "files": files,
+            "totals": dict(totals),
+            "problems": report.problems,
+            "passed_over": report.passed_over,
+        }
+        print(json.dumps(summary, indent=2))
     else:
         for item in report.files:
             kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(item.kinds.items()))
@@ -467,6 +473,11 @@ def import_command(args: argparse.Namespace) -> int:
                 print(f"  not carried: {problem.source + ': ' if problem.source else ''}{problem.reason}")
         for problem in report.problems:
             print(f"error: {problem}", file=sys.stderr)
+        if report.passed_over:
+            print(
+                f"passed over {plural(len(report.passed_over), 'file')}, in part or whole, that are none of the "
+                "formats (--json lists them)"
+            )
         summary = ", ".join(f"{n} {kind}" for kind, n in sorted(totals.items()))
         print(
             f"imported {plural(len(report.files), 'file')}: {summary or 'no rules'}; "

@@ -407,3 +407,36 @@ def test_import_of_misshapen_files_says_what_is_wrong(
     printed = capsys.readouterr()
     assert any(reason in line for line in printed.out.splitlines() if "not carried:" in line), printed.out
     assert "Traceback" not in printed.err
+
+
+def test_a_directory_of_manifests_imports_its_rules_and_passes_over_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    shutil.copy(SHARED_RULES / "kube-prometheus" / "nodeExporter-prometheusRule.yaml", manifests)
+    (manifests / "deployment.yaml").write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n")
+    # a multi-document file whose rules come after another object
+    (manifests / "bundle.yaml").write_text(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: m}\n---\n"
+        "apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata: {name: r}\n"
+        "spec: {groups: [{name: g, rules: [{alert: A, expr: up == 0}]}]}\n"
+    )
+    out = tmp_path / "rulesets" / "imported"
+    assert main(["import", str(manifests), "-o", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed_over"] == [
+        f"{manifests / 'bundle.yaml'} (1 other YAML document of the file)",
+        str(manifests / "deployment.yaml"),
+    ]
+    assert sorted(Path(f["target"]).name for f in report["files"]) == [
+        "bundle.yaml",
+        "nodeExporter-prometheusRule.yaml",
+    ]
+    bundle = next(f for f in report["files"] if f["target"].endswith("bundle.yaml"))
+    assert bundle["kinds"] == {"threshold": 1} and bundle["not_carried"] == []
+    assert main(["import", str(manifests), "-o", str(out)]) == 0
+    assert "passed over 2 files, in part or whole, that are none of the formats (--json lists them)" in (
+        capsys.readouterr().out
+    )
+    assert main(["import", str(manifests / "deployment.yaml"), "-o", str(out)]) == 1  # named: an error

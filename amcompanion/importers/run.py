@@ -28,6 +28,7 @@ class ImportedFile:
 class ImportReport:
     files: list[ImportedFile] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # sources that could not be read, targets not written
+    passed_over: list[str] = field(default_factory=list)  # files under a directory that are none of the formats
 
     def totals(self) -> Counter:
         total: Counter = Counter()
@@ -36,15 +37,15 @@ class ImportReport:
         return total
 
 
-def source_files(sources: list[Path]) -> list[Path]:
+def source_files(sources: list[Path]) -> list[tuple[Path, bool]]:
+    """(file, named): the files named, and the YAML files under the directories named (a manifests directory holds
+    Deployments too, which are passed over, while a file named that is none of the formats is an error)."""
     out = []
     for source in sources:
-        if not source.exists():
-            out.append(source)  # reported by the reader: no such file
-        elif source.is_dir():
-            out += sorted(p for p in source.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file())
+        if source.is_dir():
+            out += [(p, False) for p in sorted(source.rglob("*")) if p.suffix in (".yml", ".yaml") and p.is_file()]
         else:
-            out.append(source)
+            out.append((source, True))
     return out
 
 
@@ -53,7 +54,7 @@ def import_sources(
 ) -> ImportReport:
     report = ImportReport()
     targets: set[Path] = set()
-    for path in source_files(sources):
+    for path, named in source_files(sources):
         try:
             loaded = yaml_rs.loads(path.read_text(encoding="utf-8"), parse_datetime=False)
         except FileNotFoundError:
@@ -63,7 +64,10 @@ def import_sources(
             report.problems.append(f"{path}: cannot be read: {str(exc).splitlines()[0]}")
             continue
         documents = [d for d in (loaded if isinstance(loaded, list) else [loaded]) if d is not None]
-        found = recognise(documents[0], severities) if documents else None
+        found = next((f for d in documents if (f := recognise(d, severities))), None)
+        if found is None and not named:
+            report.passed_over.append(str(path))
+            continue
         if found is None:
             report.problems.append(
                 f"{path}: not a format amcompanion imports (Prometheus rule files, PrometheusRule objects, Sloth, "
@@ -73,7 +77,7 @@ def import_sources(
         conversion = found.convert([d for d in documents if found.recognises(d)])
         skipped = len(documents) - sum(1 for d in documents if found.recognises(d))
         if skipped:
-            conversion.not_carried.append(NotCarried("", f"{plural(skipped, 'other YAML document')} of the file"))
+            report.passed_over.append(f"{path} ({plural(skipped, 'other YAML document')} of the file)")
         target = _target(out_dir, path, targets)
         if target.exists() and not force and not _imported(target):
             report.problems.append(f"{target}: exists and was not written by amcompanion import (--force replaces it)")
