@@ -189,7 +189,7 @@ def differential_test(tmp_path: Path, source: Path, interval: str, least_firing:
     )
     (tmp_path / "original.yml").write_text(yaml.safe_dump(original, sort_keys=False))
     step = {"30s": 30, "1m": 60}[interval]
-    checks = [{"expr": DIFFERENCE, "eval_time": f"{i * step}s", "exp_samples": []} for i in range(0, STEPS + 1, 2)]
+    checks = [{"expr": DIFFERENCE, "eval_time": f"{i * step}s", "exp_samples": []} for i in range(STEPS + 1)]
     firing = f'ALERTS{{alertname=~"orig_.+", alertstate="firing"}}[{STEPS * step}s]'
     fired = f"count(count_over_time({firing})) >= bool {least_firing}"
     checks.append({"expr": fired, "eval_time": f"{STEPS * step}s", "exp_samples": [{"labels": "{}", "value": 1}]})
