@@ -964,8 +964,7 @@ class CatalogReader:
         if "annotations" in d:
             annotations.update(r.strings(d["annotations"], (*where_own, "annotations")))
         alert = Alert(name, kind, group.name, [], None, for_ms or 0, labels, annotations)
-        alert.keep_firing_for_ms = keep_ms or 0
-        alert.variant = variant
+        alert.keep_firing_for_ms, alert.variant = keep_ms or 0, variant
         if "escalation" in d:
             alert.escalation = r.string(d["escalation"], (*where_own, "escalation"))
             if alert.escalation:
@@ -985,8 +984,7 @@ class CatalogReader:
         labels = r.labels(d["labels"], (*path, "labels")) if "labels" in d else {}
         if name is None or expr is None:
             return None
-        record = Alert(name, "record", group.name, [], None, 0, labels, {}, expr=expr)
-        return record
+        return Alert(name, "record", group.name, [], None, 0, labels, {}, expr=expr)
 
     def read_kind(self, r: FileReader, d: dict, path: KeyPath, alert: Alert, severity: object) -> None:
         kind = alert.kind
