@@ -54,8 +54,10 @@ class Alert:
     on: list[str] = field(default_factory=list)
     escalation: str | None = None
     keep_firing_for_ms: int = 0
-    variant: str | None = None  # the severity of one of an alert's `variants` (each its own expr, for, labels)
+    variant: int | None = None  # which of an alert's `variants` (from 1; each its own expr, for, labels)
     kind_label: bool = True  # whether its rules carry `alert_kind` (off for imported rules: identity is kept)
+    origin: Origin | None = None  # the alert's (or its variant's) mapping, where lint findings point
+    lint_disabled: frozenset[str] = frozenset()  # lint checks that do not apply (`lint.disable`, with a reason)
 
     @property
     def is_record(self) -> bool:
@@ -150,6 +152,7 @@ class Defaults:
     labels: dict[str, str] = field(default_factory=dict)
     for_ms: int = 5 * 60_000
     interval_ms: int | None = None  # None: rule groups say no interval, so Prometheus's global one applies
+    scrape_interval_ms: int = 60_000  # how often the metrics are scraped: what lint measures rate windows against
     kind_label: bool = True
     severities: list[str] = field(default_factory=lambda: ["info", "warning", "critical", "emergency"])
     group_by: list[str] = field(default_factory=lambda: ["alertname"])
