@@ -6,10 +6,14 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from amcompanion import __version__
 from amcompanion.wording import plural
+
+if TYPE_CHECKING:
+    from amcompanion.catalog.model import Catalog
+    from amcompanion.lint import Finding
 
 COMPILE_EXAMPLES = """\
 examples:
@@ -18,6 +22,19 @@ examples:
   amcompanion compile --check               # CI/GitOps gate: exit 1 with a diff when generated/ is stale
 
 exit codes: 0 ok, 1 catalog errors or stale output, 2 usage errors
+"""
+
+LINT_EXAMPLES = """\
+examples:
+  amcompanion lint                          # lint rulesets/: file:line:col: check: message
+  amcompanion lint teams/payments --json    # the findings as JSON, for scripts
+  amcompanion compile --strict              # the same findings fail the compile (nothing written)
+
+checks: template-label, rate-window, regex, counter-without-rate, no-comparison,
+absent-for, duplicate-rule (docs/lint.md). Exempt one alert, with a reason:
+  lint: {disable: [no-comparison], reason: "a deadman switch: fires always"}
+
+exit codes: 0 no findings, 1 findings or catalog errors, 2 usage errors
 """
 
 VALIDATE_EXAMPLES = """\
@@ -228,6 +245,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", default="generated", type=Path, help="output directory (default: generated)")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 with a unified diff if OUT is stale")
     p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    p.add_argument("--strict", action="store_true", help="lint findings are errors: exit 1 and write nothing")
     p.add_argument(
         "-j",
         "--jobs",
@@ -235,6 +253,16 @@ def _parser() -> argparse.ArgumentParser:
         default=os.cpu_count() or 1,
         help="processes compiling groups at once (default: the number of CPUs)",
     )
+
+    li = sub.add_parser(
+        "lint",
+        help="find alerts that cannot work as meant (dropped template labels, short rate windows...)",
+        description="Check a catalog's alerts for mistakes that can be known without a Prometheus server.",
+        epilog=LINT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    li.add_argument("rulesets", nargs="?", default="rulesets", type=Path, help="catalog directory (default: rulesets)")
+    li.add_argument("--json", action="store_true", help="the findings as a JSON list, for scripts")
 
     v = sub.add_parser(
         "validate",
@@ -409,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         "init": init_command,
         "import": import_command,
         "compile": compile_command,
+        "lint": lint_command,
         "validate": validate_command,
         "schema": schema_command,
         "serve": serve_command,
@@ -539,6 +568,12 @@ def _compile(args: argparse.Namespace) -> int:
             print(f"error: {diag}" if not diag.line else str(diag), file=sys.stderr)
         print(f"{plural(len(exc.diagnostics), 'error')}; nothing written", file=sys.stderr)
         return 1
+    findings = _lint(catalog, args.rulesets)
+    for finding in findings if args.strict or not args.quiet else ():
+        print(f"{'error' if args.strict else 'warning'}: {finding}", file=sys.stderr)
+    if findings and args.strict:
+        print(f"{plural(len(findings), 'lint finding')} (--strict); nothing written", file=sys.stderr)
+        return 1
     jobs, regenerate = max(1, args.jobs), _regenerate(args)
     if args.check:
         files, output = render_catalog(catalog, jobs, regenerate)
@@ -571,6 +606,37 @@ def _compile(args: argparse.Namespace) -> int:
             f"{plural(len(written), 'file')} in {args.out}/ in {elapsed:.2f}s"
         )
     return 0
+
+
+def _lint(catalog: "Catalog", root: Path) -> "list[Finding]":
+    from amcompanion.lint import lint, locate_findings
+
+    return locate_findings(lint(catalog), root, catalog.root_name)
+
+
+def lint_command(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+
+    from amcompanion.catalog import load_catalog
+    from amcompanion.catalog.diagnostics import CatalogError
+
+    try:
+        catalog = load_catalog(args.rulesets)
+    except CatalogError as exc:
+        for diag in exc.diagnostics:
+            print(f"error: {diag}" if not diag.line else str(diag), file=sys.stderr)
+        print(f"{plural(len(exc.diagnostics), 'error')}; fix them to lint", file=sys.stderr)
+        return 1
+    findings = _lint(catalog, args.rulesets)
+    if args.json:
+        fields = ("check", "file", "line", "column", "message")
+        print(json.dumps([{k: v for k, v in asdict(f).items() if k in fields} for f in findings], indent=2))
+    else:
+        for finding in findings:
+            print(finding)
+        print(f"{plural(len(findings), 'finding')} in {plural(len(catalog.alerts()), 'alert')}", file=sys.stderr)
+    return 1 if findings else 0
 
 
 def _regenerate(args: argparse.Namespace) -> str:

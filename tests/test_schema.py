@@ -337,6 +337,7 @@ PLACES: dict[Shape, tuple[object, dict]] = {
     **{shape: (alert(kind=kind, variants=[HOLE]), {}) for kind, shape in shapes.VARIANTS.items()},
     shapes.RECORD: (group(alerts=[HOLE]), {}),
     shapes.ESCALATE: (alert(expr="up", escalate=HOLE), {}),
+    shapes.LINT: (alert(expr="up", lint=HOLE), {}),
     shapes.SLO: (group(slos=[HOLE]), {}),
     shapes.SLI: (group(slos=[{**SLO, "sli": HOLE}]), {}),
     shapes.LATENCY: (group(slos=[{**SLO, "sli": {"latency": HOLE}}]), {}),

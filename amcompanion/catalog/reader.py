@@ -324,10 +324,12 @@ class CatalogReader:
                 out.severities = severities
         if "labels" in d:
             out.labels = r.labels(d["labels"], (*path, "labels"))
-        for key, attr in (("for", "for_ms"), ("interval", "interval_ms")):
+        for key, attr in (("for", "for_ms"), ("interval", "interval_ms"), ("scrape_interval", "scrape_interval_ms")):
             if key in d:
                 ms = r.duration(d[key], (*path, key))
-                if ms is not None:
+                if ms == 0 and key == "scrape_interval":
+                    r.error((*path, key), "must be longer than 0s")
+                elif ms is not None:
                     setattr(out, attr, ms)
         if "group_by" in d:
             out.group_by = r.string_list(d["group_by"], (*path, "group_by"), LABEL_NAME, "label name")
@@ -965,6 +967,9 @@ class CatalogReader:
             annotations.update(r.strings(d["annotations"], (*where_own, "annotations")))
         alert = Alert(name, kind, group.name, [], None, for_ms or 0, labels, annotations)
         alert.keep_firing_for_ms, alert.variant = keep_ms or 0, variant
+        alert.origin = Origin(r.file, r.source_path(where_own))
+        if "lint" in d:
+            alert.lint_disabled = self.read_lint(r, d["lint"], (*path, "lint"))
         if "escalation" in d:
             alert.escalation = r.string(d["escalation"], (*where_own, "escalation"))
             if alert.escalation:
@@ -1038,6 +1043,23 @@ class CatalogReader:
                     self.refer(r, "alert", member, (*path, modes[0], i))
             if "on" in d:
                 alert.on = r.string_list(d["on"], (*path, "on"), LABEL_NAME, "label name")
+
+    @staticmethod
+    def read_lint(r: FileReader, value: object, path: KeyPath) -> frozenset[str]:
+        """`lint: {disable: [...], reason: ...}`: a check is only switched off with a reason, so a reader of the
+        catalog learns why the linter's advice does not hold here."""
+        d = r.shaped(value, path, shapes.LINT)
+        if d is None or d.get("disable") is None:
+            return frozenset()
+        reason = r.string(d.get("reason"), (*path, "reason")) if d.get("reason") is not None else None
+        if reason is not None and not reason.strip():
+            r.error((*path, "reason"), "say why the checks do not apply")
+        checks = r.string_list(d["disable"], (*path, "disable"))
+        for i, check in enumerate(checks):
+            if check not in shapes.LINT_CHECKS:
+                hint = _suggest(check, shapes.LINT_CHECKS) or f"; the checks: {', '.join(shapes.LINT_CHECKS)}"
+                r.error((*path, "disable", i), f'unknown lint check "{check}"{hint}')
+        return frozenset(checks) if reason and reason.strip() else frozenset()
 
     def read_escalate(self, r: FileReader, value: object, path: KeyPath, alert: Alert) -> Escalate | None:
         d = r.shaped(value, path, shapes.ESCALATE)

@@ -113,6 +113,7 @@ DEFAULTS = Shape(
         "labels": doc(LABELS, "labels added to every alerting rule, at the lowest precedence"),
         "for": doc(DURATION, "`for:` of every alert that sets none (default 5m)"),
         "interval": doc(DURATION, "evaluation interval of each group's rules, unless the group sets one"),
+        "scrape_interval": doc(DURATION, "how often the metrics are scraped, for `amcompanion lint` (default 1m)"),
         "severities": doc(
             list_of({"type": "string", "pattern": LABEL_NAME.pattern}, minItems=1, uniqueItems=True),
             "the severity names, ordered low → high (default: info, warning, critical, emergency)",
@@ -363,6 +364,26 @@ ESCALATE = Shape(
 )
 
 
+# The checks of `amcompanion lint` (amcompanion/lint/), named here so an alert's `lint.disable` is checked on reading.
+LINT_CHECKS = (
+    "template-label",
+    "rate-window",
+    "regex",
+    "counter-without-rate",
+    "no-comparison",
+    "absent-for",
+    "duplicate-rule",
+)
+LINT = Shape(
+    "Lint settings",
+    {
+        "disable": doc(list_of({"enum": list(LINT_CHECKS)}), "the lint checks that do not apply to this alert"),
+        "reason": doc({"type": "string", "minLength": 1}, "why they do not apply (required)"),
+    },
+    ("disable", "reason"),
+)
+
+
 ONE_OR_PER_SEVERITY = "one number (with `severity`), or a map of severity → number"
 LEVEL = value("level", per_severity(NUMBER))
 LEVELS = {
@@ -429,6 +450,7 @@ ALERT_COMMON = {
     "escalate": doc({"$ref": ESCALATE}, "raise the severity of an alert that keeps firing"),
     "escalation": doc(STRING, "the policy for this alert when no catalog route matches it first"),
     "keep_firing_for": doc(DURATION, "how long it keeps firing after its condition stopped holding"),
+    "lint": doc({"$ref": LINT}, "lint checks this alert is exempt from, and why (docs/lint.md)"),
 }
 VARIANT_COMMON = {
     key: ALERT_COMMON[key]
