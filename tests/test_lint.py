@@ -204,3 +204,15 @@ def test_templates_see_the_expressions_labels_not_the_rules_own(tmp_path: Path) 
         )
         == []
     )
+
+
+def test_the_same_mistake_twice_in_one_expression_is_one_finding(tmp_path: Path) -> None:
+    found = findings(
+        tmp_path,
+        """- alert: Busy
+  expr: rate(a_total[1m]) + rate(b_total[1m]) > 1
+""",
+    )
+    assert [f.split(": ", 1)[1] for f in found] == [
+        "rate-window: rate() over [1m] is under 2× the scrape interval (1m): use 2m or more"
+    ], found

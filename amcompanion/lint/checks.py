@@ -50,7 +50,7 @@ def lint(catalog: Catalog) -> list[Finding]:
             found += [f for f in check(alert, scrape_ms) if f.check not in alert.lint_disabled]
     disabled = {(a.origin.file, a.origin.path): a.lint_disabled for a in alerts if a.origin is not None}
     found += [f for f in duplicate_rule(alerts) if f.check not in disabled[(f.file, f.path)]]
-    return found
+    return list(dict.fromkeys(found))  # one `rate(x[1m])` read three times in an expression is one finding
 
 
 def _finding(alert: Alert, check: str, field: tuple[str | int, ...], message: str) -> Finding:
