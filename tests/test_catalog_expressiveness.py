@@ -2,6 +2,7 @@
 alert name, severity-less rules, group names unique per file, no interval unless set, no alert_kind on request.
 The generated promtool tests of such a catalog pass, and its mistakes get errors that say what to do."""
 
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import yaml
 
 from amcompanion.catalog import load_catalog
 from amcompanion.catalog.diagnostics import CatalogError
+from amcompanion.catalog.durations import parse_duration
 from amcompanion.compiler.build import compile_catalog
 from amcompanion.emit.files import render, write_tree
 from amcompanion.validate import run_checks
@@ -146,3 +148,43 @@ def test_mistakes_in_the_new_shapes_say_what_to_do(tmp_path: Path, alert: str, m
         load_catalog(catalog)
     texts = [str(d) for d in caught.value.diagnostics]
     assert any(message in text for text in texts), texts
+
+
+def test_a_long_for_is_tested_in_a_file_of_its_own_at_a_coarse_step_that_still_catches_its_edits(
+    tmp_path: Path,
+) -> None:
+    """A `for: 1w` beside `for: 2m`s would take 20,000 steps at 1m: it goes to <group>.long.test.yml, stepping by a
+    divisor of 1w no coarser than 1w/60; its tests pass, and still fail when the `for` is cut by a tenth."""
+    alerts = (
+        "version: 1\ngroups:\n  - name: host\n    alerts:\n"
+        "      - {alert: Quick, expr: load1, above: 5, for: 2m}\n"
+        "      - {alert: Idle, expr: cpu_busy, below: 0.1, for: %s}\n"
+    )
+    catalog = write(tmp_path, {"a.yaml": alerts % "1w"})
+    out = tmp_path / "generated"
+    write_tree(out, render(compile_catalog(load_catalog(catalog)).documents))
+    long_file = out / "prometheus" / "tests" / "host.long.test.yml"
+    long_tests = yaml.safe_load(long_file.read_text())
+    step = parse_duration(long_tests["evaluation_interval"])
+    assert step is not None and 7 * 86_400_000 % step == 0 and 5 * 60_000 < step <= 7 * 86_400_000 // 60
+    assert {t["alertname"] for test in long_tests["tests"] for t in test["alert_rule_test"]} == {"Idle"}
+    short = yaml.safe_load((out / "prometheus" / "tests" / "host.test.yml").read_text())
+    assert short["evaluation_interval"] == "2m"
+    assert {t["alertname"] for test in short["tests"] for t in test["alert_rule_test"]} == {"Quick"}
+    require_tool("promtool")
+    failures = [f"{r.name}\n{r.detail}" for r in run_checks(out, lambda result: None) if not r.ok]
+    assert not failures, "\n\n".join(failures)
+    # the same tests against the rules of a `for` cut by a tenth: they fail
+    mutant = tmp_path / "mutant"
+    write_tree(
+        mutant, render(compile_catalog(load_catalog(write(tmp_path / "m", {"a.yaml": alerts % "151h12m"}))).documents)
+    )
+    (mutant / "prometheus" / "tests" / "host.long.test.yml").write_text(long_file.read_text())
+    done = subprocess.run(
+        [require_tool("promtool"), "test", "rules", "host.long.test.yml"],
+        cwd=mutant / "prometheus" / "tests",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0, done.stdout

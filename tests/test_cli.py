@@ -18,7 +18,7 @@ def test_compile_prints_a_summary(tmp_path: Path, capsys) -> None:  # type: igno
     assert main(["compile", str(CATALOGS / "kinds"), "-o", str(tmp_path / "out")]) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith("compiled 3 groups, 18 alerts, ")
-    assert " 4 SLOs, " in line and "route tests → 15 files in " in line and line.endswith("s")
+    assert " 4 SLOs, " in line and "route tests → 16 files in " in line and line.endswith("s")
 
 
 def test_check_passes_on_fresh_output_and_fails_with_a_diff_when_stale(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -14,6 +14,8 @@ from amcompanion.compiler.rules import AlertRule, alert_rules, signal_rules
 from amcompanion.compiler.unittests import GroupTests
 
 MAX_TEST_INTERVAL_MS = 5 * 60_000  # Prometheus's lookback: samples further apart would go stale
+LONG_STEPS = 360  # an alert whose `for` needs more steps than this is tested in its group's long-horizon file
+FOR_RESOLUTION = 60  # there, the step is at most 1/60 of the shortest `for`: an edit of `for` by more is caught
 REGENERATE = "amcompanion compile"  # the command the headers name when the caller names none (rulesets/ → generated/)
 
 
@@ -54,10 +56,26 @@ def rule_documents(
     rules_doc: dict,
     tests_doc: dict,
     untested: list[str],
+    long_tests_doc: dict | None = None,
 ) -> dict[str, Document]:
-    """A rule group's three files: its rules, its promtool tests and the same rules as a PrometheusRule."""
+    """A rule group's files: its rules, its promtool tests (and those of its long-horizon alerts, if any) and the
+    same rules as a PrometheusRule."""
     test_path = f"prometheus/tests/{name}.test.yml"
+    long_path = f"prometheus/tests/{name}.long.test.yml"
+    long_tests = {
+        long_path: Document(
+            header(
+                catalog,
+                regenerate,
+                sources,
+                f"promtool unit tests of the alerts with a long `for`, at a step of their own: promtool test rules "
+                f"{long_path}",
+            ),
+            long_tests_doc,
+        )
+    }
     return {
+        **(long_tests if long_tests_doc else {}),
         f"prometheus/rules/{name}.yml": Document(
             header(catalog, regenerate, sources, "Prometheus recording and alerting rules."), rules_doc
         ),
@@ -94,16 +112,26 @@ def rule_documents(
     }
 
 
-def test_interval(rules: list[AlertRule], plans: list[slo_compiler.SLOPlan]) -> int:
+def test_interval(rules: list[AlertRule], plans: list[slo_compiler.SLOPlan], most: int = MAX_TEST_INTERVAL_MS) -> int:
     """The step of a file's generated tests: the largest that divides every `for` (so each one elapses
-    exactly on a step), at most 5m; promtool evaluates every rule of the file at every step."""
+    exactly on a step), at most `most`; promtool evaluates every rule of the file at every step."""
     step = 0
     for ms in [r.for_ms for r in rules] + [p.slo.alert_for_ms for p in plans]:
         step = math.gcd(step, ms)
     if not step:
         return 60_000
     unit = 1_000 if step % 1_000 == 0 else 1  # whole seconds, unless some `for` is not
-    return max(d for d in range(unit, MAX_TEST_INTERVAL_MS + 1, unit) if step % d == 0)
+    return max(d for d in range(unit, most + 1, unit) if step % d == 0)
+
+
+def long_horizon(alerts: list[Alert], rules_of: dict[int, list[AlertRule]], interval: int) -> list[Alert]:
+    """Alerts driven by their own series (not composites, which read other alerts) whose `for` would take more than
+    LONG_STEPS steps of the group's test interval: a `for: 1w` at 1m steps is 10,080 evaluations of every rule."""
+    return [
+        alert
+        for alert in alerts
+        if alert.kind != "composite" and max(r.for_ms for r in rules_of[id(alert)]) > LONG_STEPS * interval
+    ]
 
 
 @dataclass
@@ -141,19 +169,34 @@ def group_documents(
     """A group's rule file, its promtool tests and its PrometheusRule."""
     group, rules_doc = compiled.group, compiled.rules_doc
     source = [group.origin.file]
-    interval = test_interval(compiled.rules, compiled.plans)
-    tests = GroupTests(group, interval, all_alerts, max([p.slo.alert_for_ms for p in compiled.plans] + [0]))
     rules_of: dict[int, list[AlertRule]] = {}
     for rule in compiled.rules:
         rules_of.setdefault(id(rule.alert), []).append(rule)
-    for alert in group.alerts:
-        if not alert.is_record:
+    alerts = [alert for alert in group.alerts if not alert.is_record]
+    long = long_horizon(alerts, rules_of, test_interval(compiled.rules, compiled.plans))
+    long_ids = {id(alert) for alert in long}
+    short_rules = [rule for alert in alerts if id(alert) not in long_ids for rule in rules_of[id(alert)]]
+    interval = test_interval(short_rules, compiled.plans)
+    tests = GroupTests(group, interval, all_alerts, max([p.slo.alert_for_ms for p in compiled.plans] + [0]))
+    for alert in alerts:
+        if id(alert) not in long_ids:
             tests.alert(alert, rules_of[id(alert)])
     for plan in compiled.plans:
         tests.slo(plan)
     name = group.file_name or group.name
+    rule_file = f"../rules/{name}.yml"
+    long_doc = None
+    if long:
+        # Their series are sampled at each step and read at that step only, so the step may exceed the lookback.
+        long_rules = [rule for alert in long for rule in rules_of[id(alert)]]
+        coarsest = max(MAX_TEST_INTERVAL_MS, min(rule.for_ms for rule in long_rules) // FOR_RESOLUTION)
+        long_tests = GroupTests(group, test_interval(long_rules, [], most=coarsest), all_alerts, 0)
+        for alert in long:
+            long_tests.alert(alert, rules_of[id(alert)])
+        tests.untested += long_tests.untested
+        long_doc = long_tests.document(rule_file)
     docs = rule_documents(
-        catalog, regenerate, source, name, rules_doc, tests.document(f"../rules/{name}.yml"), tests.untested
+        catalog, regenerate, source, name, rules_doc, tests.document(rule_file), tests.untested, long_doc
     )
     if group.prometheus_rule:  # the group's own metadata (a PrometheusServiceLevel's), over the defaults
         metadata = docs[f"kubernetes/{name}.prometheusrule.yaml"].data["metadata"]  # type: ignore[index]
