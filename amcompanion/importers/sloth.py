@@ -133,11 +133,6 @@ def _convert(
     return sr.conversion
 
 
-def _alert_name(item: object) -> str | None:
-    alerting = item.get("alerting") if isinstance(item, dict) else None
-    return alerting.get("name") if isinstance(alerting, dict) and isinstance(alerting.get("name"), str) else None
-
-
 def _slo(
     sr: SpecReader, item: object, at: KeyPath, path: KeyPath, dialect: Dialect, spec: dict, shared: "Plugins"
 ) -> dict | None:
