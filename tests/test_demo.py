@@ -478,3 +478,26 @@ def test_the_demo_plays_a_catalog_of_ones_own(tmp_path: Path) -> None:
     conn = sqlite3.connect(workdir / "history.db")
     alert = conn.execute("SELECT alertname, status, escalation_level, acked_by FROM alerts").fetchall()
     assert alert == [("QueueBacklog", "resolved", 2, "erin")]
+
+
+def test_a_daemon_whose_port_was_taken_meanwhile_starts_on_another(tmp_path: Path) -> None:
+    """Another process may bind a port between the demo choosing it and the child binding it (demos run side by
+    side in the tests): the child that finds it in use is started again on a fresh port, and is ready there."""
+    import asyncio
+
+    from amcompanion.demo import daemons
+
+    require_tool("prometheus-alertmanager")
+    config = tmp_path / "alertmanager.yml"
+    config.write_text("route: {receiver: x}\nreceivers: [{name: x}]\n")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        daemon, port = asyncio.run(daemons.started(lambda p: daemons.alertmanager(config, tmp_path, p), busy))
+        try:
+            assert port != busy and daemon.url == f"http://127.0.0.1:{port}"
+            with urllib.request.urlopen(f"{daemon.url}/-/ready", timeout=5) as answer:
+                assert answer.status == 200
+        finally:
+            daemon.stop()

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,22 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+
+
+async def started(spawn: Callable[[int], Daemon], port: int, tries: int = 3) -> tuple[Daemon, int]:
+    """A child daemon on `port`, ready, and the port it got. A port free when chosen may be taken by another process
+    before the child binds it (tests run demos side by side): a child that finds it in use tries a fresh one."""
+    for attempt in range(1, tries + 1):
+        daemon = spawn(port)
+        try:
+            await daemon.ready()
+            return daemon, port
+        except BaseException as exc:  # Ctrl-C too: a child that is not ready is stopped here, not left behind
+            daemon.stop()
+            if attempt == tries or not (isinstance(exc, DaemonError) and "address already in use" in daemon.tail()):
+                raise
+        port = free_port()
+    raise DaemonError(f"no free port after {tries} tries")  # not reached: the last try returns or raises
 
 
 def _spawn(name: str, args: list[str], url: str, log: Path, ready_path: str = "/-/ready") -> Daemon:

@@ -156,10 +156,9 @@ async def start(rulesets: Path, workdir: Path, speed: int, alert: str | None, ou
         demo.runners.append(await daemons.serve_app(demo.exporter.app(), ports["exporter"]))
         receiver = Receiver(config, Settings(str(demo.db), token))
         demo.runners.append(await daemons.serve_app(make_app(receiver), ports["receiver"]))
-        demo.daemons.append(
-            daemons.alertmanager(generated / "alertmanager" / "alertmanager.yml", workdir, ports["alertmanager"])
-        )
-        prometheus_yml = workdir / "prometheus.yml"
+        alertmanager_yml = generated / "alertmanager" / "alertmanager.yml"
+        await running(demo, "alertmanager", lambda port: daemons.alertmanager(alertmanager_yml, workdir, port))
+        prometheus_yml = workdir / "prometheus.yml"  # written once Alertmanager has its port
         target = {"targets": [f"127.0.0.1:{ports['exporter']}"], "labels": {"instance": TARGET_LABELS["instance"]}}
         jobs = {TARGET_LABELS["job"]: target}
         if catalog.self_monitoring.enabled:  # its rules are live, and silent while the receiver is healthy
@@ -169,10 +168,8 @@ async def start(rulesets: Path, workdir: Path, speed: int, alert: str | None, ou
                 sorted((generated / "prometheus" / "rules").glob("*.yml")), ports["alertmanager"], jobs
             )
         )
-        demo.daemons.append(daemons.prometheus(prometheus_yml, workdir, ports["prometheus"]))
-        demo.daemons.append(daemons.datasette(demo.db, workdir, ports["history"]))
-        for daemon in demo.daemons:
-            await daemon.ready()
+        await running(demo, "prometheus", lambda port: daemons.prometheus(prometheus_yml, workdir, port))
+        await running(demo, "history", lambda port: daemons.datasette(demo.db, workdir, port))
     except BaseException:
         await stop(demo)
         raise
@@ -188,6 +185,12 @@ async def start(rulesets: Path, workdir: Path, speed: int, alert: str | None, ou
         flush=True,
     )
     return demo
+
+
+async def running(demo: Demo, name: str, spawn: Callable[[int], daemons.Daemon]) -> None:
+    """Start a child daemon and wait until it is ready, keeping the port it got in the demo's ports."""
+    daemon, demo.ports[name] = await daemons.started(spawn, demo.ports[name])
+    demo.daemons.append(daemon)
 
 
 def _look_around(demo: Demo) -> str:
