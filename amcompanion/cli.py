@@ -589,6 +589,13 @@ def _compile(args: argparse.Namespace) -> int:
             f'"unrouted" (set defaults.escalation, a group escalation or a route): {", ".join(output.unrouted)}',
             file=sys.stderr,
         )
+    if output.unproven and not args.quiet:
+        print(
+            f"warning: {plural(len(output.unproven), 'alert')} tested without going through "
+            f"{'its' if len(output.unproven) == 1 else 'their'} query "
+            "(give it `examples:`, see docs/catalog.md):\n" + "\n".join(f"  {line}" for line in output.unproven),
+            file=sys.stderr,
+        )
     if args.check:
         diff = stale_diff(args.out, files, args.out.name)
         if diff:

@@ -95,13 +95,13 @@ def test_every_new_shape_compiles_and_its_generated_tests_pass(tmp_path: Path) -
     assert rules[0] == {"record": "instance:disk_free:ratio", "expr": "disk_free_bytes / disk_size_bytes"}
     full = [r for r in rules if r.get("alert") == "DiskFull"]
     assert [(r["expr"], r["keep_firing_for"], r["labels"]) for r in full] == [
-        ("amcompanion:DiskFull:signal <= 0.1", "3m", {"severity": "warning"}),
-        ("amcompanion:DiskFull:signal <= 0.05", "3m", {"severity": "critical"}),
+        ("instance:disk_free:ratio <= 0.1", "3m", {"severity": "warning"}),
+        ("instance:disk_free:ratio <= 0.05", "3m", {"severity": "critical"}),
     ]
     filling = [r for r in rules if r.get("alert") == "DiskFillingUp"]
     assert [(r["expr"], r["for"], r["labels"]) for r in filling] == [
-        ("amcompanion:DiskFillingUp:1:signal < 0", "5m", {"severity": "warning"}),
-        ("amcompanion:DiskFillingUp:2:signal < 0", "2m", {"pager": "yes", "severity": "critical"}),
+        ("predict_linear(disk_free_bytes[1h], 86400) < 0", "5m", {"severity": "warning"}),
+        ("predict_linear(disk_free_bytes[30m], 14400) < 0", "2m", {"pager": "yes", "severity": "critical"}),
     ]
     assert next(r for r in rules if r.get("alert") == "DiskNotMounted").get("labels") is None
     paging = yaml.safe_load((out / "prometheus" / "rules" / "disks-pageteam.yml").read_text())["groups"][0]
@@ -169,7 +169,7 @@ def test_a_long_for_is_tested_in_a_file_of_its_own_at_a_coarse_step_that_still_c
     assert step is not None and 7 * 86_400_000 % step == 0 and 5 * 60_000 < step <= 7 * 86_400_000 // 60
     assert {t["alertname"] for test in long_tests["tests"] for t in test["alert_rule_test"]} == {"Idle"}
     short = yaml.safe_load((out / "prometheus" / "tests" / "host.test.yml").read_text())
-    assert short["evaluation_interval"] == "2m"
+    assert short["evaluation_interval"] == "1m"  # half the shortest for: a for halved fails
     assert {t["alertname"] for test in short["tests"] for t in test["alert_rule_test"]} == {"Quick"}
     require_tool("promtool")
     failures = [f"{r.name}\n{r.detail}" for r in run_checks(out, lambda result: None) if not r.ok]

@@ -338,6 +338,8 @@ PLACES: dict[Shape, tuple[object, dict]] = {
     shapes.RECORD: (group(alerts=[HOLE]), {}),
     shapes.ESCALATE: (alert(expr="up", escalate=HOLE), {}),
     shapes.LINT: (alert(expr="up", lint=HOLE), {}),
+    shapes.EXAMPLE: (alert(expr="up", examples=[HOLE]), {}),
+    shapes.EXAMPLE_SERIES: (alert(expr="up", examples=[{"fires": [], "input": [HOLE]}]), {}),
     shapes.SLO: (group(slos=[HOLE]), {}),
     shapes.SLI: (group(slos=[{**SLO, "sli": HOLE}]), {}),
     shapes.LATENCY: (group(slos=[{**SLO, "sli": {"latency": HOLE}}]), {}),

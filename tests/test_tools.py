@@ -40,10 +40,23 @@ def test_prometheus_rule_objects_carry_the_rule_files(compiled: Path) -> None:
 @pytest.mark.parametrize(
     ("group", "before", "after"),
     [
-        ("kinds", "amcompanion:DiskBusy:signal > 80", "amcompanion:DiskBusy:signal > 81"),
-        ("kinds", "amcompanion:FreeMemoryLow:signal < 512", "amcompanion:FreeMemoryLow:signal < 511"),
+        ("kinds", "* 100 > 80", "* 100 > 81"),
+        ("kinds", "/ 1024 / 1024 < 512", "/ 1024 / 1024 < 511"),
         ("kinds", "for: 3m", "for: 4m"),
-        ("kinds", "amcompanion:DiskFillsIn4h:signal < 0", "amcompanion:DiskFillsIn4h:signal < 2"),
+        ("kinds", "14400) < 0", "14400) < 2"),
+        # the user's own query: its window, its function, its matcher, its metric
+        (
+            "kinds",
+            "node_disk_io_time_seconds_total[5m]) * 100 > 80",
+            "node_disk_io_time_seconds_total[10m]) * 100 > 80",
+        ),
+        (
+            "kinds",
+            "rate(node_disk_io_time_seconds_total[5m]) * 100 > 80",
+            "irate(node_disk_io_time_seconds_total[5m]) * 100 > 80",
+        ),
+        ("kinds", 'node_filesystem_avail_bytes{fstype!="tmpfs"}', 'node_filesystem_avail_bytes{fstype!="tmpfs_"}'),
+        ("kinds", "node_memory_MemAvailable_bytes / 1024", "node_memory_MemFree_bytes / 1024"),
         ("slos", "(14.4 * 0.0009999999999999432)", "(15 * 0.0009999999999999432)"),
         (
             "slos",
@@ -65,7 +78,8 @@ def test_prometheus_rule_objects_carry_the_rule_files(compiled: Path) -> None:
 def test_generated_tests_fail_when_a_rule_drifts(
     tmp_path: Path, tools: None, group: str, before: str, after: str
 ) -> None:
-    """The generated tests are not vacuous: a level, a `for`, a factor or a window changed by hand fails them."""
+    """The generated tests are not vacuous: a level, a `for`, a factor, a window, a function, a matcher or a metric
+    changed by hand fails them."""
     out = tmp_path / "generated"
     assert main(["compile", str(CATALOGS / "kinds"), "-o", str(out), "-q"]) == 0
     rules = out / f"prometheus/rules/{group}.yml"

@@ -31,6 +31,16 @@ class Escalate:
     after_ms: int
 
 
+@dataclass(frozen=True)
+class Example:
+    """Input series (promtool's notation) and the severities that fire from them at `at_ms`."""
+
+    series: list[tuple[str, str]]
+    interval_ms: int
+    at_ms: int | None  # None: at the last sample
+    fires: list[str | None]  # severities; [None] for an alert without severity that fires
+
+
 @dataclass
 class Alert:
     name: str
@@ -58,6 +68,7 @@ class Alert:
     kind_label: bool = True  # whether its rules carry `alert_kind` (off for imported rules: identity is kept)
     origin: Origin | None = None  # the alert's (or its variant's) mapping, where lint findings point
     lint_disabled: frozenset[str] = frozenset()  # lint checks that do not apply (`lint.disable`, with a reason)
+    examples: list["Example"] = field(default_factory=list)  # the catalog's own tests (on the first variant)
 
     @property
     def is_record(self) -> bool:

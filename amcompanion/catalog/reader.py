@@ -34,6 +34,7 @@ from amcompanion.catalog.model import (
     Catalog,
     Defaults,
     Escalate,
+    Example,
     Group,
     Inhibit,
     Level,
@@ -97,6 +98,10 @@ MONTHS = (
 )
 # A policy's settings that take one of a few values, the default first.
 POLICY_CHOICES = {key: tuple(schema["enum"]) for key, schema in shapes.POLICY.fields.items() if "enum" in schema}
+
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:Inf|inf|NaN|nan)"
+_SAMPLES = rf"_(?:x\d+)?|stale|(?:{_NUMBER})(?:[-+](?:{_NUMBER})x\d+|x\d+)?"
+SERIES_VALUES = re.compile(rf"(?:{_SAMPLES})(?:\s+(?:{_SAMPLES}))*")  # promtool's input_series notation
 
 
 MISSING = object()  # a field not given, where None (YAML null) means something
@@ -970,6 +975,8 @@ class CatalogReader:
         alert.origin = Origin(r.file, r.source_path(where_own))
         if "lint" in d:
             alert.lint_disabled = self.read_lint(r, d["lint"], (*path, "lint"))
+        if "examples" in d and variant in (None, 1):  # the examples check every variant of the name at once
+            alert.examples = self.read_examples(r, d["examples"], (*path, "examples"))
         if "escalation" in d:
             alert.escalation = r.string(d["escalation"], (*where_own, "escalation"))
             if alert.escalation:
@@ -1060,6 +1067,52 @@ class CatalogReader:
                 hint = _suggest(check, shapes.LINT_CHECKS) or f"; the checks: {', '.join(shapes.LINT_CHECKS)}"
                 r.error((*path, "disable", i), f'unknown lint check "{check}"{hint}')
         return frozenset(checks) if reason and reason.strip() else frozenset()
+
+    def read_examples(self, r: FileReader, value: object, path: KeyPath) -> list[Example]:
+        """`examples:` — input series in promtool's notation and the severities that fire from them."""
+        if not isinstance(value, list):
+            r.error(path, f"expected a list of examples, got {_got(value)}")
+            return []
+        out = []
+        for i, item in enumerate(value):
+            d = r.shaped(item, (*path, i), shapes.EXAMPLE)
+            if d is None or None in (d.get("input"), d.get("fires")):
+                continue
+            series = []
+            inputs = d["input"]
+            if not isinstance(inputs, list) or not inputs:
+                r.error((*path, i, "input"), f"expected a list of input series, got {_got(inputs)}")
+                continue
+            for j, one in enumerate(inputs):
+                s = r.shaped(one, (*path, i, "input", j), shapes.EXAMPLE_SERIES)
+                if s is None or None in (s.get("series"), s.get("values")):
+                    continue
+                text = r.string(s["series"], (*path, i, "input", j, "series"))
+                values = r.string(s["values"], (*path, i, "input", j, "values"))
+                if text is not None and not promql.is_selector(text):
+                    r.error(
+                        (*path, i, "input", j, "series"), f'expected a series such as up{{job="node"}}, got {text!r}'
+                    )
+                elif values is not None and not SERIES_VALUES.fullmatch(values.strip()):
+                    r.error(
+                        (*path, i, "input", j, "values"),
+                        f"expected promtool's notation (1 2 3, 0+10x30, _x5, 7x10), got {values!r}",
+                    )
+                elif text is not None and values is not None:
+                    series.append((text, values.strip()))
+            interval = r.duration(d["interval"], (*path, i, "interval")) if "interval" in d else 60_000
+            at = r.duration(d["at"], (*path, i, "at")) if "at" in d else None
+            fires_value = d["fires"]
+            if isinstance(fires_value, bool):
+                fires: list[str | None] = [None] if fires_value else []
+            else:
+                fires = list(r.string_list(fires_value, (*path, i, "fires")))
+                for k, severity in enumerate(fires):
+                    if severity not in self.defaults.severities:
+                        r.error((*path, i, "fires", k), f'unknown severity "{severity}"')
+            if interval and len(series) == len(inputs):
+                out.append(Example(series, interval, at, fires))
+        return out
 
     def read_escalate(self, r: FileReader, value: object, path: KeyPath, alert: Alert) -> Escalate | None:
         d = r.shaped(value, path, shapes.ESCALATE)

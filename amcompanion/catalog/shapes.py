@@ -384,6 +384,29 @@ LINT = Shape(
 )
 
 
+EXAMPLE_SERIES = Shape(
+    "Example input series",
+    {
+        "series": doc(TEXT, 'a series, as promtool writes it: node_load1{instance="a"}'),
+        "values": doc(STRING, "its samples in promtool's notation, one per interval: 0+10x30 _x5 1x10"),
+    },
+    ("series", "values"),
+)
+EXAMPLE = Shape(
+    "Example",
+    {
+        "input": doc({"type": "array", "items": {"$ref": EXAMPLE_SERIES}, "minItems": 1}, "the input series"),
+        "interval": doc(DURATION, "the time between two samples (default 1m)"),
+        "at": doc(DURATION, "when the alert's state is checked (default: at the last sample)"),
+        "fires": doc(
+            {"anyOf": [{"type": "boolean"}, list_of(TEXT)]},
+            "the severities firing then (a list, [] for none); true or false for an alert without severity",
+        ),
+    },
+    ("input", "fires"),
+)
+
+
 ONE_OR_PER_SEVERITY = "one number (with `severity`), or a map of severity → number"
 LEVEL = value("level", per_severity(NUMBER))
 LEVELS = {
@@ -451,6 +474,10 @@ ALERT_COMMON = {
     "escalation": doc(STRING, "the policy for this alert when no catalog route matches it first"),
     "keep_firing_for": doc(DURATION, "how long it keeps firing after its condition stopped holding"),
     "lint": doc({"$ref": LINT}, "lint checks this alert is exempt from, and why (docs/lint.md)"),
+    "examples": doc(
+        {"type": "array", "items": {"$ref": EXAMPLE}},
+        "input series and what fires from them: tests for a query the compiler cannot drive itself",
+    ),
 }
 VARIANT_COMMON = {
     key: ALERT_COMMON[key]

@@ -10,8 +10,9 @@ from amcompanion.catalog.model import SELF_MONITORING_GROUP, Alert, Catalog, Gro
 from amcompanion.compiler import selfmon
 from amcompanion.compiler import slo as slo_compiler
 from amcompanion.compiler.alertmanager import UNROUTED, RoutedAlert, alertmanager_config, route_tests
-from amcompanion.compiler.rules import AlertRule, alert_rules, signal_rules
+from amcompanion.compiler.rules import AlertRule, alert_rules, recording_rules
 from amcompanion.compiler.unittests import GroupTests
+from amcompanion.proof.synthesize import shortest_range_ms
 
 MAX_TEST_INTERVAL_MS = 5 * 60_000  # Prometheus's lookback: samples further apart would go stale
 LONG_STEPS = 360  # an alert whose `for` needs more steps than this is tested in its group's long-horizon file
@@ -34,6 +35,7 @@ class Output:
     slos: int = 0
     routes: int = 0
     unrouted: list[str] = field(default_factory=list)  # alerts whose only receiver is the empty one
+    unproven: list[str] = field(default_factory=list)  # "group/alert: why", alerts whose tests bypass their query
 
 
 def header(catalog: Catalog, regenerate: str, sources: list[str], what: str) -> str:
@@ -85,12 +87,7 @@ def rule_documents(
                 regenerate,
                 sources,
                 f"promtool unit tests: promtool test rules {test_path}"
-                + (
-                    "\nNot covered (their expressions return series with no input, e.g. vector()): "
-                    + ", ".join(untested)
-                    if untested
-                    else ""
-                ),
+                + "".join(f"\nUnproven: {line}" for line in untested),
             ),
             tests_doc,
         ),
@@ -114,14 +111,30 @@ def rule_documents(
 
 def test_interval(rules: list[AlertRule], plans: list[slo_compiler.SLOPlan], most: int = MAX_TEST_INTERVAL_MS) -> int:
     """The step of a file's generated tests: the largest that divides every `for` (so each one elapses
-    exactly on a step), at most `most`; promtool evaluates every rule of the file at every step."""
+    exactly on a step), at most `most` and half the shortest `for`; promtool evaluates every rule of the file
+    at every step."""
     step = 0
-    for ms in [r.for_ms for r in rules] + [p.slo.alert_for_ms for p in plans]:
+    fors = [r.for_ms for r in rules] + [p.slo.alert_for_ms for p in plans]
+    for ms in fors:
         step = math.gcd(step, ms)
+    shortest = min([ms for ms in fors if ms], default=0)
+    if shortest:  # a `for` cut by half must fail its test: two steps at least
+        most = min(most, max(shortest // 2, 1_000))
     if not step:
         return 60_000
     unit = 1_000 if step % 1_000 == 0 else 1  # whole seconds, unless some `for` is not
     return max(d for d in range(unit, most + 1, unit) if step % d == 0)
+
+
+def finest_step(alerts: list[Alert], most: int = MAX_TEST_INTERVAL_MS) -> int:
+    """The coarsest test step, up to `most`, that leaves three samples in every range the alerts' queries read
+    (a `rate[5m]` over one sample returns nothing)."""
+    ranges = [
+        r for alert in alerts for e in (alert.expr, alert.errors, alert.total) if e and (r := shortest_range_ms(e))
+    ]
+    if any(alert.kind in ("trend", "anomaly", "frequency") for alert in alerts):
+        ranges += [r for alert in alerts for r in (alert.lookback_ms, alert.baseline_ms, alert.within_ms) if r]
+    return max(1_000, min([most, *(r // 2 for r in ranges)]))
 
 
 def long_horizon(alerts: list[Alert], rules_of: dict[int, list[AlertRule]], interval: int) -> list[Alert]:
@@ -159,24 +172,28 @@ def compile_catalog(catalog: Catalog, regenerate: str = REGENERATE) -> Output:
     out = catalog_output(catalog, compiled, regenerate)
     all_alerts = {a.name: a for a in catalog.alerts()}
     for item in compiled:
-        out.documents.update(group_documents(catalog, item, all_alerts, regenerate))
+        documents, unproven = group_documents(catalog, item, all_alerts, regenerate)
+        out.documents.update(documents)
+        out.unproven += unproven
     return out
 
 
 def group_documents(
     catalog: Catalog, compiled: CompiledGroup, all_alerts: dict[str, Alert], regenerate: str
-) -> dict[str, Document]:
-    """A group's rule file, its promtool tests and its PrometheusRule."""
+) -> tuple[dict[str, Document], list[str]]:
+    """A group's rule file, its promtool tests and its PrometheusRule; and its alerts whose tests could not go
+    through their query ("alert: why")."""
     group, rules_doc = compiled.group, compiled.rules_doc
     source = [group.origin.file]
     rules_of: dict[int, list[AlertRule]] = {}
     for rule in compiled.rules:
         rules_of.setdefault(id(rule.alert), []).append(rule)
     alerts = [alert for alert in group.alerts if not alert.is_record]
-    long = long_horizon(alerts, rules_of, test_interval(compiled.rules, compiled.plans))
+    finest = finest_step(alerts)
+    long = long_horizon(alerts, rules_of, test_interval(compiled.rules, compiled.plans, finest))
     long_ids = {id(alert) for alert in long}
     short_rules = [rule for alert in alerts if id(alert) not in long_ids for rule in rules_of[id(alert)]]
-    interval = test_interval(short_rules, compiled.plans)
+    interval = test_interval(short_rules, compiled.plans, finest)
     tests = GroupTests(group, interval, all_alerts, max([p.slo.alert_for_ms for p in compiled.plans] + [0]))
     for alert in alerts:
         if id(alert) not in long_ids:
@@ -190,19 +207,20 @@ def group_documents(
         # Their series are sampled at each step and read at that step only, so the step may exceed the lookback.
         long_rules = [rule for alert in long for rule in rules_of[id(alert)]]
         coarsest = max(MAX_TEST_INTERVAL_MS, min(rule.for_ms for rule in long_rules) // FOR_RESOLUTION)
-        long_tests = GroupTests(group, test_interval(long_rules, [], most=coarsest), all_alerts, 0)
+        long_tests = GroupTests(group, test_interval(long_rules, [], finest_step(long, coarsest)), all_alerts, 0)
         for alert in long:
             long_tests.alert(alert, rules_of[id(alert)])
         tests.untested += long_tests.untested
+        tests.unproven += long_tests.unproven
         long_doc = long_tests.document(rule_file)
-    docs = rule_documents(
-        catalog, regenerate, source, name, rules_doc, tests.document(rule_file), tests.untested, long_doc
-    )
+    unproven = [f"{alert}: its query returns series with no input (e.g. vector())" for alert in tests.untested]
+    unproven += [f"{alert}: {why}" for alert, why in tests.unproven]
+    docs = rule_documents(catalog, regenerate, source, name, rules_doc, tests.document(rule_file), unproven, long_doc)
     if group.prometheus_rule:  # the group's own metadata (a PrometheusServiceLevel's), over the defaults
         metadata = docs[f"kubernetes/{name}.prometheusrule.yaml"].data["metadata"]  # type: ignore[index]
         for key, value in group.prometheus_rule.items():
             metadata[key] = {**metadata.get(key, {}), **value} if isinstance(value, dict) else value
-    return docs
+    return docs, [f"{name}/{line}" for line in unproven]
 
 
 def catalog_output(catalog: Catalog, compiled: list[CompiledGroup], regenerate: str) -> Output:
@@ -269,7 +287,7 @@ def compile_group(group: Group) -> CompiledGroup:
     rule_list: list[dict] = []
     group_rules: list[AlertRule] = []
     for alert in group.alerts:
-        rule_list += signal_rules(alert)
+        rule_list += recording_rules(alert)
         generated = alert_rules(alert)
         group_rules += generated
         rule_list += [r.as_rule() for r in generated]

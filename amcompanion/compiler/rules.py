@@ -1,14 +1,18 @@
 """Alerts → Prometheus rules.
 
-Every leveled kind (and `expr`) is compiled to one recording rule, the alert's *signal*, and one
-alerting rule per severity comparing the signal to its level. The split keeps the meaning of the
-catalog's PromQL exactly while giving the generated promtool tests one series to drive per alert.
+Each severity of an alert is one alerting rule that carries its kind's expression compared with its level, as
+a person would write it (`expr > 80`, `expr > 95`): no series of ours per input series. A recording rule is
+added only where it saves real work: a trend, an anomaly or a frequency over an expression that is not a plain
+selector records that expression once (`amcompanion:<alert>:input`), so that the range over it reads recorded
+samples instead of a subquery evaluating the expression again at every step of the range.
 """
 
 import hashlib
 import operator
 import re
 from dataclasses import dataclass
+
+import promql_parser
 
 from amcompanion.catalog import promql
 from amcompanion.catalog.durations import format_duration
@@ -70,10 +74,6 @@ def _recorded(alert: Alert, what: str) -> str:
     return f"amcompanion:{safe}{variant}:{what}"
 
 
-def signal_name(alert: Alert) -> str:
-    return _recorded(alert, "signal")
-
-
 def input_name(alert: Alert) -> str:
     return _recorded(alert, "input")
 
@@ -94,8 +94,8 @@ def signal_expr(alert: Alert) -> str | None:
     kind = alert.kind
     if kind in ("threshold", "expr"):
         return alert.expr
-    if kind == "ratio":
-        return f"({alert.errors}) / (({alert.total}) > 0)"  # a zero total yields no series, never Inf
+    if kind == "ratio":  # a zero total yields no series, never Inf
+        return f"{operand(alert.errors, '/', 'left')} / ({operand(alert.total, '>', 'left')} > 0)"  # type: ignore[arg-type]
     series = _series(alert)
     if kind == "trend":
         return f"predict_linear({series}[{format_duration(alert.lookback_ms)}], {alert.horizon_ms // 1000})"  # type: ignore[arg-type, operator]
@@ -127,11 +127,12 @@ def alert_rules(alert: Alert) -> list[AlertRule]:
     else:
         expr_for = {}
     rules = []
+    signal = signal_expr(alert)
     for level in alert.levels:
         if level.value is None:
-            expr = expr_for.get(None) or signal_name(alert)
+            expr = expr_for.get(None) or signal
         else:
-            expr = f"{signal_name(alert)} {alert.comparison} {promql_number(level.value)}"
+            expr = compared(signal, alert.comparison or ">", level.value)  # type: ignore[arg-type]
         severity = {"severity": level.severity} if level.severity is not None else {}
         labels = dict(sorted({**base_labels, **severity}.items()))
         rules.append(AlertRule(alert, level.severity, expr, alert.for_ms, labels, annotations, level.value))
@@ -154,13 +155,32 @@ def alert_rules(alert: Alert) -> list[AlertRule]:
     return rules
 
 
-def signal_rules(alert: Alert) -> list[dict]:
-    """The recording rules an alert's levels are compared with: its signal, and its input if it needs one; for a
-    catalog `record`, the recording rule itself."""
+def recording_rules(alert: Alert) -> list[dict]:
+    """The recording rules of an alert: its input, if it needs one; for a catalog `record`, the rule itself."""
     if alert.is_record:
         return [{"record": alert.name, "expr": alert.expr, **({"labels": alert.labels} if alert.labels else {})}]
-    expr = signal_expr(alert)
-    if expr is None:
-        return []
-    rules = [{"record": input_name(alert), "expr": alert.expr}] if needs_input_rule(alert) else []
-    return [*rules, {"record": signal_name(alert), "expr": expr}]
+    return [{"record": input_name(alert), "expr": alert.expr}] if needs_input_rule(alert) else []
+
+
+# Binary operators from the loosest to the tightest (PromQL's precedence); ^ binds to the right.
+_PRECEDENCE = {"or": 0, "and": 1, "unless": 1, "==": 2, "!=": 2, "<": 2, ">": 2, "<=": 2, ">=": 2}
+_PRECEDENCE.update({"+": 3, "-": 3, "*": 4, "/": 4, "%": 4, "atan2": 4, "^": 5})
+
+
+def operand(expr: str, op: str, side: str) -> str:
+    """`expr` as the `side` operand of `op`, in parentheses only where its own top operator binds looser (or
+    as loosely, on the side the operator does not group from) or where a line comment would swallow the rest."""
+    text = expr.strip()
+    node = promql.parse(text)
+    top = _PRECEDENCE.get(str(node.op)) if isinstance(node, promql_parser.BinaryExpr) else None
+    wanted = _PRECEDENCE[op]
+    right_grouping = op == "^"
+    loose = top is not None and (top < wanted or (top == wanted and (side == "right") != right_grouping))
+    if loose or "#" in text:  # a `#` may start a comment: the operator must not follow it on its line
+        return f"(\n{text}\n)" if "\n" in text or "#" in text else f"({text})"
+    return text
+
+
+def compared(signal: str, comparison: str, level: float) -> str:
+    """`signal <comparison> level`, the alerting rule's expression."""
+    return f"{operand(signal, comparison, 'left')} {comparison} {promql_number(level)}"

@@ -1,10 +1,12 @@
 """promtool unit tests that prove every generated alert fires at its level and stays silent below it.
 
-Each test drives the one series an alert rule reads (the alert's signal, the ALERTS series of a
-composite's members, the selector of an absent alert, the SLI ratios of an SLO) and states, at chosen
-evaluation times, exactly which alerts fire with which labels and annotations. What is expected is
-computed by simulating Prometheus's `for` bookkeeping over the same samples, so the test states what
-the catalog means; promtool then checks that the generated rules agree.
+An alert with a query is tested through that query: the test feeds the metrics it reads (`proof.synthesize`
+chooses them so the query lands just short of each level, then just past it) and states, at chosen evaluation
+times, exactly which alerts fire with which labels and annotations. What is expected comes from evaluating
+every rule of the alert's name over the test's inputs, as Prometheus does (`proof.evaluate`), and simulating
+its `for` bookkeeping; promtool then checks that the real rules agree, so a changed query fails its tests.
+Composites drive their members' ALERTS series, absent alerts their selector, SLOs their SLI ratios; an alert
+whose query cannot be driven is tested from its catalog `examples:`, or reported as unproven.
 """
 
 import functools
@@ -21,8 +23,11 @@ from amcompanion.catalog import promql
 from amcompanion.catalog.durations import format_duration
 from amcompanion.catalog.model import Alert, Group
 from amcompanion.compiler import gotemplate
-from amcompanion.compiler.rules import AlertRule, signal_name
+from amcompanion.compiler.rules import AlertRule, input_name, needs_input_rule, recording_rules, signal_expr
 from amcompanion.compiler.slo import SLOPlan, error_budget, sloth_labels
+from amcompanion.proof import tree
+from amcompanion.proof.evaluate import NAME, Inputs, Labels, over_steps, with_records
+from amcompanion.proof.synthesize import Unprovable, prove
 
 LEVEL_WORDS = {">": "above", "<": "below", ">=": "at least", "<=": "at most", "==": "equal to", "!=": "not equal to"}
 Runs = list[tuple[float | None, int]]  # (value, samples in a row), one sample per interval; None: no sample
@@ -38,11 +43,13 @@ class Expectation:
     holds: list[tuple[bool, int]]  # runs: (does the condition hold, for how many samples)
     value: Callable[[int], float]
     series_labels: dict[str, str]  # what `$labels` is in its templates
+    keep_ms: int = 0  # keep_firing_for
     rendered: dict[float, dict | None] = field(default_factory=dict)  # by $value: the expected alert
     # by $value: rendered annotations, shared by the rules of one alert (same templates, same series)
     rendered_annotations: dict[float, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._states: dict[int, list[int | None]] = {}
         self.templated_labels = any("{{" in v for v in self.labels.values())
         merged: list[tuple[bool, int]] = []  # so that a run starts where the condition began to hold
         for now, length in self.holds:
@@ -53,13 +60,47 @@ class Expectation:
         self.holds = merged
 
     def firing_at(self, index: int, interval_ms: int) -> bool:
-        """Prometheus fires once the condition has held since ActiveAt for at least `for`."""
-        start = 0
+        """Prometheus fires once the condition has held since ActiveAt for at least `for`, and with
+        `keep_firing_for` goes on firing that long after it stopped holding."""
+        return self.source_at(index, interval_ms) is not None
+
+    def source_at(self, index: int, interval_ms: int) -> int | None:
+        """The evaluation whose value the alert fires with at `index` (itself, or the last that held while it
+        keeps firing); None when it does not fire."""
+        if not self.keep_ms:
+            start = 0
+            for now, length in self.holds:
+                if index < start + length:
+                    return index if now and (index - start) * interval_ms >= self.for_ms else None
+                start += length
+            return None
+        states = self._states.get(interval_ms)
+        if states is None:
+            states = self._states[interval_ms] = self._simulate(interval_ms)
+        return states[index] if index < len(states) else None
+
+    def _simulate(self, interval_ms: int) -> list[int | None]:
+        out: list[int | None] = []
+        active_at = keep_since = last = None
+        firing = False
+        step = 0
         for now, length in self.holds:
-            if index < start + length:
-                return now and (index - start) * interval_ms >= self.for_ms
-            start += length
-        return False
+            for _ in range(length):
+                t = step * interval_ms
+                if now:
+                    active_at = t if active_at is None else active_at
+                    keep_since, last = None, step
+                    firing = firing or t - active_at >= self.for_ms
+                elif firing:  # kept firing, with the value it last held with, until keep_firing_for is over
+                    keep_since = t if keep_since is None else keep_since
+                    if t - keep_since >= self.keep_ms:
+                        active_at = keep_since = None
+                        firing = False
+                else:
+                    active_at = None
+                out.append(last if firing else None)
+                step += 1
+        return out
 
     def expected(self, value: float) -> dict | None:
         """The alert as promtool reports it for `$value`; None when a template is beyond gotemplate."""
@@ -108,6 +149,48 @@ def values_string(runs: Runs) -> str:
     return " ".join(parts)
 
 
+def _number(value: float) -> str:
+    return str(int(value)) if value == int(value) and abs(value) < 1e15 else repr(value)
+
+
+def values_notation(values: Sequence[float | None]) -> str:
+    """promtool's notation for one value per step: `_xN` gaps, `VxN` repeats and `A+DxN` progressions, the
+    latter only where promtool's repeated addition gives back exactly these floats."""
+    parts, i = [], 0
+    while i < len(values):
+        value = values[i]
+        j = i + 1
+        if value is None:
+            while j < len(values) and values[j] is None:
+                j += 1
+            parts.append(f"_x{j - i}")
+        else:
+            step = values[j] - value if j < len(values) and values[j] is not None else None  # type: ignore[operator]
+            current = value
+            while step is not None and j < len(values) and values[j] is not None and current + step == values[j]:
+                current += step
+                j += 1
+            if j - i == 1:
+                parts.append(_number(value))
+            elif step == 0:
+                parts.append(f"{_number(value)}x{j - i - 1}")
+            else:
+                sign = "+" if step >= 0 else "-"  # type: ignore[operator]
+                parts.append(f"{_number(value)}{sign}{_number(abs(step))}x{j - i - 1}")  # type: ignore[arg-type]
+        i = j
+    return " ".join(parts)
+
+
+def sample_count(notation: str) -> int:
+    """How many samples promtool's notation expands to (`_x3` 3, `1x3` and `0+1x3` 4)."""
+    count = 0
+    for token in notation.split():
+        times = token.rsplit("x", 1)
+        repeat = int(times[1]) if len(times) == 2 and times[1].isdigit() else None
+        count += 1 if repeat is None else repeat if token.startswith("_") else repeat + 1
+    return count
+
+
 def value_at(runs: Runs, index: int) -> float | None:
     start = 0
     for value, length in runs:
@@ -121,8 +204,9 @@ def expected_alerts(exps: Sequence[Expectation], index: int, interval_ms: int) -
     """The alerts firing at `index`; None when a template is beyond what can be rendered here."""
     alerts = []
     for exp in exps:
-        if exp.firing_at(index, interval_ms):
-            alert = exp.expected(exp.value(index))
+        source = exp.source_at(index, interval_ms)
+        if source is not None:
+            alert = exp.expected(exp.value(source))
             if alert is None:
                 return None
             alerts.append(alert)
@@ -197,11 +281,26 @@ class GroupTests:
         self.interval = interval_ms
         self.all_alerts = all_alerts
         self.untested: list[str] = []  # alerts whose expression returns series with no input at all
-        # Alerts driven by their own series share test cases ("rounds"): promtool evaluates every rule of
-        # the file at every step of every test, so one round for all alerts beats one test per alert.
+        self.unproven: list[tuple[str, str]] = []  # alerts whose query could not be driven, and why
+        # Alerts share test cases ("rounds"): promtool evaluates every rule of the file at every step of every
+        # test, so one round for many alerts beats one test per alert.
         self.slo_phase = steps_for(longest_slo_for_ms, interval_ms)
         self.rounds: dict[str, list[dict]] = {}
         self.composite_names: dict[str, list[set[str]]] = {}  # per round family: alerts each round involves
+        self.rules_by_name: dict[str, list[AlertRule]] = {}
+        self.example_tests: list[dict] = []
+        self.recording_texts = [(rule["record"], rule["expr"]) for a in group.alerts for rule in recording_rules(a)]
+        self.recordings = [
+            (name, node) for name, text in self.recording_texts if not isinstance(node := tree.parse(text), str)
+        ]
+
+    def _round(self, family: str, index: int) -> dict:
+        rounds = self.rounds.setdefault(family, [])
+        while len(rounds) <= index:
+            rounds.append(
+                {"titles": [], "series": [], "alerts": {}, "evaluate": {}, "inputs": [], "metrics": set(), "cases": {}}
+            )
+        return rounds[index]
 
     def add_to_round(
         self,
@@ -215,17 +314,16 @@ class GroupTests:
     ) -> None:
         """Add an alert's series and expectations to a round. The checks are made when the document is: the
         variants of one alert name in a round are checked together, at every time any of them is checked."""
-        rounds = self.rounds.setdefault(family, [])
-        while len(rounds) <= index:
-            rounds.append({"titles": [], "series": [], "alerts": {}})
-        found = rounds[index]
+        found = self._round(family, index)
         found["titles"].append(title)
-        found["series"] += series
+        found["series"] += [(text, values_string(runs)) for text, runs in series]
         all_exps, all_indexes = found["alerts"].setdefault(name, ([], []))
         all_exps.extend(exps)
         all_indexes.extend(indexes)
 
     def alert(self, alert: Alert, rules: list[AlertRule]) -> None:
+        self.rules_by_name.setdefault(alert.name, []).extend(rules)
+        self.examples(alert)
         # The catalog's own expressions (already parsed once) decide; the signal only wraps them.
         written = [e for e in (alert.expr, alert.errors, alert.total) if e]
         if alert.kind == "absent":
@@ -235,9 +333,10 @@ class GroupTests:
         elif alert.kind in ("threshold", "expr") and (selector := promql.absent_argument(alert.expr or "")):
             self.absent(alert, rules, selector)  # an alert written as absent(...) is tested like one
         elif any(promql.produces_without_input(e) for e in written):
-            self.untested.append(alert.name)
+            if not alert.examples:
+                self.untested.append(alert.name)
         else:
-            self.signal(alert, rules)
+            self.query(alert, rules)
 
     def _exps(
         self,
@@ -255,6 +354,7 @@ class GroupTests:
                 holds(r),
                 value,
                 series_labels,
+                keep_ms=r.alert.keep_firing_for_ms,
                 rendered_annotations=shared,
             )
             for r in rules
@@ -278,36 +378,153 @@ class GroupTests:
         change, then each `for` edge."""
         return [n - 1, *self.for_edges(rules, n)]
 
-    def signal(self, alert: Alert, rules: list[AlertRule]) -> None:
-        """Round k: the signal just short of the k-th level, then just past it, for `phase` samples each."""
-        labels = self._templated_labels(alert)
-        series = series_string(signal_name(alert), labels)
-        n = round_size(steps_for(max(r.for_ms for r in rules), self.interval))
+    def query(self, alert: Alert, rules: list[AlertRule]) -> None:
+        """Round k: the metrics the alert's query reads, the query just short of the k-th level, then just past
+        it; what is expected is evaluated when the document is made, over all of the round's inputs."""
+        comparison = alert.comparison or ">"
         levels = sorted({r.level for r in rules if r.level is not None})
-        cases: list[tuple[str, float | None, float]] = []
-        for level in levels:
-            low, high = neighbours(level)
-            comparison = alert.comparison or ">"
-            # just short of the level, then just past it; `past` is the level itself where the level holds
-            before, past = {
-                ">": (low, high),
-                "<": (high, low),
-                ">=": (low, level),
-                "<=": (high, level),
-                "==": (high, level),
-                "!=": (level, high),
-            }[comparison]
-            cases.append((f"{alert.name} {LEVEL_WORDS[comparison]} {_num(level)}", before, past))
-        if not levels:
-            cases.append((f"{alert.name} present", None, 1.0))
-        for index, (title, before, past) in enumerate(cases):
-            values: Runs = [(before, n), (past, n)]
-            exps = self._exps(
-                rules, lambda r, v=values: _holds(r.holds, v), lambda i, v=values: value_at(v, i) or 0.0, labels
+        records = self.records_read(signal_expr(alert) or "")
+        if needs_input_rule(alert):
+            records = [*self.records_read(alert.expr or ""), (input_name(alert), alert.expr or "")]
+        try:
+            proof = prove(
+                signal_expr(alert) or "",
+                records,
+                comparison,
+                levels,
+                gotemplate.referenced_labels(*alert.annotations.values(), *alert.labels.values()),
+                self.interval,
+                round_size,
+                max(r.for_ms for r in rules),
+                noisy_levels=alert.kind == "anomaly",
+                neighbours=neighbours,
             )
-            indexes = self.checkpoints(rules, n)
-            family = f"signals over {format_duration(2 * n * self.interval)}"
-            self.add_to_round(family, index, title, [(series, values)], alert.name, exps, indexes)
+        except Unprovable as exc:
+            if not alert.examples:
+                self.unproven.append((alert.name, str(exc)))
+            return
+        for index, (level, case) in enumerate(proof.cases):
+            if level is None:
+                title = f"{alert.name} present"
+            else:
+                title = f"{alert.name} {LEVEL_WORDS[comparison]} {_num(level)}"
+            inputs = [(item.series_labels(), values) for item, values in case.series()]
+            metrics = {item.metric for item in case.world.inputs}
+            family = f"queries over {format_duration(case.steps * self.interval)}"
+            slot = index
+            while (found := self._round(family, slot))["metrics"] & metrics:
+                slot += 1  # alerts of one round read metrics of their own, so one does not move another
+            found["titles"].append(title)
+            found["metrics"] |= metrics
+            found["cases"][id(alert)] = case
+            found["inputs"] += inputs
+            found["series"] += [
+                (series_string(dict(labels)[NAME], dict(_without_name(labels))), values_notation(values))
+                for labels, values in inputs
+            ]
+            found["evaluate"].setdefault(alert.name, []).extend([case.n - 1, case.steps - 1])
+
+    def examples(self, alert: Alert) -> None:
+        """A test per catalog example: its input series, and the severities firing at its time."""
+        for k, example in enumerate(alert.examples):
+            samples = max(sample_count(values) for _, values in example.series)
+            at = example.at_ms if example.at_ms is not None else (samples - 1) * example.interval_ms
+            self.example_tests.append(
+                {
+                    "name": f"examples of {alert.name}, {k + 1} of {len(alert.examples)}",
+                    "interval": format_duration(example.interval_ms),
+                    "input_series": [{"series": series, "values": values} for series, values in example.series],
+                    "promql_expr_test": [
+                        {
+                            "expr": f'max by (severity) (ALERTS{{alertname="{alert.name}", alertstate="firing"}})',
+                            "eval_time": format_duration(at),
+                            "exp_samples": [
+                                {"labels": f'{{severity="{s}"}}' if s is not None else "{}", "value": 1}
+                                for s in sorted(set(example.fires), key=str)
+                            ],
+                        }
+                    ],
+                }
+            )
+
+    def records_read(self, expr: str) -> list[tuple[str, str]]:
+        """The group's recording rules an expression reads, directly or through another, in the group's order:
+        the test feeds their inputs, and promtool evaluates them as Prometheus would."""
+        wanted: set[str] = set()
+        pending = [expr]
+        texts = dict(self.recording_texts)
+        while pending:
+            node = tree.parse(pending.pop())
+            for item in tree.walk(node) if not isinstance(node, str) else ():
+                if isinstance(item, tree.Selector) and item.name in texts and item.name not in wanted:
+                    wanted.add(item.name)
+                    pending.append(texts[item.name])
+        return [(name, text) for name, text in self.recording_texts if name in wanted]
+
+    def evaluated(self, found: dict, name: str) -> list[Expectation]:
+        """Every rule named `name` over a round's inputs: an expectation per series it returns. A rule of an
+        alert whose case is in the round, and whose metrics no other case feeds, returns what its query did in
+        the case, filtered by its level; one whose metrics the round does not feed returns nothing; any other
+        is evaluated over all of the round's inputs."""
+        inputs = found["inputs"]
+        steps = len(inputs[0][1])
+        fed: list[Inputs] = []
+        exps = []
+        annotations: dict[tuple, dict[float, dict[str, str]]] = {}  # by series and templates
+        for rule in self.rules_by_name.get(name, []):
+            node = tree.parse(rule.expr)
+            if isinstance(node, str):
+                continue
+            read = self._metrics(node)
+            case = found["cases"].get(id(rule.alert))
+            own = case is not None and read is not None and read <= {i.metric for i in case.world.inputs}
+            if own and not read & (found["metrics"] - {i.metric for i in case.world.inputs}):
+                outputs = [[s for s in out if rule.holds(s[1])] for out in case.outputs]
+            elif read is not None and not read & found["metrics"] and not promql.produces_without_input(rule.expr):
+                continue
+            else:
+                if not fed:
+                    fed.append(
+                        with_records(
+                            Inputs(self.interval, [labels for labels, _ in inputs], [v for _, v in inputs]),
+                            self.recordings,
+                        )[0]
+                    )
+                outputs = over_steps(node, fed[0], range(steps))
+            by_series: dict[Labels, list[float | None]] = {}
+            for step, out in enumerate(outputs):
+                for labels, value in out or ():
+                    by_series.setdefault(_without_name(labels), [None] * steps)[step] = value
+            for labels, values in by_series.items():
+                exps.append(
+                    Expectation(
+                        rule.for_ms,
+                        rule.labels,
+                        rule.annotations,
+                        [(v is not None, 1) for v in values],
+                        lambda i, values=values: values[i] if values[i] is not None else 0.0,
+                        dict(labels),
+                        keep_ms=rule.alert.keep_firing_for_ms,
+                        rendered_annotations=annotations.setdefault((labels, tuple(rule.annotations.items())), {}),
+                    )
+                )
+        return exps
+
+    def _metrics(self, node: tree.Node) -> set[str] | None:
+        """The metrics a rule reads, through the group's recording rules; None when a selector names none."""
+        recorded = dict(self.recordings)
+        out: set[str] = set()
+        for item in tree.walk(node):
+            if isinstance(item, tree.Selector):
+                if not item.name:
+                    return None
+                out.add(item.name)  # a recorded name too: a test may feed it
+                if item.name in recorded:
+                    inner = self._metrics(recorded[item.name])
+                    if inner is None:
+                        return None
+                    out |= inner
+        return out
 
     def absent(self, alert: Alert, rules: list[AlertRule], selector: str) -> None:
         """Round 1: no series at all, so every absent alert of the file fires after its `for`; round 2: a
@@ -473,7 +690,11 @@ class GroupTests:
         for family, entries in self.rounds.items():
             for index, found in enumerate(entries):
                 checks: dict[str, list] = {}
-                for name, (exps, indexes) in found["alerts"].items():
+                expected = dict(found["alerts"])
+                for name, hints in found["evaluate"].items():
+                    exps = self.evaluated(found, name)
+                    expected[name] = (exps, [*hints, *self.changes(exps, len(found["inputs"][0][1]))])
+                for name, (exps, indexes) in expected.items():
                     for kind, items in alert_checks(name, exps, indexes, self.interval).items():
                         checks.setdefault(kind, []).extend(items)
                 titles = found["titles"]
@@ -483,15 +704,30 @@ class GroupTests:
                     {
                         "name": name,
                         "interval": format_duration(self.interval),
-                        "input_series": [{"series": s, "values": values_string(v)} for s, v in found["series"]],
+                        "input_series": [{"series": s, "values": values} for s, values in found["series"]],
                         **checks,
                     }
                 )
         return {
             "rule_files": [rule_file],
             "evaluation_interval": format_duration(self.interval),
-            "tests": rounds,
+            "tests": [*rounds, *self.example_tests],
         }
+
+    def changes(self, exps: Sequence[Expectation], steps: int) -> list[int]:
+        """The evaluations around each change of what fires: where a `for` elapses, where an alert resolves."""
+        out = []
+        previous = None
+        for step in range(steps):
+            now = tuple(exp.firing_at(step, self.interval) for exp in exps)
+            if previous is not None and now != previous:
+                out += [step - 1, step]
+            previous = now
+        return out
+
+
+def _without_name(labels: Labels) -> Labels:
+    return tuple(item for item in labels if item[0] != NAME)
 
 
 def _num(value: float) -> str:

@@ -22,6 +22,7 @@ import promql_parser as pp
 from amcompanion.catalog import promql
 from amcompanion.catalog.model import Alert, Catalog
 from amcompanion.compiler.rules import AlertRule, alert_rules, signal_expr
+from amcompanion.proof.synthesize import plain
 
 TARGET_LABELS = {"job": "node", "instance": "demo-node"}  # the exporter's scrape target
 HELD = 100.0  # the value of every metric the expression reads but the driven one
@@ -293,16 +294,6 @@ def _bisect(f: Callable[[float], float | None], aim: float) -> Iterator[float]:
         yield (lo + hi) / 2
 
 
-def _plain(value: float, wanted: Callable[[float], bool]) -> float:
-    """`value` with the fewest decimals that still does what is wanted (7.5 → 7, 0.9 → 0)."""
-    for places in range(16):
-        scale = 10.0**places
-        for candidate in (math.floor(value * scale) / scale, math.ceil(value * scale) / scale):
-            if wanted(candidate):
-                return candidate
-    return value
-
-
 def _aims(rule: AlertRule, rules: list[AlertRule], comparison: str | None) -> tuple[float | None, float | None]:
     """Where the expression should land: inside the severity's band (halfway to the next level; past the last
     one by half the band below it, or by a tenth), and a tenth short of the first level."""
@@ -331,7 +322,7 @@ def _value(
     f: Callable[[float], float | None], aim: float | None, wanted: Callable[[float | None], bool]
 ) -> float | None:
     """A value of the driven metric that does what is wanted: near the aim, else a simple one, else none."""
-    solved = [_plain(v, wanted) for v in (_bisect(f, aim) if aim is not None else ())]
+    solved = [plain(v, wanted) for v in (_bisect(f, aim) if aim is not None else ())]
     for candidate in [*solved, *SIMPLE, None]:
         if wanted(candidate):
             return candidate

@@ -63,17 +63,19 @@ class _Job:
 _job: _Job | None = None
 
 
-def _group_texts(index: int) -> dict[str, str]:
+def _group_texts(index: int) -> tuple[dict[str, str], list[str]]:
+    """A group's files, and its unproven alerts."""
     assert _job is not None
-    return render(group_documents(_job.catalog, _job.compiled[index], _job.all_alerts, _job.regenerate))
+    documents, unproven = group_documents(_job.catalog, _job.compiled[index], _job.all_alerts, _job.regenerate)
+    return render(documents), unproven
 
 
-def _write_group(index: int) -> list[str]:
+def _write_group(index: int) -> tuple[list[str], list[str]]:
     """Workers write their own files: sending megabytes of text back to one process would serialise it."""
     assert _job is not None and _job.staging is not None
-    texts = _group_texts(index)
+    texts, unproven = _group_texts(index)
     write_files(_job.staging, texts)
-    return list(texts)
+    return list(texts), unproven
 
 
 T = TypeVar("T")
@@ -115,8 +117,9 @@ def render_catalog(catalog: Catalog, jobs: int, regenerate: str = REGENERATE) ->
     """The text of every file compile would write, by path; their headers name `regenerate`."""
     done = _compile(catalog, jobs, regenerate, _group_texts)
     texts = dict(done.catalog_texts)
-    for part in done.per_group:
+    for part, unproven in done.per_group:
         texts.update(part)
+        done.output.unproven += unproven
     return dict(sorted(texts.items())), done.output
 
 
@@ -126,7 +129,9 @@ def write_catalog(catalog: Catalog, out_dir: Path, jobs: int, regenerate: str = 
     with staged(out_dir) as staging:
         done = _compile(catalog, jobs, regenerate, _write_group, staging)
         write_files(staging, done.catalog_texts)
-    return sorted([*done.catalog_texts, *itertools.chain.from_iterable(done.per_group)]), done.output
+    for _, unproven in done.per_group:
+        done.output.unproven += unproven
+    return sorted([*done.catalog_texts, *itertools.chain.from_iterable(p for p, _ in done.per_group)]), done.output
 
 
 def write_files(root: Path, files: dict[str, str]) -> None:

@@ -1,0 +1,735 @@
+"""Input series that put an alert's own query just short of a level, then just past it.
+
+Every metric the query reads gets series whose labels satisfy its selector's matchers and carry every label the
+query groups, matches or templates on (and `instance`, `job`), shaped by how the query reads it: a counter
+under `rate`/`increase`/`irate`, a ramp under `deriv`/`predict_linear`/`delta`, a timestamp in `time() - x`,
+classic buckets under `histogram_quantile`, a staircase under `changes`, a sawtooth under `resets`, a gauge
+otherwise. One metric (or all) is *driven* by a parameter while the others are held; the parameter is solved,
+by evaluating the query here (`evaluate`), so that the value lands within one unit of the level's last digit
+on either side. Where the query aggregates, a second series of the driven metric is held quiet beside it, so
+that `sum` and `max`, or `by (a)` and `by (a, b)`, give different alerts. The test then states what the query
+returns at every step: the series it really outputs, their labels and values.
+"""
+
+import itertools
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from amcompanion.proof import tree as T
+from amcompanion.proof.evaluate import (
+    NAME,
+    Inputs,
+    Labels,
+    Unsupported,
+    Vector,
+    labels_of,
+    over_steps,
+    with_records,
+)
+
+HELD = (100.0, 1.0, 0.0)  # values tried for the metrics that are not driven
+SPREAD_LABELS = ("instance", "pod", "job", "amcompanion_replica")  # what tells a second series apart
+COUNTER_FUNCTIONS = frozenset({"rate", "irate", "increase"})
+RAMP_FUNCTIONS = frozenset({"deriv", "predict_linear", "delta", "idelta"})
+BUCKET_BOUNDS = tuple(m * 10.0**e for e in range(-3, 6) for m in (1, 2, 5))
+BUCKET_RATE = 10.0  # observations per second (counters) or in all (gauges) of a bucketed metric
+STANDARD_LABELS = ("instance", "job")
+_POSITIVE = [m * 10.0**e for e in range(-3, 10) for m in (1, 2, 5)]
+GRID = [0.0, *_POSITIVE, *(-v for v in _POSITIVE)]
+SOLVE_STEPS = 60
+SETTLE_STEPS = 30  # windows longer than this many test steps are not waited for
+# Functions whose window holds an extreme or the last value for its length: a third phase shows that length.
+HOLDING_FUNCTIONS = frozenset(
+    {"max_over_time", "min_over_time", "last_over_time", "present_over_time", "quantile_over_time"}
+)
+
+
+class Unprovable(Exception):
+    """Why an alert's query cannot be driven from synthetic inputs."""
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input series: its metric and labels, how its values move, and what sets them."""
+
+    metric: str
+    labels: dict[str, str]
+    shape: str  # gauge, counter, ramp, timestamp, buckets, staircase, sawtooth
+    driven: bool = True
+    bound: float | None = None  # a bucket's upper bound (le)
+    fixed: float | None = None  # a quiet replica's amount, whatever the parameter
+    source: str = ""  # the selector it is fed for: the series of one selector are driven together
+    decoy: bool = False  # excluded by a negative matcher of its selector
+
+    def series_labels(self) -> Labels:
+        return labels_of({NAME: self.metric, **self.labels})
+
+    def amount(self, parameter: float, held: float) -> float:
+        if self.fixed is not None:
+            return self.fixed
+        value = parameter if self.driven else held
+        if self.bound is not None:  # observations spread evenly over [0, value]: the quantile q is q × value
+            if math.isinf(self.bound) or value <= 0:
+                return BUCKET_RATE
+            return BUCKET_RATE * min(1.0, self.bound / value)
+        return value
+
+
+@dataclass(frozen=True)
+class World:
+    """Inputs with a parameter for each of two phases: `before` for samples [0, n), `after` from n on."""
+
+    inputs: tuple[Input, ...]
+    held: float
+    interval_ms: int
+    noisy: bool = False  # the first phase wobbles ±10% and the second ramps up (an anomaly's z-score needs both)
+
+    def values(
+        self, before: float, after: float, n: int, steps: int, back: int | None = None
+    ) -> list[list[float | None]]:
+        """Each input's samples: `before`'s amount for [0, n), `after`'s from n, and `before`'s again from
+        `back` if given (a window that holds a high value for its length shows it as the value falls)."""
+        out = []
+        seconds = self.interval_ms / 1000
+        for item in self.inputs:
+            row: list[float | None] = []
+            current = 0.0
+            for i in range(steps):
+                phase_after = n <= i < (back if back is not None else steps)
+                amount = item.amount(after if phase_after else before, self.held)
+                if self.noisy and item.driven and item.fixed is None:
+                    start = item.amount(before, self.held)
+                    wobble = (0.1 if i % 2 else -0.1) * (abs(start) or 1.0)
+                    if item.decoy:  # against the wobble: a decoy let in flattens the baseline
+                        amount = start - wobble
+                    elif phase_after:  # a spike that ramps up by `after - before` a step
+                        amount = start + (amount - start) * (i - n + 1)
+                    else:  # a baseline that wobbles ±10%
+                        amount = start + wobble
+                shape = item.shape
+                if shape in ("gauge", "buckets_gauge"):
+                    current = amount
+                elif shape in ("counter", "buckets"):
+                    current = 0.0 if i == 0 else current + amount * seconds
+                elif shape == "ramp":  # a level before, then a slope per second from where it was
+                    current = amount if not phase_after else current + amount * seconds
+                elif shape == "timestamp":
+                    current = i * seconds - amount
+                elif shape == "staircase":  # `amount` changes per step, at most one per step
+                    current = float(math.floor(i * min(max(amount, 0.0), 1.0)))
+                elif shape == "sawtooth":  # drops (counter resets) at `amount` per step
+                    rate = min(max(amount, 0.0), 1.0)
+                    current = (i * rate) % 1.0 if rate else 0.0
+                row.append(current)
+            out.append(row)
+        return out
+
+
+def _selectors(node: T.Node) -> list[T.Selector]:
+    return [item for item in T.walk(node) if isinstance(item, T.Selector)]
+
+
+SHAPE_OF_FUNCTION = {
+    **dict.fromkeys(COUNTER_FUNCTIONS, "counter"),
+    **dict.fromkeys(RAMP_FUNCTIONS, "ramp"),
+    "changes": "staircase",
+    "resets": "sawtooth",
+}
+
+
+def _shapes(node: T.Node) -> dict[str, str]:
+    """How the query reads each selector (by its text; the first reading wins)."""
+    shapes: dict[str, str] = {}
+
+    def visit(item: T.Node, shape: str) -> None:
+        if isinstance(item, T.Selector):
+            shapes.setdefault(item.text, shape)
+        elif isinstance(item, T.Call):
+            if item.name == "histogram_quantile":
+                for arg in item.args:
+                    visit(arg, "buckets_gauge")
+                return
+            inner = SHAPE_OF_FUNCTION.get(item.name)
+            for arg in item.args:
+                if shape.startswith("buckets"):
+                    visit(arg, "buckets" if inner == "counter" else shape)
+                else:
+                    visit(arg, inner or ("gauge" if item.name.endswith("_over_time") else shape))
+        elif isinstance(item, T.Binary) and item.op == "-" and (_is_time(item.lhs) or _is_time(item.rhs)):
+            visit(item.lhs, "timestamp" if _is_time(item.rhs) else shape)
+            visit(item.rhs, "timestamp" if _is_time(item.lhs) else shape)
+        else:
+            for child in T.children(item):
+                visit(child, shape)
+
+    visit(node, "gauge")
+    return shapes
+
+
+def _is_time(node: T.Node) -> bool:
+    while isinstance(node, T.Paren):
+        node = node.expr
+    return isinstance(node, T.Call) and node.name == "time"
+
+
+def _windows(node: T.Node) -> int:
+    """The longest time a window reaches back: a range (with its offset), or an instant selector's offset."""
+    longest = 0
+    for item in T.walk(node):
+        if isinstance(item, T.Range):
+            longest = max(longest, item.range_ms + item.selector.offset_ms)
+        elif isinstance(item, T.Subquery):
+            longest = max(longest, item.range_ms + item.offset_ms)
+        elif isinstance(item, T.Selector):
+            longest = max(longest, item.offset_ms)
+    return longest
+
+
+def shortest_range_ms(text: str) -> int | None:
+    """The shortest range the query reads (a test step must leave samples in it)."""
+    node = T.parse(text)
+    if isinstance(node, str):
+        return None
+    ranges = [item.range_ms for item in T.walk(node) if isinstance(item, T.Range | T.Subquery)]
+    return min(ranges, default=None)
+
+
+def _value_for(matchers: list[tuple[str, str, str]], default: str) -> str | None:
+    """A value of one label that satisfies all of a selector's matchers on it ("" for none)."""
+    candidates = [value for _, op, value in matchers if op == "="]
+    for _, op, value in matchers:
+        if op == "=~":
+            candidates += [e for part in _alternatives(value) if (e := _example(part)) is not None]
+    candidates += [default, f"{default}-other", ""]
+    return next((c for c in candidates if all(satisfies(c, m) for m in matchers)), None)
+
+
+def satisfies(value: str, matcher: tuple[str, str, str]) -> bool:
+    _, op, expected = matcher
+    if op in ("=", "!="):
+        return (value == expected) == (op == "=")
+    try:
+        found = re.fullmatch(expected, value, re.DOTALL) is not None
+    except re.error:
+        return False
+    return found == (op == "=~")
+
+
+def _grouping_labels(node: T.Node) -> set[str]:
+    """Labels the query aggregates by, matches on or groups in: a second series must differ in none."""
+    names: set[str] = set()
+    for item in T.walk(node):
+        if isinstance(item, T.Aggregate):
+            names.update(item.grouping)
+        elif isinstance(item, T.Binary):
+            names.update(item.matching)
+            names.update(item.include)
+    return names
+
+
+def _mentioned(node: T.Node) -> set[str]:
+    names = _grouping_labels(node)
+    for item in T.walk(node):
+        if isinstance(item, T.Selector):
+            names.update(name for name, _, _ in item.matchers)
+    return names
+
+
+def _has_aggregation(node: T.Node) -> bool:
+    return any(isinstance(item, T.Aggregate) for item in T.walk(node))
+
+
+def _metric(selector: T.Selector) -> str:
+    return selector.name or next((v for n, op, v in selector.matchers if n == NAME and op == "="), "")
+
+
+def inputs_for(node: T.Node, template_labels: set[str], recorded: set[str]) -> list[Input]:
+    """The input series of every selector (recorded names excepted: their rules compute them), and beside each
+    a decoy for each value its negative matchers exclude: a matcher edited by mistake then lets a decoy in."""
+    shapes = _shapes(node)
+    names = (_mentioned(node) | template_labels | set(STANDARD_LABELS)) - {NAME, "le"}
+    out: dict[tuple, Input] = {}
+    for selector in _selectors(node):
+        metric = _metric(selector)
+        if not metric:
+            raise Unprovable(f"the selector {selector} names no metric")
+        if metric in recorded:
+            continue
+        if metric in ("ALERTS", "ALERTS_FOR_STATE"):
+            raise Unprovable(f"it reads {metric}, which Prometheus writes from other alerts")
+        by_label: dict[str, list[tuple[str, str, str]]] = {}
+        for matcher in selector.matchers:
+            if matcher[0] != NAME:
+                by_label.setdefault(matcher[0], []).append(matcher)
+        labels: dict[str, str] = {}
+        for name in sorted(names | set(by_label)):
+            value = _value_for(by_label.get(name, []), f"{name}-1")
+            if value is None:
+                raise Unprovable(f"no value of {name} satisfies {selector}")
+            if value:
+                labels[name] = value
+        shape = shapes.get(selector.text, "gauge")
+        variants = [(labels, False)] + [(decoy, True) for decoy in _decoys(selector, labels)]
+        for series_labels, decoy in variants:
+            if shape.startswith("buckets"):
+                for bound in (*BUCKET_BOUNDS, math.inf):
+                    le = "+Inf" if math.isinf(bound) else repr(bound)
+                    item = Input(
+                        metric, {**series_labels, "le": le}, shape, bound=bound, source=selector.text, decoy=decoy
+                    )
+                    out.setdefault((metric, tuple(sorted(item.labels.items()))), item)
+            else:
+                item = Input(metric, series_labels, shape, source=selector.text, decoy=decoy)
+                out.setdefault((metric, tuple(sorted(series_labels.items()))), item)
+    return list(out.values())
+
+
+MAX_DECOYS = 4  # per matcher
+
+
+def _decoys(selector: T.Selector, labels: dict[str, str]) -> list[dict[str, str]]:
+    """Label sets the selector excludes by one negative matcher each (`!=` its value, `!~` an example of each
+    alternative), the other labels as the selector wants them."""
+    out = []
+    for name, op, value in selector.matchers:
+        if op == "!=" and value:
+            excluded = [value]
+        elif op == "!~":
+            excluded = [e for part in _alternatives(value) if (e := _example(part)) is not None][:MAX_DECOYS]
+        else:
+            continue
+        for candidate in excluded:
+            if candidate and not satisfies(candidate, (name, op, value)):
+                out.append({**labels, name: candidate})
+    return out
+
+
+def _alternatives(regex: str) -> list[str]:
+    """The top-level alternatives of a regular expression (`a|b(c|d)` → `a`, `b(c|d)`)."""
+    parts, depth, current = [], 0, ""
+    for i, char in enumerate(regex):
+        escaped = i > 0 and regex[i - 1] == "\\"
+        if char in "([" and not escaped:
+            depth += 1
+        elif char in ")]" and not escaped:
+            depth -= 1
+        if char == "|" and depth == 0 and not escaped:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return [*parts, current]
+
+
+def _example(regex: str) -> str | None:
+    """A string the regular expression matches whole, made by the plainest reading of it; None if that fails."""
+    text = regex.strip("^$")
+    text = re.sub(r"\(([^()|]*)(\|[^()]*)?\)", r"\1", text)  # a group: its first alternative
+    text = re.sub(r"\[\^?([^\]])[^\]]*\]", r"\1", text)  # a class: its first character
+    text = re.sub(r"\.[*+]|\.\{\d+(,\d*)?\}", "x", text)  # any run of characters
+    text = re.sub(r"(?<!\\)\.", "0", text)  # any character
+    text = re.sub(r"[*?]|\{\d+(,\d*)?\}", "", text)
+    text = text.replace("+", "")
+    text = re.sub(r"\\(.)", r"\1", text)
+    try:
+        return text if re.fullmatch(regex, text, re.DOTALL) else None
+    except re.error:
+        return None
+
+
+def replicas(node: T.Node, inputs: list[Input], before: float) -> list[Input] | None:
+    """Quiet second series of the driven inputs, at the amount they have before the level is crossed, told
+    apart by a label the query neither groups nor matches on; None when no label is free."""
+    taken = _grouping_labels(node)
+    out = []
+    for item in inputs:
+        if not item.driven or item.bound is not None or item.decoy:
+            continue
+        spread = next((name for name in SPREAD_LABELS if name not in taken and _free(node, item, name)), None)
+        if spread is None:
+            return None
+        out.append(replace(item, labels={**item.labels, spread: f"{spread}-2"}, fixed=before))
+    return out
+
+
+def _free(node: T.Node, item: Input, label: str) -> bool:
+    """Whether every selector of the item's metric leaves `label` free to take another value."""
+    return all(
+        satisfies(f"{label}-2", m)
+        for selector in _selectors(node)
+        if _metric(selector) == item.metric
+        for m in selector.matchers
+        if m[0] == label
+    )
+
+
+def plain(value: float, wanted: Callable[[float], bool]) -> float:
+    """`value` with the fewest decimals that still does what is wanted (7.5 → 7, 0.9 → 0)."""
+    for places in range(16):
+        scale = 10.0**places
+        for candidate in (math.floor(value * scale) / scale, math.ceil(value * scale) / scale):
+            if wanted(candidate):
+                return candidate
+    return value
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one phase should put the query: `wanted` within a unit of the level, `accepted` at least on the
+    right side. `aim` is the value of `lead` to solve for; None: the query's presence is the target, and the
+    parameter is taken as near the edge between presence and absence as can be found."""
+
+    wanted: Callable[[Vector | None], bool]
+    accepted: Callable[[Vector | None], bool]
+    aim: float | None
+    lead: Callable[[Vector], float] = lambda vector: vector[0][1]
+
+
+def level_targets(
+    holds: Callable[[float], bool], comparison: str, level: float, low: float, high: float
+) -> tuple[Target, Target]:
+    """Before: nothing holds and the value is within a unit of the level; after: the lead series holds there.
+    For == (!=) the holding (quiet) side is the level itself."""
+    lead = {">": _max, ">=": _max, "<": _min, "<=": _min}.get(comparison, lambda v: _closest(v, level))
+
+    def near(value: float, exact: bool) -> bool:
+        """Within a unit of the level, and off it: a windowed value on its way from one side to the other then
+        crosses midway, at a step that depends on the window's length."""
+        return value == level if exact else low < value < high and value != level
+
+    def before_wanted(vector: Vector | None) -> bool:
+        return bool(vector) and not any(holds(v) for _, v in vector) and near(lead(vector), comparison == "!=")
+
+    def after_wanted(vector: Vector | None) -> bool:
+        return bool(vector) and holds(lead(vector)) and near(lead(vector), comparison == "==")
+
+    before = Target(
+        before_wanted,
+        lambda vector: vector is not None and not any(holds(v) for _, v in vector),
+        level if comparison == "!=" else (low + level) / 2 if comparison in (">", ">=") else (level + high) / 2,
+        lead,
+    )
+    after = Target(
+        after_wanted,
+        lambda vector: bool(vector) and any(holds(v) for _, v in vector),
+        level if comparison == "==" else (level + high) / 2 if comparison in (">", ">=") else (low + level) / 2,
+        lead,
+    )
+    return before, after
+
+
+def presence_targets() -> tuple[Target, Target]:
+    absent = Target(lambda v: v is not None and not v, lambda v: v is not None and not v, None)
+    present = Target(lambda v: bool(v), lambda v: bool(v), None)
+    return absent, present
+
+
+def _max(vector: Vector) -> float:
+    return max(v for _, v in vector)
+
+
+def _min(vector: Vector) -> float:
+    return min(v for _, v in vector)
+
+
+def _closest(vector: Vector, level: float) -> float:
+    return min((v for _, v in vector), key=lambda v: abs(v - level))
+
+
+def _near_edge(edge: float, accepted: Callable[[float], bool]) -> Callable[[float], bool]:
+    tolerance = max(abs(edge) * 1e-3, 1e-9)
+    return lambda p: abs(p - edge) <= tolerance and accepted(p)
+
+
+@dataclass
+class Case:
+    """One test of one alert: its input series sampled at each step, and what the query returns at each."""
+
+    world: World
+    before: float
+    after: float
+    n: int  # the first step of the second phase
+    steps: int
+    outputs: list[Vector]
+    back: int | None = None  # the first step of the third phase, if any
+
+    def series(self) -> list[tuple[Input, list[float | None]]]:
+        values = self.world.values(self.before, self.after, self.n, self.steps, self.back)
+        return list(zip(self.world.inputs, values, strict=True))
+
+
+class Prover:
+    """Solves the inputs of one alert's query and evaluates it over them."""
+
+    def __init__(self, node: object, records: list[tuple[str, object]], interval_ms: int, non_negative: bool):
+        self.node = node
+        self.records = records
+        self.interval_ms = interval_ms
+        self.non_negative = non_negative
+        self._labels: dict[int, tuple[World, list[Labels], dict]] = {}  # by world: its labels, their selections
+        self._prefixes: dict[tuple, tuple[World, list]] = {}  # by (world, before, n): first-phase record rows
+
+    def _inputs(self, world: World, before: float, after: float, n: int, total: int, back: int | None) -> Inputs:
+        """The world's series, and its recording rules' rows: those of the first phase are computed once per
+        world and parameter (an anomaly's baseline is hundreds of steps, solving runs it tens of times)."""
+        key = id(world)
+        if key not in self._labels or self._labels[key][0] is not world:
+            self._labels[key] = (world, [item.series_labels() for item in world.inputs], {})
+        _, labels, selected = self._labels[key]
+        inputs = Inputs(self.interval_ms, labels, world.values(before, after, n, total, back), selected)
+        if not self.records:
+            return inputs
+        start = min(n, total)
+        prefix = self._prefixes.get((key, before, start))
+        fed, rows = with_records(inputs, self.records, prefix[1] if prefix else None, start if prefix else 0)
+        if prefix is None and total >= start:
+            self._prefixes[(key, before, start)] = (world, rows)
+        return fed
+
+    def outputs(
+        self, world: World, before: float, after: float, n: int, steps: list[int], total: int, back: int | None = None
+    ) -> list[Vector | None]:
+        """The query at each of `steps` (None where Prometheus would refuse it)."""
+        return over_steps(self.node, self._inputs(world, before, after, n, total, back), steps)
+
+    def solve(self, measure: Callable[[float], Vector | None], target: Target) -> float | None:
+        """A parameter whose measure is wanted (else accepted), plain where possible; None when none is."""
+        cache: dict[float, Vector | None] = {}
+
+        def at(p: float) -> Vector | None:
+            if p not in cache:
+                cache[p] = measure(p)
+            return cache[p]
+
+        def lead(p: float) -> float | None:
+            vector = at(p)
+            return target.lead(vector) if vector else None
+
+        allowed = (lambda p: p >= 0) if self.non_negative else (lambda p: math.isfinite(p))
+        if target.aim is not None:  # a query linear in the parameter is solved in one step
+            points = [(p, lead(p)) for p in (1.0, 2.0, 4.0)]
+            if all(v is not None and math.isfinite(v) for _, v in points):
+                (p1, v1), (_, v2), (_, v4) = points
+                if v1 == v2 == v4 and target.accepted(at(p1)):  # a query the parameter does not move
+                    return p1
+                slope = v2 - v1  # type: ignore[operator]
+                if slope and math.isclose(v4 - v2, 2 * slope, rel_tol=1e-9, abs_tol=1e-12):  # type: ignore[operator]
+                    guess = p1 + (target.aim - v1) / slope  # type: ignore[operator]
+                    if allowed(guess):
+                        found = plain(guess, lambda p: allowed(p) and target.wanted(at(p)))
+                        if allowed(found) and target.wanted(at(found)):
+                            return found
+        grid = [p for p in GRID if allowed(p)]
+        marks = [(p, target.accepted(at(p))) for p in grid]
+        ordered = sorted(grid)
+        sides = {p: ok for p, ok in marks}
+        brackets = [(lo, hi) for lo, hi in itertools.pairwise(ordered) if sides[lo] != sides[hi]]
+        for lo, hi in sorted(brackets, key=lambda b: (min(abs(b[0]), abs(b[1])) > 1e9, b[0] < 0, abs(b[0]))):
+            good, bad = (lo, hi) if sides[lo] else (hi, lo)
+            for _ in range(SOLVE_STEPS):
+                mid = (good + bad) / 2
+                if mid in (good, bad):
+                    break
+                if target.aim is not None and target.wanted(at(mid)):
+                    return plain(mid, lambda p: allowed(p) and target.wanted(at(p)))
+                if target.accepted(at(mid)):
+                    good = mid
+                else:
+                    bad = mid
+            if target.aim is None:  # as near the edge as a plain number goes
+                return plain(good, _near_edge(good, lambda p: allowed(p) and target.accepted(at(p))))
+            if target.wanted(at(good)):
+                return plain(good, lambda p: allowed(p) and target.wanted(at(p)))
+        accepted = [p for p, ok in marks if ok]
+        return min(accepted, key=abs) if accepted else None
+
+
+COMPARE: dict[str, Callable[[float, float], bool]] = {
+    ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b,
+    ">=": lambda a, b: a >= b,
+    "<=": lambda a, b: a <= b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+}
+
+
+@dataclass(frozen=True)
+class Proof:
+    """What the generated tests of one alert are built from: a case per level (one when it has none)."""
+
+    cases: list[tuple[float | None, Case]]
+    near: bool  # every phase landed within a unit of its level (else only on the right side)
+
+
+def prove(
+    query: str,
+    records: list[tuple[str, str]],
+    comparison: str | None,
+    levels: list[float],
+    template_labels: set[str],
+    interval_ms: int,
+    phase_steps: Callable[[int], int],
+    for_ms: int,
+    noisy_levels: bool = False,
+    neighbours: Callable[[float], tuple[float, float]] = lambda level: (level - 1, level + 1),
+) -> Proof:
+    """Inputs for `query` (the expression compared with the levels) at each level, or Unprovable.
+
+    `records` are the alert's own recording rules that `query` reads, in order; `phase_steps(steps)` rounds the
+    steps a phase needs to the caller's sizes; `noisy_levels` (anomalies) wobbles the first phase and measures
+    the second where the last `for` elapses, since a z-score falls as the spike joins its own baseline."""
+    node = _parsed(query)
+    record_nodes = [(name, _parsed(expr)) for name, expr in records]
+    sources = [node, *(n for _, n in record_nodes)]
+    reach = _windows(node) + max((_windows(n) for _, n in record_nodes), default=0)
+    delay = math.ceil(max(_offsets(n) for n in sources) / interval_ms)
+    for_steps = math.ceil(for_ms / interval_ms)
+    # Measured two steps into the second phase, a windowed value is on its way from the old value to the new one
+    # and keeps going (a window of 5m and one of 10m then differ); where that does not last, once windows settle.
+    # Solved where windows have settled, the moment the query crosses the level depends on each window's length
+    # (`[5m]` and `[10m]` fire at different steps, `rate` and `irate` too); where windows are long (a trend's 6h),
+    # two steps into the second phase, on the way from the old value to the new one.
+    settle = math.ceil(reach / interval_ms) + 1
+    early = delay + 2
+    starts = [settle, early] if settle <= SETTLE_STEPS and not noisy_levels else [early]
+    returns = any(isinstance(item, T.Call) and item.name in HOLDING_FUNCTIONS for n in sources for item in T.walk(n))
+    recorded = {name for name, _ in records}
+    inputs: dict[tuple, Input] = {}
+    for source in sources:
+        for item in inputs_for(source, template_labels, recorded):
+            inputs.setdefault((item.metric, tuple(sorted(item.labels.items()))), item)
+    found_inputs = list(inputs.values())
+    if not found_inputs:
+        raise Unprovable("its query reads no metric")
+    metrics = list(dict.fromkeys(item.metric for item in found_inputs))
+    selectors = list(dict.fromkeys(item.source for item in found_inputs))
+    choices = [{m} for m in selectors] + ([set(selectors)] if len(selectors) > 1 else [])
+    held_values = HELD if len(selectors) > 1 else HELD[:1]
+    prover = Prover(
+        node,
+        record_nodes,
+        interval_ms,
+        any(item.shape in ("counter", "buckets", "staircase", "sawtooth") for item in found_inputs),
+    )
+    worlds = [
+        World(
+            tuple(replace(item, driven=item.source in driven) for item in found_inputs), held, interval_ms, noisy_levels
+        )
+        for driven in choices
+        for held in held_values
+    ]
+    aggregated = any(_has_aggregation(n) for n in sources)
+    cases: list[tuple[float | None, Case]] = []
+    near = True
+    for level in sorted(set(levels)) or [None]:
+        if level is None:
+            targets = presence_targets()
+        else:
+            low, high = neighbours(level)
+            targets = level_targets(
+                lambda v, lv=level: COMPARE[comparison or ">"](v, lv), comparison or ">", level, low, high
+            )
+        chosen: tuple[bool, Case] | None = None
+        noisy = [level] if noisy_levels and level is not None else []
+        for timing in [_timing(k, for_steps, noisy, phase_steps, returns) for k in starts]:
+            found = _best(prover, worlds, targets, timing, node if aggregated else None)
+            if found is None:
+                continue
+            wanted, world, before, after = found
+            outputs = prover.outputs(
+                world, before, after, timing.n, list(range(timing.total)), timing.total, timing.back
+            )
+            if any(out is None for out in outputs):
+                raise Unprovable("Prometheus would refuse its query on these inputs (a many-to-many match)")
+            case = Case(world, before, after, timing.n, timing.total, outputs, timing.back)  # type: ignore[arg-type]
+            lasting = all(targets[1].accepted(out) for out in outputs[timing.measure : timing.back])
+            if chosen is None or lasting:
+                chosen = (wanted, case)
+            if lasting:
+                break
+        if chosen is None:
+            what = "past its level" if level is not None else "return a series, and then none"
+            raise Unprovable(f"no inputs make its query {what} ({'; '.join(sorted(metrics))} tried)")
+        near = near and chosen[0]
+        cases.append((level, chosen[1]))
+    return Proof(cases, near)
+
+
+@dataclass(frozen=True)
+class Timing:
+    n: int  # the first step of the second phase
+    total: int
+    measure: int  # where the second phase's value is solved for
+    back: int | None = None  # the first step of the third phase (the first's inputs again), if any
+
+
+def _timing(
+    k: int, for_steps: int, noisy_levels: list[float], phase_steps: Callable[[int], int], returns: bool
+) -> Timing:
+    n = phase_steps(k + for_steps + 2)
+    if not noisy_levels:
+        return Timing(n, 3 * n, n + k, 2 * n) if returns else Timing(n, 2 * n, n + k)
+    # A z-score of z over a spike that ramps up for j samples needs about z²·j/3 samples of baseline before it,
+    # to stay past z until the last `for` elapses; with a margin.
+    before = phase_steps(math.ceil(0.5 * max(abs(v) for v in noisy_levels) ** 2 * (k + for_steps + 1)) + 4)
+    return Timing(before, before + n, before + k)
+
+
+def _best(
+    prover: Prover, worlds: list[World], targets: tuple[Target, Target], timing: Timing, aggregated: T.Node | None
+) -> tuple[bool, World, float, float] | None:
+    """The first world whose phases land near the level (else the first on the right sides), with a quiet
+    second series beside the driven one where the query aggregates and that still lands."""
+    best: tuple[bool, World, float, float] | None = None
+    for world in worlds:
+        solved = _solve_world(prover, world, targets, timing.n, timing.measure)
+        if solved is None:
+            continue
+        wanted, before, after = solved
+        if aggregated is not None:
+            quiet = replicas(aggregated, list(world.inputs), before)
+            if quiet:
+                wide = replace(world, inputs=(*world.inputs, *quiet))
+                again = _solve_world(prover, wide, targets, timing.n, timing.measure)
+                if again is not None and (again[0] or not wanted):
+                    world, (wanted, before, after) = wide, again
+        if best is None or (wanted and not best[0]):
+            best = (wanted, world, before, after)
+        if wanted:
+            break
+    return best
+
+
+def _offsets(node: T.Node) -> int:
+    return max([item.offset_ms for item in T.walk(node) if isinstance(item, T.Selector | T.Subquery)], default=0)
+
+
+def _solve_world(
+    prover: Prover, world: World, targets: tuple[Target, Target], n: int, measure: int
+) -> tuple[bool, float, float] | None:
+    before_target, after_target = targets
+    try:
+        before = prover.solve(lambda p: prover.outputs(world, p, p, n, [n - 1], n)[0], before_target)
+        if before is None:
+            return None
+        after = prover.solve(lambda p: prover.outputs(world, before, p, n, [measure], measure + 1)[0], after_target)
+    except (Unsupported, ZeroDivisionError, OverflowError, ValueError) as exc:
+        if isinstance(exc, Unsupported):
+            raise Unprovable(f"its query uses {exc}") from None
+        return None
+    if after is None:
+        return None
+    wanted = before_target.wanted(prover.outputs(world, before, before, n, [n - 1], n)[0]) and after_target.wanted(
+        prover.outputs(world, before, after, n, [measure], measure + 1)[0]
+    )
+    return wanted, before, after
+
+
+def _parsed(text: str) -> T.Node:
+    node = T.parse(text)
+    if isinstance(node, str):
+        raise Unprovable(f"its query does not parse: {node}")
+    return node
