@@ -126,15 +126,15 @@ def test_interval(rules: list[AlertRule], plans: list[slo_compiler.SLOPlan], mos
     return max(d for d in range(unit, most + 1, unit) if step % d == 0)
 
 
-def finest_step(alerts: list[Alert], most: int = MAX_TEST_INTERVAL_MS) -> int:
-    """The coarsest test step, up to `most`, that leaves three samples in every range the alerts' queries read
-    (a `rate[5m]` over one sample returns nothing)."""
+def finest_step(alerts: list[Alert], most: int = MAX_TEST_INTERVAL_MS, per_range: int = 2) -> int:
+    """The coarsest test step, up to `most`, that leaves `per_range` + 1 samples in every range the alerts'
+    queries read (a `rate[5m]` over one sample returns nothing)."""
     ranges = [
         r for alert in alerts for e in (alert.expr, alert.errors, alert.total) if e and (r := shortest_range_ms(e))
     ]
     if any(alert.kind in ("trend", "anomaly", "frequency") for alert in alerts):
         ranges += [r for alert in alerts for r in (alert.lookback_ms, alert.baseline_ms, alert.within_ms) if r]
-    return max(1_000, min([most, *(r // 2 for r in ranges)]))
+    return max(1_000, min([most, *(r // per_range for r in ranges)]))
 
 
 def long_horizon(alerts: list[Alert], rules_of: dict[int, list[AlertRule]], interval: int) -> list[Alert]:
@@ -207,7 +207,9 @@ def group_documents(
         # Their series are sampled at each step and read at that step only, so the step may exceed the lookback.
         long_rules = [rule for alert in long for rule in rules_of[id(alert)]]
         coarsest = max(MAX_TEST_INTERVAL_MS, min(rule.for_ms for rule in long_rules) // FOR_RESOLUTION)
-        long_tests = GroupTests(group, test_interval(long_rules, [], finest_step(long, coarsest)), all_alerts, 0)
+        long_tests = GroupTests(
+            group, test_interval(long_rules, [], finest_step(long, coarsest, per_range=1)), all_alerts, 0
+        )
         for alert in long:
             long_tests.alert(alert, rules_of[id(alert)])
         tests.untested += long_tests.untested

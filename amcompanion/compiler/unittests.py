@@ -27,7 +27,7 @@ from amcompanion.compiler.rules import AlertRule, input_name, needs_input_rule, 
 from amcompanion.compiler.slo import SLOPlan, error_budget, sloth_labels
 from amcompanion.proof import tree
 from amcompanion.proof.evaluate import NAME, Inputs, Labels, over_steps, with_records
-from amcompanion.proof.synthesize import Unprovable, prove
+from amcompanion.proof.synthesize import Case, Unprovable, prove
 
 LEVEL_WORDS = {">": "above", "<": "below", ">=": "at least", "<=": "at most", "==": "equal to", "!=": "not equal to"}
 Runs = list[tuple[float | None, int]]  # (value, samples in a row), one sample per interval; None: no sample
@@ -289,6 +289,7 @@ class GroupTests:
         self.composite_names: dict[str, list[set[str]]] = {}  # per round family: alerts each round involves
         self.rules_by_name: dict[str, list[AlertRule]] = {}
         self.example_tests: list[dict] = []
+        self.query_cases: list[tuple[Alert, str, Case]] = []  # placed in rounds when the document is made
         self.recording_texts = [(rule["record"], rule["expr"]) for a in group.alerts for rule in recording_rules(a)]
         self.recordings = [
             (name, node) for name, text in self.recording_texts if not isinstance(node := tree.parse(text), str)
@@ -403,17 +404,26 @@ class GroupTests:
             if not alert.examples:
                 self.unproven.append((alert.name, str(exc)))
             return
-        for index, (level, case) in enumerate(proof.cases):
+        for level, case in proof.cases:
             if level is None:
                 title = f"{alert.name} present"
             else:
                 title = f"{alert.name} {LEVEL_WORDS[comparison]} {_num(level)}"
-            inputs = [(item.series_labels(), values) for item, values in case.series()]
+            self.query_cases.append((alert, title, case))
+
+    def place_queries(self) -> None:
+        """Query cases into rounds, the longest first: a case joins the first round at least as long whose
+        cases read other metrics (one does not move another), its second phase running on to the round's end;
+        promtool evaluates every rule of the file at every step of a round, so fewer, fuller rounds are faster."""
+        placed: list[dict] = []
+        for alert, title, case in sorted(self.query_cases, key=lambda c: -c[2].steps):
             metrics = {item.metric for item in case.world.inputs}
-            family = f"queries over {format_duration(case.steps * self.interval)}"
-            slot = index
-            while (found := self._round(family, slot))["metrics"] & metrics:
-                slot += 1  # alerts of one round read metrics of their own, so one does not move another
+            found = next((r for r in placed if r["steps"] >= case.steps and not r["metrics"] & metrics), None)
+            if found is None:
+                found = self._round("queries", len(placed))
+                found["steps"] = case.steps
+                placed.append(found)
+            inputs = [(item.series_labels(), values) for item, values in case.series(found["steps"])]
             found["titles"].append(title)
             found["metrics"] |= metrics
             found["cases"][id(alert)] = case
@@ -422,7 +432,9 @@ class GroupTests:
                 (series_string(dict(labels)[NAME], dict(_without_name(labels))), values_notation(values))
                 for labels, values in inputs
             ]
-            found["evaluate"].setdefault(alert.name, []).extend([case.n - 1, case.steps - 1])
+            ends = [case.n - 1, *([case.back - 1] if case.back else []), found["steps"] - 1]
+            found["evaluate"].setdefault(alert.name, []).extend(ends)
+        self.query_cases = []
 
     def examples(self, alert: Alert) -> None:
         """A test per catalog example: its input series, and the severities firing at its time."""
@@ -477,7 +489,12 @@ class GroupTests:
                 continue
             read = self._metrics(node)
             case = found["cases"].get(id(rule.alert))
-            own = case is not None and read is not None and read <= {i.metric for i in case.world.inputs}
+            own = (
+                case is not None
+                and case.steps == steps
+                and read is not None
+                and read <= {i.metric for i in case.world.inputs}
+            )
             if own and not read & (found["metrics"] - {i.metric for i in case.world.inputs}):
                 outputs = [[s for s in out if rule.holds(s[1])] for out in case.outputs]
             elif read is not None and not read & found["metrics"] and not promql.produces_without_input(rule.expr):
@@ -686,6 +703,7 @@ class GroupTests:
             )
 
     def document(self, rule_file: str) -> dict:
+        self.place_queries()
         rounds = []
         for family, entries in self.rounds.items():
             for index, found in enumerate(entries):
@@ -699,6 +717,8 @@ class GroupTests:
                         checks.setdefault(kind, []).extend(items)
                 titles = found["titles"]
                 more = f" and {len(titles) - 3} more" if len(titles) > 3 else ""
+                if "steps" in found:  # query rounds are as long as their longest case
+                    family = f"queries over {format_duration(found['steps'] * self.interval)}"
                 name = f"{family}, round {index + 1} of {len(entries)}: {', '.join(titles[:3])}{more}"
                 rounds.append(
                     {

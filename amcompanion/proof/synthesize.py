@@ -104,8 +104,8 @@ class World:
                     wobble = (0.1 if i % 2 else -0.1) * (abs(start) or 1.0)
                     if item.decoy:  # against the wobble: a decoy let in flattens the baseline
                         amount = start - wobble
-                    elif phase_after:  # a spike that ramps up by `after - before` a step
-                        amount = start + (amount - start) * (i - n + 1)
+                    elif phase_after:  # a spike that ramps up by |after - before| a step
+                        amount = start + abs(amount - start) * (i - n + 1)
                     else:  # a baseline that wobbles ±10%
                         amount = start + wobble
                 shape = item.shape
@@ -455,8 +455,10 @@ class Case:
     outputs: list[Vector]
     back: int | None = None  # the first step of the third phase, if any
 
-    def series(self) -> list[tuple[Input, list[float | None]]]:
-        values = self.world.values(self.before, self.after, self.n, self.steps, self.back)
+    def series(self, steps: int | None = None) -> list[tuple[Input, list[float | None]]]:
+        """Each input and its samples, over `steps` (the case's own by default; a longer test runs the last
+        phase on)."""
+        values = self.world.values(self.before, self.after, self.n, steps or self.steps, self.back)
         return list(zip(self.world.inputs, values, strict=True))
 
 
@@ -634,7 +636,10 @@ def prove(
             )
         chosen: tuple[bool, Case] | None = None
         noisy = [level] if noisy_levels and level is not None else []
-        for timing in [_timing(k, for_steps, noisy, phase_steps, returns) for k in starts]:
+        timings = [_timing(k, for_steps, noisy, phase_steps, returns) for k in starts]
+        if noisy:  # a z-score that falls back too soon wants a longer baseline
+            timings += [_timing(starts[0], for_steps, noisy, phase_steps, returns, baseline=f) for f in (2, 4)]
+        for timing in timings:
             found = _best(prover, worlds, targets, timing, node if aggregated else None)
             if found is None:
                 continue
@@ -667,14 +672,20 @@ class Timing:
 
 
 def _timing(
-    k: int, for_steps: int, noisy_levels: list[float], phase_steps: Callable[[int], int], returns: bool
+    k: int,
+    for_steps: int,
+    noisy_levels: list[float],
+    phase_steps: Callable[[int], int],
+    returns: bool,
+    baseline: int = 1,
 ) -> Timing:
     n = phase_steps(k + for_steps + 2)
-    if not noisy_levels:
-        return Timing(n, 3 * n, n + k, 2 * n) if returns else Timing(n, 2 * n, n + k)
+    if not noisy_levels:  # the first phase only has to settle; the second, to settle and let every `for` elapse
+        first = phase_steps(k + 2)
+        return Timing(first, first + 2 * n, first + k, first + n) if returns else Timing(first, first + n, first + k)
     # A z-score of z over a spike that ramps up for j samples needs about z²·j/3 samples of baseline before it,
     # to stay past z until the last `for` elapses; with a margin.
-    before = phase_steps(math.ceil(0.5 * max(abs(v) for v in noisy_levels) ** 2 * (k + for_steps + 1)) + 4)
+    before = phase_steps(baseline * math.ceil(0.5 * max(abs(v) for v in noisy_levels) ** 2 * (k + for_steps + 1)) + 4)
     return Timing(before, before + n, before + k)
 
 
