@@ -222,6 +222,9 @@ def printf(fmt: object, *args: object) -> str:
             spec = f"%{width}" + (f".{precision}" if precision is not None else "") + verb
             if verb == "g" and precision is None:
                 return go_float(float(arg))
+            if not math.isfinite(arg):  # Go writes +Inf, -Inf and NaN whatever the verb
+                text = go_float(float(arg))
+                return f"{text:>{width}}" if width else text
             return spec % float(arg)
         raise Unsupported(f"printf %{verb}")
 

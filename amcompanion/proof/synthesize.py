@@ -39,7 +39,7 @@ STANDARD_LABELS = ("instance", "job")
 _POSITIVE = [m * 10.0**e for e in range(-3, 10) for m in (1, 2, 5)]
 GRID = [0.0, *_POSITIVE, *(-v for v in _POSITIVE)]
 SOLVE_STEPS = 60
-SETTLE_STEPS = 30  # windows longer than this many test steps are not waited for
+SETTLE_STEPS = 60  # windows longer than this many test steps are not waited for
 # Functions whose window holds an extreme or the last value for its length: a third phase shows that length.
 HOLDING_FUNCTIONS = frozenset(
     {"max_over_time", "min_over_time", "last_over_time", "present_over_time", "quantile_over_time"}
@@ -407,13 +407,13 @@ def level_targets(
 
     before = Target(
         before_wanted,
-        lambda vector: vector is not None and not any(holds(v) for _, v in vector),
+        lambda vector: vector is not None and _finite(vector) and not any(holds(v) for _, v in vector),
         level if comparison == "!=" else (low + level) / 2 if comparison in (">", ">=") else (level + high) / 2,
         lead,
     )
     after = Target(
         after_wanted,
-        lambda vector: bool(vector) and any(holds(v) for _, v in vector),
+        lambda vector: bool(vector) and _finite(vector) and any(holds(v) for _, v in vector),
         level if comparison == "==" else (level + high) / 2 if comparison in (">", ">=") else (low + level) / 2,
         lead,
     )
@@ -424,6 +424,11 @@ def presence_targets() -> tuple[Target, Target]:
     absent = Target(lambda v: v is not None and not v, lambda v: v is not None and not v, None)
     present = Target(lambda v: bool(v), lambda v: bool(v), None)
     return absent, present
+
+
+def _finite(vector: Vector) -> bool:
+    """No ±Inf or NaN: a held denominator of 0 makes them, and no real input looks like that."""
+    return all(math.isfinite(v) for _, v in vector)
 
 
 def _max(vector: Vector) -> float:
@@ -545,7 +550,12 @@ class Prover:
             if target.wanted(at(good)):
                 return plain(good, lambda p: allowed(p) and target.wanted(at(p)))
         accepted = [p for p, ok in marks if ok]
-        return min(accepted, key=abs) if accepted else None
+        if not accepted:
+            return None
+        if target.aim is None:
+            return min(accepted, key=abs)
+        # none lands within a unit (a count moves by whole numbers): the one that lands nearest the level
+        return min(accepted, key=lambda p: (abs((lead(p) or 0.0) - target.aim), abs(p)))  # type: ignore[operator]
 
 
 COMPARE: dict[str, Callable[[float, float], bool]] = {
@@ -636,7 +646,7 @@ def prove(
             )
         chosen: tuple[bool, Case] | None = None
         noisy = [level] if noisy_levels and level is not None else []
-        timings = [_timing(k, for_steps, noisy, phase_steps, returns) for k in starts]
+        timings = [_timing(k, for_steps, noisy, phase_steps, returns, reach=settle) for k in starts]
         if noisy:  # a z-score that falls back too soon wants a longer baseline
             timings += [_timing(starts[0], for_steps, noisy, phase_steps, returns, baseline=f) for f in (2, 4)]
         for timing in timings:
@@ -678,10 +688,13 @@ def _timing(
     phase_steps: Callable[[int], int],
     returns: bool,
     baseline: int = 1,
+    reach: int = 0,
 ) -> Timing:
     n = phase_steps(k + for_steps + 2)
-    if not noisy_levels:  # the first phase only has to settle; the second, to settle and let every `for` elapse
-        first = phase_steps(k + 2)
+    if not noisy_levels:
+        # The first phase is twice as long as the longest window (up to 2 × SETTLE_STEPS), so that a window of
+        # twice the length reads other samples; the second settles and lets every `for` elapse.
+        first = phase_steps(max(k + 2, min(2 * reach, 2 * SETTLE_STEPS)))
         return Timing(first, first + 2 * n, first + k, first + n) if returns else Timing(first, first + n, first + k)
     # A z-score of z over a spike that ramps up for j samples needs about z²·j/3 samples of baseline before it,
     # to stay past z until the last `for` elapses; with a margin.
