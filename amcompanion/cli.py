@@ -14,6 +14,7 @@ from amcompanion.wording import plural
 if TYPE_CHECKING:
     from amcompanion.catalog.model import Catalog
     from amcompanion.lint import Finding
+    from amcompanion.lint.server import PrometheusAPI
 
 COMPILE_EXAMPLES = """\
 examples:
@@ -29,12 +30,18 @@ examples:
   amcompanion lint                          # lint rulesets/: file:line:col: check: message
   amcompanion lint teams/payments --json    # the findings as JSON, for scripts
   amcompanion compile --strict              # the same findings fail the compile (nothing written)
+  amcompanion lint --prometheus http://prometheus:9090
+                                            # also ask that server: does every selector have series
+                                            # (last --window, default 1h), every label a matcher or
+                                            # template reads?
 
-checks: template-label, rate-window, regex, counter-without-rate, no-comparison,
-absent-for, duplicate-rule (docs/lint.md). Exempt one alert, with a reason:
+checks: template-label, vector-matching, rate-window, regex, counter-without-rate,
+no-comparison, absent-for, duplicate-rule; with --prometheus also series-missing,
+label-missing (docs/lint.md). Exempt one alert, with a reason:
   lint: {disable: [no-comparison], reason: "a deadman switch: fires always"}
 
-exit codes: 0 no findings, 1 findings or catalog errors, 2 usage errors
+exit codes: 0 no findings, 1 findings or catalog errors, 2 usage errors or a server
+that cannot be asked (unreachable, an HTTP error, not Prometheus's API)
 """
 
 VALIDATE_EXAMPLES = """\
@@ -257,12 +264,33 @@ def _parser() -> argparse.ArgumentParser:
     li = sub.add_parser(
         "lint",
         help="find alerts that cannot work as meant (dropped template labels, short rate windows...)",
-        description="Check a catalog's alerts for mistakes that can be known without a Prometheus server.",
+        description="Check a catalog's alerts for mistakes that can be known without a Prometheus server; with "
+        "--prometheus, also for selectors and labels that a running one has no series of.",
         epilog=LINT_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     li.add_argument("rulesets", nargs="?", default="rulesets", type=Path, help="catalog directory (default: rulesets)")
     li.add_argument("--json", action="store_true", help="the findings as a JSON list, for scripts")
+    li.add_argument(
+        "--prometheus",
+        metavar="URL",
+        help="also check the alerts' selectors and labels against this Prometheus's HTTP API "
+        "(its address, as http://prometheus:9090)",
+    )
+    li.add_argument(
+        "--window",
+        default="1h",
+        type=_lint_window,
+        metavar="DURATION",
+        help="with --prometheus: series seen within this long count (default: 1h)",
+    )
+    li.add_argument(
+        "--timeout",
+        default=10.0,
+        type=_lint_timeout,
+        metavar="SECONDS",
+        help="with --prometheus: how long to wait for each answer (default: 10)",
+    )
 
     v = sub.add_parser(
         "validate",
@@ -615,10 +643,37 @@ def _compile(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lint(catalog: "Catalog", root: Path) -> "list[Finding]":
+def _lint(
+    catalog: "Catalog", root: Path, prometheus: "PrometheusAPI | None" = None, window_ms: int = 3600 * 1000
+) -> "list[Finding]":
+    """The lint findings, located; with `prometheus`, also those of its series (raises ServerError)."""
     from amcompanion.lint import lint, locate_findings
 
-    return locate_findings(lint(catalog), root, catalog.root_name)
+    found = lint(catalog)
+    if prometheus is not None:
+        from amcompanion.lint.server import check_server
+
+        found += check_server(catalog, prometheus, window_ms)
+    return locate_findings(list(dict.fromkeys(found)), root, catalog.root_name)
+
+
+def _lint_window(text: str) -> int:
+    from amcompanion.catalog.durations import parse_duration
+
+    ms = parse_duration(text)
+    if not ms:
+        raise argparse.ArgumentTypeError(f"not a Prometheus duration over 0, as 1h or 30m: {text!r}")
+    return ms
+
+
+def _lint_timeout(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"not a number of seconds over 0: {text!r}")
+    return seconds
 
 
 def lint_command(args: argparse.Namespace) -> int:
@@ -635,14 +690,22 @@ def lint_command(args: argparse.Namespace) -> int:
             print(f"error: {diag}" if not diag.line else str(diag), file=sys.stderr)
         print(f"{plural(len(exc.diagnostics), 'error')}; fix them to lint", file=sys.stderr)
         return 1
-    findings = _lint(catalog, args.rulesets)
+    from amcompanion.lint.server import PrometheusAPI, ServerError
+
+    try:
+        server = PrometheusAPI(args.prometheus, args.timeout) if args.prometheus is not None else None
+        findings = _lint(catalog, args.rulesets, server, args.window)
+    except ServerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         fields = ("check", "file", "line", "column", "message")
         print(json.dumps([{k: v for k, v in asdict(f).items() if k in fields} for f in findings], indent=2))
     else:
         for finding in findings:
             print(finding)
-        print(f"{plural(len(findings), 'finding')} in {plural(len(catalog.alerts()), 'alert')}", file=sys.stderr)
+        asked = f", with the series of Prometheus at {server.url}" if server is not None else ""
+        print(f"{plural(len(findings), 'finding')} in {plural(len(catalog.alerts()), 'alert')}{asked}", file=sys.stderr)
     return 1 if findings else 0
 
 

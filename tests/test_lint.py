@@ -9,7 +9,7 @@ from amcompanion.catalog import load_catalog
 from amcompanion.catalog.diagnostics import CatalogError
 from amcompanion.cli import main
 from amcompanion.importers.run import import_sources
-from amcompanion.lint import lint, locate_findings
+from amcompanion.lint import CHECKS, lint, locate_findings
 
 DATA = Path(__file__).parent / "data" / "rules"
 
@@ -40,6 +40,16 @@ CASES = {
   summary: "deadlocks on {{ $labels.instance }} in {{ $labels.datname }}"
 """,
         '7:18: template-label: reads label "instance"',
+    ),
+    "vector-matching": (
+        """- alert: HighErrorRatio
+  expr: sum by (job) (rate(errors_total[5m])) / on (instance) sum by (instance) (rate(requests_total[5m])) > 0.05
+""",
+        """- alert: HighErrorRatio
+  expr: sum by (instance) (rate(errors_total[5m])) / on (instance) sum by (instance) (rate(requests_total[5m])) > 0.05
+""",
+        '6:15: vector-matching: "/ on (instance)" matches on label "instance", which the left side\'s output does not '
+        "carry (it keeps job): no series of the right side that has it can pair",
     ),
     "rate-window": (
         """- alert: HighErrors
@@ -132,6 +142,86 @@ def test_template_label_follows_prometheus_label_rules(tmp_path: Path, expr: str
     assert (found == []) is silent, found
 
 
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        (  # two aggregations by different labels, matched one-to-one on all of them
+            "sum by (pod) (rate(http_errors_total[5m])) / sum by (namespace) (rate(http_requests_total[5m])) > 0.05",
+            'the two sides of "/" keep different labels (left keeps pod; right keeps namespace) and are matched on all '
+            "of them, so no series pair and the result is always empty: aggregate both by the same labels, or match "
+            "with on (...)",
+        ),
+        (  # the per-instance total needs on (job) group_left
+            "sum by (job, instance) (rate(http_errors_total[5m])) / sum by (job) (rate(http_requests_total[5m])) > 0.1",
+            'the two sides of "/" keep different labels (left keeps instance, job; right keeps job)',
+        ),
+        (  # group_left copies a label the one side dropped
+            "sum by (namespace) (kube_pod_info) * on (namespace) group_left (team) max by (namespace) "
+            "(kube_namespace_labels) > 100",
+            '"* on (namespace) group_left (team)" copies label "team" from the right side, whose output does not carry '
+            "it (it keeps namespace): the result never has it; keep it in the right side's aggregation or drop it from "
+            "group_left (...)",
+        ),
+        (  # unless filters nothing
+            "up == 0 unless on (instance) max by (job) (maintenance_mode) == 1",
+            '"unless on (instance)" matches on label "instance", which the right side\'s output does not carry (it '
+            "keeps job): no series of the left side that has it can pair",
+        ),
+        (  # group_right: the one side is the left
+            "sum by (job) (x) / on (job) group_right (instance) rate(y_total[5m]) > 1",
+            '"/ on (job) group_right (instance)" copies label "instance" from the left side',
+        ),
+    ],
+)
+def test_vector_matching_finds_sides_that_never_pair(tmp_path: Path, expr: str, message: str) -> None:
+    found = [line for line in findings(tmp_path, f"- alert: A\n  expr: '{expr}'\n") if "vector-matching" in line]
+    assert len(found) == 1 and found[0].startswith(f"rulesets/alerts.yaml:6:15: vector-matching: {message}"), found
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        # node-exporter's and kube-prometheus's shapes: selectors keep every label, so no side can be known short
+        "node_filesystem_avail_bytes / node_filesystem_size_bytes < 0.1 and node_filesystem_readonly == 0",
+        'kube_resourcequota{type="used"} / ignoring (instance, job, type) (kube_resourcequota{type="hard"} > 0) > 0.9',
+        "node_memory_MemAvailable_bytes / on (instance) group_left (nodename) node_uname_info < 0.1",
+        # the same labels on both sides, or matched on labels both keep
+        "sum by (job) (rate(errors_total[5m])) / sum by (job) (rate(requests_total[5m])) > 0.05",
+        "count by (job) (up == 0) / count by (job) (up) > 0.5",
+        "sum by (job, instance) (rate(a_total[5m])) / on (job) group_left sum by (job) (rate(b_total[5m])) > 0.1",
+        "sum by (a, b) (x) / ignoring (b) sum by (a) (y) > 1",
+        # or keeps both sides; a scalar pairs with every series; sum() against sum() pairs on no labels
+        "sum by (job) (x) > 1 or sum by (instance) (y) > 1",
+        "sum by (job) (x) > scalar(sum(y))",
+        "sum(rate(a_total[5m])) / sum(rate(b_total[5m])) > 0.5",
+        # unknown output labels (a selector, label_replace adding one) say nothing
+        "rate(x_total[5m]) / on (instance) y > 1",
+        'label_replace(sum by (a) (x), "b", "$1", "a", "(.*)") / sum by (a, b) (y) > 1',
+    ],
+)
+def test_vector_matching_stays_silent_where_sides_can_pair(tmp_path: Path, expr: str) -> None:
+    alert = "- alert: A\n  expr: '" + expr.replace("'", "''") + "'\n"
+    assert [line for line in findings(tmp_path, alert) if "vector-matching" in line] == []
+
+
+def test_vector_matching_checks_a_ratios_errors_against_its_total(tmp_path: Path) -> None:
+    found = findings(
+        tmp_path,
+        """- alert: ErrorRatio
+  kind: ratio
+  errors: sum by (service) (rate(http_errors_total[5m]))
+  total: sum by (route) (rate(http_requests_total[5m]))
+  above: 0.05
+  severity: critical
+""",
+    )
+    assert found == [
+        'rulesets/alerts.yaml:7:17: vector-matching: the two sides of "/" keep different labels (errors keeps '
+        "service; total keeps route) and are matched on all of them, so no series pair and the result is always "
+        "empty: aggregate both by the same labels, or match with on (...)"
+    ], found
+
+
 def test_scrape_interval_sets_the_rate_window_bound(tmp_path: Path) -> None:
     alert = "- alert: A\n  expr: rate(x_total[2m]) > 1\n"
     assert findings(tmp_path, alert, "defaults:\n  scrape_interval: 30s\n") == []
@@ -216,3 +306,13 @@ def test_the_same_mistake_twice_in_one_expression_is_one_finding(tmp_path: Path)
     assert [f.split(": ", 1)[1] for f in found] == [
         "rate-window: rate() over [1m] is under 2× the scrape interval (1m): use 2m or more"
     ], found
+
+
+def test_every_check_is_documented_and_in_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+    docs = (Path(__file__).parent.parent / "docs" / "lint.md").read_text(encoding="utf-8")
+    with pytest.raises(SystemExit):
+        main(["lint", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    for check in CHECKS:
+        assert f"### `{check}`" in docs and check in shown, check
+    assert "--prometheus URL" in shown and "--window DURATION" in shown and "--timeout SECONDS" in shown

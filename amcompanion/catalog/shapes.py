@@ -367,12 +367,15 @@ ESCALATE = Shape(
 # The checks of `amcompanion lint` (amcompanion/lint/), named here so an alert's `lint.disable` is checked on reading.
 LINT_CHECKS = (
     "template-label",
+    "vector-matching",
     "rate-window",
     "regex",
     "counter-without-rate",
     "no-comparison",
     "absent-for",
     "duplicate-rule",
+    "series-missing",
+    "label-missing",
 )
 LINT = Shape(
     "Lint settings",

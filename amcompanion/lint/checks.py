@@ -13,7 +13,7 @@ from amcompanion.catalog.durations import format_duration
 from amcompanion.catalog.model import Alert, Catalog
 from amcompanion.catalog.shapes import LINT_CHECKS
 from amcompanion.compiler.gotemplate import referenced_labels
-from amcompanion.lint.labels import LabelSet, output_labels
+from amcompanion.lint.labels import LabelSet, is_scalar, output_labels
 
 CHECKS = LINT_CHECKS
 ANNOTATION_FIELDS = ("summary", "description", "runbook_url", "dashboard_url")  # also top-level alert keys
@@ -84,9 +84,7 @@ def template_label(alert: Alert, scrape_ms: int) -> Iterator[Finding]:
     carried = _output(alert)
     if carried is None:
         return
-    fields = [(("labels", k), v) for k, v in alert.labels.items()]
-    fields += [((k,) if k in ANNOTATION_FIELDS else ("annotations", k), v) for k, v in alert.annotations.items()]
-    for field, text in fields:
+    for field, text in template_fields(alert):
         for label in sorted(referenced_labels(text)):
             if not carried.can_carry(label):
                 yield _finding(
@@ -98,10 +96,82 @@ def template_label(alert: Alert, scrape_ms: int) -> Iterator[Finding]:
                 )
 
 
+def template_fields(alert: Alert) -> list[tuple[tuple[str, ...], str]]:
+    """The alert's templated fields, (where in the alert, text): its labels and annotations."""
+    fields = [(("labels", k), v) for k, v in alert.labels.items()]
+    fields += [((k,) if k in ANNOTATION_FIELDS else ("annotations", k), v) for k, v in alert.annotations.items()]
+    return fields
+
+
 def _shown(labels: LabelSet) -> str:
     if labels.closed:
         return ", ".join(sorted(labels.names)) or "no labels"
     return "every label but " + ", ".join(sorted(labels.names))
+
+
+def vector_matching(alert: Alert, scrape_ms: int) -> Iterator[Finding]:
+    """A binary operation between two vectors pairs series by their labels: `on (x)` with a side that cannot carry
+    `x`, or two aggregations by different labels matched on all of them, never pair a series (the result is empty,
+    or `unless` removes nothing), and `group_left (x)` from a side without `x` copies nothing."""
+    trees = dict(_expressions(alert))
+    for key, node in trees.items():
+        binaries: list[p.BinaryExpr] = []
+
+        def visit(item: object, binaries: list[p.BinaryExpr] = binaries) -> None:
+            if isinstance(item, p.BinaryExpr):
+                binaries.append(item)
+
+        p.walk(node, visit)
+        for binary in binaries:
+            for message in _matching_problems(binary, ("left", "right")):
+                yield _finding(alert, "vector-matching", (key,), message)
+    if alert.kind == "ratio" and "errors" in trees and "total" in trees:  # the rule divides errors by total
+        pair = p.parse(f"({trees['errors']}) / ({trees['total']})")
+        for message in _matching_problems(pair, ("errors", "total")):
+            yield _finding(alert, "vector-matching", ("errors",), message)
+
+
+def _matching_problems(node: p.BinaryExpr, sides: tuple[str, str]) -> Iterator[str]:
+    """What keeps `node`'s two vectors from pairing, as Prometheus matches them; nothing where a side's labels
+    cannot be known from the text (a selector, an unknown function) or one side is a scalar."""
+    op = str(node.op)
+    if op == "or" or is_scalar(node.lhs) or is_scalar(node.rhs):
+        return  # `or` keeps both sides whether they pair or not; a scalar applies to every series
+    left, right = output_labels(node.lhs), output_labels(node.rhs)
+    modifier = node.modifier
+    shown = f"{op} {modifier}".strip() if modifier is not None else op
+    outcome = "unless removes nothing" if op == "unless" else "the result is always empty"
+    matching = modifier.matching if modifier is not None else None
+    labels = frozenset(matching.labels) if matching is not None else frozenset()
+    if matching is not None and matching.type == p.LabelModifierType.Include:  # on (...)
+        for label in sorted(labels):
+            for (name, this), (other_name, other) in (
+                ((sides[0], left), (sides[1], right)),
+                ((sides[1], right), (sides[0], left)),
+            ):
+                if not this.can_carry(label) and other.can_carry(label):
+                    yield (
+                        f'"{shown}" matches on label "{label}", which the {name} side\'s output does not carry (it '
+                        f"keeps {_shown(this)}): no series of the {other_name} side that has it can pair; keep it in "
+                        f"the {name} side's aggregation or drop it from on (...)"
+                    )
+    elif left.closed and right.closed and left.names - labels != right.names - labels:
+        kept = f"{sides[0]} keeps {_shown(left.drop(labels))}; {sides[1]} keeps {_shown(right.drop(labels))}"
+        yield (
+            f'the two sides of "{shown}" keep different labels ({kept}) and are matched on all of them, so no '
+            f"series pair and {outcome}: aggregate both by the same labels, or match with on (...)"
+        )
+    card = modifier.card if modifier is not None else p.VectorMatchCardinality.OneToOne
+    group = frozenset(modifier.group_labels or ()) if modifier is not None else frozenset()
+    if card in (p.VectorMatchCardinality.ManyToOne, p.VectorMatchCardinality.OneToMany):
+        name, one = (sides[1], right) if card == p.VectorMatchCardinality.ManyToOne else (sides[0], left)
+        how = "group_left" if card == p.VectorMatchCardinality.ManyToOne else "group_right"
+        for label in sorted(x for x in group if not one.can_carry(x)):
+            yield (
+                f'"{shown}" copies label "{label}" from the {name} side, whose output does not carry it (it keeps '
+                f"{_shown(one)}): the result never has it; keep it in the {name} side's aggregation or drop it from "
+                f"{how} (...)"
+            )
 
 
 def rate_window(alert: Alert, scrape_ms: int) -> Iterator[Finding]:
@@ -270,7 +340,7 @@ def duplicate_rule(alerts: list[Alert]) -> Iterator[Finding]:
             yield replace(finding, related=(other.origin.file, other.origin.path))
 
 
-ALERT_CHECKS = (template_label, rate_window, regex, counter_without_rate, no_comparison, absent_for)
+ALERT_CHECKS = (template_label, vector_matching, rate_window, regex, counter_without_rate, no_comparison, absent_for)
 
 
 def locate_findings(findings: list[Finding], root: Path, display_root: str) -> list[Finding]:
