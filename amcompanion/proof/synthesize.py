@@ -33,12 +33,16 @@ HELD = (100.0, 1.0, 0.0)  # values tried for the metrics that are not driven
 SPREAD_LABELS = ("instance", "pod", "job", "amcompanion_replica")  # what tells a second series apart
 COUNTER_FUNCTIONS = frozenset({"rate", "irate", "increase"})
 RAMP_FUNCTIONS = frozenset({"deriv", "predict_linear", "delta", "idelta"})
-BUCKET_BOUNDS = tuple(m * 10.0**e for e in range(-3, 6) for m in (1, 2, 5))
+BUCKET_BOUNDS = tuple(m * 10.0**e for e in range(-3, 5) for m in (1, 3))  # 0.001 to 30000, and +Inf
 BUCKET_RATE = 10.0  # observations per second (counters) or in all (gauges) of a bucketed metric
 STANDARD_LABELS = ("instance", "job")
 _POSITIVE = [m * 10.0**e for e in range(-3, 10) for m in (1, 2, 5)]
-GRID = [0.0, *_POSITIVE, *(-v for v in _POSITIVE)]
+POSITIVE_GRID = _POSITIVE  # the parameters tried, from 0 outwards, when a query is not linear in its parameter
+NEGATIVE_GRID = [-v for v in _POSITIVE]
 SOLVE_STEPS = 60
+# Per alert, in series × steps simulated: past this its query is reported unproven rather than slow a compile
+# down (an anomaly over a histogram's buckets would take tens of seconds). The same inputs, the same verdict.
+WORK_BUDGET = 100_000
 SETTLE_STEPS = 60  # windows longer than this many test steps are not waited for
 # Functions whose window holds an extreme or the last value for its length: a third phase shows that length.
 HOLDING_FUNCTIONS = frozenset(
@@ -91,39 +95,49 @@ class World:
     ) -> list[list[float | None]]:
         """Each input's samples: `before`'s amount for [0, n), `after`'s from n, and `before`'s again from
         `back` if given (a window that holds a high value for its length shows it as the value falls)."""
-        out = []
+        out: list[list[float | None]] = []
         seconds = self.interval_ms / 1000
+        end = min(back if back is not None else steps, steps)
         for item in self.inputs:
-            row: list[float | None] = []
-            current = 0.0
-            for i in range(steps):
-                phase_after = n <= i < (back if back is not None else steps)
-                amount = item.amount(after if phase_after else before, self.held)
-                if self.noisy and item.driven and item.fixed is None:
-                    start = item.amount(before, self.held)
-                    wobble = (0.1 if i % 2 else -0.1) * (abs(start) or 1.0)
-                    if item.decoy:  # against the wobble: a decoy let in flattens the baseline
-                        amount = start - wobble
-                    elif phase_after:  # a spike that ramps up by |after - before| a step
-                        amount = start + abs(amount - start) * (i - n + 1)
-                    else:  # a baseline that wobbles ±10%
-                        amount = start + wobble
-                shape = item.shape
-                if shape in ("gauge", "buckets_gauge"):
-                    current = amount
-                elif shape in ("counter", "buckets"):
-                    current = 0.0 if i == 0 else current + amount * seconds
-                elif shape == "ramp":  # a level before, then a slope per second from where it was
-                    current = amount if not phase_after else current + amount * seconds
-                elif shape == "timestamp":
-                    current = i * seconds - amount
-                elif shape == "staircase":  # `amount` changes per step, at most one per step
-                    current = float(math.floor(i * min(max(amount, 0.0), 1.0)))
-                elif shape == "sawtooth":  # drops (counter resets) at `amount` per step
-                    rate = min(max(amount, 0.0), 1.0)
-                    current = (i * rate) % 1.0 if rate else 0.0
-                row.append(current)
+            amounts = self._amounts(item, before, after, n, end, steps)
+            shape = item.shape
+            row: list[float | None]
+            if shape in ("gauge", "buckets_gauge"):
+                row = list(amounts)
+            elif shape in ("counter", "buckets"):  # added one at a time, as promtool expands `a+bxN`
+                row = list(itertools.accumulate((a * seconds for a in amounts[1:]), initial=0.0))
+            elif shape == "timestamp":
+                row = [i * seconds - a for i, a in enumerate(amounts)]
+            else:
+                row = []
+                current = 0.0
+                for i, amount in enumerate(amounts):
+                    if shape == "ramp":  # a level before, then a slope per second from where it was
+                        current = current + amount * seconds if n <= i < end else amount
+                    elif shape == "staircase":  # `amount` changes per step, at most one per step
+                        current = float(math.floor(i * min(max(amount, 0.0), 1.0)))
+                    else:  # sawtooth: drops (counter resets) at `amount` per step
+                        rate = min(max(amount, 0.0), 1.0)
+                        current = (i * rate) % 1.0 if rate else 0.0
+                    row.append(current)
             out.append(row)
+        return out
+
+    def _amounts(self, item: Input, before: float, after: float, n: int, end: int, steps: int) -> list[float]:
+        """The item's amount at each step: constant within a phase, but for an anomaly's driven series."""
+        start, later = item.amount(before, self.held), item.amount(after, self.held)
+        first, second = min(n, steps), max(0, end - min(n, steps))
+        if not (self.noisy and item.driven and item.fixed is None):
+            return [start] * first + [later] * second + [start] * (steps - first - second)
+        out = []
+        for i in range(steps):
+            wobble = (0.1 if i % 2 else -0.1) * (abs(start) or 1.0)
+            if item.decoy:  # against the wobble: a decoy let in flattens the baseline
+                out.append(start - wobble)
+            elif n <= i < end:  # a spike that ramps up by |after - before| a step
+                out.append(start + abs(later - start) * (i - n + 1))
+            else:  # a baseline that wobbles ±10%
+                out.append(start + wobble)
         return out
 
 
@@ -443,8 +457,11 @@ def _closest(vector: Vector, level: float) -> float:
     return min((v for _, v in vector), key=lambda v: abs(v - level))
 
 
+EDGE_STEP = 1e-3  # where a query's presence is the target: each phase this far (relatively) from the edge
+
+
 def _near_edge(edge: float, accepted: Callable[[float], bool]) -> Callable[[float], bool]:
-    tolerance = max(abs(edge) * 1e-3, 1e-9)
+    tolerance = max(abs(edge) * EDGE_STEP / 2, 1e-9)
     return lambda p: abs(p - edge) <= tolerance and accepted(p)
 
 
@@ -477,6 +494,7 @@ class Prover:
         self.non_negative = non_negative
         self._labels: dict[int, tuple[World, list[Labels], dict]] = {}  # by world: its labels, their selections
         self._prefixes: dict[tuple, tuple[World, list]] = {}  # by (world, before, n): first-phase record rows
+        self.work = 0  # series × steps simulated so far, against WORK_BUDGET
 
     def _inputs(self, world: World, before: float, after: float, n: int, total: int, back: int | None) -> Inputs:
         """The world's series, and its recording rules' rows: those of the first phase are computed once per
@@ -485,6 +503,12 @@ class Prover:
         if key not in self._labels or self._labels[key][0] is not world:
             self._labels[key] = (world, [item.series_labels() for item in world.inputs], {})
         _, labels, selected = self._labels[key]
+        self.work += total * len(world.inputs)
+        if self.work > WORK_BUDGET:
+            raise Unprovable(
+                "solving its inputs would take over "
+                f"{WORK_BUDGET:,} series-steps of simulation (a long window over many series): give it examples"
+            )
         inputs = Inputs(self.interval_ms, labels, world.values(before, after, n, total, back), selected)
         if not self.records:
             return inputs
@@ -528,34 +552,78 @@ class Prover:
                         found = plain(guess, lambda p: allowed(p) and target.wanted(at(p)))
                         if allowed(found) and target.wanted(at(found)):
                             return found
-        grid = [p for p in GRID if allowed(p)]
-        marks = [(p, target.accepted(at(p))) for p in grid]
-        ordered = sorted(grid)
-        sides = {p: ok for p, ok in marks}
-        brackets = [(lo, hi) for lo, hi in itertools.pairwise(ordered) if sides[lo] != sides[hi]]
-        for lo, hi in sorted(brackets, key=lambda b: (min(abs(b[0]), abs(b[1])) > 1e9, b[0] < 0, abs(b[0]))):
-            good, bad = (lo, hi) if sides[lo] else (hi, lo)
-            for _ in range(SOLVE_STEPS):
-                mid = (good + bad) / 2
-                if mid in (good, bad):
-                    break
-                if target.aim is not None and target.wanted(at(mid)):
-                    return plain(mid, lambda p: allowed(p) and target.wanted(at(p)))
-                if target.accepted(at(mid)):
-                    good = mid
-                else:
-                    bad = mid
-            if target.aim is None:  # as near the edge as a plain number goes
-                return plain(good, _near_edge(good, lambda p: allowed(p) and target.accepted(at(p))))
-            if target.wanted(at(good)):
-                return plain(good, lambda p: allowed(p) and target.wanted(at(p)))
+        marks: list[tuple[float, bool]] = []
+        for side in (POSITIVE_GRID, NEGATIVE_GRID):  # nearest 0 first, and a gauge is rarely below 0
+            previous: tuple[float, bool] | None = (0.0, target.accepted(at(0.0))) if allowed(0.0) else None
+            if side is POSITIVE_GRID and previous is not None:
+                marks.append(previous)
+            for p in side:
+                if not allowed(p):
+                    continue
+                here = (p, target.accepted(at(p)))
+                marks.append(here)
+                if previous is not None and previous[1] != here[1]:
+                    # the first edge decides: a wanted parameter, or the accepted side as near the edge as goes
+                    return self._bisect(at, target, allowed, previous, here)
+                previous = here
         accepted = [p for p, ok in marks if ok]
         if not accepted:
             return None
-        if target.aim is None:
-            return min(accepted, key=abs)
+        if target.aim is None:  # no edge: a typical value (a ramp's level of 0 would leave nothing to fall)
+            return HELD[0] if HELD[0] in dict(marks) and dict(marks)[HELD[0]] else min(accepted, key=abs)
         # none lands within a unit (a count moves by whole numbers): the one that lands nearest the level
         return min(accepted, key=lambda p: (abs((lead(p) or 0.0) - target.aim), abs(p)))  # type: ignore[operator]
+
+    @staticmethod
+    def _bisect(
+        at: Callable[[float], Vector | None],
+        target: Target,
+        allowed: Callable[[float], bool],
+        one: tuple[float, bool],
+        other: tuple[float, bool],
+    ) -> float:
+        """Between two parameters on either side of the target's edge: a wanted one, or else the accepted side
+        as near the edge as a plain number goes."""
+        good, bad = (one[0], other[0]) if one[1] else (other[0], one[0])
+        for step in range(SOLVE_STEPS):
+            mid = (good + bad) / 2
+            if mid in (good, bad) or abs(good - bad) <= max(abs(good), 1e-9) * 1e-7:
+                break
+            if target.aim is not None and step % 2 == 0:  # every other step by the secant, bisecting between
+                secant = _secant(good, bad, at, target)
+                if secant is not None and min(good, bad) < secant < max(good, bad):
+                    mid = secant
+            if target.aim is not None and target.wanted(at(mid)):
+                return plain(mid, lambda p: allowed(p) and target.wanted(at(p)))
+            if target.accepted(at(mid)):
+                good = mid
+            else:
+                bad = mid
+        if target.aim is None:  # a fixed step past the edge, so that both phases sit as far from it
+            edge = (good + bad) / 2
+            beyond = edge + math.copysign(EDGE_STEP * max(abs(edge), 1e-6), good - bad)
+            found = plain(beyond, _near_edge(beyond, lambda p: allowed(p) and target.accepted(at(p))))
+            return found if allowed(found) and target.accepted(at(found)) else good
+        if target.wanted(at(good)):
+            return plain(good, lambda p: allowed(p) and target.wanted(at(p)))
+        # The edge itself is not wanted (the value sits on the level): the band lies a little further on.
+        direction = math.copysign(max(abs(good), 1e-6), good - bad)
+        for fraction in (1e-4, 1e-3, 1e-2, 0.03, 0.1, 0.3):
+            probe = good + direction * fraction
+            if allowed(probe) and target.wanted(at(probe)):
+                return plain(probe, lambda p: allowed(p) and target.wanted(at(p)))
+        return plain(good, _near_edge(good, lambda p: allowed(p) and target.accepted(at(p))))
+
+
+def _secant(good: float, bad: float, at: Callable[[float], Vector | None], target: Target) -> float | None:
+    """Where the line through the two ends' lead values meets the aim: a smooth query is solved in a few steps."""
+    one, other = at(good), at(bad)
+    if not one or not other or target.aim is None:
+        return None
+    a, b = target.lead(one), target.lead(other)
+    if not (math.isfinite(a) and math.isfinite(b)) or a == b:
+        return None
+    return good + (target.aim - a) * (bad - good) / (b - a)
 
 
 COMPARE: dict[str, Callable[[float, float], bool]] = {
@@ -736,7 +804,9 @@ def _solve_world(
 ) -> tuple[bool, float, float] | None:
     before_target, after_target = targets
     try:
-        before = prover.solve(lambda p: prover.outputs(world, p, p, n, [n - 1], n)[0], before_target)
+        before: float | None = HELD[0]  # an anomaly's wobbling baseline is scale-free: any level will do
+        if not world.noisy or not before_target.accepted(prover.outputs(world, before, before, n, [n - 1], n)[0]):
+            before = prover.solve(lambda p: prover.outputs(world, p, p, n, [n - 1], n)[0], before_target)
         if before is None:
             return None
         after = prover.solve(lambda p: prover.outputs(world, before, p, n, [measure], measure + 1)[0], after_target)
