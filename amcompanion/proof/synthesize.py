@@ -42,7 +42,7 @@ NEGATIVE_GRID = [-v for v in _POSITIVE]
 SOLVE_STEPS = 60
 # Per alert, in series × steps simulated: past this its query is reported unproven rather than slow a compile
 # down (an anomaly over a histogram's buckets would take tens of seconds). The same inputs, the same verdict.
-WORK_BUDGET = 100_000
+WORK_BUDGET = 400_000
 SETTLE_STEPS = 60  # windows longer than this many test steps are not waited for
 # Functions whose window holds an extreme or the last value for its length: a third phase shows that length.
 HOLDING_FUNCTIONS = frozenset(
@@ -243,12 +243,27 @@ def _grouping_labels(node: T.Node) -> set[str]:
     return names
 
 
-def _mentioned(node: T.Node) -> set[str]:
-    names = _grouping_labels(node)
+def _labels_per_selector(node: T.Node) -> dict[str, set[str]]:
+    """The labels each selector's series carry (by selector text): those every vector match names, and those
+    the aggregations around it group by. `node_load1 / count without (cpu) (node_cpu_seconds_total)`: only
+    node_cpu_seconds_total has a cpu, as in Prometheus, so the two sides still match one to one."""
+    matched: set[str] = set()
     for item in T.walk(node):
+        if isinstance(item, T.Binary):
+            matched.update(item.matching)
+            matched.update(item.include)
+    out: dict[str, set[str]] = {}
+
+    def visit(item: T.Node, around: frozenset[str]) -> None:
         if isinstance(item, T.Selector):
-            names.update(name for name, _, _ in item.matchers)
-    return names
+            out.setdefault(item.text, set()).update(around | matched)
+            return
+        inner = around | frozenset(item.grouping) if isinstance(item, T.Aggregate) else around
+        for child in T.children(item):
+            visit(child, inner)
+
+    visit(node, frozenset())
+    return out
 
 
 def _has_aggregation(node: T.Node) -> bool:
@@ -263,7 +278,14 @@ def inputs_for(node: T.Node, template_labels: set[str], recorded: set[str]) -> l
     """The input series of every selector (recorded names excepted: their rules compute them), and beside each
     a decoy for each value its negative matchers exclude: a matcher edited by mistake then lets a decoy in."""
     shapes = _shapes(node)
-    names = (_mentioned(node) | template_labels | set(STANDARD_LABELS)) - {NAME, "le"}
+    scoped = _labels_per_selector(node)
+    common = set(template_labels) | set(STANDARD_LABELS)
+    # A value one selector asks for is every selector's first choice: `a{job="x"} / b` then matches one to one.
+    preferred: dict[str, str] = {}
+    for selector in _selectors(node):
+        for name, op, value in selector.matchers:
+            if op == "=" and name != NAME and value:
+                preferred.setdefault(name, value)
     out: dict[tuple, Input] = {}
     for selector in _selectors(node):
         metric = _metric(selector)
@@ -278,8 +300,8 @@ def inputs_for(node: T.Node, template_labels: set[str], recorded: set[str]) -> l
             if matcher[0] != NAME:
                 by_label.setdefault(matcher[0], []).append(matcher)
         labels: dict[str, str] = {}
-        for name in sorted(names | set(by_label)):
-            value = _value_for(by_label.get(name, []), f"{name}-1")
+        for name in sorted((common | scoped.get(selector.text, set()) | set(by_label)) - {NAME, "le"}):
+            value = _value_for(by_label.get(name, []), preferred.get(name, f"{name}-1"))
             if value is None:
                 raise Unprovable(f"no value of {name} satisfies {selector}")
             if value:
