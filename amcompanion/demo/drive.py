@@ -12,7 +12,6 @@ thing: Prometheus evaluates the compiled rules on what it scrapes.
 import dataclasses
 import itertools
 import math
-import operator
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import promql_parser as pp
 from amcompanion.catalog import promql
 from amcompanion.catalog.model import Alert, Catalog
 from amcompanion.compiler.rules import AlertRule, alert_rules, signal_expr
+from amcompanion.proof.evaluate import ARITHMETIC, COMPARISONS
 from amcompanion.proof.synthesize import plain
 
 TARGET_LABELS = {"job": "node", "instance": "demo-node"}  # the exporter's scrape target
@@ -46,29 +46,6 @@ DRIVABLE = (
 AGGREGATIONS = frozenset({"sum", "avg", "min", "max", "count"})
 
 
-def _divide(a: float, b: float) -> float:
-    """IEEE division, as Go's: x/0 is ±Inf, 0/0 NaN."""
-    if b:
-        return a / b
-    return math.nan if a == 0 or math.isnan(a) else math.copysign(math.inf, a) * math.copysign(1.0, b)
-
-
-ARITHMETIC: dict[str, Callable[[float, float], float]] = {
-    "+": operator.add,
-    "-": operator.sub,
-    "*": operator.mul,
-    "/": _divide,
-    "%": math.fmod,
-    "^": math.pow,
-}
-COMPARISONS: dict[str, Callable[[float, float], bool]] = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    ">": operator.gt,
-    "<": operator.lt,
-    ">=": operator.ge,
-    "<=": operator.le,
-}
 # Candidate values: whole numbers first, then fractions, then the negatives (a gauge is rarely below 0).
 _POSITIVE = [m * 10.0**e for e in range(13) for m in (1, 2, 5)] + [m * 10.0**-e for e in range(1, 4) for m in (5, 2, 1)]
 SIMPLE = [0.0, *_POSITIVE, *(-v for v in _POSITIVE)]

@@ -184,16 +184,20 @@ class Evaluator:
         return value
 
     # -- selectors -----------------------------------------------------------------------------------------
-    def _vector_selector(self, node: T.Selector, t: int) -> Vector:
+    def _latest(self, node: T.Selector, t: int) -> list[tuple[Labels, int, float]]:
+        """Each matching series' last sample within the lookback: its labels, time and value."""
         if node.at:
             raise Unsupported("the @ modifier")
         ref = t - node.offset_ms
-        out: Vector = []
+        out = []
         for index in self.inputs.select(node):
             points = self.inputs.points(index, ref - LOOKBACK_MS, ref)
             if points:
-                out.append((self.inputs.labels[index], points[-1][1]))
+                out.append((self.inputs.labels[index], *points[-1]))
         return out
+
+    def _vector_selector(self, node: T.Selector, t: int) -> Vector:
+        return [(labels, value) for labels, _, value in self._latest(node, t)]
 
     def matrix(self, node: object, t: int) -> list[tuple[Labels, Points]]:
         """A range argument: a selector's samples in [t - range, t], or a subquery's steps."""
@@ -417,13 +421,7 @@ class Evaluator:
     def _timestamps(self, arg: object, t: int) -> Vector:
         if not isinstance(arg, T.Selector):
             raise Unsupported("timestamp() of an expression")
-        ref = t - arg.offset_ms
-        out: Vector = []
-        for index in self.inputs.select(arg):
-            points = self.inputs.points(index, ref - LOOKBACK_MS, ref)
-            if points:
-                out.append((_drop_name(self.inputs.labels[index]), points[-1][0] / 1000))
-        return out
+        return [(_drop_name(labels), ts / 1000) for labels, ts, _ in self._latest(arg, t)]
 
     def _label_replace(self, args: Sequence[object], t: int) -> Vector:
         vector = self.vector(args[0], t)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 
 from amcompanion.proof import tree as T
 from amcompanion.proof.evaluate import (
+    COMPARISONS,
     NAME,
     Inputs,
     Labels,
@@ -648,16 +649,6 @@ def _secant(good: float, bad: float, at: Callable[[float], Vector | None], targe
     return good + (target.aim - a) * (bad - good) / (b - a)
 
 
-COMPARE: dict[str, Callable[[float, float], bool]] = {
-    ">": lambda a, b: a > b,
-    "<": lambda a, b: a < b,
-    ">=": lambda a, b: a >= b,
-    "<=": lambda a, b: a <= b,
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-}
-
-
 @dataclass(frozen=True)
 class Proof:
     """What the generated tests of one alert are built from: a case per level (one when it has none)."""
@@ -732,7 +723,7 @@ def prove(
         else:
             low, high = neighbours(level)
             targets = level_targets(
-                lambda v, lv=level: COMPARE[comparison or ">"](v, lv), comparison or ">", level, low, high
+                lambda v, lv=level: COMPARISONS[comparison or ">"](v, lv), comparison or ">", level, low, high
             )
         chosen: tuple[bool, Case] | None = None
         noisy = [level] if noisy_levels and level is not None else []
