@@ -135,8 +135,8 @@ class World:
             wobble = (0.1 if i % 2 else -0.1) * (abs(start) or 1.0)
             if item.decoy:  # against the wobble: a decoy let in flattens the baseline
                 out.append(start - wobble)
-            elif n <= i < end:  # a spike that ramps up by |after - before| a step
-                out.append(start + abs(later - start) * (i - n + 1))
+            elif n <= i < end:  # a spike that grows with the cube of its age, so it outruns its own baseline
+                out.append(start + abs(later - start) * (i - n + 1) ** 3)
             else:  # a baseline that wobbles ±10%
                 out.append(start + wobble)
         return out
@@ -775,11 +775,12 @@ def _timing(
     if not noisy_levels:
         # The first phase is twice as long as the longest window (up to 2 × SETTLE_STEPS), so that a window of
         # twice the length reads other samples; the second settles and lets every `for` elapse.
-        first = phase_steps(max(k + 2, min(2 * reach, 2 * SETTLE_STEPS)))
+        filled = 2 * reach if reach < 2 * SETTLE_STEPS else 0  # a window longer than that: no samples to spare
+        first = phase_steps(max(k + 2, min(filled, 2 * SETTLE_STEPS)))
         return Timing(first, first + 2 * n, first + k, first + n) if returns else Timing(first, first + n, first + k)
-    # A z-score of z over a spike that ramps up for j samples needs about z²·j/3 samples of baseline before it,
-    # to stay past z until the last `for` elapses; with a margin.
-    before = phase_steps(baseline * math.ceil(0.5 * max(abs(v) for v in noisy_levels) ** 2 * (k + for_steps + 1)) + 4)
+    # A z-score of z over a spike that grows as its age cubed for j samples needs about z²·j/7 samples of
+    # baseline before it, to stay past z until the last `for` elapses; with a margin.
+    before = phase_steps(baseline * math.ceil(0.2 * max(abs(v) for v in noisy_levels) ** 2 * (k + for_steps + 1)) + 4)
     return Timing(before, before + n, before + k)
 
 
