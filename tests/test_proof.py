@@ -341,6 +341,7 @@ def test_a_malformed_example_is_an_error_at_its_place(tmp_path: Path) -> None:
                       - {series: 'x{job="batch"}', values: '0+1'}
                       - {series: 'not a series(', values: '1'}
                     fires: [urgent]
+                    interval: 0s
         """
     )
     (catalog / "batch.yaml").write_text(text)
@@ -350,6 +351,7 @@ def test_a_malformed_example_is_an_error_at_its_place(tmp_path: Path) -> None:
     assert any("batch.yaml:10:" in m and "promtool's notation" in m for m in messages), messages
     assert any("batch.yaml:11:" in m and "expected a series" in m for m in messages), messages
     assert any("batch.yaml:12:" in m and 'unknown severity "urgent"' in m for m in messages), messages
+    assert any("batch.yaml:13:" in m and "more than 0s" in m for m in messages), messages
 
 
 def test_values_notation_gives_back_the_exact_floats_promtool_reads() -> None:

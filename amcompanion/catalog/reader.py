@@ -1101,6 +1101,8 @@ class CatalogReader:
                 elif text is not None and values is not None:
                     series.append((text, values.strip()))
             interval = r.duration(d["interval"], (*path, i, "interval")) if "interval" in d else 60_000
+            if interval == 0:
+                r.error((*path, i, "interval"), "the time between two samples must be more than 0s")
             at = r.duration(d["at"], (*path, i, "at")) if "at" in d else None
             fires_value = d["fires"]
             if isinstance(fires_value, bool):

@@ -57,7 +57,7 @@ def rule_documents(
     name: str,
     rules_doc: dict,
     tests_doc: dict,
-    untested: list[str],
+    unproven: list[str],
     long_tests_doc: dict | None = None,
 ) -> dict[str, Document]:
     """A rule group's files: its rules, its promtool tests (and those of its long-horizon alerts, if any) and the
@@ -87,7 +87,7 @@ def rule_documents(
                 regenerate,
                 sources,
                 f"promtool unit tests: promtool test rules {test_path}"
-                + "".join(f"\nUnproven: {line}" for line in untested),
+                + "".join(f"\nUnproven: {line}" for line in unproven),
             ),
             tests_doc,
         ),

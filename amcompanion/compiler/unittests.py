@@ -191,15 +191,6 @@ def sample_count(notation: str) -> int:
     return count
 
 
-def value_at(runs: Runs, index: int) -> float | None:
-    start = 0
-    for value, length in runs:
-        if index < start + length:
-            return value
-        start += length
-    raise IndexError(index)
-
-
 def expected_alerts(exps: Sequence[Expectation], index: int, interval_ms: int) -> list[dict] | None:
     """The alerts firing at `index`; None when a template is beyond what can be rendered here."""
     alerts = []
@@ -246,10 +237,6 @@ def test_labels(names: set[str] | list[str]) -> dict[str, str]:
 def steps_for(for_ms: int, interval_ms: int) -> int:
     """Samples in one phase: enough for the longest `for` to elapse, plus one."""
     return math.ceil(for_ms / interval_ms) + 2
-
-
-def _holds(holds: Callable[[float | None], bool], runs: Runs) -> list[tuple[bool, int]]:
-    return [(holds(value), length) for value, length in runs]
 
 
 def round_size(steps: int) -> int:
@@ -360,10 +347,6 @@ class GroupTests:
             )
             for r in rules
         ]
-
-    def _templated_labels(self, alert: Alert, extra: Sequence[str] = ()) -> dict[str, str]:
-        templates = [*alert.annotations.values(), *alert.labels.values()]
-        return test_labels(gotemplate.referenced_labels(*templates) | set(extra))
 
     def for_edges(self, rules: list[AlertRule], start: int) -> list[int]:
         """The evaluations just before and at the moment each `for` elapses after `start` (`start` itself

@@ -654,7 +654,6 @@ class Proof:
     """What the generated tests of one alert are built from: a case per level (one when it has none)."""
 
     cases: list[tuple[float | None, Case]]
-    near: bool  # every phase landed within a unit of its level (else only on the right side)
 
 
 def prove(
@@ -716,7 +715,6 @@ def prove(
     ]
     aggregated = any(_has_aggregation(n) for n in sources)
     cases: list[tuple[float | None, Case]] = []
-    near = True
     for level in sorted(set(levels)) or [None]:
         if level is None:
             targets = presence_targets()
@@ -725,7 +723,7 @@ def prove(
             targets = level_targets(
                 lambda v, lv=level: COMPARISONS[comparison or ">"](v, lv), comparison or ">", level, low, high
             )
-        chosen: tuple[bool, Case] | None = None
+        chosen: Case | None = None
         noisy = [level] if noisy_levels and level is not None else []
         timings = [_timing(k, for_steps, noisy, phase_steps, returns, reach=settle) for k in starts]
         if noisy:  # a z-score that falls back too soon wants a longer baseline
@@ -734,7 +732,7 @@ def prove(
             found = _best(prover, worlds, targets, timing, node if aggregated else None)
             if found is None:
                 continue
-            wanted, world, before, after = found
+            _, world, before, after = found
             outputs = prover.outputs(
                 world, before, after, timing.n, list(range(timing.total)), timing.total, timing.back
             )
@@ -743,15 +741,14 @@ def prove(
             case = Case(world, before, after, timing.n, timing.total, outputs, timing.back)  # type: ignore[arg-type]
             lasting = all(targets[1].accepted(out) for out in outputs[timing.measure : timing.back])
             if chosen is None or lasting:
-                chosen = (wanted, case)
+                chosen = case
             if lasting:
                 break
         if chosen is None:
             what = "past its level" if level is not None else "return a series, and then none"
             raise Unprovable(f"no inputs make its query {what} ({'; '.join(sorted(metrics))} tried)")
-        near = near and chosen[0]
-        cases.append((level, chosen[1]))
-    return Proof(cases, near)
+        cases.append((level, chosen))
+    return Proof(cases)
 
 
 @dataclass(frozen=True)
