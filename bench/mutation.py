@@ -172,9 +172,13 @@ def killed(mutant: Mutant, tests: dict[str, str], work: Path, promtool: str) -> 
     (case / "prometheus" / "rules").mkdir(parents=True)
     (case / "prometheus" / "tests").mkdir(parents=True)
     (case / rules).write_text(files[rules])
-    test = f"prometheus/tests/{mutant.group}.test.yml"
-    (case / test).write_text(tests[test])
-    done = subprocess.run([promtool, "test", "rules", test], cwd=case, capture_output=True, text=True, timeout=600)
+    own = re.compile(rf"prometheus/tests/{re.escape(mutant.group)}(\.long\d*)?\.test\.yml")  # and longer horizons
+    group_tests = sorted(path for path in tests if own.fullmatch(path))
+    for test in group_tests:
+        (case / test).write_text(tests[test])
+    done = subprocess.run(
+        [promtool, "test", "rules", *group_tests], cwd=case, capture_output=True, text=True, timeout=600
+    )
     shutil.rmtree(case, ignore_errors=True)
     return done.returncode != 0
 

@@ -153,8 +153,9 @@ def test_mistakes_in_the_new_shapes_say_what_to_do(tmp_path: Path, alert: str, m
 def test_a_long_for_is_tested_in_a_file_of_its_own_at_a_coarse_step_that_still_catches_its_edits(
     tmp_path: Path,
 ) -> None:
-    """A `for: 1w` beside `for: 2m`s would take 20,000 steps at 1m: it goes to <group>.long.test.yml, stepping by a
-    divisor of 1w no coarser than 1w/60; its tests pass, and still fail when the `for` is cut by a tenth."""
+    """A `for: 1w` beside `for: 2m`s would take 20,000 steps at 1m: it goes to <group>.long.test.yml, evaluated every
+    divisor of 1w no coarser than 1w/10 (its inputs sampled finer); its tests pass, and still fail when the `for`
+    is cut by a fifth."""
     alerts = (
         "version: 1\ngroups:\n  - name: host\n    alerts:\n"
         "      - {alert: Quick, expr: load1, above: 5, for: 2m}\n"
@@ -166,7 +167,7 @@ def test_a_long_for_is_tested_in_a_file_of_its_own_at_a_coarse_step_that_still_c
     long_file = out / "prometheus" / "tests" / "host.long.test.yml"
     long_tests = yaml.safe_load(long_file.read_text())
     step = parse_duration(long_tests["evaluation_interval"])
-    assert step is not None and 7 * 86_400_000 % step == 0 and 5 * 60_000 < step <= 7 * 86_400_000 // 60
+    assert step is not None and 7 * 86_400_000 % step == 0 and 5 * 60_000 < step <= 7 * 86_400_000 // 10
     assert {t["alertname"] for test in long_tests["tests"] for t in test["alert_rule_test"]} == {"Idle"}
     short = yaml.safe_load((out / "prometheus" / "tests" / "host.test.yml").read_text())
     assert short["evaluation_interval"] == "1m"  # half the shortest for: a for halved fails
@@ -174,10 +175,10 @@ def test_a_long_for_is_tested_in_a_file_of_its_own_at_a_coarse_step_that_still_c
     require_tool("promtool")
     failures = [f"{r.name}\n{r.detail}" for r in run_checks(out, lambda result: None) if not r.ok]
     assert not failures, "\n\n".join(failures)
-    # the same tests against the rules of a `for` cut by a tenth: they fail
+    # the same tests against the rules of a `for` cut by a fifth: they fail
     mutant = tmp_path / "mutant"
     write_tree(
-        mutant, render(compile_catalog(load_catalog(write(tmp_path / "m", {"a.yaml": alerts % "151h12m"}))).documents)
+        mutant, render(compile_catalog(load_catalog(write(tmp_path / "m", {"a.yaml": alerts % "134h24m"}))).documents)
     )
     (mutant / "prometheus" / "tests" / "host.long.test.yml").write_text(long_file.read_text())
     done = subprocess.run(

@@ -15,8 +15,8 @@ from amcompanion.compiler.unittests import GroupTests
 from amcompanion.proof.synthesize import shortest_range_ms
 
 MAX_TEST_INTERVAL_MS = 5 * 60_000  # Prometheus's lookback: samples further apart would go stale
-LONG_STEPS = 360  # an alert whose `for` needs more steps than this is tested in its group's long-horizon file
-FOR_RESOLUTION = 60  # there, the step is at most 1/60 of the shortest `for`: an edit of `for` by more is caught
+LONG_STEPS = 40  # an alert whose `for` needs more evaluations than this goes to a test file of longer horizon
+FOR_RESOLUTION = 10  # there, the step is at most 1/60 of the shortest `for`: an edit of `for` by more is caught
 REGENERATE = "amcompanion compile"  # the command the headers name when the caller names none (rulesets/ → generated/)
 
 
@@ -58,26 +58,20 @@ def rule_documents(
     rules_doc: dict,
     tests_doc: dict,
     unproven: list[str],
-    long_tests_doc: dict | None = None,
+    long_tests_docs: list[tuple[str, dict]] | None = None,
 ) -> dict[str, Document]:
-    """A rule group's files: its rules, its promtool tests (and those of its long-horizon alerts, if any) and the
-    same rules as a PrometheusRule."""
+    """A rule group's files: its rules, its promtool tests (and those of its longer-horizon alerts, if any: what
+    they test and the tests) and the same rules as a PrometheusRule."""
     test_path = f"prometheus/tests/{name}.test.yml"
-    long_path = f"prometheus/tests/{name}.long.test.yml"
-    long_tests = {
-        long_path: Document(
-            header(
-                catalog,
-                regenerate,
-                sources,
-                f"promtool unit tests of the alerts with a long `for`, at a step of their own: promtool test rules "
-                f"{long_path}",
-            ),
-            long_tests_doc,
+    long_tests = {}
+    for k, (what, doc) in enumerate(long_tests_docs or [], 1):
+        long_path = f"prometheus/tests/{name}.long{k if k > 1 else ''}.test.yml"
+        long_tests[long_path] = Document(
+            header(catalog, regenerate, sources, f"promtool unit tests of {what}: promtool test rules {long_path}"),
+            doc,
         )
-    }
     return {
-        **(long_tests if long_tests_doc else {}),
+        **long_tests,
         f"prometheus/rules/{name}.yml": Document(
             header(catalog, regenerate, sources, "Prometheus recording and alerting rules."), rules_doc
         ),
@@ -127,8 +121,8 @@ def test_interval(rules: list[AlertRule], plans: list[slo_compiler.SLOPlan], mos
 
 
 def finest_step(alerts: list[Alert], most: int = MAX_TEST_INTERVAL_MS, per_range: int = 2) -> int:
-    """The coarsest test step, up to `most`, that leaves `per_range` + 1 samples in every range the alerts'
-    queries read (a `rate[5m]` over one sample returns nothing)."""
+    """The coarsest sample interval, up to `most`, that leaves `per_range` + 1 samples in every range the
+    alerts' queries read (a `rate[5m]` over one sample returns nothing)."""
     ranges = [
         r for alert in alerts for e in (alert.expr, alert.errors, alert.total) if e and (r := shortest_range_ms(e))
     ]
@@ -137,13 +131,43 @@ def finest_step(alerts: list[Alert], most: int = MAX_TEST_INTERVAL_MS, per_range
     return max(1_000, min([most, *(r // per_range for r in ranges)]))
 
 
-def long_horizon(alerts: list[Alert], rules_of: dict[int, list[AlertRule]], interval: int) -> list[Alert]:
-    """Alerts driven by their own series (not composites, which read other alerts) whose `for` would take more than
-    LONG_STEPS steps of the group's test interval: a `for: 1w` at 1m steps is 10,080 evaluations of every rule."""
+def sample_interval(evaluation_ms: int, finest_ms: int) -> int:
+    """The sample interval of query tests: the largest divisor of the evaluation interval (in whole seconds
+    where it is whole) that is no coarser than the windows allow, so that each evaluation falls on a sample."""
+    unit = 1_000 if evaluation_ms % 1_000 == 0 else 1
+    return max(d for d in range(unit, min(evaluation_ms, max(finest_ms, unit)) + 1, unit) if evaluation_ms % d == 0)
+
+
+def horizons(
+    alerts: list[Alert], rules_of: dict[int, list[AlertRule]], plans: list[slo_compiler.SLOPlan]
+) -> list[tuple[list[Alert], int]]:
+    """The group's alerts split by the length of their `for` into test files, each with its evaluation interval:
+    promtool evaluates every rule of the group at every step of every test, and a `for: 1h` beside a `for: 30s`
+    would take 240 steps at 15s. An alert joins the file of the `for`s just shorter than its own while its `for`
+    takes at most LONG_STEPS evaluations there; the first file also has the composites (they read other alerts)
+    and the SLOs, and steps by at most 5m, the next ones by at most 1/FOR_RESOLUTION of their shortest `for`."""
+
+    def longest(alert: Alert) -> int:
+        return max(r.for_ms for r in rules_of[id(alert)])
+
+    def interval(tier: list[Alert], first: bool) -> int:
+        rules = [rule for alert in tier for rule in rules_of[id(alert)]]
+        if first:
+            return test_interval(rules, plans)
+        return test_interval(rules, [], max(MAX_TEST_INTERVAL_MS, min(r.for_ms for r in rules) // FOR_RESOLUTION))
+
+    tiers: list[list[Alert]] = [[alert for alert in alerts if alert.kind == "composite"]]
+    for alert in sorted((a for a in alerts if a.kind != "composite"), key=longest):
+        joined = [*tiers[-1], alert]
+        if longest(alert) > LONG_STEPS * interval(joined, len(tiers) == 1) and tiers[-1]:
+            tiers.append([alert])
+        else:
+            tiers[-1] = joined
+    order = {id(alert): i for i, alert in enumerate(alerts)}  # each file's alerts in the catalog's order
     return [
-        alert
-        for alert in alerts
-        if alert.kind != "composite" and max(r.for_ms for r in rules_of[id(alert)]) > LONG_STEPS * interval
+        (sorted(tier, key=lambda a: order[id(a)]), interval(tier, k == 0))
+        for k, tier in enumerate(tiers)
+        if tier or k == 0
     ]
 
 
@@ -189,35 +213,39 @@ def group_documents(
     for rule in compiled.rules:
         rules_of.setdefault(id(rule.alert), []).append(rule)
     alerts = [alert for alert in group.alerts if not alert.is_record]
-    finest = finest_step(alerts)
-    long = long_horizon(alerts, rules_of, test_interval(compiled.rules, compiled.plans, finest))
-    long_ids = {id(alert) for alert in long}
-    short_rules = [rule for alert in alerts if id(alert) not in long_ids for rule in rules_of[id(alert)]]
-    interval = test_interval(short_rules, compiled.plans, finest)
-    tests = GroupTests(group, interval, all_alerts, max([p.slo.alert_for_ms for p in compiled.plans] + [0]))
-    for alert in alerts:
-        if id(alert) not in long_ids:
-            tests.alert(alert, rules_of[id(alert)])
-    for plan in compiled.plans:
-        tests.slo(plan)
     name = group.file_name or group.name
     rule_file = f"../rules/{name}.yml"
-    long_doc = None
-    if long:
-        # Their series are sampled at each step and read at that step only, so the step may exceed the lookback.
-        long_rules = [rule for alert in long for rule in rules_of[id(alert)]]
-        coarsest = max(MAX_TEST_INTERVAL_MS, min(rule.for_ms for rule in long_rules) // FOR_RESOLUTION)
-        long_tests = GroupTests(
-            group, test_interval(long_rules, [], finest_step(long, coarsest, per_range=1)), all_alerts, 0
+    files: list[GroupTests] = []
+    long_docs: list[tuple[str, dict]] = []
+    for k, (tier, every_ms) in enumerate(horizons(alerts, rules_of, compiled.plans)):
+        # The query tests' inputs are sampled as finely as their windows need; the other tests' series once per
+        # evaluation, which in a later file may exceed the lookback (each is read at its evaluation only).
+        tests = GroupTests(
+            group,
+            every_ms,
+            all_alerts,
+            max([p.slo.alert_for_ms for p in compiled.plans] + [0]) if k == 0 else 0,
+            sample_interval(every_ms, finest_step(tier)),
         )
-        for alert in long:
-            long_tests.alert(alert, rules_of[id(alert)])
-        tests.untested += long_tests.untested
-        tests.unproven += long_tests.unproven
-        long_doc = long_tests.document(rule_file)
-    unproven = [f"{alert}: its query returns series with no input (e.g. vector())" for alert in tests.untested]
-    unproven += [f"{alert}: {why}" for alert, why in tests.unproven]
-    docs = rule_documents(catalog, regenerate, source, name, rules_doc, tests.document(rule_file), unproven, long_doc)
+        for alert in tier:
+            tests.alert(alert, rules_of[id(alert)])
+        if k == 0:
+            for plan in compiled.plans:
+                tests.slo(plan)
+        else:
+            fors = sorted({format_duration(r.for_ms) for alert in tier for r in rules_of[id(alert)] if r.for_ms})
+            what = f"the alerts with a `for` of {' to '.join(dict.fromkeys([fors[0], fors[-1]]))}"
+            document = tests.document(rule_file)
+            if document["tests"]:  # none when all of them are unproven
+                long_docs.append((f"{what}, at a step of their own", document))
+        files.append(tests)
+    unproven = [
+        f"{alert}: its query returns series with no input (e.g. vector())" for t in files for alert in t.untested
+    ]
+    unproven += [f"{alert}: {why}" for t in files for alert, why in t.unproven]
+    docs = rule_documents(
+        catalog, regenerate, source, name, rules_doc, files[0].document(rule_file), unproven, long_docs
+    )
     if group.prometheus_rule:  # the group's own metadata (a PrometheusServiceLevel's), over the defaults
         metadata = docs[f"kubernetes/{name}.prometheusrule.yaml"].data["metadata"]  # type: ignore[index]
         for key, value in group.prometheus_rule.items():

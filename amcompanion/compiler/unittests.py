@@ -240,11 +240,13 @@ def steps_for(for_ms: int, interval_ms: int) -> int:
 
 
 def round_size(steps: int) -> int:
-    """Alerts share a round when their `for` needs a similar number of steps: 8, 12, 16, 24, 32, 48, ...
-    (at most 1.5 times what one needs), so one long `for` does not lengthen every alert's test."""
-    size = 8
+    """Alerts share a round when their `for` needs a similar number of steps: 8, 10, 12, 14, 16, 20, 24, 28,
+    32, 40, ... (at most a quarter more than one needs), so one long `for` does not lengthen every alert's test."""
+    size, grain = 8, 2
     while size < steps:
-        size = size * 3 // 2 if size & (size - 1) == 0 else size * 4 // 3
+        size += grain
+        if size == 4 * grain * 2:
+            grain *= 2
     return size
 
 
@@ -263,9 +265,20 @@ def neighbours(level: float) -> tuple[float, float]:
 class GroupTests:
     """The tests of one rule group file."""
 
-    def __init__(self, group: Group, interval_ms: int, all_alerts: dict[str, Alert], longest_slo_for_ms: int):
+    def __init__(
+        self,
+        group: Group,
+        interval_ms: int,
+        all_alerts: dict[str, Alert],
+        longest_slo_for_ms: int,
+        sample_ms: int | None = None,
+    ):
+        """Rules are evaluated every `interval_ms`; the inputs of queries are sampled every `sample_ms` (a
+        divisor of it, fine enough for their windows), the other tests' series at each evaluation."""
         self.group = group
         self.interval = interval_ms
+        self.sample_ms = sample_ms or interval_ms
+        self.every = interval_ms // self.sample_ms
         self.all_alerts = all_alerts
         self.untested: list[str] = []  # alerts whose expression returns series with no input at all
         self.unproven: list[tuple[str, str]] = []  # alerts whose query could not be driven, and why
@@ -377,11 +390,11 @@ class GroupTests:
                 comparison,
                 levels,
                 gotemplate.referenced_labels(*alert.annotations.values(), *alert.labels.values()),
-                self.interval,
-                round_size,
+                self.sample_ms,
                 max(r.for_ms for r in rules),
                 noisy_levels=alert.kind == "anomaly",
                 neighbours=neighbours,
+                eval_every=self.every,
             )
         except Unprovable as exc:
             if not alert.examples:
@@ -415,8 +428,8 @@ class GroupTests:
                 (series_string(dict(labels)[NAME], dict(_without_name(labels))), values_notation(values))
                 for labels, values in inputs
             ]
-            ends = [case.n - 1, *([case.back - 1] if case.back else []), found["steps"] - 1]
-            found["evaluate"].setdefault(alert.name, []).extend(ends)
+            ends = [case.n, *([case.back] if case.back else []), found["steps"]]  # each phase's last evaluation
+            found["evaluate"].setdefault(alert.name, []).extend((end - 1) // self.every for end in ends)
         self.query_cases = []
 
     def examples(self, alert: Alert) -> None:
@@ -463,6 +476,7 @@ class GroupTests:
         is evaluated over all of the round's inputs."""
         inputs = found["inputs"]
         steps = len(inputs[0][1])
+        evaluations = range(0, steps, self.every)
         fed: list[Inputs] = []
         exps = []
         annotations: dict[tuple, dict[float, dict[str, str]]] = {}  # by series and templates
@@ -486,15 +500,16 @@ class GroupTests:
                 if not fed:
                     fed.append(
                         with_records(
-                            Inputs(self.interval, [labels for labels, _ in inputs], [v for _, v in inputs]),
+                            Inputs(self.sample_ms, [labels for labels, _ in inputs], [v for _, v in inputs]),
                             self.recordings,
+                            every=self.every,
                         )[0]
                     )
-                outputs = over_steps(node, fed[0], range(steps))
+                outputs = over_steps(node, fed[0], evaluations)
             by_series: dict[Labels, list[float | None]] = {}
             for step, out in enumerate(outputs):
                 for labels, value in out or ():
-                    by_series.setdefault(_without_name(labels), [None] * steps)[step] = value
+                    by_series.setdefault(_without_name(labels), [None] * len(evaluations))[step] = value
             for labels, values in by_series.items():
                 exps.append(
                     Expectation(
@@ -694,19 +709,22 @@ class GroupTests:
                 expected = dict(found["alerts"])
                 for name, hints in found["evaluate"].items():
                     exps = self.evaluated(found, name)
-                    expected[name] = (exps, [*hints, *self.changes(exps, len(found["inputs"][0][1]))])
+                    evaluations = len(found["inputs"][0][1]) // self.every
+                    expected[name] = (exps, [*hints, *self.changes(exps, evaluations)])
                 for name, (exps, indexes) in expected.items():
                     for kind, items in alert_checks(name, exps, indexes, self.interval).items():
                         checks.setdefault(kind, []).extend(items)
                 titles = found["titles"]
                 more = f" and {len(titles) - 3} more" if len(titles) > 3 else ""
+                sampled = self.interval
                 if "steps" in found:  # query rounds are as long as their longest case
-                    family = f"queries over {format_duration(found['steps'] * self.interval)}"
+                    sampled = self.sample_ms
+                    family = f"queries over {format_duration(found['steps'] * sampled)}"
                 name = f"{family}, round {index + 1} of {len(entries)}: {', '.join(titles[:3])}{more}"
                 rounds.append(
                     {
                         "name": name,
-                        "interval": format_duration(self.interval),
+                        "interval": format_duration(sampled),
                         "input_series": [{"series": s, "values": values} for s, values in found["series"]],
                         **checks,
                     }

@@ -471,9 +471,11 @@ def with_records(
     records: Sequence[tuple[str, "T.Node"]],
     known: list[dict[Labels, list[float | None]]] | None = None,
     start: int = 0,
+    every: int = 1,
 ) -> tuple[Inputs, list[dict[Labels, list[float | None]]]]:
-    """`inputs` and what recording rules write from them, evaluated in order at every step as a rule group is;
-    and each rule's rows. Rows `known` for the steps before `start` (the same inputs up to there) are kept."""
+    """`inputs` and what recording rules write from them, evaluated in order at every `every`-th step as a rule
+    group is; and each rule's rows. Rows `known` for the steps before `start` (the same inputs up to there) are
+    kept."""
     steps = len(inputs.values[0]) if inputs.values else 0
     all_rows = []
     for index, (name, node) in enumerate(records):
@@ -481,7 +483,8 @@ def with_records(
         for key, row in (known[index] if known else {}).items():
             rows[key] = [*row[:start], *[None] * (steps - start)]
         evaluator = Evaluator(inputs)
-        for step, out in enumerate(over_steps(node, inputs, range(start, steps), evaluator), start):
+        evaluations = range(every * -(-start // every), steps, every)
+        for step, out in zip(evaluations, over_steps(node, inputs, evaluations, evaluator), strict=True):
             for out_labels, value in out or ():
                 key = labels_of({**dict(out_labels), NAME: name})
                 rows.setdefault(key, [None] * steps)[step] = value

@@ -267,6 +267,21 @@ def _labels_per_selector(node: T.Node) -> dict[str, set[str]]:
     return out
 
 
+def _unaggregated_matcher_labels(node: T.Node) -> set[str]:
+    """Labels that selectors under no aggregation match on (and require, but for `label=""`)."""
+    out: set[str] = set()
+
+    def visit(item: T.Node) -> None:
+        if isinstance(item, T.Selector):
+            out.update(name for name, op, value in item.matchers if name != NAME and (op != "=" or value))
+        elif not isinstance(item, T.Aggregate):
+            for child in T.children(item):
+                visit(child)
+
+    visit(node)
+    return out
+
+
 def _has_aggregation(node: T.Node) -> bool:
     return any(isinstance(item, T.Aggregate) for item in T.walk(node))
 
@@ -281,7 +296,10 @@ def inputs_for(node: T.Node, template_labels: set[str], recorded: set[str]) -> l
     shapes = _shapes(node)
     scoped = _labels_per_selector(node)
     common = set(template_labels) | set(STANDARD_LABELS)
-    # A value one selector asks for is every selector's first choice: `a{job="x"} / b` then matches one to one.
+    # A label a selector outside aggregations matches on is every selector's (series of one exporter share their
+    # labels), and the value one asks for is every selector's first choice: `a{fstype!="tmpfs", job="x"} / b`
+    # then matches one to one.
+    common |= _unaggregated_matcher_labels(node)
     preferred: dict[str, str] = {}
     for selector in _selectors(node):
         for name, op, value in selector.matchers:
@@ -422,43 +440,63 @@ class Target:
     accepted: Callable[[Vector | None], bool]
     aim: float | None
     lead: Callable[[Vector], float] = lambda vector: vector[0][1]
+    margin: float = 1.0  # where presence is the target: how many EDGE_STEPs past the edge to sit
 
 
 def level_targets(
     holds: Callable[[float], bool], comparison: str, level: float, low: float, high: float
 ) -> tuple[Target, Target]:
-    """Before: nothing holds and the value is within a unit of the level; after: the lead series holds there.
-    For == (!=) the holding (quiet) side is the level itself."""
+    """Before: nothing holds and the value is within a unit of the level, in the half further from it; after: the
+    lead series holds, in the half of a unit nearer the level. For == (!=) the holding (quiet) side is the level
+    itself. A window twice as long, measured as the query settles, reads half of each phase: their mean, short
+    of the level, so a doubled (or halved) window crosses it at another evaluation."""
     lead = {">": _max, ">=": _max, "<": _min, "<=": _min}.get(comparison, lambda v: _closest(v, level))
+    rising = comparison in (">", ">=")
+    below, above = (low, (low + level) / 2), ((level + high) / 2, high)  # the halves further from the level
+    near_below, near_above = ((low + level) / 2, level), (level, (level + high) / 2)
 
-    def near(value: float, exact: bool) -> bool:
-        """Within a unit of the level, and off it: a windowed value on its way from one side to the other then
-        crosses midway, at a step that depends on the window's length."""
-        return value == level if exact else low < value < high and value != level
+    def within(value: float, band: tuple[float, float]) -> bool:
+        return band[0] < value < band[1] and value != level
 
     def before_wanted(vector: Vector | None) -> bool:
-        return bool(vector) and not any(holds(v) for _, v in vector) and near(lead(vector), comparison == "!=")
+        if not vector or any(holds(v) for _, v in vector):
+            return False
+        value = lead(vector)
+        if comparison == "!=":
+            return value == level
+        if comparison == "==":
+            return within(value, (low, high))
+        return within(value, below if rising else above)
 
     def after_wanted(vector: Vector | None) -> bool:
-        return bool(vector) and holds(lead(vector)) and near(lead(vector), comparison == "==")
+        if not vector or not holds(lead(vector)):
+            return False
+        value = lead(vector)
+        if comparison == "==":
+            return value == level
+        if comparison == "!=":
+            return within(value, (low, high))
+        return within(value, near_above if rising else near_below)
 
     before = Target(
         before_wanted,
         lambda vector: vector is not None and _finite(vector) and not any(holds(v) for _, v in vector),
-        level if comparison == "!=" else (low + level) / 2 if comparison in (">", ">=") else (level + high) / 2,
+        {"!=": level, "==": (level + high) / 2}.get(comparison, sum(below if rising else above) / 2),
         lead,
     )
     after = Target(
         after_wanted,
         lambda vector: bool(vector) and _finite(vector) and any(holds(v) for _, v in vector),
-        level if comparison == "==" else (level + high) / 2 if comparison in (">", ">=") else (low + level) / 2,
+        {"==": level, "!=": (low + level) / 2}.get(comparison, sum(near_above if rising else near_below) / 2),
         lead,
     )
     return before, after
 
 
 def presence_targets() -> tuple[Target, Target]:
-    absent = Target(lambda v: v is not None and not v, lambda v: v is not None and not v, None)
+    """Absent, then present: the first phase three times as far from the edge as the second, so that a window
+    twice as long, half in each, still returns nothing where the query's own has turned up."""
+    absent = Target(lambda v: v is not None and not v, lambda v: v is not None and not v, None, margin=3.0)
     present = Target(lambda v: bool(v), lambda v: bool(v), None)
     return absent, present
 
@@ -495,10 +533,10 @@ class Case:
     world: World
     before: float
     after: float
-    n: int  # the first step of the second phase
-    steps: int
-    outputs: list[Vector]
-    back: int | None = None  # the first step of the third phase, if any
+    n: int  # the first sample of the second phase
+    steps: int  # samples
+    outputs: list[Vector]  # at each evaluation
+    back: int | None = None  # the first sample of the third phase, if any
 
     def series(self, steps: int | None = None) -> list[tuple[Input, list[float | None]]]:
         """Each input and its samples, over `steps` (the case's own by default; a longer test runs the last
@@ -510,10 +548,13 @@ class Case:
 class Prover:
     """Solves the inputs of one alert's query and evaluates it over them."""
 
-    def __init__(self, node: object, records: list[tuple[str, object]], interval_ms: int, non_negative: bool):
+    def __init__(
+        self, node: object, records: list[tuple[str, object]], interval_ms: int, non_negative: bool, every: int = 1
+    ):
         self.node = node
         self.records = records
         self.interval_ms = interval_ms
+        self.every = every  # rules are evaluated at every `every`-th sample only
         self.non_negative = non_negative
         self._labels: dict[int, tuple[World, list[Labels], dict]] = {}  # by world: its labels, their selections
         self._prefixes: dict[tuple, tuple[World, list]] = {}  # by (world, before, n): first-phase record rows
@@ -537,7 +578,9 @@ class Prover:
             return inputs
         start = min(n, total)
         prefix = self._prefixes.get((key, before, start))
-        fed, rows = with_records(inputs, self.records, prefix[1] if prefix else None, start if prefix else 0)
+        fed, rows = with_records(
+            inputs, self.records, prefix[1] if prefix else None, start if prefix else 0, self.every
+        )
         if prefix is None and total >= start:
             self._prefixes[(key, before, start)] = (world, rows)
         return fed
@@ -624,7 +667,7 @@ class Prover:
                 bad = mid
         if target.aim is None:  # a fixed step past the edge, so that both phases sit as far from it
             edge = (good + bad) / 2
-            beyond = edge + math.copysign(EDGE_STEP * max(abs(edge), 1e-6), good - bad)
+            beyond = edge + math.copysign(target.margin * EDGE_STEP * max(abs(edge), 1e-6), good - bad)
             found = plain(beyond, _near_edge(beyond, lambda p: allowed(p) and target.accepted(at(p))))
             return found if allowed(found) and target.accepted(at(found)) else good
         if target.wanted(at(good)):
@@ -663,22 +706,30 @@ def prove(
     levels: list[float],
     template_labels: set[str],
     interval_ms: int,
-    phase_steps: Callable[[int], int],
     for_ms: int,
     noisy_levels: bool = False,
     neighbours: Callable[[float], tuple[float, float]] = lambda level: (level - 1, level + 1),
+    eval_every: int = 1,
 ) -> Proof:
     """Inputs for `query` (the expression compared with the levels) at each level, or Unprovable.
 
-    `records` are the alert's own recording rules that `query` reads, in order; `phase_steps(steps)` rounds the
-    steps a phase needs to the caller's sizes; `noisy_levels` (anomalies) wobbles the first phase and measures
-    the second where the last `for` elapses, since a z-score falls as the spike joins its own baseline."""
+    Inputs are sampled every `interval_ms`; rules are evaluated at every `eval_every`-th sample (a `for` of an
+    hour needs few evaluations, a `rate[1m]` samples every 30s), so phases start on an evaluation and a case's
+    outputs are the query at each evaluation. `records` are the alert's own recording rules that `query` reads,
+    in order; `noisy_levels` (anomalies) wobbles
+    the first phase and measures the second where the last `for` elapses, since a z-score falls as the spike
+    joins its own baseline."""
     node = _parsed(query)
     record_nodes = [(name, _parsed(expr)) for name, expr in records]
     sources = [node, *(n for _, n in record_nodes)]
     reach = _windows(node) + max((_windows(n) for _, n in record_nodes), default=0)
+    every = eval_every
+
+    def aligned(samples: int) -> int:
+        return every * math.ceil(samples / every)
+
     delay = math.ceil(max(_offsets(n) for n in sources) / interval_ms)
-    for_steps = math.ceil(for_ms / interval_ms)
+    for_steps = aligned(math.ceil(for_ms / interval_ms))
     # Measured two steps into the second phase, a windowed value is on its way from the old value to the new one
     # and keeps going (a window of 5m and one of 10m then differ); where that does not last, once windows settle.
     # Solved where windows have settled, the moment the query crosses the level depends on each window's length
@@ -705,6 +756,7 @@ def prove(
         record_nodes,
         interval_ms,
         any(item.shape in ("counter", "buckets", "staircase", "sawtooth") for item in found_inputs),
+        every,
     )
     worlds = [
         World(
@@ -713,6 +765,25 @@ def prove(
         for driven in choices
         for held in held_values
     ]
+    guards = {source: value for n in sources for source, value in _guards(n).items()}
+    if guards:  # `... and on(...) ro == 0`: the metrics not driven held where their own comparisons hold
+        worlds += [
+            World(
+                tuple(
+                    replace(
+                        item,
+                        driven=item.source in driven,
+                        fixed=guards[item.source] if item.source in guards and item.source not in driven else None,
+                    )
+                    for item in found_inputs
+                ),
+                held,
+                interval_ms,
+                noisy_levels,
+            )
+            for driven in choices
+            for held in HELD[:1]
+        ]
     aggregated = any(_has_aggregation(n) for n in sources)
     cases: list[tuple[float | None, Case]] = []
     for level in sorted(set(levels)) or [None]:
@@ -725,21 +796,22 @@ def prove(
             )
         chosen: Case | None = None
         noisy = [level] if noisy_levels and level is not None else []
-        timings = [_timing(k, for_steps, noisy, phase_steps, returns, reach=settle) for k in starts]
+        timings = [_timing(k, for_steps, noisy, returns, reach=settle, every=every) for k in starts]
         if noisy:  # a z-score that falls back too soon wants a longer baseline
-            timings += [_timing(starts[0], for_steps, noisy, phase_steps, returns, baseline=f) for f in (2, 4)]
+            timings += [_timing(starts[0], for_steps, noisy, returns, baseline=f, every=every) for f in (2, 4)]
         for timing in timings:
             found = _best(prover, worlds, targets, timing, node if aggregated else None)
             if found is None:
                 continue
             _, world, before, after = found
             outputs = prover.outputs(
-                world, before, after, timing.n, list(range(timing.total)), timing.total, timing.back
+                world, before, after, timing.n, list(range(0, timing.total, every)), timing.total, timing.back
             )
             if any(out is None for out in outputs):
                 raise Unprovable("Prometheus would refuse its query on these inputs (a many-to-many match)")
             case = Case(world, before, after, timing.n, timing.total, outputs, timing.back)  # type: ignore[arg-type]
-            lasting = all(targets[1].accepted(out) for out in outputs[timing.measure : timing.back])
+            end = -(-timing.back // every) if timing.back is not None else None
+            lasting = all(targets[1].accepted(out) for out in outputs[timing.measure // every : end])
             if chosen is None or lasting:
                 chosen = case
             if lasting:
@@ -763,22 +835,32 @@ def _timing(
     k: int,
     for_steps: int,
     noisy_levels: list[float],
-    phase_steps: Callable[[int], int],
     returns: bool,
     baseline: int = 1,
     reach: int = 0,
+    every: int = 1,
 ) -> Timing:
-    n = phase_steps(k + for_steps + 2)
+    """Phases in samples, rules evaluated at every `every`-th: the second phase starts `k` samples before an
+    evaluation, where it is measured (windows as they settle, however coarse the evaluations), and the test ends
+    on one."""
+
+    def on_evaluation(samples: int) -> int:
+        return every * -(-samples // every)
+
+    n = on_evaluation(k + for_steps + 2 * every)
     if not noisy_levels:
         # The first phase is twice as long as the longest window (up to 2 × SETTLE_STEPS), so that a window of
         # twice the length reads other samples; the second settles and lets every `for` elapse.
         filled = 2 * reach if reach < 2 * SETTLE_STEPS else 0  # a window longer than that: no samples to spare
-        first = phase_steps(max(k + 2, min(filled, 2 * SETTLE_STEPS)))
-        return Timing(first, first + 2 * n, first + k, first + n) if returns else Timing(first, first + n, first + k)
+        first = on_evaluation(max(k + 2 * every, min(filled, 2 * SETTLE_STEPS)) + k) - k
+        if returns:
+            return Timing(first, on_evaluation(first + 2 * n), first + k, first + n)
+        return Timing(first, on_evaluation(first + n), first + k)
     # A z-score of z over a spike that grows as its age cubed for j samples needs about z²·j/7 samples of
     # baseline before it, to stay past z until the last `for` elapses; with a margin.
-    before = phase_steps(baseline * math.ceil(0.2 * max(abs(v) for v in noisy_levels) ** 2 * (k + for_steps + 1)) + 4)
-    return Timing(before, before + n, before + k)
+    before = baseline * math.ceil(0.2 * max(abs(v) for v in noisy_levels) ** 2 * (k + for_steps + 1)) + 4
+    before = on_evaluation(before + k) - k
+    return Timing(before, on_evaluation(before + n), before + k)
 
 
 def _best(
@@ -806,6 +888,31 @@ def _best(
     return best
 
 
+RATE_LIKE = frozenset({"rate", "irate", "increase"})
+
+
+def _guards(node: T.Node) -> dict[str, float]:
+    """Selectors compared with a number (`ro == 0`, `rate(c[5m]) > 0`), and an amount at which each holds."""
+    out: dict[str, float] = {}
+    for item in T.walk(node):
+        if not isinstance(item, T.Binary) or item.op not in COMPARISONS or item.return_bool:
+            continue
+        for side, other, op in ((item.lhs, item.rhs, item.op), (item.rhs, item.lhs, _MIRRORED.get(item.op))):
+            while isinstance(side, T.Paren):
+                side = side.expr
+            if not isinstance(other, T.Number) or op is None:
+                continue
+            if isinstance(side, T.Call) and side.name in RATE_LIKE and side.args and isinstance(side.args[0], T.Range):
+                side = side.args[0].selector  # a counter's amount is its rate
+            if isinstance(side, T.Selector):
+                value = other.val + {"==": 0, "!=": 1, ">": 1, ">=": 0, "<": -1, "<=": 0}[op]
+                out.setdefault(side.text, value)
+    return out
+
+
+_MIRRORED = {"==": "==", "!=": "!=", ">": "<", "<": ">", ">=": "<=", "<=": ">="}
+
+
 def _offsets(node: T.Node) -> int:
     return max([item.offset_ms for item in T.walk(node) if isinstance(item, T.Selector | T.Subquery)], default=0)
 
@@ -816,8 +923,9 @@ def _solve_world(
     before_target, after_target = targets
     try:
         before: float | None = HELD[0]  # an anomaly's wobbling baseline is scale-free: any level will do
-        if not world.noisy or not before_target.accepted(prover.outputs(world, before, before, n, [n - 1], n)[0]):
-            before = prover.solve(lambda p: prover.outputs(world, p, p, n, [n - 1], n)[0], before_target)
+        last = (n - 1) // prover.every * prover.every  # the last evaluation of the first phase
+        if not world.noisy or not before_target.accepted(prover.outputs(world, before, before, n, [last], n)[0]):
+            before = prover.solve(lambda p: prover.outputs(world, p, p, n, [last], n)[0], before_target)
         if before is None:
             return None
         after = prover.solve(lambda p: prover.outputs(world, before, p, n, [measure], measure + 1)[0], after_target)
@@ -827,7 +935,7 @@ def _solve_world(
         return None
     if after is None:
         return None
-    wanted = before_target.wanted(prover.outputs(world, before, before, n, [n - 1], n)[0]) and after_target.wanted(
+    wanted = before_target.wanted(prover.outputs(world, before, before, n, [last], n)[0]) and after_target.wanted(
         prover.outputs(world, before, after, n, [measure], measure + 1)[0]
     )
     return wanted, before, after
