@@ -12,6 +12,7 @@ import yaml
 
 from amcompanion.catalog import load_catalog
 from amcompanion.catalog.diagnostics import CatalogError
+from amcompanion.catalog.durations import parse_duration
 from amcompanion.compiler.build import compile_catalog
 from amcompanion.compiler.unittests import values_notation
 from amcompanion.emit.files import render, write_tree
@@ -359,3 +360,109 @@ def test_values_notation_gives_back_the_exact_floats_promtool_reads() -> None:
     assert values_notation([0.0, 5.0, 10.0, 15.0, None, None, 7.0, 7.0]) == "0+5x3 _x2 7x1"
     assert values_notation([0.0, 0.1, 0.2, 0.3]) == "0+0.1x2 0.3"  # 0.1 + 0.1 + 0.1 is not 0.3
     assert values_notation([0.0, 0.1, 0.2, 0.30000000000000004]) == "0+0.1x3"
+
+
+# -- evaluations coarser than samples, files by horizon ------------------------------------------------------
+HORIZONS = """\
+version: 1
+groups:
+  - name: horizons
+    alerts:
+      - alert: ErrorBurst
+        expr: rate(errors_total[1m])
+        above: 5
+        for: 10m
+        severity: warning
+      - alert: DiskFull
+        expr: >-
+          node_fs_avail_bytes{fstype!~"tmpfs"} / node_fs_size_bytes < 0.1
+          and on (instance, device) node_fs_readonly == 0
+        for: 10m
+        severity: critical
+      - alert: HotAllNight
+        expr: avg_over_time(temperature_celsius[5m])
+        above: 80
+        for: 6h
+        severity: warning
+      - alert: IdleForAWeek
+        expr: rate(requests_total[5m])
+        below: 1
+        for: 1w
+        severity: info
+"""
+HORIZON_MUTANTS = [  # (with evaluations 10 samples apart a case tells apart what one evaluation can: here the window)
+    ("ErrorBurst", "[1m]", "[2m]"),
+    ("ErrorBurst", "errors_total", "errors_count"),
+    ("DiskFull", "node_fs_readonly == 0", "node_fs_readonly == 1"),
+    ("DiskFull", 'fstype!~"tmpfs"', 'fstype=~"tmpfs"'),
+    ("HotAllNight", "temperature_celsius", "temperature"),
+    ("IdleForAWeek", "requests_total", "requests_count"),
+]
+
+
+@pytest.fixture(scope="module")
+def horizons(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("horizons")
+    (root / "rulesets").mkdir()
+    (root / "rulesets" / "horizons.yaml").write_text(HORIZONS)
+    output = compile_catalog(load_catalog(root / "rulesets"))
+    assert output.unproven == []  # the guard `ro == 0` is held where it holds; fstype is on both sides
+    write_tree(root / "generated", render(output.documents))
+    return root / "generated"
+
+
+def _horizon_tests(out: Path) -> subprocess.CompletedProcess:
+    tests = sorted(str(p.relative_to(out)) for p in (out / "prometheus/tests").glob("horizons*.test.yml"))
+    return subprocess.run(
+        [require_tool("promtool"), "test", "rules", *tests], cwd=out, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_rules_are_evaluated_as_coarsely_as_their_for_and_sampled_as_finely_as_their_windows(horizons: Path) -> None:
+    """`for: 10m` beside `rate[1m]`: evaluated every 5m, inputs every 30s; `for: 6h` and `for: 1w` each in a file
+    of longer horizon, so no file evaluates every rule thousands of times; all pass."""
+    tests = horizons / "prometheus/tests"
+    short = yaml.safe_load((tests / "horizons.test.yml").read_text())
+    assert short["evaluation_interval"] == "5m"
+    assert {group["interval"] for group in short["tests"]} == {"30s"}
+    named = {}
+    for name in ("horizons.test.yml", "horizons.long.test.yml", "horizons.long2.test.yml"):
+        document = yaml.safe_load((tests / name).read_text())
+        named[name] = {check["alertname"] for group in document["tests"] for check in group.get("alert_rule_test", [])}
+        steps = max(
+            (parse_duration(check["eval_time"]) or 0) // (parse_duration(document["evaluation_interval"]) or 1)
+            for group in document["tests"]
+            for check in group["alert_rule_test"]
+        )
+        assert steps <= 60, (name, steps)  # evaluations of every rule, per test group
+    assert named == {
+        "horizons.test.yml": {"ErrorBurst", "DiskFull"},
+        "horizons.long.test.yml": {"HotAllNight"},
+        "horizons.long2.test.yml": {"IdleForAWeek"},
+    }
+    done = _horizon_tests(horizons)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("alert", "before", "after"), HORIZON_MUTANTS, ids=[f"{a}: {b} → {c}" for a, b, c in HORIZON_MUTANTS]
+)
+def test_a_mistake_fails_tests_evaluated_coarser_than_sampled(
+    horizons: Path, tmp_path: Path, alert: str, before: str, after: str
+) -> None:
+    out = tmp_path / "generated"
+    for part in ("rules", "tests"):
+        (out / "prometheus" / part).mkdir(parents=True)
+        for path in (horizons / "prometheus" / part).iterdir():
+            (out / "prometheus" / part / path.name).write_text(path.read_text())
+    rules_file = out / "prometheus/rules/horizons.yml"
+    document = yaml.safe_load(rules_file.read_text())
+    changed = 0
+    for rule in document["groups"][0]["rules"]:
+        if rule.get("alert") == alert and before in rule["expr"]:
+            rule["expr"] = rule["expr"].replace(before, after, 1)
+            changed += 1
+    assert changed, f"{before!r} is not in {alert}'s rules"
+    rules_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    done = _horizon_tests(out)
+    assert done.returncode == 1 and f"alertname: {alert}," in done.stderr, done.stdout + done.stderr[-2000:]
