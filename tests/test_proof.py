@@ -370,9 +370,8 @@ groups:
     alerts:
       - alert: ErrorBurst
         expr: rate(errors_total[1m])
-        above: 5
+        above: {warning: 5, critical: 10}
         for: 10m
-        severity: warning
       - alert: DiskFull
         expr: >-
           node_fs_avail_bytes{fstype!~"tmpfs"} / node_fs_size_bytes < 0.1
@@ -390,8 +389,9 @@ groups:
         for: 1w
         severity: info
 """
-HORIZON_MUTANTS = [  # (with evaluations 10 samples apart a case tells apart what one evaluation can: here the window)
+HORIZON_MUTANTS = [  # evaluations 10 samples apart: each level's case tells apart what the other's does not
     ("ErrorBurst", "[1m]", "[2m]"),
+    ("ErrorBurst", "rate(", "irate("),
     ("ErrorBurst", "errors_total", "errors_count"),
     ("DiskFull", "node_fs_readonly == 0", "node_fs_readonly == 1"),
     ("DiskFull", 'fstype!~"tmpfs"', 'fstype=~"tmpfs"'),

@@ -107,3 +107,19 @@ def test_validate_command_reports_a_broken_rule(tmp_path: Path, tools: None, cap
     captured = capsys.readouterr()
     assert "FAIL promtool test rules prometheus/tests/minimal.test.yml" in captured.err
     assert captured.out.startswith("4 passed, 1 failed")
+
+
+def test_one_promtool_run_for_several_test_files_reports_each_file(tmp_path: Path, tools: None) -> None:
+    """Test files go to promtool several at a time (its start-up is most of a small file's time); what it says
+    of each file is that file's result: the broken group fails, the others pass."""
+    out = tmp_path / "generated"
+    assert main(["compile", str(CATALOGS / "contract"), "-o", str(out), "-q"]) == 0
+    tests = sorted(p.name for p in (out / "prometheus/tests").glob("*.test.yml"))
+    assert len(tests) >= 3
+    rules = out / "prometheus/rules/db.yml"
+    rules.write_text(rules.read_text().replace("> 100", "> 110", 1))  # a unit of its last digit
+    results = {r.name: r for r in run_checks(out, lambda result: None, workers=1)}  # one run takes them all
+    unit = {name.rsplit("/", 1)[-1]: r for name, r in results.items() if name.startswith("promtool test rules")}
+    assert sorted(unit) == tests
+    assert [name for name, r in unit.items() if not r.ok] == ["db.test.yml"]
+    assert "HighDBConnections" in unit["db.test.yml"].detail and "Unit Testing" not in unit["db.test.yml"].detail

@@ -1,6 +1,5 @@
 """The whole compilation: a Catalog → {relative path: Document}, deterministic and free of IO."""
 
-import math
 import re
 from dataclasses import dataclass, field
 
@@ -104,20 +103,16 @@ def rule_documents(
 
 
 def test_interval(rules: list[AlertRule], plans: list[slo_compiler.SLOPlan], most: int = MAX_TEST_INTERVAL_MS) -> int:
-    """The step of a file's generated tests: the largest that divides every `for` (so each one elapses
-    exactly on a step), at most `most` and half the shortest `for`; promtool evaluates every rule of the file
-    at every step."""
-    step = 0
+    """How often a file's rules are evaluated in its tests: at most `most` and half the shortest `for` (a `for`
+    cut by half then fails), in whole seconds unless some `for` is not; promtool evaluates every rule of the file
+    at every step, so no finer. A `for` elapses at the first evaluation at least that long after the condition
+    began to hold, as in Prometheus."""
     fors = [r.for_ms for r in rules] + [p.slo.alert_for_ms for p in plans]
-    for ms in fors:
-        step = math.gcd(step, ms)
     shortest = min([ms for ms in fors if ms], default=0)
-    if shortest:  # a `for` cut by half must fail its test: two steps at least
+    if shortest:
         most = min(most, max(shortest // 2, 1_000))
-    if not step:
-        return 60_000
-    unit = 1_000 if step % 1_000 == 0 else 1  # whole seconds, unless some `for` is not
-    return max(d for d in range(unit, most + 1, unit) if step % d == 0)
+    unit = 1_000 if all(ms % 1_000 == 0 for ms in fors) else 1
+    return max(unit, most // unit * unit)
 
 
 def finest_step(alerts: list[Alert], most: int = MAX_TEST_INTERVAL_MS, per_range: int = 2) -> int:

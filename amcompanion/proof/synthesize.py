@@ -45,6 +45,7 @@ SOLVE_STEPS = 60
 # down (an anomaly over a histogram's buckets would take tens of seconds). The same inputs, the same verdict.
 WORK_BUDGET = 400_000
 SETTLE_STEPS = 60  # windows longer than this many test steps are not waited for
+MAX_SHIFTS = 12  # where rules are evaluated every few samples: starts of the second phase tried between two
 # Functions whose window holds an extreme or the last value for its length: a third phase shows that length.
 HOLDING_FUNCTIONS = frozenset(
     {"max_over_time", "min_over_time", "last_over_time", "present_over_time", "quantile_over_time"}
@@ -732,11 +733,17 @@ def prove(
     # two steps into the second phase, on the way from the old value to the new one.
     settle = math.ceil(reach / interval_ms) + 1
     early = delay + 2
-    # Preferred first: where windows have settled, and (rules evaluated every few samples) a sample sooner, the
-    # one of the two whose evaluations tell more misreadings of the query apart; else early.
-    preferred = [settle, settle - 1] if every > 1 and settle - 1 >= early else [settle]
-    starts = list(dict.fromkeys([*preferred, early])) if settle <= SETTLE_STEPS and not noisy_levels else [early]
-    misreadings = _misreadings(node) if len(preferred) > 1 else []
+    # Measured where windows have settled (else early). Where rules are evaluated every few samples, inputs are
+    # solved there and a sample sooner, each tried with the second phase starting at every sample between two
+    # evaluations, and the one whose evaluations tell apart the level moved by a unit, and then the most
+    # misreadings of the query, is kept.
+    shifts = range(min(every, MAX_SHIFTS)) if every > 1 else range(1)
+    if settle <= SETTLE_STEPS and not noisy_levels:
+        preferred = [settle, settle - 1] if every > 1 and settle - 1 >= early else [settle]
+        starts = list(dict.fromkeys([*preferred, early]))
+    else:
+        preferred = starts = [early]
+    misreadings = _misreadings(node) if len(shifts) > 1 else []  # none: the first phase starts one way only
     returns = any(isinstance(item, T.Call) and item.name in HOLDING_FUNCTIONS for n in sources for item in T.walk(n))
     recorded = {name for name, _ in records}
     inputs: dict[tuple, Input] = {}
@@ -785,6 +792,7 @@ def prove(
         ]
     aggregated = any(_has_aggregation(n) for n in sources)
     cases: list[tuple[float | None, Case]] = []
+    covered: set[int] = set()  # misreadings an earlier level's case tells apart: the next prefers others
     for level in sorted(set(levels)) or [None]:
         if level is None:
             targets = presence_targets()
@@ -793,36 +801,47 @@ def prove(
             targets = level_targets(
                 lambda v, lv=level: COMPARISONS[comparison or ">"](v, lv), comparison or ">", level, low, high
             )
+        moved: list[Callable[[Vector | None], bool]] = []  # the query held against the level moved by a unit
+        if level is not None and len(shifts) > 1:
+            moved = [
+                lambda vector, at=at: bool(vector) and any(COMPARISONS[comparison or ">"](v, at) for _, v in vector)
+                for at in neighbours(level)
+            ]
         chosen: Case | None = None
         noisy = [level] if noisy_levels and level is not None else []
         timings = [_timing(k, for_steps, noisy, returns, reach=settle, every=every) for k in starts]
         if noisy:  # a z-score that falls back too soon wants a longer baseline
             timings += [_timing(starts[0], for_steps, noisy, returns, baseline=f, every=every) for f in (2, 4)]
-        best_score = -1
+        best: tuple[tuple[int, int, int], Case, set[int]] | None = None
+        scored = bool(misreadings or moved)
+        lasting = False
         for k, timing in zip([*starts, *starts[:1] * 2], timings, strict=False):
-            if chosen is not None and best_score >= 0 and k not in preferred:
+            if best is not None and k not in preferred:
                 break  # a lasting case where windows settle: early is only for want of one
             found = _best(prover, worlds, targets, timing, node if aggregated else None)
             if found is None:
                 continue
             _, world, before, after = found
-            outputs = prover.outputs(
-                world, before, after, timing.n, list(range(0, timing.total, every)), timing.total, timing.back
-            )
-            if any(out is None for out in outputs):
-                raise Unprovable("Prometheus would refuse its query on these inputs (a many-to-many match)")
-            case = Case(world, before, after, timing.n, timing.total, outputs, timing.back)  # type: ignore[arg-type]
-            end = -(-timing.back // every) if timing.back is not None else None
-            lasting = all(targets[1].accepted(out) for out in outputs[timing.measure // every : end])
-            if lasting and k in preferred and misreadings:
-                score = _told_apart(prover, misreadings, case, targets[1], timing, every)
-                if score > best_score:
-                    chosen, best_score = case, score
-                continue
-            if chosen is None or lasting:
-                chosen = case
-            if lasting:
+            for shift in shifts if k in preferred and scored else range(1):
+                if shift:
+                    if prover.work > WORK_BUDGET // 2:  # the rest of the budget is for solving the next level
+                        break
+                    timing = _timing(k + shift, for_steps, noisy, returns, reach=settle, every=every)
+                case, lasting = _case(prover, world, before, after, timing, targets[1], every)
+                if lasting and scored:
+                    levels_told, told = _told_apart(prover, misreadings, moved, case, targets[1], every)
+                    score = (levels_told, len(told - covered), len(told))
+                    if best is None or score > best[0]:
+                        best = (score, case, told)
+                elif not shift and (chosen is None or lasting):
+                    chosen = case
+                if lasting and not scored:
+                    break
+            if lasting and not scored:
                 break
+        if best is not None:
+            chosen = best[1]
+            covered |= best[2]
         if chosen is None:
             what = "past its level" if level is not None else "return a series, and then none"
             raise Unprovable(f"no inputs make its query {what} ({'; '.join(sorted(metrics))} tried)")
@@ -927,22 +946,43 @@ def _rebuilt(node: T.Node, old: T.Node, new: T.Node) -> T.Node:
     return replace(node, **changes) if changes else node  # type: ignore[type-var]
 
 
+def _case(
+    prover: "Prover", world: "World", before: float, after: float, timing: "Timing", holding: "Target", every: int
+) -> tuple["Case", bool]:
+    """The case of these inputs and phases, and whether the query goes on holding from where it is measured."""
+    outputs = prover.outputs(
+        world, before, after, timing.n, list(range(0, timing.total, every)), timing.total, timing.back
+    )
+    if any(out is None for out in outputs):
+        raise Unprovable("Prometheus would refuse its query on these inputs (a many-to-many match)")
+    case = Case(world, before, after, timing.n, timing.total, outputs, timing.back)  # type: ignore[arg-type]
+    end = -(-timing.back // every) if timing.back is not None else None
+    return case, all(holding.accepted(out) for out in outputs[timing.measure // every : end])
+
+
 def _told_apart(
-    prover: "Prover", misreadings: list[T.Node], case: "Case", holding: "Target", timing: "Timing", every: int
-) -> int:
-    """How many misreadings of the query hold at some evaluation of the case where the query does not, or the
-    other way round."""
+    prover: "Prover",
+    misreadings: list[T.Node],
+    moved: list[Callable[[Vector | None], bool]],
+    case: "Case",
+    holding: "Target",
+    every: int,
+) -> tuple[int, set[int]]:
+    """How many of the level moved by a unit either way, and which of the misreadings of the query, hold at some
+    evaluation of the case where the query does not, or the other way round."""
+    holds = [holding.accepted(out) for out in case.outputs]
+    levels = sum(any(at(out) != held for out, held in zip(case.outputs, holds, strict=True)) for at in moved)
     inputs = prover._inputs(case.world, case.before, case.after, case.n, case.steps, case.back)
     evaluations = list(range(0, case.steps, every))
-    holds = [holding.accepted(out) for out in case.outputs]
-    told = 0
-    for misread in misreadings:
+    told = set()
+    for index, misread in enumerate(misreadings):
         try:
             outputs = over_steps(misread, inputs, evaluations)
         except (Unsupported, ZeroDivisionError, OverflowError, ValueError):
             continue
-        told += any(holding.accepted(out) != held for out, held in zip(outputs, holds, strict=True))
-    return told
+        if any(holding.accepted(out) != held for out, held in zip(outputs, holds, strict=True)):
+            told.add(index)
+    return levels, told
 
 
 def _guards(node: T.Node) -> dict[str, float]:
