@@ -78,7 +78,7 @@ def added_series(out: Path, alerts: int) -> dict:
 
 
 def measure(name: str, catalog: Path, work: Path, repeat: int, promtool: str) -> dict:
-    out = work / f"{name}-generated"
+    out = work / f"{name.replace('/', '-')}-generated"
     compile_s = best([*AMCOMPANION, "compile", str(catalog), "-o", str(out), "-q"], repeat)
     validate_s = best([*AMCOMPANION, "validate", str(out)], repeat)
     rule_files = sorted(str(p) for p in (out / "prometheus" / "rules").glob("*.yml"))
@@ -118,9 +118,10 @@ def main() -> int:
         if not args.no_bundled:
             results.append(measure("rulesets", ROOT / "rulesets", work, args.repeat, promtool))
         for source in args.imports:
-            catalog = work / f"{source.name}-catalog"
+            label = f"{source.parent.name}/{source.name}"  # tests/data/rules → data/rules, <awesome>/dist/rules
+            catalog = work / f"{label.replace('/', '-')}-catalog"
             timed([*AMCOMPANION, "import", str(source), "-o", str(catalog / "imported")])
-            results.append(measure(source.name, catalog, work, args.repeat, promtool))
+            results.append(measure(label, catalog, work, args.repeat, promtool))
     if args.json:
         print(json.dumps({"cpus": os.cpu_count(), "results": results}, indent=2))
         return 0

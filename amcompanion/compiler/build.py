@@ -14,7 +14,7 @@ from amcompanion.compiler.unittests import GroupTests
 from amcompanion.proof.synthesize import shortest_range_ms
 
 MAX_TEST_INTERVAL_MS = 5 * 60_000  # Prometheus's lookback: samples further apart would go stale
-LONG_STEPS = 40  # an alert whose `for` needs more evaluations than this goes to a test file of longer horizon
+LONG_STEPS = 30  # an alert whose `for` needs more evaluations than this goes to a test file of longer horizon
 FOR_RESOLUTION = 10  # there, the step is at most 1/60 of the shortest `for`: an edit of `for` by more is caught
 REGENERATE = "amcompanion compile"  # the command the headers name when the caller names none (rulesets/ → generated/)
 

@@ -813,6 +813,7 @@ def prove(
         if noisy:  # a z-score that falls back too soon wants a longer baseline
             timings += [_timing(starts[0], for_steps, noisy, returns, baseline=f, every=every) for f in (2, 4)]
         best: tuple[tuple[int, int, int], Case, set[int]] | None = None
+        tried: list[tuple[Case, set[int]]] = []  # every lasting case scored, and the misreadings it tells apart
         scored = bool(misreadings or moved)
         lasting = False
         for k, timing in zip([*starts, *starts[:1] * 2], timings, strict=False):
@@ -831,6 +832,7 @@ def prove(
                 if lasting and scored:
                     levels_told, told = _told_apart(prover, misreadings, moved, case, targets[1], every)
                     score = (levels_told, len(told - covered), len(told))
+                    tried.append((case, told))
                     if best is None or score > best[0]:
                         best = (score, case, told)
                 elif not shift and (chosen is None or lasting):
@@ -846,6 +848,12 @@ def prove(
             what = "past its level" if level is not None else "return a series, and then none"
             raise Unprovable(f"no inputs make its query {what} ({'; '.join(sorted(metrics))} tried)")
         cases.append((level, chosen))
+        # Misreadings another start tells apart but the chosen one does not (a window doubled, or `irate`, where
+        # evaluations are too far apart for one case to show both): a second case for this level shows them.
+        extra = max(tried, key=lambda item: len(item[1] - covered), default=None)
+        if extra is not None and extra[1] - covered:
+            cases.append((level, extra[0]))
+            covered |= extra[1]
     return Proof(cases)
 
 
