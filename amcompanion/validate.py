@@ -117,9 +117,13 @@ def checks(out_dir: Path, workers: int = 4) -> tuple[list[Check], list[Check]]:
     files.append(command("amtool check-config", [amtool, "check-config", CONFIG]))
     routes: list[Check] = []
     route_file = out_dir / "alertmanager/routes.test.yml"
-    if route_file.exists():
-        cases = yaml_rs.loads(route_file.read_text(encoding="utf-8"))["tests"]
-        tree = yaml_rs.loads((out_dir / CONFIG).read_text(encoding="utf-8"))["route"]
+    try:
+        cases = yaml_rs.loads(route_file.read_text(encoding="utf-8"))["tests"] if route_file.exists() else []
+        tree = yaml_rs.loads((out_dir / CONFIG).read_text(encoding="utf-8"))["route"] if cases else {}
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # amtool check-config says what is wrong with it
+        cases, tree, why = [], {}, f"not run: {CONFIG} cannot be read: {exc}"
+        routes.append(lambda: [CheckResult("route tests", False, why)])
+    if cases:
         routed_labels = set(routing_labels(tree))
         seen: set[tuple] = set()
         for case in cases:
@@ -146,19 +150,29 @@ def checks(out_dir: Path, workers: int = 4) -> tuple[list[Check], list[Check]]:
 
 
 def run_checks(out_dir: Path, progress: Callable[[CheckResult], None], workers: int = 4) -> list[CheckResult]:
+    """Every check, `workers` at a time: amtool check-config first, so that the route tests (which need a valid
+    config) run beside the unit tests instead of after them."""
     files, routes = checks(out_dir, workers)
+    *others, config = files
     results: list[CheckResult] = []
+
+    def report(found: list[CheckResult]) -> None:
+        for result in found:
+            progress(result)
+            results.append(result)
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for found in pool.map(lambda check: check(), files):
-            for result in found:
-                progress(result)
-                results.append(result)
-        if routes and not results[-1].ok:  # amtool check-config: routes of an invalid config prove nothing
-            skipped = CheckResult("route tests", False, f"not run: {CONFIG} fails amtool check-config")
-            progress(skipped)
-            return [*results, skipped]
-        for found in pool.map(lambda check: check(), routes):
-            for result in found:
-                progress(result)
-                results.append(result)
+        config_run = pool.submit(config)
+        pending = [pool.submit(check) for check in others]
+        config_results = config_run.result()
+        config_ok = all(result.ok for result in config_results)
+        if config_ok:
+            pending += [pool.submit(check) for check in routes]
+        for future in pending[: len(others)]:
+            report(future.result())
+        report(config_results)
+        if routes and not config_ok:  # routes of an invalid config prove nothing
+            report([CheckResult("route tests", False, f"not run: {CONFIG} fails amtool check-config")])
+        for future in pending[len(others) :]:
+            report(future.result())
     return results

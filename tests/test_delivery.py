@@ -194,12 +194,18 @@ async def every_channel(tmp_path: Path) -> AsyncIterator[tuple[dict[str, dict], 
     """Every channel type's settings pointing at its fake, started."""
     settings, stands = {}, []
     for name, channel in CHANNELS.items():
-        port = free_port()
-        settings[name] = {**channel, "base_url": base_url(channel["type"], port)}
         filled = {k: ENVIRONMENT.get(str(v)[2:-1], v) if str(v).startswith("${") else v for k, v in channel.items()}
-        stands.append(stand_in(name, filled, CONTACTS, port))
-    for stand in stands:
-        await stand.start()
+        for attempt in range(5):  # a free port can be taken by another test process before the fake binds it
+            port = free_port()
+            stand = stand_in(name, filled, CONTACTS, port)
+            try:
+                await stand.start()
+                break
+            except OSError:
+                if attempt == 4:
+                    raise
+        settings[name] = {**channel, "base_url": base_url(channel["type"], port)}
+        stands.append(stand)
     try:
         yield settings, stands
     finally:

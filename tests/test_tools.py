@@ -123,3 +123,18 @@ def test_one_promtool_run_for_several_test_files_reports_each_file(tmp_path: Pat
     assert sorted(unit) == tests
     assert [name for name, r in unit.items() if not r.ok] == ["db.test.yml"]
     assert "HighDBConnections" in unit["db.test.yml"].detail and "Unit Testing" not in unit["db.test.yml"].detail
+
+
+def test_route_tests_are_not_run_against_a_config_amtool_refuses(tmp_path: Path, tools: None) -> None:
+    """check-config runs first; with a broken config the route tests are reported as not run (they would prove
+    nothing), and the unit tests are still run and reported."""
+    out = tmp_path / "generated"
+    assert main(["compile", str(CATALOGS / "minimal"), "-o", str(out), "-q"]) == 0
+    config = out / "alertmanager/alertmanager.yml"
+    text = config.read_text()
+    for broken in (text.replace("receiver: unrouted", "receiver: no-such-receiver", 1), text + "\n  - [unclosed"):
+        config.write_text(broken)  # a receiver that is not defined; then not YAML at all
+        results = {r.name: r for r in run_checks(out, lambda result: None)}
+        assert not results["amtool check-config"].ok
+        assert "not run" in results["route tests"].detail and not any(n.startswith("route test ") for n in results)
+        assert results["promtool test rules prometheus/tests/minimal.test.yml"].ok
