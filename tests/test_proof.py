@@ -223,16 +223,38 @@ MUTANTS = [  # (alert, what the expression says, a mistake in it)
 ]
 
 
+def proven(tmp_path_factory: pytest.TempPathFactory, name: str, catalog: str) -> Path:
+    """The catalog compiled to a generated/ directory, every alert driven through its query."""
+    root = tmp_path_factory.mktemp(name)
+    (root / "rulesets").mkdir()
+    (root / "rulesets" / f"{name}.yaml").write_text(catalog)
+    output = compile_catalog(load_catalog(root / "rulesets"))
+    assert output.unproven == []
+    write_tree(root / "generated", render(output.documents))
+    return root / "generated"
+
+
+def with_mutant_rules(original: Path, out: Path, group: str, alert: str, before: str, after: str) -> Path:
+    """A copy of generated/ whose rules of `alert` have `before` edited to `after`, its tests left as they were."""
+    for part in ("rules", "tests"):
+        (out / "prometheus" / part).mkdir(parents=True)
+        for path in (original / "prometheus" / part).iterdir():
+            (out / "prometheus" / part / path.name).write_text(path.read_text())
+    rules_file = out / f"prometheus/rules/{group}.yml"
+    document = yaml.safe_load(rules_file.read_text())
+    changed = 0
+    for rule in document["groups"][0]["rules"]:
+        if rule.get("alert") == alert and before in rule["expr"]:
+            rule["expr"] = rule["expr"].replace(before, after, 1)
+            changed += 1
+    assert changed, f"{before!r} is not in {alert}'s rules"
+    rules_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    return out
+
+
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("shapes")
-    (root / "rulesets").mkdir()
-    (root / "rulesets" / "shapes.yaml").write_text(SHAPES)
-    out = root / "generated"
-    output = compile_catalog(load_catalog(root / "rulesets"))
-    assert output.unproven == []  # every one of these shapes is driven through its query
-    write_tree(out, render(output.documents))
-    return out
+    return proven(tmp_path_factory, "shapes", SHAPES)  # every one of these shapes is driven through its query
 
 
 def _promtool(out: Path) -> subprocess.CompletedProcess:
@@ -264,22 +286,7 @@ def test_a_mistake_in_the_query_fails_the_generated_tests(
 ) -> None:
     """The rules of the mutant, the tests of the original: a changed window, function, matcher, grouping,
     metric or comparison is caught."""
-    out = tmp_path / "generated"
-    (out / "prometheus").mkdir(parents=True)
-    for part in ("rules", "tests"):
-        (out / "prometheus" / part).mkdir()
-        for path in (shapes / "prometheus" / part).iterdir():
-            (out / "prometheus" / part / path.name).write_text(path.read_text())
-    rules_file = out / "prometheus/rules/shapes.yml"
-    document = yaml.safe_load(rules_file.read_text())
-    changed = 0
-    for rule in document["groups"][0]["rules"]:
-        if rule.get("alert") == alert and before in rule["expr"]:
-            rule["expr"] = rule["expr"].replace(before, after, 1)
-            changed += 1
-    assert changed, f"{before!r} is not in {alert}'s rules"
-    rules_file.write_text(yaml.safe_dump(document, sort_keys=False))
-    done = _promtool(out)
+    done = _promtool(with_mutant_rules(shapes, tmp_path / "generated", "shapes", alert, before, after))
     assert done.returncode == 1 and f"alertname: {alert}," in done.stderr, done.stdout + done.stderr[-2000:]
 
 
@@ -402,13 +409,7 @@ HORIZON_MUTANTS = [  # evaluations 10 samples apart: each level's case tells apa
 
 @pytest.fixture(scope="module")
 def horizons(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("horizons")
-    (root / "rulesets").mkdir()
-    (root / "rulesets" / "horizons.yaml").write_text(HORIZONS)
-    output = compile_catalog(load_catalog(root / "rulesets"))
-    assert output.unproven == []  # the guard `ro == 0` is held where it holds; fstype is on both sides
-    write_tree(root / "generated", render(output.documents))
-    return root / "generated"
+    return proven(tmp_path_factory, "horizons", HORIZONS)  # DiskFull too: `ro == 0` held, fstype on both sides
 
 
 def _horizon_tests(out: Path) -> subprocess.CompletedProcess:
@@ -450,19 +451,5 @@ def test_rules_are_evaluated_as_coarsely_as_their_for_and_sampled_as_finely_as_t
 def test_a_mistake_fails_tests_evaluated_coarser_than_sampled(
     horizons: Path, tmp_path: Path, alert: str, before: str, after: str
 ) -> None:
-    out = tmp_path / "generated"
-    for part in ("rules", "tests"):
-        (out / "prometheus" / part).mkdir(parents=True)
-        for path in (horizons / "prometheus" / part).iterdir():
-            (out / "prometheus" / part / path.name).write_text(path.read_text())
-    rules_file = out / "prometheus/rules/horizons.yml"
-    document = yaml.safe_load(rules_file.read_text())
-    changed = 0
-    for rule in document["groups"][0]["rules"]:
-        if rule.get("alert") == alert and before in rule["expr"]:
-            rule["expr"] = rule["expr"].replace(before, after, 1)
-            changed += 1
-    assert changed, f"{before!r} is not in {alert}'s rules"
-    rules_file.write_text(yaml.safe_dump(document, sort_keys=False))
-    done = _horizon_tests(out)
+    done = _horizon_tests(with_mutant_rules(horizons, tmp_path / "generated", "horizons", alert, before, after))
     assert done.returncode == 1 and f"alertname: {alert}," in done.stderr, done.stdout + done.stderr[-2000:]
