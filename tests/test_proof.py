@@ -453,3 +453,31 @@ def test_a_mistake_fails_tests_evaluated_coarser_than_sampled(
 ) -> None:
     done = _horizon_tests(with_mutant_rules(horizons, tmp_path / "generated", "horizons", alert, before, after))
     assert done.returncode == 1 and f"alertname: {alert}," in done.stderr, done.stdout + done.stderr[-2000:]
+
+
+def test_alerts_of_one_name_tested_in_files_of_different_horizons_expect_each_other(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """An alert's `for: 1m` variant and its `for: 1h` one (kube-prometheus writes its severities so) go to different
+    test files; promtool evaluates both in each, so each file expects what the other's rule fires too."""
+    out = proven(
+        tmp_path_factory,
+        "volumes",
+        """\
+version: 1
+groups:
+  - name: volumes
+    alerts:
+      - alert: InodesFilling
+        kind: expr
+        variants:
+          - {expr: 'inodes_free < 1000', for: 1m, severity: critical}
+          - {expr: 'inodes_used > 5 and inodes_free < 1000', for: 1h, severity: warning}
+""",
+    )
+    tests = sorted(str(p.relative_to(out)) for p in (out / "prometheus/tests").glob("volumes*.test.yml"))
+    assert tests == ["prometheus/tests/volumes.long.test.yml", "prometheus/tests/volumes.test.yml"]
+    done = subprocess.run(
+        [require_tool("promtool"), "test", "rules", *tests], cwd=out, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -221,6 +221,7 @@ def group_documents(
             all_alerts,
             max([p.slo.alert_for_ms for p in compiled.plans] + [0]) if k == 0 else 0,
             sample_interval(every_ms, finest_step(tier)),
+            compiled.rules,
         )
         for alert in tier:
             tests.alert(alert, rules_of[id(alert)])

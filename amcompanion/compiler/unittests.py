@@ -272,9 +272,12 @@ class GroupTests:
         all_alerts: dict[str, Alert],
         longest_slo_for_ms: int,
         sample_ms: int | None = None,
+        group_rules: Sequence[AlertRule] = (),
     ):
         """Rules are evaluated every `interval_ms`; the inputs of queries are sampled every `sample_ms` (a
-        divisor of it, fine enough for their windows), the other tests' series at each evaluation."""
+        divisor of it, fine enough for their windows), the other tests' series at each evaluation. `group_rules`
+        are all the alerting rules of the group's file, whichever test file their own alerts are tested in:
+        promtool evaluates them all, so what fires under a name comes from all the rules of that name."""
         self.group = group
         self.interval = interval_ms
         self.sample_ms = sample_ms or interval_ms
@@ -288,6 +291,9 @@ class GroupTests:
         self.rounds: dict[str, list[dict]] = {}
         self.composite_names: dict[str, list[set[str]]] = {}  # per round family: alerts each round involves
         self.rules_by_name: dict[str, list[AlertRule]] = {}
+        for rule in group_rules:
+            self.rules_by_name.setdefault(rule.alert.name, []).append(rule)
+        self.named_by_group = bool(group_rules)
         self.example_tests: list[dict] = []
         self.query_cases: list[tuple[Alert, str, Case]] = []  # placed in rounds when the document is made
         self.recording_texts = [(rule["record"], rule["expr"]) for a in group.alerts for rule in recording_rules(a)]
@@ -323,7 +329,8 @@ class GroupTests:
         all_indexes.extend(indexes)
 
     def alert(self, alert: Alert, rules: list[AlertRule]) -> None:
-        self.rules_by_name.setdefault(alert.name, []).extend(rules)
+        if not self.named_by_group:
+            self.rules_by_name.setdefault(alert.name, []).extend(rules)
         self.examples(alert)
         # The catalog's own expressions (already parsed once) decide; the signal only wraps them.
         written = [e for e in (alert.expr, alert.errors, alert.total) if e]
