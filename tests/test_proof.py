@@ -481,3 +481,34 @@ groups:
         [require_tool("promtool"), "test", "rules", *tests], cwd=out, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def test_the_filter_of_an_unless_does_not_take_the_labels_that_would_remove_what_it_keeps(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """kube-prometheus's KubeNodeUnreachable: labels matched outside aggregations go to every selector, but not
+    to an `unless` filter, which would then match the taint it exists to keep, and the alert could never fire."""
+    out = proven(
+        tmp_path_factory,
+        "taints",
+        """\
+version: 1
+groups:
+  - name: taints
+    alerts:
+      - alert: NodeUnreachable
+        expr: >-
+          (kube_node_spec_taint{key="node.kubernetes.io/unreachable", effect="NoSchedule"}
+          unless ignoring(key, value) kube_node_spec_taint{key=~"ToBeDeletedByClusterAutoscaler"}) == 1
+        for: 15m
+        severity: warning
+""",
+    )
+    done = subprocess.run(
+        [require_tool("promtool"), "test", "rules", "prometheus/tests/taints.test.yml"],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -298,9 +298,12 @@ def inputs_for(node: T.Node, template_labels: set[str], recorded: set[str]) -> l
     scoped = _labels_per_selector(node)
     common = set(template_labels) | set(STANDARD_LABELS)
     # A label a selector outside aggregations matches on is every selector's (series of one exporter share their
-    # labels), and the value one asks for is every selector's first choice: `a{fstype!="tmpfs", job="x"} / b`
-    # then matches one to one.
-    common |= _unaggregated_matcher_labels(node)
+    # labels), but for the filters of an `unless`, which would then take away what it keeps; and the value one
+    # asks for is every selector's first choice: `a{fstype!="tmpfs", job="x"} / b` then matches one to one.
+    shared = _unaggregated_matcher_labels(node)
+    filters = {
+        item.text for b in T.walk(node) if isinstance(b, T.Binary) and b.op == "unless" for item in _selectors(b.rhs)
+    }
     preferred: dict[str, str] = {}
     for selector in _selectors(node):
         for name, op, value in selector.matchers:
@@ -320,7 +323,10 @@ def inputs_for(node: T.Node, template_labels: set[str], recorded: set[str]) -> l
             if matcher[0] != NAME:
                 by_label.setdefault(matcher[0], []).append(matcher)
         labels: dict[str, str] = {}
-        for name in sorted((common | scoped.get(selector.text, set()) | set(by_label)) - {NAME, "le"}):
+        names = (
+            common | scoped.get(selector.text, set()) | set(by_label) | (set() if selector.text in filters else shared)
+        )
+        for name in sorted(names - {NAME, "le"}):
             value = _value_for(by_label.get(name, []), preferred.get(name, f"{name}-1"))
             if value is None:
                 raise Unprovable(f"no value of {name} satisfies {selector}")
