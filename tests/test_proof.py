@@ -257,10 +257,12 @@ def shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return proven(tmp_path_factory, "shapes", SHAPES)  # every one of these shapes is driven through its query
 
 
-def _promtool(out: Path) -> subprocess.CompletedProcess:
-    promtool = require_tool("promtool")
+def group_tests(out: Path, group: str) -> subprocess.CompletedProcess:
+    """promtool over every test file of the group (its longer-horizon ones too)."""
+    tests = sorted(str(p.relative_to(out)) for p in (out / "prometheus/tests").glob(f"{group}.*test.yml"))
+    assert tests, f"no test files of {group}"
     return subprocess.run(
-        [promtool, "test", "rules", "prometheus/tests/shapes.test.yml"], cwd=out, capture_output=True, text=True
+        [require_tool("promtool"), "test", "rules", *tests], cwd=out, capture_output=True, text=True, timeout=300
     )
 
 
@@ -276,7 +278,7 @@ def test_every_shape_is_tested_through_its_query_and_passes(shapes: Path) -> Non
     fed = {line.split("{")[0].split()[-1] for line in tests.splitlines() if "- series:" in line}
     assert {"cpu_seconds_total", "http_requests_total", "request_seconds_bucket", "link_up", "queue_depth"} <= fed
     assert "amcompanion:" not in tests  # no stand-in series
-    done = _promtool(shapes)
+    done = group_tests(shapes, "shapes")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
 
 
@@ -286,7 +288,7 @@ def test_a_mistake_in_the_query_fails_the_generated_tests(
 ) -> None:
     """The rules of the mutant, the tests of the original: a changed window, function, matcher, grouping,
     metric or comparison is caught."""
-    done = _promtool(with_mutant_rules(shapes, tmp_path / "generated", "shapes", alert, before, after))
+    done = group_tests(with_mutant_rules(shapes, tmp_path / "generated", "shapes", alert, before, after), "shapes")
     assert done.returncode == 1 and f"alertname: {alert}," in done.stderr, done.stdout + done.stderr[-2000:]
 
 
@@ -412,13 +414,6 @@ def horizons(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return proven(tmp_path_factory, "horizons", HORIZONS)  # DiskFull too: `ro == 0` held, fstype on both sides
 
 
-def _horizon_tests(out: Path) -> subprocess.CompletedProcess:
-    tests = sorted(str(p.relative_to(out)) for p in (out / "prometheus/tests").glob("horizons*.test.yml"))
-    return subprocess.run(
-        [require_tool("promtool"), "test", "rules", *tests], cwd=out, capture_output=True, text=True, timeout=300
-    )
-
-
 def test_rules_are_evaluated_as_coarsely_as_their_for_and_sampled_as_finely_as_their_windows(horizons: Path) -> None:
     """`for: 10m` beside `rate[1m]`: evaluated every 5m, inputs every 30s; `for: 6h` and `for: 1w` each in a file
     of longer horizon, so no file evaluates every rule thousands of times; all pass."""
@@ -441,7 +436,7 @@ def test_rules_are_evaluated_as_coarsely_as_their_for_and_sampled_as_finely_as_t
         "horizons.long.test.yml": {"HotAllNight"},
         "horizons.long2.test.yml": {"IdleForAWeek"},
     }
-    done = _horizon_tests(horizons)
+    done = group_tests(horizons, "horizons")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
 
 
@@ -451,7 +446,9 @@ def test_rules_are_evaluated_as_coarsely_as_their_for_and_sampled_as_finely_as_t
 def test_a_mistake_fails_tests_evaluated_coarser_than_sampled(
     horizons: Path, tmp_path: Path, alert: str, before: str, after: str
 ) -> None:
-    done = _horizon_tests(with_mutant_rules(horizons, tmp_path / "generated", "horizons", alert, before, after))
+    done = group_tests(
+        with_mutant_rules(horizons, tmp_path / "generated", "horizons", alert, before, after), "horizons"
+    )
     assert done.returncode == 1 and f"alertname: {alert}," in done.stderr, done.stdout + done.stderr[-2000:]
 
 
@@ -475,11 +472,9 @@ groups:
           - {expr: 'inodes_used > 5 and inodes_free < 1000', for: 1h, severity: warning}
 """,
     )
-    tests = sorted(str(p.relative_to(out)) for p in (out / "prometheus/tests").glob("volumes*.test.yml"))
-    assert tests == ["prometheus/tests/volumes.long.test.yml", "prometheus/tests/volumes.test.yml"]
-    done = subprocess.run(
-        [require_tool("promtool"), "test", "rules", *tests], cwd=out, capture_output=True, text=True, timeout=120
-    )
+    tests = sorted(p.name for p in (out / "prometheus/tests").glob("volumes.*test.yml"))
+    assert tests == ["volumes.long.test.yml", "volumes.test.yml"]
+    done = group_tests(out, "volumes")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
@@ -504,11 +499,5 @@ groups:
         severity: warning
 """,
     )
-    done = subprocess.run(
-        [require_tool("promtool"), "test", "rules", "prometheus/tests/taints.test.yml"],
-        cwd=out,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = group_tests(out, "taints")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
