@@ -1,14 +1,24 @@
-"""What the benchmark scripts share: free loopback ports, a process's CPU time, waiting for a server."""
+"""What the benchmark scripts share: free loopback ports, a process's CPU time, waiting for a server, promtool."""
 
 import os
+import shutil
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
 
 from amcompanion.demo.daemons import free_port
 
-__all__ = ["cpu_seconds", "free_port", "wait_ready"]
+__all__ = ["cpu_seconds", "free_port", "promtool", "wait_ready"]
+
+
+def promtool() -> str | None:
+    """promtool's path; None, said on stderr, when it is not installed."""
+    found = shutil.which("promtool")
+    if found is None:
+        print("promtool is not on PATH (scripts/setup.sh installs it)", file=sys.stderr)
+    return found
 
 
 def cpu_seconds(pid: int) -> float:

@@ -43,6 +43,7 @@ from amcompanion.catalog.model import Alert, Catalog, Level  # noqa: E402
 from amcompanion.compiler.build import compile_catalog  # noqa: E402
 from amcompanion.compiler.unittests import neighbours  # noqa: E402
 from amcompanion.emit.files import render  # noqa: E402
+from bench.common import promtool as find_promtool  # noqa: E402
 
 QUERY_KINDS = ("metric", "matcher", "comparison", "aggregation", "range", "function")
 FUNCTION_SWAPS = {"rate": "irate", "irate": "rate", "sum": "max", "avg": "max", "max": "min", "min": "max"}
@@ -196,9 +197,8 @@ def main() -> int:
     parser.add_argument("-j", "--jobs", type=int, default=2, help="promtool runs at once (default: 2)")
     parser.add_argument("--json", action="store_true", help="the figures as JSON")
     args = parser.parse_args()
-    promtool = shutil.which("promtool")
+    promtool = find_promtool()
     if promtool is None:
-        print("promtool is not installed (scripts/setup.sh installs it)", file=sys.stderr)
         return 1
     work = Path(tempfile.mkdtemp(prefix="amcompanion-mutation-"))
     catalog_dir = args.catalog

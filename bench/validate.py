@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,10 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 AMCOMPANION = [sys.executable, "-m", "amcompanion"]
+
+from bench.common import promtool as find_promtool  # noqa: E402
 
 
 def timed(command: list[str], cwd: Path | None = None) -> float:
@@ -108,9 +110,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1, help="best of this many runs (default 1)")
     parser.add_argument("--json", action="store_true", help="the figures as JSON")
     args = parser.parse_args()
-    promtool = shutil.which("promtool")
+    promtool = find_promtool()
     if promtool is None:
-        print("promtool is not on PATH (scripts/setup.sh installs it)", file=sys.stderr)
         return 1
     results = []
     with tempfile.TemporaryDirectory() as tmp:
