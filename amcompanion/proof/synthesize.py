@@ -716,22 +716,17 @@ def prove(
     """Inputs for `query` (the expression compared with the levels) at each level, or Unprovable.
 
     Inputs are sampled every `interval_ms`; rules are evaluated at every `eval_every`-th sample (a `for` of an
-    hour needs few evaluations, a `rate[1m]` samples every 30s), so phases start on an evaluation and a case's
-    outputs are the query at each evaluation. `records` are the alert's own recording rules that `query` reads,
-    in order; `noisy_levels` (anomalies) wobbles
-    the first phase and measures the second where the last `for` elapses, since a z-score falls as the spike
-    joins its own baseline."""
+    hour needs few evaluations, a `rate[1m]` samples every 30s), so a case is measured and ends on an evaluation
+    and its outputs are the query at each evaluation. `records` are the alert's own recording rules that `query`
+    reads, in order; `noisy_levels` (anomalies) wobbles the first phase and measures the second where the last
+    `for` elapses, since a z-score falls as the spike joins its own baseline."""
     node = _parsed(query)
     record_nodes = [(name, _parsed(expr)) for name, expr in records]
     sources = [node, *(n for _, n in record_nodes)]
     reach = _windows(node) + max((_windows(n) for _, n in record_nodes), default=0)
     every = eval_every
-
-    def aligned(samples: int) -> int:
-        return every * math.ceil(samples / every)
-
     delay = math.ceil(max(_offsets(n) for n in sources) / interval_ms)
-    for_steps = aligned(math.ceil(for_ms / interval_ms))
+    for_steps = _on_evaluation(math.ceil(for_ms / interval_ms), every)
     # Measured two steps into the second phase, a windowed value is on its way from the old value to the new one
     # and keeps going (a window of 5m and one of 10m then differ); where that does not last, once windows settle.
     # Solved where windows have settled, the moment the query crosses the level depends on each window's length
@@ -834,9 +829,9 @@ def prove(
                     if prover.work > WORK_BUDGET // 2:  # the rest of the budget is for solving the next level
                         break
                     timing = _timing(k + shift, for_steps, noisy, returns, reach=settle, every=every)
-                case, lasting = _case(prover, world, before, after, timing, targets[1], every)
+                case, lasting, inputs = _case(prover, world, before, after, timing, targets[1], every)
                 if lasting and scored:
-                    levels_told, told = _told_apart(prover, misreadings, moved, case, targets[1], every)
+                    levels_told, told = _told_apart(misreadings, moved, case, inputs, targets[1], every)
                     score = (levels_told, len(told - covered), len(told))
                     tried.append((case, told))
                     if best is None or score > best[0]:
@@ -863,6 +858,11 @@ def prove(
     return Proof(cases)
 
 
+def _on_evaluation(samples: int, every: int) -> int:
+    """The first evaluation (rules are evaluated every `every` samples) at or after `samples`."""
+    return every * -(-samples // every)
+
+
 @dataclass(frozen=True)
 class Timing:
     n: int  # the first step of the second phase
@@ -883,24 +883,20 @@ def _timing(
     """Phases in samples, rules evaluated at every `every`-th: the second phase starts `k` samples before an
     evaluation, where it is measured (windows as they settle, however coarse the evaluations), and the test ends
     on one."""
-
-    def on_evaluation(samples: int) -> int:
-        return every * -(-samples // every)
-
-    n = on_evaluation(k + for_steps + 2 * every)
+    n = _on_evaluation(k + for_steps + 2 * every, every)
     if not noisy_levels:
         # The first phase is twice as long as the longest window (up to 2 × SETTLE_STEPS), so that a window of
         # twice the length reads other samples; the second settles and lets every `for` elapse.
         filled = 2 * reach if reach < 2 * SETTLE_STEPS else 0  # a window longer than that: no samples to spare
-        first = on_evaluation(max(k + 2 * every, min(filled, 2 * SETTLE_STEPS)) + k) - k
+        first = _on_evaluation(max(k + 2 * every, min(filled, 2 * SETTLE_STEPS)) + k, every) - k
         if returns:
-            return Timing(first, on_evaluation(first + 2 * n), first + k, first + n)
-        return Timing(first, on_evaluation(first + n), first + k)
+            return Timing(first, _on_evaluation(first + 2 * n, every), first + k, first + n)
+        return Timing(first, _on_evaluation(first + n, every), first + k)
     # A z-score of z over a spike that grows as its age cubed for j samples needs about z²·j/7 samples of
     # baseline before it, to stay past z until the last `for` elapses; with a margin.
     before = baseline * math.ceil(0.2 * max(abs(v) for v in noisy_levels) ** 2 * (k + for_steps + 1)) + 4
-    before = on_evaluation(before + k) - k
-    return Timing(before, on_evaluation(before + n), before + k)
+    before = _on_evaluation(before + k, every) - k
+    return Timing(before, _on_evaluation(before + n, every), before + k)
 
 
 def _best(
@@ -926,9 +922,6 @@ def _best(
         if wanted:
             break
     return best
-
-
-RATE_LIKE = frozenset({"rate", "irate", "increase"})
 
 
 def _misreadings(node: T.Node) -> list[T.Node]:
@@ -962,23 +955,23 @@ def _rebuilt(node: T.Node, old: T.Node, new: T.Node) -> T.Node:
 
 def _case(
     prover: "Prover", world: "World", before: float, after: float, timing: "Timing", holding: "Target", every: int
-) -> tuple["Case", bool]:
-    """The case of these inputs and phases, and whether the query goes on holding from where it is measured."""
-    outputs = prover.outputs(
-        world, before, after, timing.n, list(range(0, timing.total, every)), timing.total, timing.back
-    )
+) -> tuple["Case", bool, Inputs]:
+    """The case of these inputs and phases, whether the query goes on holding from where it is measured, and
+    the series it was evaluated over."""
+    inputs = prover._inputs(world, before, after, timing.n, timing.total, timing.back)
+    outputs = over_steps(prover.node, inputs, range(0, timing.total, every))
     if any(out is None for out in outputs):
         raise Unprovable("Prometheus would refuse its query on these inputs (a many-to-many match)")
     case = Case(world, before, after, timing.n, timing.total, outputs, timing.back)  # type: ignore[arg-type]
     end = -(-timing.back // every) if timing.back is not None else None
-    return case, all(holding.accepted(out) for out in outputs[timing.measure // every : end])
+    return case, all(holding.accepted(out) for out in outputs[timing.measure // every : end]), inputs
 
 
 def _told_apart(
-    prover: "Prover",
     misreadings: list[T.Node],
     moved: list[Callable[[Vector | None], bool]],
     case: "Case",
+    inputs: Inputs,
     holding: "Target",
     every: int,
 ) -> tuple[int, set[int]]:
@@ -986,8 +979,7 @@ def _told_apart(
     evaluation of the case where the query does not, or the other way round."""
     holds = [holding.accepted(out) for out in case.outputs]
     levels = sum(any(at(out) != held for out, held in zip(case.outputs, holds, strict=True)) for at in moved)
-    inputs = prover._inputs(case.world, case.before, case.after, case.n, case.steps, case.back)
-    evaluations = list(range(0, case.steps, every))
+    evaluations = range(0, case.steps, every)
     told = set()
     for index, misread in enumerate(misreadings):
         try:
@@ -1010,7 +1002,12 @@ def _guards(node: T.Node) -> dict[str, float]:
                 side = side.expr
             if not isinstance(other, T.Number) or op is None:
                 continue
-            if isinstance(side, T.Call) and side.name in RATE_LIKE and side.args and isinstance(side.args[0], T.Range):
+            if (
+                isinstance(side, T.Call)
+                and side.name in COUNTER_FUNCTIONS
+                and side.args
+                and isinstance(side.args[0], T.Range)
+            ):
                 side = side.args[0].selector  # a counter's amount is its rate
             if isinstance(side, T.Selector):
                 value = other.val + {"==": 0, "!=": 1, ">": 1, ">=": 0, "<": -1, "<=": 0}[op]
