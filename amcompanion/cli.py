@@ -88,6 +88,17 @@ It reads the receiver's history database (--db), also while `amcompanion serve` 
 ones `amcompanion ack ID --by NAME` takes.
 """
 
+ONCALL_EXAMPLES = """\
+examples:
+  amcompanion oncall                                   # every schedule: who now, until when, the next 3 hand-offs
+  amcompanion oncall infra-primary --next 10           # one schedule, ten hand-offs ahead
+  amcompanion oncall --at 2026-12-24T20:00:00+01:00    # who is on call on Christmas Eve
+  amcompanion oncall --json | jq -r '.schedules[] | "\\(.schedule): \\(.on_call | join(", "))"'
+
+Times print in each schedule's own zone. iCal sources are read once (URLs too). A running receiver answers
+the same at GET /api/v1/oncall and serves calendars to subscribe to at /schedules/NAME.ics.
+"""
+
 HISTORY_EXAMPLES = """\
 examples:
   amcompanion history seed --alerts 5000 --db demo.db     # synthetic history to look at
@@ -360,6 +371,31 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--comment", default="", help="why, or what happens next")
     a.add_argument("--db", default="history.db", help="the history database (default: history.db)")
 
+    o = sub.add_parser(
+        "oncall",
+        help="who is on call now (or at a time), and the next hand-offs",
+        description="Show who each schedule names and when it hands off, from the catalog or a receiver config.",
+        epilog=ONCALL_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    o.add_argument("schedule", nargs="?", help="one schedule (default: all)")
+    o.add_argument("--at", metavar="TIME", help="RFC 3339, e.g. 2026-12-24T09:00:00+01:00 (default: now)")
+    o.add_argument("--next", type=int, default=3, metavar="N", help="hand-offs to list after the current shift (3)")
+    o.add_argument("--json", action="store_true", help="JSON, for scripts")
+    o.add_argument(
+        "--catalog", type=Path, default=Path("rulesets"), help="the catalog with the schedules (default: rulesets)"
+    )
+
+    tk = sub.add_parser(
+        "token",
+        help="make a personal API and console token for a contact",
+        description="Print a new random token and the catalog line that lets its owner in (only the hash is kept).",
+        epilog="examples:\n  amcompanion token alice\n  amcompanion token alice --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tk.add_argument("contact", help="the contact the token is for")
+    tk.add_argument("--json", action="store_true", help="JSON, for scripts")
+
     c = sub.add_parser(
         "channels",
         help="list the receiver's channels or send a test message through one",
@@ -470,6 +506,8 @@ def main(argv: list[str] | None = None) -> int:
         "schema": schema_command,
         "serve": serve_command,
         "ack": ack_command,
+        "oncall": oncall_command,
+        "token": token_command,
         "alerts": alerts_command,
         "channels": channels_command,
         "history": history_command,
@@ -807,6 +845,59 @@ def serve_command(args: argparse.Namespace) -> int:
     except NewerDatabase as exc:
         print(f"error: {args.db}: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def oncall_command(args: argparse.Namespace) -> int:
+    from amcompanion.catalog import load_catalog
+    from amcompanion.catalog.diagnostics import CatalogError
+    from amcompanion.schedules import show
+
+    try:
+        at = show.parse_moment(args.at)
+    except ValueError as exc:
+        print(f"error: --at: {exc} (expected RFC 3339, e.g. 2026-12-24T09:00:00+01:00)", file=sys.stderr)
+        return 2
+    if not 0 <= args.next <= 100:
+        print(f"error: --next: expected 0 to 100, got {args.next}", file=sys.stderr)
+        return 2
+    try:
+        catalog = load_catalog(args.catalog)
+    except CatalogError as exc:
+        for diag in exc.diagnostics:
+            print(diag, file=sys.stderr)
+        return 1
+    if not catalog.schedules:
+        print(f"error: {args.catalog} has no schedules (docs/catalog.md, “Schedules”)", file=sys.stderr)
+        return 1
+    if args.schedule is not None and args.schedule not in catalog.schedules:
+        known = ", ".join(sorted(catalog.schedules))
+        print(f'error: unknown schedule "{args.schedule}" (the catalog has: {known})', file=sys.stderr)
+        return 1
+    names = [args.schedule] if args.schedule else sorted(catalog.schedules)
+    found, unread = show.plan(catalog.schedules, catalog.contacts, names, at, args.next, args.catalog)
+    for source, why in unread.items():
+        print(f"warning: calendar {source} could not be read: {why}", file=sys.stderr)
+    print(show.as_json(found, unread) if args.json else show.text(found, catalog.schedules, catalog.contacts))
+    return 0
+
+
+def token_command(args: argparse.Namespace) -> int:
+    import json
+    import re
+    import secrets
+
+    from amcompanion.receiver.config import token_digest
+
+    token = secrets.token_urlsafe(24)
+    digest = token_digest(token)
+    if args.json:
+        print(json.dumps({"contact": args.contact, "token": token, "token_sha256": digest}))
+        return 0
+    print(f"token for {args.contact} (give it to them; it is not stored anywhere):\n  {token}\n")
+    print(f"in the catalog, under contacts.{args.contact}:\n  token_sha256: {digest}\n")
+    variable = re.sub(r"\W", "_", args.contact.upper()) + "_TOKEN"
+    print(f"or keep the token in a Secret and name its environment variable instead:\n  token_env: {variable}")
     return 0
 
 

@@ -188,4 +188,6 @@ def test_counts_read_as_english(tmp_path: Path, capsys) -> None:  # type: ignore
     assert f"seeded 1 alert over 1 day into {db}" in capsys.readouterr().out
     assert main(["history", "prune", "--older-than", "1s", "--db", str(db)]) == 0
     pruned = capsys.readouterr().out
-    assert re.search(r": 1 alert, \d+ alert events?, \d+ notifications?, \d+ escalations?, \d+ acks?\n$", pruned)
+    assert re.search(
+        r": 1 alert, \d+ alert events?, \d+ notifications?, \d+ escalations?, \d+ acks?, \d+ events?\n$", pruned
+    )

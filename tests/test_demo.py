@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -27,6 +28,7 @@ from amcompanion.demo.stand_ins import BUILDERS, Unsupported, base_url, stand_in
 from amcompanion.emit.files import write_catalog
 from amcompanion.receiver.channels import CHANNEL_TYPES, Message
 from amcompanion.receiver.config import load_receiver_config
+from amcompanion.schedules.oncall import on_call
 from tests.conftest import ROOT, require_tool
 
 RULESETS = ROOT / "rulesets"
@@ -53,7 +55,11 @@ def test_compress_divides_every_wait_and_keeps_what_promql_measures(tmp_path: Pa
     assert not [r.name for r in fast.routes if r.quiet_hours or r.active_hours]
     assert fast.defaults.sla == {"critical": (5_000, 30_000), "warning": (15_000, 120_000)}
     steps = [(s.after_ms, [n.channel for n in s.notify]) for s in fast.policies["infra-oncall"].steps]
-    assert steps == [(0, ["ops-dingtalk", "ops-wecom"]), (10_000, ["sms", "mail"]), (20_000, ["voice", "ops-feishu"])]
+    assert steps == [
+        (0, ["ops-dingtalk", "ops-wecom"]),
+        (10_000, ["sms", "mail"]),
+        (20_000, ["voice", "voice", "ops-feishu"]),
+    ]
     assert fast.policies["infra-oncall"].repeat_every_ms == 30_000
     assert fast.self_monitoring.channel_failing_for_ms == 10_000  # 10m
     before = {a.name: a for a in catalog.alerts()}
@@ -115,6 +121,10 @@ def test_demo_fires_escalates_is_acknowledged_through_the_link_and_resolves(tmp_
     """HighMemory: an expression over two gauges, one of them driven, with three levels."""
     _demo_tools()
     workdir = tmp_path / "demo"
+    # step 2 texts whoever infra-primary has on call, computed here from the catalog (alice or bob this week)
+    schedule = load_catalog(RULESETS).schedules["infra-primary"]
+    (person,) = on_call(schedule, datetime.now(UTC), {}, {})
+    phone = {"alice": "+8613800000001", "bob": "+8613800000002"}[person]
     run = subprocess.run(
         [*DEMO, "--once", "--alert", "HighMemory", "--workdir", str(workdir)],
         capture_output=True,
@@ -123,6 +133,8 @@ def test_demo_fires_escalates_is_acknowledged_through_the_link_and_resolves(tmp_
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     out = run.stdout
+    assert "  the console               http://127.0.0.1:" in out and f"/console  (sign in as {person} with " in out
+    assert f"  on call for infra-primary {person}  (amcompanion oncall infra-primary: the next hand-offs)" in out
 
     # the narration, in order
     memory = 'node_memory_MemAvailable_bytes{instance="demo-node",job="node"}'
@@ -138,12 +150,14 @@ def test_demo_fires_escalates_is_acknowledged_through_the_link_and_resolves(tmp_
         "receiver: escalation level 1: ops-dingtalk, ops-wecom",
         "waiting for level 2: nobody acknowledges within 10m, here 10 s",
         "… still waiting for escalation level 2's messages (5 s; the demo gives up after",
-        "receiver: escalation level 2 (nobody acknowledged within 10m): sms to alice, mail to alice, bob",
-        "alice opens the link in the message and presses Acknowledge: HTTP 200, “HighMemory is acknowledged by alice.",
-        "receiver: acknowledged by alice; no further escalation",
+        f"receiver: escalation level 2 (nobody acknowledged within 10m): sms to {person}, mail to alice, bob; {person}"
+        " is on call for infra-primary",
+        f"{person} opens the link in the message and presses Acknowledge: HTTP 200, “HighMemory is acknowledged by "
+        f"{person}.",
+        f"receiver: acknowledged by {person}; no further escalation",
         f"exporter: back to {memory} 28: HighMemory's expression is 72",
         "receiver: resolved; infra-oncall sends resolve notices",
-        "done: HighMemory (warning) fired, escalated to level 2, was acknowledged by alice through the link",
+        f"done: HighMemory (warning) fired, escalated to level 2, was acknowledged by {person} through the link",
         "stopping Prometheus, Alertmanager, Datasette",
     ]
     positions = [out.find(stage) for stage in stages]
@@ -152,23 +166,23 @@ def test_demo_fires_escalates_is_acknowledged_through_the_link_and_resolves(tmp_
 
     # the stand-ins printed each message as its reader sees it
     assert re.search(r"DingTalk ops-dingtalk → the group\n\s+│ ### \[WARNING\] HighMemory", out)
-    assert re.search(r"Twilio SMS sms → SMS to \+8613800000001\n\s+│ \[WARNING\] HighMemory on demo-node", out)
+    assert re.search(rf"Twilio SMS sms → SMS to \{phone}\n\s+│ \[WARNING\] HighMemory on demo-node", out)
     assert re.search(r"email mail → bob@example.com\n\s+│ Subject: \[RESOLVED\] HighMemory", out)
-    assert "Twilio voice voice →" not in out, "level 3 never came: alice acknowledged"
+    assert "Twilio voice voice →" not in out, f"level 3 never came: {person} acknowledged"
 
     # the history has the whole life of the alert
     conn = sqlite3.connect(workdir / "history.db")
     conn.row_factory = sqlite3.Row
     (alert,) = conn.execute("SELECT * FROM alerts WHERE severity = 'warning'").fetchall()
     assert (alert["alertname"], alert["status"], alert["policy"]) == ("HighMemory", "resolved", "infra-oncall")
-    assert alert["escalation_level"] == 2 and alert["acked_by"] == "alice" and alert["resolved_at"]
+    assert alert["escalation_level"] == 2 and alert["acked_by"] == person and alert["resolved_at"]
     assert alert["ack_seconds"] > 0 and alert["resolve_seconds"] > alert["ack_seconds"]
     events = [
         r[0] for r in conn.execute("SELECT status FROM alert_events WHERE alert_id = ? ORDER BY id", [alert["id"]])
     ]
     assert events == ["firing", "resolved"]
     acks = conn.execute("SELECT by, via FROM acks WHERE alert_id = ?", [alert["id"]]).fetchall()
-    assert [tuple(a) for a in acks] == [("alice", "link")]
+    assert [tuple(a) for a in acks] == [(person, "link")]
     sent = conn.execute(
         "SELECT kind, step, channel, recipient, status FROM notifications WHERE alert_id = ? ORDER BY kind, step, "
         "channel, recipient",
@@ -179,13 +193,15 @@ def test_demo_fires_escalates_is_acknowledged_through_the_link_and_resolves(tmp_
         ("firing", 1, "ops-wecom", "", "sent"),
         ("firing", 2, "mail", "alice", "sent"),
         ("firing", 2, "mail", "bob", "sent"),
-        ("firing", 2, "sms", "alice", "sent"),
+        ("firing", 2, "sms", person, "sent"),
         ("resolved", 0, "mail", "alice", "sent"),
         ("resolved", 0, "mail", "bob", "sent"),
         ("resolved", 0, "ops-dingtalk", "", "sent"),
         ("resolved", 0, "ops-wecom", "", "sent"),
-        ("resolved", 0, "sms", "alice", "sent"),
+        ("resolved", 0, "sms", person, "sent"),
     ]
+    (named,) = conn.execute("SELECT oncall FROM escalations WHERE alert_id = ? AND step = 2", [alert["id"]]).fetchone()
+    assert json.loads(named) == [{"schedule": "infra-primary", "who": "oncall", "people": [person]}]
     assert "voice" not in {n["channel"] for n in sent}
 
     # the receiver's own alerts were live (Prometheus scraped it under their job) and never fired
@@ -229,6 +245,7 @@ def _assert_what_the_banner_shows_answers(banner: str) -> None:
         "http://127.0.0.1/api/v1/rules",
         "http://127.0.0.1/api/v2/alerts",
         "http://127.0.0.1/metrics",
+        "http://127.0.0.1/console",  # its sign-in page: the banner gives the token
     }, banner
     for url in urls:
         with urllib.request.urlopen(url, timeout=10) as response:

@@ -20,7 +20,11 @@ def test_a_new_database_gets_every_migration_once(tmp_path: Path) -> None:
     conn = connect(str(tmp_path / "h.db"))
     migrate(conn)
     migrate(conn)
-    assert applied(conn) == NAMES == ["m0001_receiver_tables", "m0002_history", "m0003_delivery_problems"]
+    assert (
+        applied(conn)
+        == NAMES
+        == ["m0001_receiver_tables", "m0002_history", "m0003_delivery_problems", "m0004_people_and_events"]
+    )
     assert dict(conn.execute("SELECT severity, ack_seconds FROM sla_targets").fetchall()) == {
         "critical": 300,
         "warning": 900,

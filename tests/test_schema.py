@@ -4,6 +4,7 @@ shape exactly the fields the reader accepts there, so that editor and compiler c
 
 import json
 import re
+from datetime import datetime
 from pathlib import Path
 
 import jsonschema
@@ -38,8 +39,17 @@ def schema_errors(data: object) -> list[jsonschema.ValidationError]:
 
 
 def load(text: str) -> object:
-    """A file's data as the reader sees it (YAML 1.2, merge keys applied)."""
-    return apply_merge_keys(yaml_rs.loads(text))
+    """A file's data as the reader sees it (YAML 1.2, merge keys applied), except that the times yaml_rs makes of
+    date-like strings are text again, as an editor's schema check sees them."""
+    return as_text_times(apply_merge_keys(yaml_rs.loads(text)))
+
+
+def as_text_times(node: object) -> object:
+    if isinstance(node, dict):
+        return {key: as_text_times(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [as_text_times(value) for value in node]
+    return node.isoformat(sep=" ") if isinstance(node, datetime) else node
 
 
 def test_the_schema_is_valid_draft_2020_12_and_every_reference_resolves() -> None:
@@ -330,6 +340,14 @@ PLACES: dict[Shape, tuple[object, dict]] = {
     shapes.TARGET: ({"version": 1, "escalations": {"p": {"steps": [{"notify": [HOLE]}]}}}, {}),
     shapes.REPEAT: ({"version": 1, "escalations": {"p": {"steps": [{"notify": "c"}], "repeat": HOLE}}}, {}),
     shapes.ROUTE: ({"version": 1, "routes": [HOLE]}, {}),
+    shapes.SCHEDULE: ({"version": 1, "schedules": {"s": HOLE}}, {}),
+    shapes.LAYER: ({"version": 1, "schedules": {"s": {"time_zone": "UTC", "layers": [HOLE]}}}, {}),
+    shapes.RESTRICTION: (
+        {"version": 1, "schedules": {"s": {"time_zone": "UTC", "layers": [{"restrict": [HOLE]}]}}},
+        {},
+    ),
+    shapes.ICAL: ({"version": 1, "schedules": {"s": {"time_zone": "UTC", "layers": [{"ical": HOLE}]}}}, {}),
+    shapes.OVERRIDE: ({"version": 1, "schedules": {"s": {"time_zone": "UTC", "layers": [], "overrides": [HOLE]}}}, {}),
     shapes.INTERVAL: ({"version": 1, "quiet_hours": {"q": [HOLE]}}, {}),
     shapes.TIME_SPAN: ({"version": 1, "quiet_hours": {"q": [{"times": [HOLE]}]}}, {}),
     shapes.GROUP: ({"version": 1, "groups": [HOLE]}, {}),

@@ -1,6 +1,7 @@
 """The validated catalog: plain, typed objects the compiler works from. Durations are milliseconds."""
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 LEVELED_KINDS = ("threshold", "ratio", "trend", "anomaly", "frequency")
 KINDS = (*LEVELED_KINDS, "absent", "composite", "expr", "record")
@@ -185,12 +186,91 @@ class Receiver:
     bearer_token_file: str | None = None
     external_url: str | None = None
     ack_link_ttl_ms: int | None = None  # how long an ack link works; None: the receiver's default, 24h
+    trusted_proxies: list[str] = field(default_factory=list)  # networks whose user headers name the person
+    user_header: str = "X-Forwarded-User"  # oauth2-proxy's, by default
+    email_header: str = "X-Forwarded-Email"
 
 
 @dataclass
 class NotifyTarget:
-    channel: str
+    """A step's message: a channel to contacts (`to`), or to whom a schedule names when the step fires (`who` of
+    `schedule`; `channel` None: each person's own `notify` channels)."""
+
+    channel: str | None
     to: list[str]
+    schedule: str | None = None
+    who: str | None = None  # one of SCHEDULE_TARGETS
+
+
+SCHEDULE_TARGETS = ("oncall", "next_oncall", "everyone")  # whom a step's `{oncall: SCHEDULE}` and the like reach
+ROLES = ("viewer", "responder", "admin")  # what a person may do through the API and the console
+
+
+@dataclass(frozen=True)
+class Person:
+    """What a contact may do and how they are reached when a schedule names them."""
+
+    role: str = "responder"  # one of ROLES
+    notify: tuple[str, ...] = ()  # channels a schedule step without `channel` reaches them on
+    token_sha256: str | None = None  # hex SHA-256 of their personal API token
+    token_env: str | None = None  # or the environment variable that holds the token (from a Secret)
+
+
+@dataclass(frozen=True)
+class Restriction:
+    """When a layer is in force: on `weekdays` (0 is Monday; empty: every day), from `start` to `end` local time
+    (HH:MM; `end` at or before `start` runs past midnight; None: the whole day)."""
+
+    weekdays: tuple[int, ...]
+    start: str | None
+    end: str | None
+
+
+@dataclass(frozen=True)
+class ICalSource:
+    """A shared calendar whose events are shifts: each event's summary (or attendee) names a contact."""
+
+    file: str | None
+    url: str | None
+    refresh_ms: int  # how often the receiver reads it again
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One rotation: `members` take turns, each for `shift_ms`, the first from `handoff` (local time in the
+    schedule's zone; hand-offs keep that local time across DST changes); or the shifts of an iCal source."""
+
+    name: str
+    members: tuple[str, ...]
+    shift_ms: int
+    handoff: datetime | None  # naive: local time in the schedule's time zone; None for an iCal layer
+    restrictions: tuple[Restriction, ...] = ()
+    ical: ICalSource | None = None
+
+
+@dataclass(frozen=True)
+class Override:
+    """`who` is on call from `start` to `end` (aware datetimes), whatever the layers say."""
+
+    who: str
+    start: datetime
+    end: datetime
+
+
+@dataclass
+class Schedule:
+    """Who is on call when: the last layer with someone on duty wins; overrides win over every layer."""
+
+    name: str
+    origin: Origin
+    time_zone: str  # IANA name
+    layers: list[Layer]
+    overrides: list[Override] = field(default_factory=list)
+
+    def members(self) -> list[str]:
+        """Everyone a rotation or an override names, in order of first mention (not the iCal sources' people)."""
+        names = [m for layer in self.layers for m in layer.members] + [o.who for o in self.overrides]
+        return list(dict.fromkeys(names))
 
 
 @dataclass
@@ -246,6 +326,8 @@ class Catalog:
     quiet_hours: dict[str, list[dict]]
     groups: list[Group]
     self_monitoring: SelfMonitoring = field(default_factory=SelfMonitoring)
+    schedules: dict[str, Schedule] = field(default_factory=dict)
+    people: dict[str, Person] = field(default_factory=dict)  # by contact name; a contact not here is a responder
 
     def alerts(self) -> list[Alert]:
         """Every alert (each variant apart), without the recording rules that share the groups' rule lists."""

@@ -25,6 +25,7 @@ from amcompanion.catalog.model import (
     COMPARISONS,
     KINDS,
     LEVELED_KINDS,
+    SCHEDULE_TARGETS,
     SELF_MONITORING_GROUP,
     SELF_MONITORING_RECEIVER,
     SLO,
@@ -40,15 +41,25 @@ from amcompanion.catalog.model import (
     Level,
     NotifyTarget,
     Origin,
+    Person,
     Policy,
     Receiver,
     Route,
+    Schedule,
     SelfMonitoring,
     Step,
     Tier,
 )
 from amcompanion.catalog.names import LABEL_NAME, METRIC_NAME, WINDOW_PLACEHOLDER
 from amcompanion.catalog.numbers import go_float, promql_number
+from amcompanion.catalog.schedules import (
+    PERSON_FIELDS,
+    check_schedule_recipients,
+    read_networks,
+    read_person,
+    read_schedule_target,
+    read_schedules,
+)
 from amcompanion.catalog.shapes import KUBERNETES_NAME, PHONE, RATE_LIMIT, TIME_OF_DAY, Shape
 
 HOUR_MS = 3_600_000
@@ -265,6 +276,8 @@ class CatalogReader:
         self.references: list[tuple[str, str, str, KeyPath]] = []  # (kind, name, file, path)
         self.slo_alerts: set[str] = set()  # alert names of SLOs: reusable across services, unlike other alerts
         self.alert_windows: dict[str, AlertWindows] = {}  # by name (Sloth's AlertWindows files)
+        self.schedules: dict[str, Schedule] = {}
+        self.people: dict[str, Person] = {}
 
     # -- names -------------------------------------------------------------------------------
     def define(
@@ -417,6 +430,11 @@ class CatalogReader:
                 r.error((*path, "ack_link_ttl"), f"expected a duration from 1m to 1y, got {_got(d['ack_link_ttl'])}")
             elif ttl is not None:
                 self.receiver.ack_link_ttl_ms = ttl
+        if "trusted_proxies" in d:
+            self.receiver.trusted_proxies = read_networks(r, d["trusted_proxies"], (*path, "trusted_proxies"))
+        for key in ("user_header", "email_header"):
+            if key in d and (header := r.string(d[key], (*path, key))):
+                setattr(self.receiver, key, header)
 
     def read_self_monitoring(self, r: FileReader, data: object, path: KeyPath) -> None:
         """The receiver's own alerts: `escalation` (a policy) or `native` (an Alertmanager receiver, which still
@@ -469,8 +487,11 @@ class CatalogReader:
             if fields is None:
                 continue
             contact = {}
+            person = read_person(self, r, fields, cpath)
+            if person is not None:
+                self.people[str(name)] = person
             for key, item in fields.items():
-                if key in shapes.CONTACT.fields:
+                if key in shapes.CONTACT.fields and key not in PERSON_FIELDS:
                     text = r.string(item, (*cpath, key))
                     if text is not None:
                         contact[key] = text
@@ -635,7 +656,14 @@ class CatalogReader:
                 targets.append(NotifyTarget(item, []))
                 continue
             target = r.shaped(item, ipath, shapes.TARGET)
-            if target is None or target.get("channel") is None:
+            if target is None:
+                continue
+            if any(key in target for key in SCHEDULE_TARGETS):
+                scheduled = read_schedule_target(self, r, target, ipath)
+                targets += [scheduled] if scheduled else []
+                continue
+            if target.get("channel") is None:
+                r.error(ipath, "a target needs `channel` (with `to`), or one of: " + ", ".join(SCHEDULE_TARGETS))
                 continue
             channel = r.string(target["channel"], (*ipath, "channel"))
             if channel is None:
@@ -1396,10 +1424,11 @@ class CatalogReader:
 
     def check_recipients(self) -> None:
         """Each notified contact has what the channel needs to reach them (a phone for SMS, ...)."""
+        check_schedule_recipients(self, RECIPIENT_NEEDS)
         for policy in self.policies.values():
             for s, step in enumerate(policy.steps):
                 for t, target in enumerate(step.notify):
-                    channel = self.channels.get(target.channel)
+                    channel = self.channels.get(target.channel) if target.schedule is None else None
                     if channel is None:
                         continue
                     ctype = str(channel["type"])
@@ -1461,6 +1490,8 @@ class CatalogReader:
             self.quiet_hours,
             self.groups,
             self.self_monitoring,
+            self.schedules,
+            self.people,
         )
 
 
@@ -1718,6 +1749,7 @@ def load_catalog(root: Path) -> Catalog:
             ("contacts", reader.read_contacts),
             ("channels", reader.read_channels),
             ("escalations", reader.read_policies),
+            ("schedules", functools.partial(read_schedules, reader)),
             ("quiet_hours", reader.read_quiet_hours),
             ("routes", reader.read_routes),
             ("groups", reader.read_groups),

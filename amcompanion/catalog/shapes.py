@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from amcompanion.catalog.durations import PROMETHEUS_DURATION
-from amcompanion.catalog.model import COMPARISONS, LEVELED_KINDS
+from amcompanion.catalog.model import COMPARISONS, LEVELED_KINDS, ROLES, SCHEDULE_TARGETS
 from amcompanion.catalog.names import LABEL_NAME, METRIC_NAME, WINDOW_PLACEHOLDER
 
 # Values the reader matches (and the schema gives as patterns).
@@ -139,6 +139,11 @@ RECEIVER = Shape(
         "bearer_token_file": doc(STRING, "token file on the Alertmanager host; the receiver checks the same token"),
         "external_url": doc(STRING, "base of the ack links people click (default: url)"),
         "ack_link_ttl": doc(DURATION, "how long an ack link works, from 1m to 1y (default 24h)"),
+        "trusted_proxies": doc(
+            NAMES, "addresses or networks (CIDR) of reverse proxies whose user headers are believed"
+        ),
+        "user_header": doc(STRING, "the proxy's header naming the user (default X-Forwarded-User)"),
+        "email_header": doc(STRING, "the proxy's header giving the user's email (default X-Forwarded-Email)"),
     },
     ("url",),
 )
@@ -168,6 +173,10 @@ CONTACT = Shape(
         "telegram_chat_id": doc(STRING, "Telegram direct messages"),
         "discord_user_id": doc(STRING, "Discord mentions"),
         "timezone": doc(STRING, "passed to the receiver"),
+        "notify": doc(NAMES, "channels a schedule step without `channel` reaches this person on"),
+        "role": doc({"enum": list(ROLES)}, "what the person may do in the console and the API (default responder)"),
+        "token_sha256": doc({"type": "string", "pattern": "^[0-9a-f]{64}$"}, "SHA-256 (hex) of the person's API token"),
+        "token_env": doc(STRING, "or the environment variable holding the person's token (from a Secret)"),
     },
 )
 
@@ -278,8 +287,62 @@ TARGET = Shape(
     {
         "channel": doc(STRING, "a channel name"),
         "to": doc(NAMES, "contacts the channel reaches"),
+        "oncall": doc(STRING, "a schedule: whoever is on call when the step fires"),
+        "next_oncall": doc(STRING, "a schedule: whoever takes over at its next hand-off"),
+        "everyone": doc(STRING, "a schedule: everyone it names"),
     },
-    ("channel",),
+)
+SCHEDULE_TARGET_KEYS = SCHEDULE_TARGETS  # the TARGET fields above that name a schedule
+LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?$")  # a wall-clock time in a schedule's zone
+RESTRICTION = Shape(
+    "Layer restriction",
+    {
+        "weekdays": doc(NAMES, "day names or ranges: monday:friday (default every day)"),
+        "start_time": doc({"type": "string", "pattern": TIME_OF_DAY.pattern}, 'HH:MM local, quoted: "09:00"'),
+        "end_time": doc({"type": "string", "pattern": TIME_OF_DAY.pattern}, "HH:MM; at or before start: overnight"),
+    },
+)
+ICAL = Shape(
+    "iCal source",
+    {
+        "file": doc(STRING, "an .ics file, relative to the catalog (or receiver config) directory"),
+        "url": doc(STRING, "an .ics URL (a shared calendar's address)"),
+        "refresh": doc(DURATION, "how often the receiver reads it again (default 10m)"),
+    },
+)
+LAYER = Shape(
+    "Schedule layer",
+    {
+        "name": doc(STRING, "shown in the timeline (default: layer-N)"),
+        "rotation": doc(NAMES, "contacts in turn order"),
+        "shift": doc(DURATION, "each turn's length: whole hours, days or weeks (12h, 1d, 1w)"),
+        "handoff": doc(
+            {"type": "string", "pattern": LOCAL_TIME.pattern},
+            'the first shift\'s start, local time: "2026-01-05 09:00"; hand-offs keep its time of day',
+        ),
+        "restrict": doc(list_of({"$ref": RESTRICTION}), "in force only within these windows"),
+        "ical": doc({"$ref": ICAL}, "shifts from a shared calendar instead of a rotation"),
+    },
+)
+OVERRIDE = Shape(
+    "Schedule override",
+    {
+        "who": doc(STRING, "the contact on call instead"),
+        "from": doc(STRING, 'RFC 3339 ("2026-12-24T09:00:00+01:00") or local time ("2026-12-24 09:00")'),
+        "to": doc(STRING, "when the override ends, written as `from`"),
+    },
+    ("who", "from", "to"),
+)
+SCHEDULE = Shape(
+    "Schedule",
+    {
+        "time_zone": doc(STRING, "an IANA time zone: hand-offs and restrictions are in its local time"),
+        "layers": doc(
+            {"type": "array", "minItems": 1, "items": {"$ref": LAYER}}, "rotations; a later layer wins where it is on"
+        ),
+        "overrides": doc(array_of(OVERRIDE), "who covers when, whatever the layers say"),
+    },
+    ("time_zone", "layers"),
 )
 STEP = Shape(
     "Escalation step",
@@ -660,6 +723,7 @@ FILE = Shape(
         "contacts": doc(map_of(CONTACT), "people: name → phone, email, chat ids"),
         "channels": doc(nullable({"type": "object", "additionalProperties": CHANNEL}), "name → type + settings"),
         "escalations": doc(map_of(POLICY), "escalation policies: name → ordered steps"),
+        "schedules": doc(map_of(SCHEDULE), "on-call schedules: rotations, layers, overrides, iCal sources"),
         "routes": doc(array_of(ROUTE), "which alerts go to which policy or native receiver; the first match wins"),
         "quiet_hours": doc(
             nullable(

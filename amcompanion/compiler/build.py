@@ -1,11 +1,20 @@
 """The whole compilation: a Catalog → {relative path: Document}, deterministic and free of IO."""
 
+import calendar
 import re
 from dataclasses import dataclass, field
 
 from amcompanion import __version__
 from amcompanion.catalog.durations import format_duration
-from amcompanion.catalog.model import SELF_MONITORING_GROUP, Alert, Catalog, Group
+from amcompanion.catalog.model import (
+    SELF_MONITORING_GROUP,
+    Alert,
+    Catalog,
+    Group,
+    NotifyTarget,
+    Restriction,
+    Schedule,
+)
 from amcompanion.compiler import selfmon
 from amcompanion.compiler import slo as slo_compiler
 from amcompanion.compiler.alertmanager import UNROUTED, RoutedAlert, alertmanager_config, route_tests
@@ -327,6 +336,62 @@ def compile_group(group: Group) -> CompiledGroup:
     return CompiledGroup(group, {"groups": groups}, group_rules, plans)
 
 
+def notify_target(target: NotifyTarget) -> dict:
+    if target.schedule is not None:
+        return {str(target.who): target.schedule, **({"channel": target.channel} if target.channel else {})}
+    return {"channel": target.channel, "to": target.to} if target.to else {"channel": target.channel}
+
+
+def person_fields(catalog: Catalog, name: str) -> dict:
+    """A contact's role, token and preferred channels as the catalog gave them (left out when not given)."""
+    person = catalog.people.get(name)
+    if person is None:
+        return {}
+    out: dict = {"role": person.role}
+    if person.notify:
+        out["notify"] = list(person.notify)
+    if person.token_sha256:
+        out["token_sha256"] = person.token_sha256
+    if person.token_env:
+        out["token_env"] = person.token_env
+    return out
+
+
+def schedule_spec(schedule: Schedule) -> dict:
+    """A schedule in the catalog's own shape, for the receiver to read back."""
+    layers = []
+    for layer in schedule.layers:
+        spec: dict = {"name": layer.name}
+        if layer.ical is not None:
+            source = {"file": layer.ical.file} if layer.ical.file else {"url": layer.ical.url}
+            spec["ical"] = {**source, "refresh": format_duration(layer.ical.refresh_ms)}
+        else:
+            assert layer.handoff is not None
+            spec.update(
+                rotation=list(layer.members),
+                shift=format_duration(layer.shift_ms),
+                handoff=layer.handoff.strftime("%Y-%m-%d %H:%M"),
+            )
+        if layer.restrictions:
+            spec["restrict"] = [restriction_spec(r) for r in layer.restrictions]
+        layers.append(spec)
+    out: dict = {"time_zone": schedule.time_zone, "layers": layers}
+    if schedule.overrides:
+        out["overrides"] = [
+            {"who": o.who, "from": o.start.isoformat(), "to": o.end.isoformat()} for o in schedule.overrides
+        ]
+    return out
+
+
+def restriction_spec(restriction: Restriction) -> dict:
+    out: dict = {}
+    if restriction.weekdays:
+        out["weekdays"] = [calendar.day_name[day].lower() for day in restriction.weekdays]
+    if restriction.start is not None:
+        out.update(start_time=restriction.start, end_time=restriction.end)
+    return out
+
+
 def receiver_config(catalog: Catalog) -> dict:
     r = catalog.receiver
     receiver: dict = {"url": r.url, "external_url": r.external_url or r.url}
@@ -334,15 +399,15 @@ def receiver_config(catalog: Catalog) -> dict:
         receiver["bearer_token_file"] = r.bearer_token_file
     if r.ack_link_ttl_ms is not None:  # only when set: the files of catalogs that do not set it stay as they were
         receiver["ack_link_ttl"] = format_duration(r.ack_link_ttl_ms)
+    if r.trusted_proxies:
+        receiver.update(trusted_proxies=r.trusted_proxies, user_header=r.user_header, email_header=r.email_header)
     policies = {}
     for name, policy in sorted(catalog.policies.items()):
         spec: dict = {
             "steps": [
                 {
                     "after": format_duration(step.after_ms),
-                    "notify": [
-                        {"channel": t.channel, "to": t.to} if t.to else {"channel": t.channel} for t in step.notify
-                    ],
+                    "notify": [notify_target(t) for t in step.notify],
                 }
                 for step in policy.steps
             ]
@@ -357,10 +422,14 @@ def receiver_config(catalog: Catalog) -> dict:
         "version": 1,
         "receiver": receiver,
         "severities": catalog.defaults.severities,
-        "contacts": dict(sorted(catalog.contacts.items())),
+        "contacts": {
+            name: {**contact, **person_fields(catalog, name)} for name, contact in sorted(catalog.contacts.items())
+        },
         "channels": dict(sorted(catalog.channels.items())),
         "escalations": policies,
     }
+    if catalog.schedules:
+        config["schedules"] = {name: schedule_spec(s) for name, s in sorted(catalog.schedules.items())}
     if catalog.defaults.sla is not None:
         config["sla"] = {
             severity: {"ack": format_duration(ack), "resolve": format_duration(resolve)}

@@ -9,7 +9,8 @@ import dataclasses
 from collections.abc import Iterator, Mapping
 
 from amcompanion.catalog.durations import format_duration, parse_duration
-from amcompanion.catalog.model import Catalog
+from amcompanion.catalog.model import Catalog, Person
+from amcompanion.receiver.config import token_digest
 
 MIN_MS = 100  # Alertmanager and Prometheus tick no faster than this is useful
 MIN_SLA_MS = 1000  # the history counts in whole seconds
@@ -66,12 +67,21 @@ def compress(catalog: Catalog, speed: int) -> Catalog:
     return out
 
 
-def on_loopback(catalog: Catalog, receiver_url: str, token_file: str, channel_urls: Mapping[str, str]) -> Catalog:
+def on_loopback(
+    catalog: Catalog,
+    receiver_url: str,
+    token_file: str,
+    channel_urls: Mapping[str, str],
+    person_tokens: Mapping[str, str] | None = None,
+) -> Catalog:
     """A copy that reaches nothing beyond this machine: Alertmanager posts to the receiver at `receiver_url`
     (its ack links point there too), every channel talks to its stand-in at `channel_urls[name]`, and routes
     to native Alertmanager receivers (e-mail through a real relay, say) get an empty receiver instead, as does
-    self_monitoring's."""
+    self_monitoring's. Each contact of `person_tokens` signs in to the console with their token there."""
     out = copy.deepcopy(catalog)
+    for name, token in (person_tokens or {}).items():
+        person = out.people.get(name, Person())
+        out.people[name] = dataclasses.replace(person, token_sha256=token_digest(token), token_env=None)
     out.receiver.url = out.receiver.external_url = receiver_url
     out.receiver.bearer_token_file = token_file
     for name, settings in out.channels.items():

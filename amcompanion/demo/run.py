@@ -10,6 +10,7 @@ when the gauges are back.
 
 import asyncio
 import contextlib
+import json
 import re
 import secrets
 import shlex
@@ -18,6 +19,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO, TypeVar
 
@@ -26,7 +28,7 @@ from aiohttp import web
 
 from amcompanion.catalog import load_catalog
 from amcompanion.catalog.durations import format_duration
-from amcompanion.catalog.model import Catalog, Step
+from amcompanion.catalog.model import Catalog
 from amcompanion.demo import daemons
 from amcompanion.demo.daemons import Daemon
 from amcompanion.demo.drive import TARGET_LABELS, Drive, choose
@@ -37,6 +39,7 @@ from amcompanion.emit.files import write_catalog
 from amcompanion.receiver.app import make_app
 from amcompanion.receiver.config import ReceiverConfig, load_receiver_config
 from amcompanion.receiver.service import Receiver, Settings
+from amcompanion.schedules import oncall
 from amcompanion.validate import find_tool
 from amcompanion.wording import plural
 
@@ -90,6 +93,7 @@ class Demo:
     token: str
     exporter: Exporter
     stand_ins: list[StandIn]
+    person_tokens: dict[str, str] = field(default_factory=dict)  # each contact's console token
     daemons: list[Daemon] = field(default_factory=list)
     runners: list[web.AppRunner] = field(default_factory=list)
 
@@ -115,7 +119,18 @@ class Demo:
             queued = conn.execute(
                 "SELECT count(*) FROM notifications WHERE alert_id = ? AND status = 'queued'", (row["id"],)
             )
-            return {**dict(row), "queued": queued.fetchone()[0]}
+            pages: dict[int, list[tuple[str, str]]] = {}
+            for page in conn.execute(
+                "SELECT step, channel, recipient FROM notifications WHERE alert_id = ? AND kind = 'firing' ORDER BY id",
+                (row["id"],),
+            ):
+                pages.setdefault(page["step"], []).append((page["channel"], page["recipient"]))
+            named = {
+                step["step"]: json.loads(step["oncall"])
+                for step in conn.execute("SELECT step, oncall FROM escalations WHERE alert_id = ?", (row["id"],))
+                if step["oncall"]
+            }
+            return {**dict(row), "queued": queued.fetchone()[0], "pages": pages, "named": named}
 
 
 async def start(rulesets: Path, workdir: Path, speed: int, alert: str | None, out: TextIO) -> Demo:
@@ -132,7 +147,9 @@ async def start(rulesets: Path, workdir: Path, speed: int, alert: str | None, ou
     token_file.write_text(token + "\n")
     receiver_url = f"http://127.0.0.1:{ports['receiver']}"
     generated = workdir / "generated"
-    fast = on_loopback(compress(catalog, speed), receiver_url, str(token_file), channel_urls)
+    person_tokens = {name: secrets.token_urlsafe(12) for name in catalog.contacts}
+    (workdir / "tokens").write_text("".join(f"{name} {token}\n" for name, token in person_tokens.items()))
+    fast = on_loopback(compress(catalog, speed), receiver_url, str(token_file), channel_urls, person_tokens)
     _, output = write_catalog(
         fast, generated, 1, shlex.join(["amcompanion", "demo", str(rulesets), f"--speed={speed}"])
     )
@@ -141,7 +158,7 @@ async def start(rulesets: Path, workdir: Path, speed: int, alert: str | None, ou
         find_tool(binary)
     config = load_receiver_config(generated / "receiver" / "receiver.yaml", Placeholders())
     stands = [stand_in(name, s, config.contacts, ports[f"channel {name}"]) for name, s in config.channels.items()]
-    demo = Demo(workdir, speed, drive, config, ports, token, Exporter(drive.labels), stands)
+    demo = Demo(workdir, speed, drive, config, ports, token, Exporter(drive.labels), stands, person_tokens)
     print(
         f"amcompanion demo: {rulesets}/ compiled into {generated}/ with time {speed}× faster "
         f"(a catalog minute lasts {60 / speed:g} s); everything listens on 127.0.0.1\n"
@@ -178,6 +195,7 @@ async def start(rulesets: Path, workdir: Path, speed: int, alert: str | None, ou
     print(
         f"{_look_around(demo)}"
         f"  the receiver              {demo.url('receiver')}  (Bearer token in {token_file}){_scraped_as(catalog)}\n"
+        f"{_console(demo)}"
         f"  the exporter              {demo.url('exporter')}/metrics  ({gauges})\n"
         f"  stand-ins                 {names}\n"
         "(Debian's Prometheus and Alertmanager packages have no web pages: their APIs and amtool answer.)\n",
@@ -191,6 +209,30 @@ async def running(demo: Demo, name: str, spawn: Callable[[int], daemons.Daemon])
     """Start a child daemon and wait until it is ready, keeping the port it got in the demo's ports."""
     daemon, demo.ports[name] = await daemons.started(spawn, demo.ports[name])
     demo.daemons.append(daemon)
+
+
+def _console(demo: Demo) -> str:
+    """Where the live console is, and how to sign in as whoever the policy's schedules name now (everyone's
+    token is in a file)."""
+    now = datetime.now(UTC)
+    policy = demo.config.policies[demo.drive.policy]
+    on_call = {
+        name: oncall.on_call(demo.config.schedules[name], now, {}, demo.config.contacts)
+        for name in dict.fromkeys(t.schedule for step in policy.steps for t in step.notify if t.schedule)
+    }
+    person = next((p for people in on_call.values() for p in people), next(iter(demo.person_tokens), None))
+    if person is None:
+        return ""
+    receiver = demo.url("receiver")
+    lines = [
+        f"  the console               {receiver}/console  (sign in as {person} with {demo.person_tokens[person]};"
+        f" everyone's tokens: {demo.workdir}/tokens)"
+    ]
+    lines += [
+        f"  on call for {name:<13} {', '.join(people) or 'nobody'}  (amcompanion oncall {name}: the next hand-offs)"
+        for name, people in on_call.items()
+    ]
+    return "".join(line + "\n" for line in lines)
 
 
 def _look_around(demo: Demo) -> str:
@@ -279,16 +321,34 @@ def _narrate_alert(progress: Progress, demo: Demo, alert: dict) -> None:
     if alert["escalation_level"] > before.get("escalation_level", 0):
         level = alert["escalation_level"]
         step = policy.steps[level - 1]
-        targets = ", ".join(f"{n.channel}" + (f" to {', '.join(n.to)}" if n.to else "") for n in step.notify)
         why = "" if level == 1 else f" (nobody acknowledged within {format_duration(step.after_ms * demo.speed)})"
-        progress.say(f"receiver: escalation level {level}{why}: {targets}")
+        named = "".join(f"; {_oncall_said(record)}" for record in alert["named"].get(level, []))
+        progress.say(f"receiver: escalation level {level}{why}: {_pages_said(alert['pages'].get(level, []))}{named}")
     if alert["acked_at"] and not before.get("acked_at"):
         progress.say(f"receiver: acknowledged by {alert['acked_by']}; no further escalation")
     if alert["status"] == "resolved" and before.get("status") != "resolved":
         progress.say(f"receiver: resolved; {alert['policy']} sends resolve notices ({policy.on_resolve})")
 
 
-def _ack_link(demo: Demo, alert_id: int, step: Step) -> tuple[str, str] | None:
+def _pages_said(pages: list[tuple[str, str]]) -> str:
+    """`ops-dingtalk, sms to bob, mail to alice, bob`: each channel once, with whom it reached."""
+    by_channel: dict[str, list[str]] = {}
+    for channel, recipient in pages:
+        by_channel.setdefault(channel, []).extend([recipient] if recipient else [])
+    return ", ".join(channel + (f" to {', '.join(people)}" if people else "") for channel, people in by_channel.items())
+
+
+def _oncall_said(record: dict) -> str:
+    """Whom a schedule named, as the step recorded it: `bob is on call for infra-primary`."""
+    people = " and ".join(record["people"]) or "nobody"
+    role = {"oncall": "on call", "next_oncall": "next on call", "everyone": "on the schedule"}[record["who"]]
+    verb = "is" if len(record["people"]) == 1 else "are"
+    return f"{people} {verb} {role} for {record['schedule']}" + (
+        f" ({record['fallback']})" if record.get("fallback") else ""
+    )
+
+
+def _ack_link(demo: Demo, alert_id: int, pages: list[tuple[str, str]]) -> tuple[str, str] | None:
     """An ack link of the alert and who the script has acknowledge through it: the first person `step` pages
     (then of the contacts) who was sent one, so that the story does not depend on which message arrived first;
     else the first contact, through a link in a group's message (its page asks who, among the contacts)."""
@@ -306,7 +366,7 @@ def _ack_link(demo: Demo, alert_id: int, step: Step) -> tuple[str, str] | None:
                 personal.setdefault(person, link.group(0))
             elif link:
                 group = group or link.group(0)
-    people = [name for target in step.notify for name in target.to] + list(demo.config.contacts)
+    people = [recipient for _, recipient in pages if recipient] + list(demo.config.contacts)
     person = next((name for name in people if name in personal), None)
     if person is not None:
         return personal[person], person
@@ -314,11 +374,10 @@ def _ack_link(demo: Demo, alert_id: int, step: Step) -> tuple[str, str] | None:
     return (group, first) if group and first else None
 
 
-async def _acknowledge(
-    session: aiohttp.ClientSession, demo: Demo, progress: Progress, alert_id: int, step: Step
-) -> None:
+async def _acknowledge(session: aiohttp.ClientSession, demo: Demo, progress: Progress, alert: dict) -> None:
     """As a person would, through the link in a message; through the receiver's API when no message has one."""
-    found = _ack_link(demo, alert_id, step)
+    alert_id = alert["id"]
+    found = _ack_link(demo, alert_id, alert["pages"].get(alert["escalation_level"], []))
     if found is None:
         url = f"{demo.url('receiver')}/api/v1/alerts/{alert_id}/ack"
         headers = {"Authorization": f"Bearer {demo.token}"}
@@ -382,7 +441,7 @@ async def scenario(demo: Demo, out: TextIO) -> Progress:
             f"escalation level {ack_level}'s messages",
             timeout + step.after_ms / 1000,
         )
-        await _acknowledge(session, demo, progress, progress.alert["id"], step)  # type: ignore[index]
+        await _acknowledge(session, demo, progress, progress.alert)  # type: ignore[arg-type]
         await _watch(session, demo, progress, lambda: bool((progress.alert or {}).get("acked_at")), "ack", timeout)
         progress.say(f"waiting 2 catalog minutes ({2 * minute:g} s) while the fix is made")
         await asyncio.sleep(2 * minute)
@@ -421,6 +480,7 @@ def summary(demo: Demo, progress: Progress) -> str:
         f"messages delivered: {deliveries}\n\n"
         "Look around:\n"
         f"{_look_around(demo)}"
+        f"{_console(demo)}"
         f"  this alert's row          {demo.url('history')}/history/alerts/{alert_id}\n"
         f"  its deliveries            {demo.url('history')}/history/notifications?alert_id={alert_id}\n"
         f"  the receiver's API        curl -H 'Authorization: Bearer {demo.token}' "

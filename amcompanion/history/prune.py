@@ -9,7 +9,7 @@ from sqlite_utils import Database
 from amcompanion.history.schema import migrate
 from amcompanion.receiver.timeutil import iso
 
-CHILD_TABLES = ("alert_events", "notifications", "escalations", "acks")
+CHILD_TABLES = ("alert_events", "notifications", "escalations", "acks", "events")
 BATCH = 5000  # alerts per transaction: a running receiver waits at most one batch for the write lock
 
 

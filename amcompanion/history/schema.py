@@ -107,7 +107,7 @@ RECEIVER_TABLES = (
 ALERT_COLUMNS = (
     "id", "fingerprint", "alertname", "severity", "labels", "annotations", "policy", "status", "starts_at", "ends_at",
     "acked_at", "acked_by", "resolved_at", "escalation_level", "repeats", "first_notice_at", "next_step_at",
-    "generator_url", "group_key", "alertmanager_url", "silence_id",
+    "generator_url", "group_key", "alertmanager_url", "silence_id", "resolved_by",
 )  # fmt: skip
 DEFAULT_SLA = {"critical": (300, 1800), "warning": (900, 7200)}  # severity: (ack, resolve) targets in seconds
 
@@ -164,6 +164,44 @@ def m0003_delivery_problems(db: Database) -> None:
     at once (`amcompanion alerts --failed`, the alerts' `failed` counts) without reading every delivery."""
     db.execute("ALTER TABLE notifications ADD COLUMN template_error TEXT")
     db.execute("CREATE INDEX notifications_failed ON notifications (alert_id) WHERE status = 'failed'")
+
+
+ACK_VIAS = ("link", "api", "phone", "cli", "console", "chat")  # how an acknowledgement can come
+
+
+@migration
+def m0004_people_and_events(db: Database) -> None:
+    """Who did what, and what happened in order: acks may come from the console (and chat buttons), so `acks.via`
+    takes those; a manual resolve and escalation record their person; an escalation step records whom its
+    schedules named (`oncall`, JSON), so figures per person stay true when rotations move; `events` is the
+    ordered log the console's event stream serves, and resumes from with Last-Event-ID."""
+    db.execute(
+        f"""CREATE TABLE acks_new (
+    id INTEGER PRIMARY KEY,
+    alert_id INTEGER NOT NULL REFERENCES alerts (id),
+    by TEXT NOT NULL,
+    via TEXT NOT NULL CHECK (via IN ({", ".join(f"'{via}'" for via in ACK_VIAS)})),
+    comment TEXT NOT NULL DEFAULT '',
+    at TEXT NOT NULL
+)"""
+    )
+    db.execute("INSERT INTO acks_new SELECT id, alert_id, by, via, comment, at FROM acks")
+    db.execute("DROP TABLE acks")
+    db.execute("ALTER TABLE acks_new RENAME TO acks")
+    db.execute("CREATE INDEX acks_by_alert ON acks (alert_id)")
+    db.execute("ALTER TABLE alerts ADD COLUMN resolved_by TEXT")
+    db.execute("ALTER TABLE escalations ADD COLUMN by TEXT")
+    db.execute("ALTER TABLE escalations ADD COLUMN oncall TEXT")
+    db.execute(
+        """CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    type TEXT NOT NULL,
+    alert_id INTEGER REFERENCES alerts (id),
+    at TEXT NOT NULL,
+    data TEXT NOT NULL DEFAULT '{}'
+)"""
+    )
+    db.execute("CREATE INDEX events_by_alert ON events (alert_id)")
 
 
 def set_sla_targets(conn: sqlite3.Connection, targets: Mapping[str, tuple[int, int]]) -> None:

@@ -4,23 +4,27 @@ import hmac
 import html
 import logging
 import sqlite3
-from base64 import b64decode
 from collections.abc import Awaitable, Callable
+from urllib.parse import quote
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from amcompanion.catalog.durations import parse_duration
+from amcompanion.console import routes as console_routes
 from amcompanion.receiver import narrate
+from amcompanion.receiver.identity import CSRF_HEADER, PRINCIPAL, Refused, principal_of
 from amcompanion.receiver.links import BadToken, Link, twilio_signature
 from amcompanion.receiver.payload import PayloadError, load_json, parse_notification, replace_lone_surrogates
-from amcompanion.receiver.service import Receiver
+from amcompanion.receiver.service import RECEIVER_KEY, Receiver
 from amcompanion.receiver.silences import SilenceError, create_silence
 from amcompanion.receiver.store import Conflict, NotFound
 
 log = logging.getLogger("amcompanion.http")
 
-RECEIVER_KEY = web.AppKey("receiver", Receiver)
+PROTECTED = ("webhook", "api", "console", "schedules")  # what needs credentials; ack links carry their own
+OPEN_PATHS = ("/console/login", "/console/static/")
+BEARER = 'Bearer realm="amcompanion"'
 STATES = ("firing", "acknowledged", "resolved")
 WEBHOOK = "/webhook/{policy}"
 LONGEST_SILENCE_MS = 365 * 24 * 3600_000  # an acknowledged alert's silence; far longer would not fit a datetime
@@ -43,6 +47,7 @@ def make_app(receiver: Receiver) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    console_routes.add_routes(app)
 
     async def start(app: web.Application) -> None:
         await receiver.start()
@@ -102,34 +107,60 @@ def _count(request: web.Request, code: int) -> None:
         receiver.metrics.webhook_request(policy if policy in receiver.config.policies else "", code)
 
 
-def _unauthenticated(request: web.Request) -> web.Response | None:
-    """A 401 unless the request carries the token (bearer, or basic auth with it as the password), compared
-    in constant time; only /webhook and /api need it."""
+def _unauthenticated(request: web.Request) -> web.StreamResponse | None:
+    """Who asks, kept as request[PRINCIPAL], and a refusal unless they may: /webhook takes the receiver's token
+    only; /api, /console and the calendar feeds take the receiver's or a person's token, a trusted proxy's user or
+    a console session; a change needs a responder (and, with browser credentials, the CSRF token)."""
     receiver = request.app[RECEIVER_KEY]
-    token = receiver.settings.token
     endpoint = request.path.split("/")[1]
-    if token is None or endpoint not in ("webhook", "api"):
+    if endpoint not in PROTECTED or request.path.startswith(OPEN_PATHS) or _feed_key_matches(request):
         return None
-    header = request.headers.get("Authorization", "")
-    scheme, _, credential = header.partition(" ")
-    offered = ""
-    if scheme.lower() == "bearer":
-        offered = credential.strip()
-    elif scheme.lower() == "basic":
-        try:
-            offered = b64decode(credential.strip(), validate=True).decode().partition(":")[2]
-        except (ValueError, UnicodeDecodeError):
-            offered = ""
-    # a header's bytes that are not UTF-8 come as surrogates (surrogateescape), which encode() refuses
-    if offered and hmac.compare_digest(offered.encode(errors="replace"), token.encode()):
+    try:
+        principal = receiver.identities.principal(request.headers, request.cookies, request.remote)
+    except Refused as exc:
+        receiver.metrics.auth_failures.labels(endpoint).inc()
+        return _error(exc.status, exc.reason, **({"WWW-Authenticate": BEARER} if exc.status == 401 else {}))
+    if principal is None:
+        if endpoint in ("console", "schedules") and request.method == "GET":
+            raise web.HTTPSeeOther(f"/console/login?next={quote(request.path_qs)}")
+        receiver.metrics.auth_failures.labels(endpoint).inc()
+        return _error(
+            401, "missing credentials: send the receiver's token as `Authorization: Bearer <token>`",
+            **{"WWW-Authenticate": BEARER},
+        )  # fmt: skip
+    request[PRINCIPAL] = principal
+    if endpoint == "webhook" and principal.contact is not None:
+        return _error(403, "a person's token cannot post alerts: Alertmanager sends the receiver's token")
+    if request.method in ("GET", "HEAD"):
         return None
-    receiver.metrics.auth_failures.labels(endpoint).inc()
-    message = "missing credentials" if not header else "wrong credentials"
-    return _error(
-        401,
-        f"{message}: send the receiver's token as `Authorization: Bearer <token>`",
-        **{"WWW-Authenticate": 'Bearer realm="amcompanion"'},
-    )
+    if not principal.may("responder"):
+        return _error(403, f"{principal.contact} is a {principal.role}: a viewer can look but not change alerts")
+    if principal.ambient and not receiver.identities.csrf_ok(principal, request.headers.get(CSRF_HEADER, "")):
+        return _error(403, f"missing or wrong {CSRF_HEADER}: changes from a browser must come from the console page")
+    return None
+
+
+def _feed_key_matches(request: web.Request) -> bool:
+    """A calendar feed's own key (`?key=`, shown on the console): calendar apps send no credentials."""
+    if not request.path.startswith("/schedules/") or "key" not in request.query:
+        return False
+    name, _, person = request.path.removeprefix("/schedules/").removesuffix(".ics").partition("/")
+    expected = request.app[RECEIVER_KEY].identities.feed_key(name, person or None)
+    return hmac.compare_digest(request.query["key"].encode(errors="replace"), expected.encode())
+
+
+def acting_person(request: web.Request, asked: object) -> str | None:
+    """Whom a change is recorded under: the person who asks; someone else (`by`) only for an admin or the
+    receiver's own token (automation acting for people)."""
+    principal = principal_of(request)
+    if asked is not None and (not isinstance(asked, str) or not asked.strip()):
+        raise PayloadError(422, 'by: expected a name, e.g. {"by": "alice"}')
+    named = asked.strip() if isinstance(asked, str) else None
+    if principal.contact is None:
+        return named
+    if named and named != principal.contact and principal.role != "admin":
+        raise web.HTTPForbidden(reason=f"you act as yourself ({principal.contact}); only an admin may for {named}")
+    return named or principal.contact
 
 
 # -- Alertmanager ---------------------------------------------------------------------------------
@@ -207,18 +238,20 @@ async def ack_alert(request: web.Request) -> web.Response:
     receiver = request.app[RECEIVER_KEY]
     alert_id = _alert_id(request)
     body = await _json_body(request)
-    by, comment, silence = body.get("by"), body.get("comment", ""), body.get("silence")
-    if not isinstance(by, str) or not by.strip():
+    comment, silence = body.get("comment", ""), body.get("silence")
+    by = acting_person(request, body.get("by"))
+    if by is None:
         return _error(422, 'by: required: who acknowledges, e.g. {"by": "alice"}')
     if not isinstance(comment, str):
         return _error(422, "comment: expected a string")
     silence_ms = parse_duration(silence) if isinstance(silence, str) else None
     if silence is not None and not (silence_ms and silence_ms <= LONGEST_SILENCE_MS):
         return _error(422, f"silence: expected a duration such as 2h or 30m, at most 1y, got {silence!r}")
-    alert = await _acknowledge(receiver, alert_id, by.strip(), "api", comment)
+    via = "console" if principal_of(request).ambient else "api"
+    alert = await _acknowledge(receiver, alert_id, by, via, comment)
     if silence_ms and not alert["already_acknowledged"]:
         try:
-            alert["silence_id"] = await create_silence(receiver, alert, silence_ms, by.strip(), comment)
+            alert["silence_id"] = await create_silence(receiver, alert, silence_ms, by, comment)
         except SilenceError as exc:
             alert["silence_error"] = str(exc)
     return web.json_response(alert)
@@ -244,9 +277,11 @@ async def _form(request: web.Request) -> dict[str, str]:
 
 async def resolve_alert(request: web.Request) -> web.Response:
     receiver = request.app[RECEIVER_KEY]
-    alert, queued = await _call(receiver, receiver.store.resolve, _alert_id(request), receiver.clock.now())  # type: ignore[misc]
+    alert_id = _alert_id(request)
+    by = acting_person(request, (await _json_body(request)).get("by"))
+    alert, queued = await _call(receiver, receiver.store.resolve, alert_id, receiver.clock.now(), by)  # type: ignore[misc]
     if queued is not None:
-        narrate.resolved(alert["id"], alert["alertname"], alert["severity"], "by hand, through the API")
+        narrate.resolved(alert["id"], alert["alertname"], alert["severity"], f"by hand, by {by or 'the API'}")
     if queued:
         receiver.outbox.wake()
     return web.json_response(alert)
@@ -254,7 +289,9 @@ async def resolve_alert(request: web.Request) -> web.Response:
 
 async def escalate_alert(request: web.Request) -> web.Response:
     receiver = request.app[RECEIVER_KEY]
-    alert, taken = await _call(receiver, receiver.store.escalate, _alert_id(request), receiver.clock.now())  # type: ignore[misc]
+    alert_id = _alert_id(request)
+    by = acting_person(request, (await _json_body(request)).get("by"))
+    alert, taken = await _call(receiver, receiver.store.escalate, alert_id, receiver.clock.now(), by)  # type: ignore[misc]
     receiver.stepped(taken)
     receiver.wake()
     return web.json_response(alert)

@@ -4,6 +4,8 @@ Its contacts, channels and escalation policies have the catalog's own shape, so 
 validates them (same messages, `file:line:column`); `${VAR}`s are then filled from the environment.
 """
 
+import functools
+import hashlib
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -15,11 +17,12 @@ from urllib.parse import urlsplit
 import yaml_rs
 
 from amcompanion.catalog.diagnostics import CatalogError, Diagnostic, KeyPath, locate, syntax_error
-from amcompanion.catalog.model import Policy
+from amcompanion.catalog.model import Person, Policy, Schedule
 from amcompanion.catalog.reader import CatalogReader, FileReader
+from amcompanion.catalog.schedules import read_schedules
 from amcompanion.history.schema import DEFAULT_SLA
 
-TOP_LEVEL = ("version", "receiver", "severities", "contacts", "channels", "escalations", "sla")
+TOP_LEVEL = ("version", "receiver", "severities", "contacts", "channels", "escalations", "schedules", "sla")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DEFAULT_ACK_LINK_TTL = timedelta(hours=24)  # the catalog's receiver.ack_link_ttl when it is not set
 
@@ -36,6 +39,15 @@ class ReceiverConfig:
     source: str = ""
     secrets: list[str] = field(default_factory=list)  # values filled in from the environment: never logged
     ack_link_ttl: timedelta = DEFAULT_ACK_LINK_TTL  # how long an ack link works after its message is sent
+    schedules: dict[str, Schedule] = field(default_factory=dict)
+    people: dict[str, Person] = field(default_factory=dict)  # by contact; a contact not here is a responder
+    token_owners: dict[str, str] = field(default_factory=dict)  # SHA-256 (hex) of a personal token → contact
+    trusted_proxies: list[str] = field(default_factory=list)  # networks whose user headers name the person
+    user_header: str = "X-Forwarded-User"
+    email_header: str = "X-Forwarded-Email"
+
+    def role(self, contact: str) -> str:
+        return self.people.get(contact, Person()).role
 
 
 def load_receiver_config(path: Path, environ: Mapping[str, str] | None = None) -> ReceiverConfig:
@@ -61,6 +73,7 @@ def load_receiver_config(path: Path, environ: Mapping[str, str] | None = None) -
         ("contacts", reader.read_contacts),
         ("channels", reader.read_channels),
         ("escalations", reader.read_policies),
+        ("schedules", functools.partial(read_schedules, reader)),
     ):
         if top.get(key) is not None:
             read(r, top[key], (key,))
@@ -73,6 +86,7 @@ def load_receiver_config(path: Path, environ: Mapping[str, str] | None = None) -
     channels = {
         name: _fill(r, settings, ("channels", name), environ, secrets) for name, settings in reader.channels.items()
     }
+    token_owners = _token_owners(r, reader, environ, secrets)
     if reader.diags.items:
         raise CatalogError(locate(reader.diags.items, path.parent, str(path.parent)))
     receiver = reader.receiver
@@ -88,7 +102,40 @@ def load_receiver_config(path: Path, environ: Mapping[str, str] | None = None) -
         source=str(path),
         secrets=_masked_values(secrets, channels),
         ack_link_ttl=DEFAULT_ACK_LINK_TTL if ttl_ms is None else timedelta(milliseconds=ttl_ms),
+        schedules=reader.schedules,
+        people=reader.people,
+        token_owners=token_owners,
+        trusted_proxies=receiver.trusted_proxies,
+        user_header=receiver.user_header,
+        email_header=receiver.email_header,
     )
+
+
+def token_digest(token: str) -> str:
+    """How a personal token is kept: its SHA-256, so the config and memory never hold the token itself."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _token_owners(
+    r: FileReader, reader: CatalogReader, environ: Mapping[str, str], secrets: list[str]
+) -> dict[str, str]:
+    """Each personal token's digest → its contact: from `token_sha256`, or hashed from the `token_env` variable."""
+    owners: dict[str, str] = {}
+    for contact, person in reader.people.items():
+        digest = person.token_sha256
+        if person.token_env:
+            token = environ.get(person.token_env, "").strip()
+            if not token:
+                r.error(("contacts", contact, "token_env"), f"environment variable {person.token_env} is not set")
+                continue
+            secrets.append(token)
+            digest = token_digest(token)
+        if digest is None:
+            continue
+        if digest in owners:
+            r.error(("contacts", contact), f"has the same token as {owners[digest]}: each person needs their own")
+        owners[digest] = contact
+    return owners
 
 
 def mask(text: str, secrets: Iterable[str]) -> str:

@@ -42,6 +42,7 @@ class Database:
         self._group: asyncio.Task | None = None  # running the pending jobs and committing them
         self._committer: ThreadPoolExecutor | None = None
         self._reading: ThreadPoolExecutor | None = None
+        self.on_commit: list[Callable[[], None]] = []  # told after each commit (the event hub reads what it logged)
 
     @property
     def opened(self) -> bool:
@@ -99,6 +100,8 @@ class Database:
                     outcomes = _run_jobs(conn, batch)
                     if conn.in_transaction:
                         await loop.run_in_executor(self._committer, conn.execute, "COMMIT")
+                        for listener in self.on_commit:
+                            listener()
                 except sqlite3.Error as exc:  # BEGIN or COMMIT failed: nothing of the group is stored
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")

@@ -33,7 +33,7 @@ from tenacity.wait import wait_base
 
 from amcompanion.catalog.durations import parse_duration
 from amcompanion.history.schema import ALERT_COLUMNS
-from amcompanion.receiver import narrate
+from amcompanion.receiver import events, narrate
 from amcompanion.receiver.channels import Channel, Outcome
 from amcompanion.receiver.config import mask
 from amcompanion.receiver.db import Database
@@ -226,9 +226,10 @@ class Outbox:
             known,
         ).fetchall()
         for row in rows:
-            conn.execute(
-                "UPDATE notifications SET status = 'failed', error = ? WHERE id = ?",
-                (f'channel "{row["channel"]}" is no longer in the receiver config', row["id"]),
+            error = f'channel "{row["channel"]}" is no longer in the receiver config'
+            conn.execute("UPDATE notifications SET status = 'failed', error = ? WHERE id = ?", (error, row["id"]))
+            events.record(
+                conn, "notification.failed", row["alert_id"], now, channel=row["channel"], kind=row["kind"], error=error
             )
         pages = [(row["alert_id"], row["step"], row["round"]) for row in rows if row["kind"] == "firing"]
         taken = self.store.page_failed(conn, pages, now) if pages and self.store else []
@@ -485,6 +486,11 @@ class Lane:
                 ),
             )
             statuses.append((row.id, status, row.queued_at, attempts))
+            if status in ("sent", "failed"):
+                events.record(
+                    conn, f"notification.{status}", row.alert["id"], now,
+                    channel=row.channel, recipient=row.recipient, kind=row.kind, error=error,
+                )  # fmt: skip
             if status == "failed" and row.kind == "firing":
                 failed_pages.append((row.alert["id"], row.step, row.round))
             elif status == "sent" and row.kind == "firing" and current == "cancelled" and store is not None:

@@ -11,11 +11,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from aiohttp import web
+
+from amcompanion.console import views as console_views
 from amcompanion.history.schema import set_sla_targets
-from amcompanion.receiver import narrate
+from amcompanion.receiver import events, narrate
 from amcompanion.receiver.channels import CHANNEL_TYPES, Channel
 from amcompanion.receiver.config import ReceiverConfig
 from amcompanion.receiver.db import Database
+from amcompanion.receiver.events import EventHub
+from amcompanion.receiver.identity import Identities
 from amcompanion.receiver.links import AckLinks
 from amcompanion.receiver.messages import Renderer
 from amcompanion.receiver.metrics import Metrics
@@ -23,6 +28,9 @@ from amcompanion.receiver.outbox import Outbox
 from amcompanion.receiver.payload import Notification
 from amcompanion.receiver.store import IngestSummary, StepTaken, Store
 from amcompanion.receiver.timeutil import Clock, SystemClock, parse_iso
+from amcompanion.schedules import oncall
+from amcompanion.schedules.roster import Roster
+from amcompanion.schedules.sources import CalendarSources
 
 log = logging.getLogger("amcompanion.receiver")
 
@@ -54,14 +62,24 @@ class Receiver:
         self.db = Database(settings.db_path)
         self.links = AckLinks(self._ack_key(), config.external_url, config.ack_link_ttl)
         self.config = config
-        self.store = Store(config, settings.give_up_after)
+        self.identities = Identities(config, settings.token, self._ack_key(), self.clock)
+        self.calendars = CalendarSources(config.schedules, _config_dir(config))
+        self.store = Store(config, settings.give_up_after, roster=self._roster(config))
+        self.events = EventHub(self.db, console_views.alert_views(self))
+        self.db.on_commit.append(self.events.wake)
         self.outbox = self._outbox(config)
         self._scheduler_wake = asyncio.Event()
         self._escalation_task: asyncio.Task | None = None
         self._outbox_task: asyncio.Task | None = None
         self._sleeping_until: datetime | None = None  # the scheduler's next deadline while it sleeps
         self._sla_task: asyncio.Task | None = None  # a reload's new SLA targets, on their way to the database
+        self._calendar_task: asyncio.Task | None = None
+        self._handoff_task: asyncio.Task | None = None
+        self._schedules_changed = asyncio.Event()  # a reload: the hand-offs to wait for are others
         self.ready = False
+
+    def _roster(self, config: ReceiverConfig) -> Roster:
+        return Roster(config.schedules, config.contacts, config.people, self.calendars)
 
     def _ack_key(self) -> bytes:
         if self.settings.ack_key:
@@ -72,7 +90,7 @@ class Receiver:
         return token_generator.token_bytes(32)
 
     def _outbox(self, config: ReceiverConfig) -> Outbox:
-        renderer = Renderer(config.channels, Path(config.source).parent if config.source else Path.cwd())
+        renderer = Renderer(config.channels, _config_dir(config))
         return Outbox(
             self.db,
             build_channels(config),
@@ -90,14 +108,18 @@ class Receiver:
     async def start(self) -> None:
         await self.db.open()
         await self.db.run(set_sla_targets, self.config.sla)
+        await self.events.start()
         self._escalation_task = asyncio.create_task(self._escalate_forever())
         self._outbox_task = asyncio.create_task(self.outbox.run())
+        self._calendar_task = asyncio.create_task(self._read_calendars_forever())
+        self._handoff_task = asyncio.create_task(self._announce_handoffs_forever())
         self.ready = True
 
     async def stop(self) -> None:
         """Stop taking steps, let messages in flight finish, close the database."""
         self.ready = False
-        for task in (self._escalation_task, self._outbox_task):
+        await self.events.stop()
+        for task in (self._escalation_task, self._outbox_task, self._calendar_task, self._handoff_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -112,6 +134,13 @@ class Receiver:
             self._sla_task = asyncio.create_task(self.db.run(set_sla_targets, config.sla))
         self.config = config
         self.store.config = config
+        self.identities = Identities(config, self.settings.token, self.identities.key, self.clock)
+        self.calendars = CalendarSources(config.schedules, _config_dir(config))
+        if self._calendar_task is not None:
+            self._calendar_task.cancel()
+            self._calendar_task = asyncio.create_task(self._read_calendars_forever())
+        self.store.roster = self._roster(config)
+        self._schedules_changed.set()
         self.links.external_url = config.external_url
         self.links.lifetime = config.ack_link_ttl
         previous = self._outbox_task
@@ -175,6 +204,41 @@ class Receiver:
         if self._sleeping_until is None or deadline < self._sleeping_until:
             self._scheduler_wake.set()
 
+    async def _read_calendars_forever(self) -> None:
+        """Keep the iCal sources' calendars fresh; each read at its own `refresh`."""
+        while True:
+            await self.calendars.refresh(self.clock.now())
+            following = self.calendars.next_refresh()
+            if following is None:
+                return
+            await self.clock.sleep_until(following, asyncio.Event())
+
+    async def _announce_handoffs_forever(self) -> None:
+        """At each schedule's hand-off, log `oncall.changed` with who is on call now, for the console's panel."""
+        throttle = narrate.Throttle()
+        while True:
+            self._schedules_changed.clear()
+            now = self.clock.now()
+            following = self._next_handoff(now)
+            await self.clock.sleep_until(following, self._schedules_changed)
+            if self._schedules_changed.is_set():
+                continue
+            try:
+                state = console_views.who_is_on_call(self, self.clock.now())
+                await self.db.run(events.record, "oncall.changed", None, self.clock.now(), oncall=state)
+            except Exception:
+                if throttle.allow("handoff") is not None:
+                    log.exception("could not announce a hand-off")
+
+    def _next_handoff(self, now: datetime) -> datetime | None:
+        """The first moment after `now` at which some schedule changes hands."""
+        moments = []
+        for name, schedule in self.config.schedules.items():
+            calendars = self.calendars.calendars(name)
+            for shift in oncall.next_handoffs(schedule, now, 1, calendars, self.config.contacts):
+                moments += [moment for moment in (shift.start, shift.end) if moment > now]
+        return min(moments, default=None)
+
     async def _escalate_forever(self) -> None:
         throttle = narrate.Throttle()
         while True:
@@ -191,6 +255,14 @@ class Receiver:
             self._sleeping_until = next_at
             await self.clock.sleep_until(next_at, self._scheduler_wake)
             self._sleeping_until = None
+
+
+RECEIVER_KEY = web.AppKey("receiver", Receiver)
+
+
+def _config_dir(config: ReceiverConfig) -> Path:
+    """Where the config's relative paths (templates, calendar files) start."""
+    return Path(config.source).parent if config.source else Path.cwd()
 
 
 def _backlog(conn: sqlite3.Connection) -> tuple[int, str | None, datetime | None]:

@@ -14,10 +14,12 @@ from typing import Any
 
 from amcompanion.catalog.model import Policy, Step
 from amcompanion.history.schema import ALERT_COLUMNS
+from amcompanion.receiver import events
 from amcompanion.receiver.config import ReceiverConfig
 from amcompanion.receiver.escalation import Due, next_due
 from amcompanion.receiver.payload import IncomingAlert, Notification
 from amcompanion.receiver.timeutil import iso, parse_iso
+from amcompanion.schedules.roster import Named, Roster
 
 STORED = ", ".join(ALERT_COLUMNS)  # not the history's computed columns: escalating needs none of them
 
@@ -73,6 +75,11 @@ class Store:
     config: ReceiverConfig
     give_up_after: timedelta = timedelta(hours=1)  # a notification not delivered by then is marked failed
     escalation_batch: int = 500  # alerts stepped per escalate_due call
+    roster: Roster | None = None  # whom schedules name; None: from the config's schedules, without iCal sources
+
+    def __post_init__(self) -> None:
+        if self.roster is None:
+            self.roster = Roster(self.config.schedules, self.config.contacts, self.config.people)
 
     # -- Alertmanager -------------------------------------------------------------------------
     def ingest(self, conn: sqlite3.Connection, policy: str, note: Notification, now: datetime) -> IngestSummary:
@@ -87,6 +94,7 @@ class Store:
             if created:
                 summary.new += 1
                 summary.changes.append(Change("new", alert_id, alert.alertname, alert.labels.get("severity", "")))
+                events.record(conn, "alert.firing" if alert.status == "firing" else "alert.resolved", alert_id, now)
                 known_status = "resolved" if alert.status == "resolved" else "firing"
             else:
                 alert_id, known_status = conn.execute(
@@ -120,6 +128,7 @@ class Store:
             elif alert.status == "resolved" and known_status != "resolved":
                 summary.resolved += 1
                 summary.changes.append(Change("resolved", alert_id, alert.alertname, alert.labels.get("severity", "")))
+                events.record(conn, "alert.resolved", alert_id, now, by="Alertmanager")
                 summary.queued += self._close(conn, alert_id, now, alert.ends_at or stamp)
         return summary
 
@@ -220,13 +229,20 @@ class Store:
         now: datetime,
         reason: str,
         taken: list[StepTaken],
+        by: str | None = None,
     ) -> int:
         reason = "repeat" if due.round and reason == "deadline" else reason
+        targets, named = self.targets(policy.steps[due.step - 1], now)
+        oncall = json.dumps([n.recorded() for n in named]) if named else None
         conn.execute(
-            "INSERT INTO escalations (alert_id, step, from_level, to_level, reason, at) VALUES (?, ?, ?, ?, ?, ?)",
-            (alert["id"], due.step, from_level, due.step, reason, iso(now)),
+            "INSERT INTO escalations (alert_id, step, from_level, to_level, reason, at, by, oncall)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (alert["id"], due.step, from_level, due.step, reason, iso(now), by, oncall),
         )
-        targets = _targets(policy.steps[due.step - 1])
+        events.record(
+            conn, "alert.escalated", alert["id"], now, step=due.step, round=due.round, reason=reason, by=by,
+            targets=[{"channel": c, "recipient": r} for c, r in targets], oncall=[n.recorded() for n in named],
+        )  # fmt: skip
         taken.append(
             StepTaken(alert["id"], alert["alertname"], alert["severity"], due.step, due.round, reason, targets)
         )
@@ -240,6 +256,7 @@ class Store:
         reason: str,
         taken: list[StepTaken],
         repetition: bool = True,
+        by: str | None = None,
     ) -> int | None:
         """Take the alert's next step now, whatever its deadline; the outbox rows written, or None when the
         policy has no step left (or is gone), or, unless `repetition`, when what comes next only repeats the
@@ -249,7 +266,7 @@ class Store:
         due = next_due(policy, first_notice, row["escalation_level"], row["repeats"]) if policy else None
         if policy is None or due is None or (due.round and not repetition):
             return None
-        queued = self._step(conn, row, policy, due, row["escalation_level"], now, reason, taken)
+        queued = self._step(conn, row, policy, due, row["escalation_level"], now, reason, taken, by)
         following = next_due(policy, first_notice, due.step, due.round)
         conn.execute(
             "UPDATE alerts SET escalation_level = ?, repeats = ?, next_step_at = ? WHERE id = ?",
@@ -314,7 +331,7 @@ class Store:
                 )
             ]
         elif mode == "notify_all" and policy is not None:
-            targets = [target for step in policy.steps for target in _targets(step)]
+            targets = [target for step in policy.steps for target in self.targets(step, now)[0]]
         else:
             targets = []
         targets = [t for t in targets if self.config.channels.get(t[0], {}).get("send_resolved", True)]
@@ -359,21 +376,30 @@ class Store:
                 (alert_id, by, via, comment, iso(now)),
             )
             Store._cancel_pending(conn, alert_id, f"acknowledged by {by} before it was sent")
+            events.record(conn, "alert.acknowledged", alert_id, now, by=by, via=via, comment=comment)
         return {**Store.alert(conn, alert_id), "already_acknowledged": row["status"] == "acknowledged"}
 
-    def resolve(self, conn: sqlite3.Connection, alert_id: int, now: datetime) -> tuple[dict, int | None]:
-        """Close it by hand; the resolve notices queued, or None when it was resolved already."""
+    def resolve(
+        self, conn: sqlite3.Connection, alert_id: int, now: datetime, by: str | None = None
+    ) -> tuple[dict, int | None]:
+        """Close it by hand (by `by`); the resolve notices queued, or None when it was resolved already."""
         row = self._alert_row(conn, alert_id)
-        queued = None if row["status"] == "resolved" else self._close(conn, alert_id, now, iso(now))
+        queued = None
+        if row["status"] != "resolved":
+            queued = self._close(conn, alert_id, now, iso(now))
+            conn.execute("UPDATE alerts SET resolved_by = ? WHERE id = ?", (by, alert_id))
+            events.record(conn, "alert.resolved", alert_id, now, by=by)
         return self.alert(conn, alert_id), queued
 
-    def escalate(self, conn: sqlite3.Connection, alert_id: int, now: datetime) -> tuple[dict, list[StepTaken]]:
-        """Take the next step now, whatever its deadline."""
+    def escalate(
+        self, conn: sqlite3.Connection, alert_id: int, now: datetime, by: str | None = None
+    ) -> tuple[dict, list[StepTaken]]:
+        """Take the next step now (asked by `by`), whatever its deadline."""
         row = self._alert_row(conn, alert_id)
         if row["status"] != "firing":
             raise Conflict(f"alert {alert_id} is {row['status']}: only a firing alert escalates")
         taken: list[StepTaken] = []
-        if self._advance(conn, row, now, "manual", taken) is None:
+        if self._advance(conn, row, now, "manual", taken, by=by) is None:
             raise Conflict(f"alert {alert_id} has taken every step of its escalation policy")
         return self.alert(conn, alert_id), taken
 
@@ -425,10 +451,22 @@ class Store:
             out[key] = [{k: v for k, v in dict(row).items() if k != "alert_id"} for row in rows]
         return out
 
-
-def _targets(step: Step) -> list[tuple[str, str]]:
-    """(channel, recipient) of every message a step sends; '' is a channel's own audience (a group robot)."""
-    return [(target.channel, recipient) for target in step.notify for recipient in (target.to or [""])]
+    def targets(self, step: Step, now: datetime) -> tuple[list[tuple[str, str]], list[Named]]:
+        """(channel, recipient) of every message a step sends at `now` ('' is a channel's own audience, a group
+        robot), and whom each of its schedule targets named."""
+        assert self.roster is not None
+        out: list[tuple[str, str]] = []
+        named: list[Named] = []
+        for target in step.notify:
+            if target.schedule is None:
+                out += [(str(target.channel), recipient) for recipient in (target.to or [""])]
+                continue
+            found = self.roster.name(target.schedule, str(target.who), now)
+            named.append(found)
+            for person in found.people:
+                channels = [target.channel] if target.channel else self.roster.channels(person)
+                out += [(channel, person) for channel in channels if channel in self.config.channels]
+        return out, named
 
 
 def _alert_dict(row: sqlite3.Row) -> dict:

@@ -1,0 +1,81 @@
+"""`amcompanion oncall`: who is on call at a moment and the next hand-offs, from the catalog or a receiver config,
+as text for a terminal or JSON for scripts."""
+
+import asyncio
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from amcompanion.catalog.model import Schedule
+from amcompanion.schedules import oncall
+from amcompanion.schedules.sources import CalendarSources
+
+
+def plan(
+    schedules: Mapping[str, Schedule],
+    contacts: Mapping[str, Mapping[str, str]],
+    names: list[str],
+    at: datetime,
+    upcoming: int,
+    base: Path,
+) -> tuple[list[dict], dict]:
+    """Each schedule's people at `at` and its next `upcoming` shifts; and the calendar sources that could not be
+    read ((schedule, layer) → why)."""
+    sources = CalendarSources({name: schedules[name] for name in names}, base)
+    asyncio.run(sources.refresh(at))
+    out = []
+    for name in names:
+        schedule = schedules[name]
+        calendars = sources.calendars(name)
+        shifts = oncall.next_handoffs(schedule, at, upcoming, calendars, contacts)
+        current = shifts[0] if shifts and shifts[0].start <= at else None
+        out.append(
+            {
+                "schedule": name,
+                "time_zone": schedule.time_zone,
+                "at": at.isoformat(),
+                "on_call": list(current.who) if current else [],
+                "until": current.end.isoformat() if current else None,
+                "handoffs": [
+                    {"people": list(s.who), "from": s.start.isoformat(), "to": s.end.isoformat(), "layer": s.layer}
+                    for s in (shifts[1:] if current else shifts)[:upcoming]
+                ],
+            }
+        )
+    return out, {f"{schedule}/{layer}": why for (schedule, layer), why in sources.errors.items()}
+
+
+def text(found: list[dict], schedules: Mapping[str, Schedule], contacts: Mapping[str, Mapping[str, str]]) -> str:
+    """For a terminal: times in each schedule's own zone, people by their display names."""
+
+    def who(people: list[str]) -> str:
+        return ", ".join(contacts.get(p, {}).get("name") or p for p in people) or "nobody"
+
+    lines = []
+    for entry in found:
+        zone = ZoneInfo(schedules[entry["schedule"]].time_zone)
+        until = f" until {_local(entry['until'], zone)}" if entry["until"] else ""
+        lines.append(f"{entry['schedule']} ({entry['time_zone']}): {who(entry['on_call'])}{until}")
+        for shift in entry["handoffs"]:
+            lines.append(f"  {_local(shift['from'], zone)} → {who(shift['people'])}  ({shift['layer']})")
+    return "\n".join(lines)
+
+
+def _local(stamp: str, zone: ZoneInfo) -> str:
+    return datetime.fromisoformat(stamp).astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+def parse_moment(text: str | None) -> datetime:
+    """RFC 3339 (an offset is required: a bare local time would be ambiguous across schedules)."""
+    if not text:
+        return datetime.now(UTC)
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"give the offset (Z or +01:00) in {text!r}")
+    return moment.astimezone(UTC)
+
+
+def as_json(found: list[dict], unread: dict) -> str:
+    return json.dumps({"schedules": found, "unread_sources": unread}, indent=2)
