@@ -1,6 +1,7 @@
 """Schedules, people and schedule steps in the catalog: read into the model, written to receiver.yaml and read
 back by the receiver, and each mistake reported as `file:line:col: field: message`."""
 
+import json
 import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
@@ -295,3 +296,36 @@ def test_people_fields_are_checked(cat: Path) -> None:
         " token (`amcompanion token` prints one)",
         'rulesets/more.yaml:3:59: contacts.dave.notify[0]: undefined channel "pager"',
     ]
+
+
+def test_oncall_prints_who_is_on_call_and_the_next_handoffs(cat: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(cat, "schedules.yaml", SCHEDULES)
+    # Thursday 2026-12-24 12:00 Berlin: alice's week (50 weeks after the first hand-off), but bob's office hours
+    assert main(["oncall", "--catalog", str(cat), "--at", "2026-12-24T12:00:00+01:00", "--next", "2", "--json"]) == 0
+    (found,) = json.loads(capsys.readouterr().out)["schedules"]
+    assert (found["schedule"], found["on_call"], found["until"]) == ("primary", ["bob"], "2026-12-24T16:00:00+00:00")
+    assert [(h["people"], h["from"], h["layer"]) for h in found["handoffs"]] == [
+        (["alice"], "2026-12-24T16:00:00+00:00", "weekly"),  # after office hours, the weekly layer shows through
+        (["alice"], "2026-12-24T17:00:00+00:00", "override"),  # the override from 18:00 Berlin
+    ]
+    assert main(["oncall", "primary", "--catalog", str(cat), "--at", "2026-12-24T12:00:00+01:00"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "primary (Europe/Berlin): bob until Thu 2026-12-24 17:00 CET",
+        "  Thu 2026-12-24 17:00 CET → alice  (weekly)",
+        "  Thu 2026-12-24 18:00 CET → alice  (override)",
+        "  Sun 2026-12-27 09:00 CET → alice  (weekly)",
+    ]
+    assert main(["oncall", "--catalog", str(cat), "--at", "tomorrow"]) == 2
+    assert "--at: " in capsys.readouterr().err
+    assert main(["oncall", "secondary", "--catalog", str(cat)]) == 1
+    assert 'unknown schedule "secondary" (the catalog has: primary)' in capsys.readouterr().err
+
+
+def test_token_prints_a_fresh_token_and_the_hash_the_catalog_keeps(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["token", "alice", "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["contact"] == "alice" and first["token_sha256"] == token_digest(first["token"])
+    assert main(["token", "alice", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["token"] != first["token"]
+    assert main(["token", "ops-bot"]) == 0
+    assert "token_env: OPS_BOT_TOKEN" in capsys.readouterr().out

@@ -57,8 +57,8 @@ def config_file(directory: Path, url: str, steps: list[dict], layers: list[dict]
         "receiver": {"url": "http://127.0.0.1:1", "external_url": "https://alerts.example.com",
                      "trusted_proxies": ["127.0.0.1/32"]},
         "contacts": {
-            name: {"email": f"{name}@example.com", "name": name.title(), "role": role, "token_sha256": token_digest(token),
-                   "notify": ["pager"]}
+            name: {"email": f"{name}@example.com", "name": name.title(), "role": role,
+                   "token_sha256": token_digest(token), "notify": ["pager"]}
             for name, (role, token) in PEOPLE.items()
         },
         "channels": {"pager": {"type": "webhook", "url": url}},
@@ -280,6 +280,8 @@ async def test_who_is_on_call_is_answered_at_any_moment_and_served_as_calendars(
     )
     summaries = {str(e["summary"]) for e in icalendar.Calendar.from_ical(await alices.read()).walk("VEVENT")}
     assert summaries == {"On call: Alice (primary)"}
-    shifts = sorted(icalendar.Calendar.from_ical(await alices.read()).walk("VEVENT"), key=lambda e: e.decoded("dtstart"))
+    shifts = sorted(
+        icalendar.Calendar.from_ical(await alices.read()).walk("VEVENT"), key=lambda e: e.decoded("dtstart")
+    )
     lengths = {e.decoded("dtend") - e.decoded("dtstart") for e in shifts[:-1]}  # the last ends with the feed
     assert lengths <= {timedelta(days=7), timedelta(days=7, hours=-1), timedelta(days=7, hours=1)}, lengths

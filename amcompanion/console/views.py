@@ -102,7 +102,7 @@ def _card(receiver: "Receiver", row: sqlite3.Row, now: datetime, on_call: dict[s
         "resolved_by": row["resolved_by"],
         "policy": row["policy"],
         "escalation_level": row["escalation_level"],
-        "steps": len(policy.steps) if policy else 0,
+        "steps": len(policy.steps) if policy else row["escalation_level"],  # a policy the config lost: as far as it got
         "next_step_at": row["next_step_at"],
         "paged": [],
         "oncall": [{"schedule": name, "people": on_call[name]} for name in schedules],
@@ -130,7 +130,7 @@ def snapshot(receiver: "Receiver", conn: sqlite3.Connection, now: datetime) -> d
     return {
         "last_event_id": last,
         "now": iso(now),
-        "severities": receiver.config.severities,
+        "severities": list(reversed(receiver.config.severities)),  # most urgent first
         "alerts": [views[i] for i in open_ids],
         "resolved": [views[i] for i in resolved_ids],
         "oncall": who_is_on_call(receiver, now),
@@ -145,27 +145,18 @@ def who_is_on_call(
     for name in names if names is not None else sorted(receiver.config.schedules):
         schedule = receiver.config.schedules[name]
         calendars, contacts = receiver.calendars.calendars(name), receiver.config.contacts
-        shifts = oncall.next_handoffs(schedule, now, upcoming, calendars, contacts)
-        current = shifts[0] if shifts and shifts[0].start <= now else None
-        following = shifts[1:] if current else shifts
+        found = oncall.duty(schedule, now, upcoming, calendars, contacts)
+        following = found.upcoming
         out.append(
             {
                 "schedule": name,
                 "time_zone": schedule.time_zone,
-                "people": [person(receiver, c) for c in (current.who if current else ())],
-                "until": iso(current.end) if current else None,
+                "people": [person(receiver, c) for c in (found.current.who if found.current else ())],
+                "until": iso(found.until) if found.until else None,
                 "next": {"people": [person(receiver, c) for c in following[0].who], "at": iso(following[0].start)}
                 if following
                 else None,
-                "handoffs": [
-                    {
-                        "people": [person(receiver, c) for c in s.who],
-                        "from": iso(s.start),
-                        "to": iso(s.end),
-                        "layer": s.layer,
-                    }
-                    for s in following[:upcoming]
-                ],
+                "handoffs": [_shift(receiver, s) for s in following],
             }
         )
     return out

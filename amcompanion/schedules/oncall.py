@@ -135,6 +135,29 @@ def next_handoffs(
     return wanted
 
 
+@dataclass(frozen=True)
+class Duty:
+    """Who is on call at a moment, until when (None: no hand-off within LOOK_AHEAD), and the shifts after."""
+
+    current: Shift | None
+    until: datetime | None
+    upcoming: list[Shift]
+
+
+def duty(
+    schedule: Schedule,
+    at: datetime,
+    count: int,
+    calendars: Mapping[str, icalendar.Calendar],
+    contacts: Mapping[str, Mapping[str, str]],
+) -> Duty:
+    shifts = next_handoffs(schedule, at, count, calendars, contacts)
+    current = shifts[0] if shifts and shifts[0].start <= at else None
+    upcoming = shifts[1:] if current else shifts
+    until = current.end if current and current.end < at.astimezone(UTC) + LOOK_AHEAD else None
+    return Duty(current, until, upcoming[:count])
+
+
 def next_on_call(
     schedule: Schedule,
     at: datetime,

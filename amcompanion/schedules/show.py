@@ -29,18 +29,17 @@ def plan(
     for name in names:
         schedule = schedules[name]
         calendars = sources.calendars(name)
-        shifts = oncall.next_handoffs(schedule, at, upcoming, calendars, contacts)
-        current = shifts[0] if shifts and shifts[0].start <= at else None
+        found = oncall.duty(schedule, at, upcoming, calendars, contacts)
         out.append(
             {
                 "schedule": name,
                 "time_zone": schedule.time_zone,
                 "at": at.isoformat(),
-                "on_call": list(current.who) if current else [],
-                "until": current.end.isoformat() if current else None,
+                "on_call": list(found.current.who) if found.current else [],
+                "until": found.until.isoformat() if found.until else None,
                 "handoffs": [
                     {"people": list(s.who), "from": s.start.isoformat(), "to": s.end.isoformat(), "layer": s.layer}
-                    for s in (shifts[1:] if current else shifts)[:upcoming]
+                    for s in found.upcoming
                 ],
             }
         )

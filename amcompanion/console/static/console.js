@@ -45,6 +45,15 @@
   const signatures = new WeakMap(); // card element → the data it was drawn from, to redraw only what changed
   const $ = (id) => document.getElementById(id);
 
+  /** Whether the alert is the signed-in person's: they were paged for it, are on call for it, or acknowledged it. */
+  function isMine(alert) {
+    const me = state.me.contact;
+    if (!me) return false;
+    return alert.acked_by === me
+      || (alert.paged || []).some((page) => page.recipient === me)
+      || (alert.oncall || []).some((entry) => entry.people.some((person) => person.contact === me));
+  }
+
   // -- building DOM ---------------------------------------------------------------------------------------
   /** An element with attributes (null/false skipped, true as a bare attribute) and children (strings as text). */
   function h(tag, attributes = {}, ...children) {
@@ -89,8 +98,9 @@
   function relative(ms, kind) {
     const seconds = (ms - now()) / 1000;
     if (seconds <= 0 && kind === "due") return "due now";
-    if (seconds > 0) return `in ${span(Math.max(1, Math.ceil(seconds / 60)))}`;
-    return -seconds < 60 ? "just now" : `${span(Math.floor(-seconds / 60))} ago`;
+    // a past moment a little ahead of this machine's clock (the offset is measured, not exact) is "just now"
+    if (seconds > 0 && (kind === "due" || seconds >= 60)) return `in ${span(Math.max(1, Math.ceil(seconds / 60)))}`;
+    return seconds > -60 ? "just now" : `${span(Math.floor(-seconds / 60))} ago`;
   }
 
   function absolute(ms) {
@@ -166,7 +176,7 @@
 
   function shown(alert) {
     const { team, severity, mine } = state.filters;
-    return (!team || alert.team === team) && (!severity || alert.severity === severity) && (!mine || alert.mine);
+    return (!team || alert.team === team) && (!severity || alert.severity === severity) && (!mine || isMine(alert));
   }
 
   // -- order ----------------------------------------------------------------------------------------------
@@ -249,10 +259,13 @@
     state.pending.add(key);
     renderAlerts();
     try {
-      const answer = await api(`/api/v1/alerts/${encodeURIComponent(id)}/${action}`, { method: "POST", body: {} });
-      const alert = answer.alert && typeof answer.alert === "object" ? answer.alert : answer; // ALERT or {alert}
-      if (alert.id !== undefined) upsert(alert);
+      const path = `/api/v1/alerts/${encodeURIComponent(id)}`;
+      await api(`${path}/${action}`, { method: "POST", body: {} });
       say(`${ACTIONS[action].done} ${name}.`, "info");
+      // the action's answer is the API's alert, not a card: redraw from the card (the event stream brings it
+      // too, but a card must not wait for a stream that may be reconnecting)
+      const { alert } = await api(`${path}/timeline`);
+      if (alert && alert.id !== undefined) upsert(alert);
     } catch (error) {
       say(`Could not ${ACTIONS[action].verb} ${name}: ${error.message}`);
     } finally {
@@ -542,13 +555,13 @@
     const id = String(alert.id);
     return h("article", {
       class: "alert", "data-alert-id": id, "data-status": alert.status, "data-severity": alert.severity || "",
-      "data-mine": alert.mine ? "true" : null, "aria-labelledby": `alert-${id}-name`,
+      "data-mine": isMine(alert) ? "true" : null, "aria-labelledby": `alert-${id}-name`,
     },
       h("header", { class: "card-head" },
         badge(alert.severity),
         h("h3", { id: `alert-${id}-name` }, alert.alertname),
         alert.status === "acknowledged" ? h("span", { class: "pill acked" }, "acknowledged") : null,
-        alert.mine ? h("span", { class: "pill mine" }, "mine") : null,
+        isMine(alert) ? h("span", { class: "pill mine" }, "mine") : null,
       ),
       alert.summary ? h("p", { class: "summary" }, alert.summary) : null,
       h("dl", { class: "facts" }, facts(alert)),
