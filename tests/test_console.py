@@ -98,6 +98,14 @@ async def test_a_responder_sees_an_alert_arrive_live_and_acknowledges_it(site: S
     await sign_in(browser, site, "alice")
     await browser.wait_for("document.getElementById('alerts').textContent.includes('Nothing is firing')")
     await browser.wait_for("document.getElementById('oncall').textContent.includes('Alice Example')")
+    # the on-call panel offers the person's own shifts as a calendar to subscribe to, with its key
+    feed = await browser.evaluate(
+        "(() => { const links = [...document.querySelectorAll('#oncall a.feed')];"
+        " const mine = new URL(links.find(a => a.textContent === 'my shifts').href);"
+        " return fetch(mine.pathname + mine.search, {credentials: 'omit'})"
+        ".then(async r => [mine.pathname, r.status, await r.text()]); })()"
+    )
+    assert feed[0] == "/schedules/primary/alice.ics" and feed[1] == 200 and "On call: Alice Example" in feed[2]
     posted = time.monotonic()
     await site.post_alert("c1", "CheckoutErrors")
     await browser.wait_for("document.querySelector('article.alert[data-status=firing]')", timeout=ARRIVAL_BUDGET_S)

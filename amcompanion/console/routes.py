@@ -123,7 +123,19 @@ async def logout(request: web.Request) -> web.Response:
 async def console_state(request: web.Request) -> web.Response:
     receiver = request.app[RECEIVER_KEY]
     state = await receiver.db.read(functools.partial(views.snapshot, receiver), receiver.clock.now())
+    contact = principal_of(request).contact
+    for entry in state["oncall"]:
+        entry.update(feed_links(receiver, entry["schedule"], contact))
     return web.json_response({"me": me(receiver, principal_of(request)), **state})
+
+
+def feed_links(receiver: Receiver, schedule: str, contact: str | None) -> dict[str, str]:
+    """The calendar URLs to subscribe to, each with its own key (calendar apps send no credentials)."""
+    base = f"{receiver.config.external_url}/schedules/{schedule}"
+    links = {"feed": f"{base}.ics?key={receiver.identities.feed_key(schedule)}"}
+    if contact is not None:
+        links["my_feed"] = f"{base}/{contact}.ics?key={receiver.identities.feed_key(schedule, contact)}"
+    return links
 
 
 async def alert_timeline(request: web.Request) -> web.Response:

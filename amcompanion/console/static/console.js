@@ -472,9 +472,18 @@
       h("p", { class: "people" }, people(entry.people)),
       entry.until
         ? h("p", { class: "until" }, "until ", at(entry.until), " (", ago(entry.until), ")")
-        : h("p", { class: "until muted" }, "no end set"),
+        : h("p", { class: "until muted" }, entry.people.length ? "no hand-off within a year" : "nobody on call"),
       entry.next ? h("p", { class: "next" }, "next: ", people(entry.next.people), " at ", at(entry.next.at)) : null,
+      feeds(entry),
     )));
+  }
+
+  /** Calendar subscriptions: the schedule's shifts, and the signed-in person's own (links carry their key). */
+  function feeds(entry) {
+    if (!entry.feed) return null;
+    const links = [h("a", { href: entry.feed, class: "feed" }, "calendar")];
+    if (entry.my_feed) links.push(" · ", h("a", { href: entry.my_feed, class: "feed" }, "my shifts"));
+    return h("p", { class: "feeds muted" }, "subscribe: ", links);
   }
 
   function fillSelect(select, values, allLabel, current) {
