@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from amcompanion.history.prune import CHILD_TABLES, prune
+from amcompanion.receiver.timeutil import iso
 from amcompanion.history.seed import seed
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -39,6 +40,10 @@ def test_prune_removes_old_resolved_alerts_with_their_rows_and_keeps_open_ones(t
     seed(db, 1500, days=30, now=NOW, seed_value=5)
     cutoff = NOW - timedelta(days=10)
     conn = sqlite3.connect(db)
+    for days_ago in (20, 2):  # hand-offs: events about no alert, which go by their own age
+        stamp = iso(NOW - timedelta(days=days_ago))
+        conn.execute("INSERT INTO events (type, alert_id, at, data) VALUES ('oncall.changed', NULL, ?, '{}')", [stamp])
+    conn.commit()
     before = {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("alerts", *CHILD_TABLES)}
     old = conn.execute(
         "SELECT COUNT(*) FROM alerts WHERE status = 'resolved' AND resolved_at < ?", [cutoff.isoformat()[:19]]
@@ -52,6 +57,9 @@ def test_prune_removes_old_resolved_alerts_with_their_rows_and_keeps_open_ones(t
     assert 0 < pruned["alerts"] <= old
     assert {t: before[t] - after[t] for t in before} == pruned
     assert conn.execute("SELECT COUNT(*) FROM alerts WHERE id = 1").fetchone()[0] == 1
+    assert [row[0] for row in conn.execute("SELECT at FROM events WHERE alert_id IS NULL")] == [
+        iso(NOW - timedelta(days=2))
+    ]
     assert (
         conn.execute(
             "SELECT COUNT(*) FROM alerts WHERE status = 'resolved' AND resolved_at < ?", [cutoff.isoformat()[:19]]

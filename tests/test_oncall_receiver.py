@@ -285,3 +285,23 @@ async def test_who_is_on_call_is_answered_at_any_moment_and_served_as_calendars(
     )
     lengths = {e.decoded("dtend") - e.decoded("dtstart") for e in shifts[:-1]}  # the last ends with the feed
     assert lengths <= {timedelta(days=7), timedelta(days=7, hours=-1), timedelta(days=7, hours=1)}, lengths
+
+
+async def test_a_shared_calendar_beside_the_config_is_read_at_start_and_names_who_is_paged(
+    tmp_path: Path, aiohttp_server, aiohttp_client
+) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "cover.ics").write_text(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//tests//EN\r\nBEGIN:VEVENT\r\nUID:cover-1@example.com\r\n"
+        "DTSTAMP:20260301T000000Z\r\nSUMMARY:alice@example.com\r\nDTSTART:20260327T090000Z\r\n"
+        "DTEND:20260327T120000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    layers = [
+        {"name": "weekly", "rotation": ["alice", "bob"], "shift": "1w", "handoff": "2026-01-05 09:00"},
+        {"name": "cover", "ical": {"file": "cover.ics", "refresh": "10m"}},  # relative to receiver.yaml
+    ]
+    harness = await start(tmp_path, aiohttp_server, aiohttp_client, ONCALL_STEPS[:1], layers=layers)
+    alert = await harness.fire("f1")  # 10:00 UTC: within the calendar's cover, which wins over bob's week
+    assert harness.pages(alert["id"]) == [("pager", "alice")]
+    await harness.clock.advance(3 * 3600)  # 13:00: the cover is over
+    later = await harness.fire("f2")
+    assert harness.pages(later["id"]) == [("pager", "bob")]

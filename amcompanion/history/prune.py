@@ -37,5 +37,7 @@ def prune(path: Path, cutoff: datetime, progress: Callable[[dict[str, int]], Non
             pruned["alerts"] += db.execute(f"DELETE FROM alerts WHERE id IN ({marks})", ids).rowcount
         if progress:
             progress(pruned)
+    with db.atomic():  # events about no alert (a schedule's hand-off) go by their own age
+        pruned["events"] += db.execute("DELETE FROM events WHERE alert_id IS NULL AND at < ?", [iso(cutoff)]).rowcount
     db.close()
     return pruned

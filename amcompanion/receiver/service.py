@@ -109,6 +109,8 @@ class Receiver:
         await self.db.open()
         await self.db.run(set_sla_targets, self.config.sla)
         await self.events.start()
+        # the calendars first, so that the first pages after a start name whom they say (each read is bounded)
+        await self.calendars.refresh(self.clock.now())
         self._escalation_task = asyncio.create_task(self._escalate_forever())
         self._outbox_task = asyncio.create_task(self.outbox.run())
         self._calendar_task = asyncio.create_task(self._read_calendars_forever())
