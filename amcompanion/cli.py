@@ -875,10 +875,13 @@ def oncall_command(args: argparse.Namespace) -> int:
         print(f'error: unknown schedule "{args.schedule}" (the catalog has: {known})', file=sys.stderr)
         return 1
     names = [args.schedule] if args.schedule else sorted(catalog.schedules)
-    found, unread = show.plan(catalog.schedules, catalog.contacts, names, at, args.next, args.catalog)
+    found, unread, strangers = show.plan(catalog.schedules, catalog.contacts, names, at, args.next, args.catalog)
     for source, why in unread.items():
         print(f"warning: calendar {source} could not be read: {why}", file=sys.stderr)
-    print(show.as_json(found, unread) if args.json else show.text(found, catalog.schedules, catalog.contacts))
+    for source, summaries in strangers.items():
+        print(f"warning: calendar {source} names no contact in: {', '.join(summaries)}", file=sys.stderr)
+    text = show.text(found, catalog.schedules, catalog.contacts)
+    print(show.as_json(found, unread, strangers) if args.json else text)
     return 0
 
 

@@ -329,3 +329,25 @@ def test_token_prints_a_fresh_token_and_the_hash_the_catalog_keeps(capsys: pytes
     assert json.loads(capsys.readouterr().out)["token"] != first["token"]
     assert main(["token", "ops-bot"]) == 0
     assert "token_env: OPS_BOT_TOKEN" in capsys.readouterr().out
+
+
+def test_oncall_reads_a_calendar_beside_the_catalog_and_warns_of_events_that_name_nobody(
+    cat: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (cat / "team.ics").write_bytes((Path(__file__).parent / "data" / "schedules" / "team.ics").read_bytes())
+    write(
+        cat,
+        "calendar.yaml",
+        """
+        version: 1
+        schedules:
+          shared:
+            time_zone: Europe/Berlin
+            layers: [{name: team, ical: {file: team.ics}}]
+        """,
+    )
+    assert main(["oncall", "shared", "--catalog", str(cat), "--at", "2026-03-02T13:30:00+01:00", "--json"]) == 0
+    captured = capsys.readouterr()
+    (found,) = json.loads(captured.out)["schedules"]
+    assert found["on_call"] == ["bob"]  # the event of BOB@Example.com; "Alice Liddell" is no contact's name here
+    assert "warning: calendar shared/team names no contact in: Alice Liddell, Team offsite" in captured.err

@@ -208,8 +208,15 @@ class Receiver:
 
     async def _read_calendars_forever(self) -> None:
         """Keep the iCal sources' calendars fresh; each read at its own `refresh`."""
+        told: dict[str, list[str]] = {}
         while True:
             await self.calendars.refresh(self.clock.now())
+            roster = self.store.roster
+            strangers = roster.strangers() if roster is not None else {}
+            for source, summaries in strangers.items():
+                if told.get(source) != summaries:
+                    log.warning("calendar %s: events name no contact and page nobody: %s", source, ", ".join(summaries))
+            told = strangers
             following = self.calendars.next_refresh()
             if following is None:
                 return

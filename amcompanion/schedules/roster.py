@@ -62,6 +62,16 @@ class Roster:
             return Named(schedule, who, people)
         return Named(schedule, who, self.everyone(schedule), "nobody on call: everyone on the schedule is paged")
 
+    def strangers(self) -> dict[str, list[str]]:
+        """`schedule/layer` → the summaries of its calendar's events that name no contact (they page nobody)."""
+        found = {}
+        for name in self.schedules:
+            for layer, calendar in self.calendars(name).items():
+                unknown = oncall.unmatched_summaries(calendar, self.contacts)
+                if unknown:
+                    found[f"{name}/{layer}"] = unknown
+        return found
+
     def channels(self, person: str) -> tuple[str, ...]:
         """The channels a schedule step without its own reaches `person` on."""
         return self.people.get(person, Person()).notify

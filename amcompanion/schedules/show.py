@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from amcompanion.catalog.model import Schedule
 from amcompanion.schedules import oncall
+from amcompanion.schedules.roster import Roster
 from amcompanion.schedules.sources import CalendarSources
 
 
@@ -20,11 +21,12 @@ def plan(
     at: datetime,
     upcoming: int,
     base: Path,
-) -> tuple[list[dict], dict]:
-    """Each schedule's people at `at` and its next `upcoming` shifts; and the calendar sources that could not be
-    read ((schedule, layer) → why)."""
+) -> tuple[list[dict], dict[str, str], dict[str, list[str]]]:
+    """Each schedule's people at `at` and its next `upcoming` shifts; the calendar sources that could not be read
+    (`schedule/layer` → why); and the events of those read that name no contact (`schedule/layer` → summaries)."""
     sources = CalendarSources({name: schedules[name] for name in names}, base)
     asyncio.run(sources.refresh(at))
+    strangers = Roster({name: schedules[name] for name in names}, contacts, {}, sources).strangers()
     out = []
     for name in names:
         schedule = schedules[name]
@@ -43,7 +45,8 @@ def plan(
                 ],
             }
         )
-    return out, {f"{schedule}/{layer}": why for (schedule, layer), why in sources.errors.items()}
+    unread = {f"{schedule}/{layer}": why for (schedule, layer), why in sources.errors.items()}
+    return out, unread, strangers
 
 
 def text(found: list[dict], schedules: Mapping[str, Schedule], contacts: Mapping[str, Mapping[str, str]]) -> str:
@@ -76,5 +79,5 @@ def parse_moment(text: str | None) -> datetime:
     return moment.astimezone(UTC)
 
 
-def as_json(found: list[dict], unread: dict) -> str:
-    return json.dumps({"schedules": found, "unread_sources": unread}, indent=2)
+def as_json(found: list[dict], unread: dict[str, str], strangers: dict[str, list[str]]) -> str:
+    return json.dumps({"schedules": found, "unread_sources": unread, "unknown_people": strangers}, indent=2)
