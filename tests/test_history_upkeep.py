@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from amcompanion.history.prune import CHILD_TABLES, prune
-from amcompanion.receiver.timeutil import iso
 from amcompanion.history.seed import seed
+from amcompanion.receiver.timeutil import iso
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
