@@ -203,6 +203,8 @@ async def test_signing_in_to_the_console_sets_a_session_that_acts_as_the_person(
     alert = await harness.fire("f1")
     forged = await harness.client.post(f"/api/v1/alerts/{alert['id']}/resolve", json={})
     assert forged.status == 403
+    signed_out = await harness.client.post("/console/logout", allow_redirects=False)
+    assert signed_out.status == 303 and signed_out.cookies[SESSION_COOKIE].value == ""  # the cookie is dropped
     harness.client.session.cookie_jar.update_cookies({SESSION_COOKIE: "tampered." + "0" * 64})
     assert (await harness.client.get("/api/v1/console")).status == 401
 
@@ -305,3 +307,17 @@ async def test_a_shared_calendar_beside_the_config_is_read_at_start_and_names_wh
     await harness.clock.advance(3 * 3600)  # 13:00: the cover is over
     later = await harness.fire("f2")
     assert harness.pages(later["id"]) == [("pager", "bob")]
+
+
+async def test_a_group_link_acknowledges_as_the_person_signed_in_whatever_the_form_says(harness: Harness) -> None:
+    alert = await harness.fire("f1")
+    token = harness.receiver.links.token(alert["id"], harness.clock.now())  # a robot's message: no recipient
+    anonymous = await (await harness.client.get(f"/ack/{token}")).text()
+    assert "choose your name" in anonymous  # not signed in: the page asks who, among the contacts
+    signed = await harness.client.post("/console/login", data={"token": PEOPLE["bob"][1]}, allow_redirects=False)
+    harness.client.session.cookie_jar.update_cookies({SESSION_COOKIE: signed.cookies[SESSION_COOKIE].value})
+    page = await (await harness.client.get(f"/ack/{token}")).text()
+    assert "Acknowledge as Bob" in page and "choose your name" not in page
+    done = await harness.client.post(f"/ack/{token}", data={"by": "alice"})
+    assert done.status == 200 and "acknowledged by Bob" in await done.text()
+    assert tuple(rows(harness.db, "SELECT by, via FROM acks")[0]) == ("bob", "link")

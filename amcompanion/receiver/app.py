@@ -23,7 +23,7 @@ from amcompanion.receiver.store import Conflict, NotFound
 log = logging.getLogger("amcompanion.http")
 
 PROTECTED = ("webhook", "api", "console", "schedules")  # what needs credentials; ack links carry their own
-OPEN_PATHS = ("/console/login", "/console/static/")
+OPEN_PATHS = ("/console/login", "/console/logout", "/console/static/")  # signing out needs no proof
 BEARER = 'Bearer realm="amcompanion"'
 STATES = ("firing", "acknowledged", "resolved")
 WEBHOOK = "/webhook/{policy}"
@@ -316,6 +316,16 @@ def _linked_alert(request: web.Request) -> tuple[Receiver, Link] | web.Response:
         return _page("This link does not work", f"<p>{html.escape(str(exc))}.</p>", status=403)
 
 
+def _signed_in(request: web.Request) -> str | None:
+    """The person a group link's page knows without asking: the console's session, or a trusted proxy's user."""
+    receiver = request.app[RECEIVER_KEY]
+    try:
+        principal = receiver.identities.principal(request.headers, request.cookies, request.remote)
+    except Refused:
+        return None
+    return principal.contact if principal is not None and principal.how in ("session", "proxy") else None
+
+
 def _display_name(receiver: Receiver, contact: str) -> str:
     return receiver.config.contacts.get(contact, {}).get("name") or contact
 
@@ -346,8 +356,9 @@ async def ack_page(request: web.Request) -> web.Response:
     if alert["status"] != "firing":
         return _page(alert["alertname"], f"{summary}<p>{html.escape(_settled(alert))}.</p>")
     contacts = receiver.config.contacts
-    if link.recipient:
-        who, button = "", f"Acknowledge as {_display_name(receiver, link.recipient)}"
+    signed_in = _signed_in(request)
+    if link.recipient or signed_in:
+        who, button = "", f"Acknowledge as {_display_name(receiver, link.recipient or signed_in or '')}"
     elif contacts:
         options = "".join(
             f"<option value='{html.escape(name)}'>{html.escape(_display_name(receiver, name))}</option>"
@@ -370,13 +381,13 @@ async def ack_page(request: web.Request) -> web.Response:
 
 
 async def ack_by_link(request: web.Request) -> web.Response:
-    """Acknowledges as the link's recipient; a group's link as the contact chosen on its page (a config without
-    contacts takes any name)."""
+    """Acknowledges as the link's recipient; a group's link as the person signed in to the console (or named by a
+    trusted proxy), else as the contact chosen on its page (a config without contacts takes any name)."""
     found = _linked_alert(request)
     if isinstance(found, web.Response):
         return found
     receiver, link = found
-    by = link.recipient
+    by = link.recipient or _signed_in(request)
     if not by:
         offered = (await _form(request)).get("by", "").strip()
         if not receiver.config.contacts:
