@@ -323,3 +323,16 @@ async def test_serve_refuses_a_template_that_does_not_compile(tmp_path: Path) ->
     assert process.returncode == 1
     assert "channel ops: template broken.j2:2: Expected an expression" in err.decode()
     assert "Traceback" not in err.decode()
+
+
+async def test_sigterm_ends_the_event_streams_instead_of_waiting_for_them(tmp_path: Path, aiohttp_server) -> None:  # type: ignore[no-untyped-def]
+    """A console's stream never finishes by itself: shutting down must end it, not wait out the grace period."""
+    config = write_config(tmp_path, {"ops": await fake_server(aiohttp_server, FakeChannel())})
+    db, port = tmp_path / "history.db", free_port()
+    async with serving(config, db, port) as process, aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{port}/api/v1/events", headers=AUTH) as stream:
+            assert stream.status == 200
+            process.send_signal(signal.SIGTERM)
+            rest = await asyncio.wait_for(stream.content.read(), 5)  # the server closes it: end of stream
+            assert b"event:" not in rest
+        assert await asyncio.wait_for(process.wait(), 5) == 0  # well inside the 15 s grace for requests

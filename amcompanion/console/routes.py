@@ -1,7 +1,6 @@
 """The console's HTTP face: the page and its assets, sign-in, the JSON it reads, the event stream, who is on
 call, and the schedules' calendar feeds. The receiver's guard (receiver/app.py) has already checked who asks."""
 
-import asyncio
 import functools
 import html
 import json
@@ -168,6 +167,7 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest(reason=f"Last-Event-ID must be an event id (a number), got {resume!r}") from None
     types = set(request.query.getall("type", []))
     subscription, missed = await receiver.events.subscribe(after)
+    stream: web.StreamResponse = web.Response(status=204)  # answered only if the stream never opens
     try:
         async with sse_response(request, headers={"X-Accel-Buffering": "no"}) as stream:
             stream.ping_interval = SSE_PING_SECONDS
@@ -180,7 +180,7 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
                     break
                 if not types or event.type in types:
                     await stream.send(event.encoded(), id=str(event.id), event=event.type)
-    except (ConnectionResetError, asyncio.CancelledError):
+    except ConnectionResetError:  # the client went away
         pass
     finally:
         subscription.close()

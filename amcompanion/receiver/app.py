@@ -55,7 +55,11 @@ def make_app(receiver: Receiver) -> web.Application:
     async def stop(app: web.Application) -> None:
         await receiver.stop()
 
+    async def end_streams(app: web.Application) -> None:
+        receiver.events.end_streams()
+
     app.on_startup.append(start)
+    app.on_shutdown.append(end_streams)  # before the server waits for requests in flight: streams never finish
     app.on_cleanup.append(stop)
     return app
 

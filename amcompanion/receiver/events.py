@@ -100,13 +100,18 @@ class EventHub:
         self.seen = await self.db.read(last_event_id)
         self._task = asyncio.create_task(self._forever())
 
+    def end_streams(self) -> None:
+        """Tell every subscriber the stream is over (the receiver is shutting down): their clients reconnect
+        elsewhere or later and resume, and the server need not wait for streams that never end."""
+        for subscriber in list(self.subscribers):
+            subscriber.end()
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for subscriber in list(self.subscribers):
-            subscriber.end()
+        self.end_streams()
 
     def wake(self) -> None:
         """A commit may have logged events."""
