@@ -11,8 +11,10 @@ TABLES = {
     "alerts": "One row per firing episode of an alert (fingerprint + startsAt): its state, ack and resolution.",
     "alert_events": "Every state change Alertmanager reported (firing, resolved), once per alert and state.",
     "notifications": "Every message the receiver queued to a channel: tries, status, error, queued and sent times.",
-    "escalations": "Every escalation step taken: the alert, the step, the levels and why.",
-    "acks": "Every acknowledgement: who, how (link, api, phone, cli), when, with their comment.",
+    "escalations": "Every escalation step taken: the alert, the step, the levels, why, who asked (a manual step) and"
+    " whom its schedules named (oncall).",
+    "acks": "Every acknowledgement: who, how (link, api, console, phone, cli), when, with their comment.",
+    "events": "Every change in order, as the console's event stream tells it (Last-Event-ID resumes from its ids).",
     "sla_targets": "Per-severity MTTA and MTTR targets in seconds (the catalog's defaults.sla).",
     "alert_times": "Alerts with their time to acknowledge (from the first notice) and to resolve (from the start).",
 }
