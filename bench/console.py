@@ -225,10 +225,11 @@ class Consoles:
         self.process = process
 
     @classmethod
-    async def start(cls, url: str, clients: int) -> Consoles:
+    async def start(cls, url: str, clients: int, niceness: int) -> Consoles:
         process = await asyncio.create_subprocess_exec(
             sys.executable, str(Path(__file__).resolve()), "--serve-consoles", url, "--clients", str(clients),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, limit=1 << 28,
+            preexec_fn=(lambda: os.nice(niceness)) if niceness else None,  # its CPUs: this process's (--pin)
         )  # fmt: skip
         return cls(process)
 
@@ -450,7 +451,7 @@ async def alternating(load: Load, consoles: Consoles, clients: int, seconds: flo
         await consoles.connect(clients, timing=False)
         cpu_before, clients_cpu_before = cpu_seconds(load.server_pid), consoles.cpu()
         done, took, ended = await load.throughput(seconds / rounds)
-        watched.catch_up.append(await consoles.caught_up(load.last_event()) - ended)
+        watched.catch_up.append(max(0.0, await consoles.caught_up(load.last_event()) - ended))
         watched.alerts += done
         watched.seconds += took
         watched.receiver_cpu += cpu_seconds(load.server_pid) - cpu_before
@@ -464,11 +465,20 @@ async def run(args: argparse.Namespace) -> None:
         await measure(args, Path(work))
 
 
+def pin(pid: int, cpus: list[int]) -> None:
+    """Every thread of process `pid` on `cpus` (a process's affinity is its threads')."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(int(task.name), cpus)
+
+
 async def measure(args: argparse.Namespace, work: Path) -> None:
     (work / "receiver.yaml").write_text(json.dumps(CONFIG))
     port = free_port()
     env = {**os.environ, "AMCOMPANION_TOKEN": TOKEN}
     with (work / "receiver.log").open("wb") as log_file:
+        cpus = sorted(os.sched_getaffinity(0))
+        pinned = args.pin and len(cpus) >= 2
         receiver = subprocess.Popen(
             [sys.executable, "-m", "amcompanion", "serve", "--config", str(work / "receiver.yaml"),
              "--db", str(work / "history.db"), "--listen", f"127.0.0.1:{port}"],
@@ -477,11 +487,14 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
     consoles: Consoles | None = None
     try:
         await asyncio.to_thread(wait_ready, f"http://127.0.0.1:{port}/readyz", receiver)
-        consoles = await Consoles.start(f"http://127.0.0.1:{port}/api/v1/events", args.clients)
+        events_url = f"http://127.0.0.1:{port}/api/v1/events"
+        consoles = await Consoles.start(events_url, args.clients, 0)  # latency: clients as fast as they can be
         load = Load(port, args.concurrency, work / "history.db", receiver.pid)
-        print(f"== console event stream benchmark (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs) ==")
+        where = f"; for throughput the receiver has CPU {cpus[0]} to itself" if pinned else ""
+        print(f"== console event stream benchmark (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs{where}) ==")
         print(
-            f"{args.clients} console clients in a process of their own, one connection each;"
+            f"{args.clients} console clients in a process of their own (for throughput at nice {args.clients_nice}),"
+            " one connection each;"
             f" 1 alert per notification; {args.concurrency} requests in flight for bursts and throughput"
         )
         await load.throughput(WARM_UP_SECONDS)  # the receiver's first writes also create its WAL file
@@ -495,6 +508,11 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
         burst = await latency_run(load, consoles, args.clients, args.alerts, None)
         print_latency(f"{args.alerts} alerts in a burst", burst, args.alerts)
 
+        await consoles.stop()
+        if pinned:  # the receiver gets a CPU to itself; the poster and the clients it starts share the others
+            pin(receiver.pid, cpus[:1])
+            os.sched_setaffinity(0, cpus[1:])
+        consoles = await Consoles.start(events_url, args.clients, args.clients_nice)
         alone, watched = await alternating(load, consoles, args.clients, args.seconds, args.rounds)
         ratio = watched.rate / alone.rate
         print(
@@ -502,10 +520,11 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
             f" alerts/s | {args.clients} clients {watched.rate:.0f} alerts/s | ratio {ratio:.2f}"
             f" (target >= {TARGET_RATIO:g}: {'met' if ratio >= TARGET_RATIO else 'MISSED'})"
         )
+        alone_us, watched_us = alone.cpu_us(alone.receiver_cpu), watched.cpu_us(watched.receiver_cpu)
+        clients_us = watched.cpu_us(watched.clients_cpu)
         print(
-            f"    receiver CPU per alert: no clients {alone.cpu_us(alone.receiver_cpu):.0f} us,"
-            f" {args.clients} clients {watched.cpu_us(watched.receiver_cpu):.0f} us (until they caught up);"
-            f" clients {watched.cpu_us(watched.clients_cpu):.0f} us"
+            f"    receiver CPU per alert: no clients {alone_us:.0f} us, {args.clients} clients {watched_us:.0f} us"
+            f" (until they caught up; ratio {alone_us / watched_us:.2f}); clients {clients_us:.0f} us"
         )
         print(
             f"    every client had the last event {min(watched.catch_up):.2f} to {max(watched.catch_up):.2f} s"
@@ -545,6 +564,21 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight (default 16)")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per throughput case (default 5)")
     parser.add_argument("--rounds", type=int, default=5, help="alternating throughput rounds (default 5)")
+    parser.add_argument(
+        "--clients-nice",
+        type=int,
+        default=19,
+        metavar="N",
+        help="the clients' niceness while throughput is measured (default 19: they take the CPU the receiver leaves, "
+        "as consoles on other machines would; 0: they compete with it); latency is measured at 0",
+    )
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="while throughput is measured, let the receiver share every CPU with the clients and the poster "
+        "(default: it has one to itself, as on a server whose consoles are browsers elsewhere)",
+    )
     parser.add_argument("--serve-consoles", metavar="URL", help=argparse.SUPPRESS)  # the clients' own process
     args = parser.parse_args()
     if args.serve_consoles:

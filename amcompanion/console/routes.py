@@ -1,6 +1,7 @@
 """The console's HTTP face: the page and its assets, sign-in, the JSON it reads, the event stream, who is on
 call, and the schedules' calendar feeds. The receiver's guard (receiver/app.py) has already checked who asks."""
 
+import asyncio
 import functools
 import html
 import json
@@ -12,6 +13,7 @@ from aiohttp import web
 from aiohttp_sse import sse_response
 
 from amcompanion.console import views
+from amcompanion.receiver.events import Event
 from amcompanion.receiver.identity import SESSION_COOKIE, SESSION_SECONDS, Principal, Refused, principal_of
 from amcompanion.receiver.service import RECEIVER_KEY, Receiver
 from amcompanion.receiver.store import NotFound
@@ -23,6 +25,7 @@ ASSETS = {"console.js": "text/javascript", "console.css": "text/css"}
 FEED_DAYS_BEHIND, FEED_DAYS_AHEAD = 14, 90  # the calendar feeds' span around today
 MAX_UPCOMING = 50
 SSE_PING_SECONDS = 15
+SSE_SEND_TIMEOUT_S = 10  # a client whose socket takes no more for this long is cut off
 
 
 def add_routes(app: web.Application) -> None:
@@ -171,20 +174,33 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
     try:
         async with sse_response(request, headers={"X-Accel-Buffering": "no"}) as stream:
             stream.ping_interval = SSE_PING_SECONDS
-            for event in missed:
-                if not types or event.type in types:
-                    await stream.send(event.encoded(), id=str(event.id), event=event.type)
+            await _send(request, stream, missed, types)
             while stream.is_connected():
-                event = await subscription.queue.get()
-                if event is None:  # dropped (too slow) or the receiver stops: the client reconnects and resumes
+                batch = await subscription.take()  # all that waits goes in one write: one per batch and client
+                if subscription.ended:  # dropped (too slow) or the receiver stops: the client reconnects, resumes
                     break
-                if not types or event.type in types:
-                    await stream.send(event.encoded(), id=str(event.id), event=event.type)
+                await _send(request, stream, batch, types)
     except ConnectionResetError:  # the client went away
         pass
     finally:
         subscription.close()
     return stream
+
+
+async def _send(request: web.Request, stream: web.StreamResponse, events: list[Event], types: set[str]) -> None:
+    """Frames encoded once by the hub for every subscriber, written as they are (aiohttp-sse's `send` would
+    encode each again for each client). A client that stops reading is cut off, as aiohttp-sse does: a write
+    that never drains would hold its handler forever."""
+    frames = b"".join(event.frame for event in events if not types or event.type in types)
+    if not frames:
+        return
+    try:
+        async with asyncio.timeout(SSE_SEND_TIMEOUT_S):
+            await stream.write(frames)
+    except TimeoutError:
+        if request.transport is not None:
+            request.transport.abort()
+        raise ConnectionResetError("the client stopped reading the event stream") from None
 
 
 # -- who is on call --------------------------------------------------------------------------------

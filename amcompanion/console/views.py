@@ -9,6 +9,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+import orjson
+
 from amcompanion.receiver.timeutil import iso
 from amcompanion.schedules import oncall
 
@@ -16,6 +18,10 @@ if TYPE_CHECKING:
     from amcompanion.receiver.service import Receiver
 
 OPEN = ("firing", "acknowledged")
+CARD_COLUMNS = (
+    "id, alertname, severity, status, labels, annotations, starts_at, first_notice_at, acked_by, acked_at,"
+    " resolved_at, resolved_by, policy, escalation_level, next_step_at"
+)
 CARD_LIMIT = 2000  # open alerts on one console page: past this, the filters narrow it
 RECENTLY_RESOLVED = 20
 
@@ -53,7 +59,7 @@ def cards(receiver: "Receiver", conn: sqlite3.Connection, ids: list[int], now: d
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        for row in conn.execute(f"SELECT * FROM alerts WHERE id IN ({marks})", chunk):
+        for row in conn.execute(f"SELECT {CARD_COLUMNS} FROM alerts WHERE id IN ({marks})", chunk):
             out[row["id"]] = _card(receiver, row, now, on_call)
         pages = conn.execute(
             "SELECT alert_id, channel, recipient, status, step, error, COALESCE(sent_at, queued_at) AS at"
@@ -77,8 +83,8 @@ def cards(receiver: "Receiver", conn: sqlite3.Connection, ids: list[int], now: d
 
 
 def _card(receiver: "Receiver", row: sqlite3.Row, now: datetime, on_call: dict[str, list[dict]]) -> dict:
-    labels = json.loads(row["labels"])
-    annotations = json.loads(row["annotations"])
+    labels = orjson.loads(row["labels"])
+    annotations = orjson.loads(row["annotations"])
     policy = receiver.config.policies.get(row["policy"])
     schedules = policy_schedules(receiver, row["policy"]) if row["status"] != "resolved" else []
     for name in schedules:

@@ -2,14 +2,14 @@
 
 Every change to an alert writes one row in the same transaction as the change, so the log is never ahead of
 or behind the history, and a client that reconnects with `Last-Event-ID` misses nothing (the ids are the rows').
-After each commit the hub reads the new rows once, dresses each with the alert as the console shows it, and
-hands them to every subscriber's queue; a subscriber too slow to keep up is dropped, and resumes from its
-last id like any reconnecting client.
+After each commit the hub reads the new rows once, dresses each with the alert as the console shows it, encodes
+it once as a Server-Sent Events frame, and hands the frames to every subscriber in batches; a subscriber too slow to
+keep up is dropped, and resumes from its last id like any reconnecting client. With nobody subscribed the hub
+reads nothing: dressing events nobody reads would slow every webhook down.
 """
 
 import asyncio
 import contextlib
-import json
 import logging
 import sqlite3
 from collections import deque
@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from amcompanion.receiver.db import Database
 from amcompanion.receiver.timeutil import iso
@@ -33,15 +35,18 @@ EVENT_TYPES = (
     "notification.failed",
     "oncall.changed",  # a schedule's hand-off: who is on call now
 )
-RECENT = 10_000  # events kept in memory for clients that resume; older ones are read from the database
+RECENT = 2_000  # events kept in memory (as frames) for clients that resume; older ones are read from the database
 QUEUE = 2_000  # events a subscriber may fall behind by before it is dropped
+# How long the hub waits after a commit before it reads: every event of that moment goes out together. Real time,
+# not the receiver's clock (which tests stop): it only groups writes, and costs each event at most this much.
+LINGER_S = 0.05
 
 
 def record(conn: sqlite3.Connection, event_type: str, alert_id: int | None, now: datetime, **data: Any) -> None:
     """Log an event in the caller's transaction."""
     conn.execute(
         "INSERT INTO events (type, alert_id, at, data) VALUES (?, ?, ?, ?)",
-        (event_type, alert_id, iso(now), json.dumps(data, separators=(",", ":"), sort_keys=True)),
+        (event_type, alert_id, iso(now), orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode() if data else "{}"),
     )
 
 
@@ -49,12 +54,15 @@ def record(conn: sqlite3.Connection, event_type: str, alert_id: int | None, now:
 class Event:
     id: int
     type: str
-    alert_id: int | None
-    at: str
-    data: dict  # the logged fields, and `alert`: the alert as the console shows it when the event went out
+    frame: bytes  # the event as the stream sends it: `id:`, `event:` and one `data:` line of JSON
 
-    def encoded(self) -> str:
-        return json.dumps({**self.data, "type": self.type, "at": self.at}, separators=(",", ":"))
+    @staticmethod
+    def of(event_id: int, event_type: str, at: str, data: dict) -> "Event":
+        """`data`: the logged fields, and `alert`, the alert as the console shows it when the event went out."""
+        payload = orjson.dumps({**data, "type": event_type, "at": at})  # one line: orjson escapes newlines
+        return Event(
+            event_id, event_type, b"id: %d\nevent: %s\ndata: %s\n\n" % (event_id, event_type.encode(), payload)
+        )
 
 
 Dresser = Callable[[sqlite3.Connection, list[int]], dict[int, dict]]  # alert ids → the console's view of each
@@ -65,22 +73,34 @@ def last_event_id(conn: sqlite3.Connection) -> int:
 
 
 class Subscription:
+    """One client's events waiting to be written; the hub hands them over a batch at a time."""
+
     def __init__(self, hub: "EventHub"):
         self.hub = hub
-        self.queue: asyncio.Queue[Event | None] = asyncio.Queue(QUEUE)  # None: dropped, reconnect
+        self.pending: list[Event] = []
+        self.ended = False  # dropped (too slow) or the receiver stops: the client reconnects and resumes
+        self._ready = asyncio.Event()
 
-    def offer(self, event: Event) -> None:
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
+    def offer(self, events: list[Event]) -> None:
+        if len(self.pending) + len(events) > QUEUE:
             self.end()
+            return
+        self.pending += events
+        self._ready.set()
+
+    async def take(self) -> list[Event]:
+        """Every event waiting, once there is one (or the end: `ended`, and what was waiting is dropped)."""
+        await self._ready.wait()
+        self._ready.clear()
+        taken, self.pending = self.pending, []
+        return taken
 
     def end(self) -> None:
-        """Tell the subscriber the stream is over (the receiver stops): its client reconnects."""
+        """Tell the subscriber the stream is over: its client reconnects, and resumes from its last event."""
         self.hub.subscribers.discard(self)
-        while not self.queue.empty():
-            self.queue.get_nowait()
-        self.queue.put_nowait(None)
+        self.ended = True
+        self.pending = []
+        self._ready.set()
 
     def close(self) -> None:
         self.hub.subscribers.discard(self)
@@ -92,12 +112,12 @@ class EventHub:
         self.dress = dress
         self.subscribers: set[Subscription] = set()
         self.recent: deque[Event] = deque(maxlen=RECENT)
-        self.seen = 0  # the last event id read
+        self.seen: int | None = None  # the last event id handed out; None while nobody listens (then not followed)
         self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()  # a subscriber joins between two hand-outs, never during one
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        self.seen = await self.db.read(last_event_id)
         self._task = asyncio.create_task(self._forever())
 
     def end_streams(self) -> None:
@@ -120,27 +140,40 @@ class EventHub:
     async def subscribe(self, after: int | None) -> tuple[Subscription, list[Event]]:
         """A new subscriber, and the events after `after` it missed (None: only what comes from now on)."""
         subscription = Subscription(self)
-        self.subscribers.add(subscription)
-        if after is None or after >= self.seen:
-            return subscription, []
-        if self.recent and self.recent[0].id <= after + 1:
-            return subscription, [event for event in self.recent if event.id > after]
-        return subscription, await self.db.read(self._read, after, self.seen)
+        async with self._lock:
+            if self.seen is None:  # nobody listened until now: what the memory holds may have a gap
+                self.seen = await self.db.read(last_event_id)
+                self.recent.clear()
+            self.subscribers.add(subscription)
+            self.wake()  # a commit since `seen` was read may have found nobody listening: look again
+            if after is None or after >= self.seen:
+                return subscription, []
+            if self.recent and self.recent[0].id <= after + 1:
+                return subscription, [event for event in self.recent if event.id > after]
+            return subscription, await self.db.read(self._read, after, self.seen)
 
     async def _forever(self) -> None:
         while True:
             await self._wake.wait()
-            self._wake.clear()
-            try:
-                events = await self.db.read(self._read, self.seen, None)
-            except sqlite3.Error as exc:
-                log.warning("events: the new events were not read (%s); trying again at the next change", exc)
+            if not self.subscribers:  # nobody listens: nothing is read (the next subscriber reads where we are)
+                self._wake.clear()
+                self.seen = None
                 continue
-            for event in events:
-                self.seen = event.id
-                self.recent.append(event)
-                for subscriber in list(self.subscribers):
-                    subscriber.offer(event)
+            await asyncio.sleep(LINGER_S)  # let a storm's commits gather: one read, one write per client
+            self._wake.clear()
+            async with self._lock:
+                if self.seen is None or not self.subscribers:
+                    continue
+                try:
+                    events = await self.db.read(self._read, self.seen, None)
+                except sqlite3.Error as exc:
+                    log.warning("events: the new events were not read (%s); trying again at the next change", exc)
+                    continue
+                if events:
+                    self.seen = events[-1].id
+                    self.recent.extend(events)
+                    for subscriber in list(self.subscribers):
+                        subscriber.offer(events)
 
     def _read(self, conn: sqlite3.Connection, after: int, upto: int | None) -> list[Event]:
         rows = conn.execute(
@@ -149,12 +182,14 @@ class EventHub:
         ).fetchall()
         views = self.dress(conn, sorted({row["alert_id"] for row in rows if row["alert_id"] is not None}))
         return [
-            Event(
+            Event.of(
                 row["id"],
                 row["type"],
-                row["alert_id"],
                 row["at"],
-                {**json.loads(row["data"]), **({"alert": views[row["alert_id"]]} if row["alert_id"] in views else {})},
+                {
+                    **(orjson.loads(row["data"]) if row["data"] != "{}" else {}),
+                    **({"alert": views[row["alert_id"]]} if row["alert_id"] in views else {}),
+                },
             )
             for row in rows
         ]
