@@ -351,3 +351,35 @@ def test_oncall_reads_a_calendar_beside_the_catalog_and_warns_of_events_that_nam
     (found,) = json.loads(captured.out)["schedules"]
     assert found["on_call"] == ["bob"]  # the event of BOB@Example.com; "Alice Liddell" is no contact's name here
     assert "warning: calendar shared/team names no contact in: Alice Liddell, Team offsite" in captured.err
+
+
+def test_a_date_alone_is_its_midnight_and_a_day_that_does_not_exist_is_an_error(cat: Path) -> None:
+    write(
+        cat,
+        "s.yaml",
+        """
+        version: 1
+        schedules:
+          s:
+            time_zone: Asia/Shanghai
+            layers: [{rotation: [alice], shift: 1d, handoff: 2026-01-05}]
+            overrides: [{who: bob, from: 2026-12-24, to: "2026-12-25"}]
+        """,
+    )
+    schedule = load_catalog(cat).schedules["s"]
+    assert schedule.layers[0].handoff == datetime(2026, 1, 5, 0, 0)
+    (override,) = schedule.overrides
+    assert override.start.astimezone(UTC) == datetime(2026, 12, 23, 16, 0, tzinfo=UTC)  # midnight in Shanghai
+    write(
+        cat,
+        "s.yaml",
+        """
+        version: 1
+        schedules:
+          s:
+            time_zone: UTC
+            layers: [{rotation: [alice], shift: 1d, handoff: "2026-02-30 09:00"}]
+        """,
+    )
+    (error,) = errors_of(cat)
+    assert error.startswith('rulesets/s.yaml:5:54: schedules.s.layers[0].handoff: "2026-02-30 09:00" is not a date')

@@ -321,3 +321,25 @@ async def test_a_group_link_acknowledges_as_the_person_signed_in_whatever_the_fo
     done = await harness.client.post(f"/ack/{token}", data={"by": "alice"})
     assert done.status == 200 and "acknowledged by Bob" in await done.text()
     assert tuple(rows(harness.db, "SELECT by, via FROM acks")[0]) == ("bob", "link")
+
+
+async def test_bad_input_to_the_new_endpoints_is_a_4xx_with_the_reason(harness: Harness) -> None:
+    login = await harness.client.post(
+        "/console/login",
+        data=b"token=\xff\xfe",
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )
+    assert login.status in (400, 401)
+    bogus_charset = await harness.client.post(
+        "/console/login", data=b"token=x", headers={"Content-Type": "application/x-www-form-urlencoded; charset=nope"}
+    )
+    assert bogus_charset.status == 400 and "could not be read" in await bogus_charset.text()
+    timeline = await harness.client.get("/api/v1/alerts/999/timeline", headers=AUTH)
+    assert timeline.status == 404 and (await timeline.json())["error"] == "no alert 999"
+    assert (await harness.client.get("/api/v1/alerts/x/timeline", headers=AUTH)).status == 404
+    feed = await harness.client.get("/schedules/primary/mallory.ics", headers=AUTH)
+    assert feed.status == 404 and "unknown contact" in (await feed.json())["error"]
+    asset = await harness.client.get("/console/static/../../receiver.yaml")
+    assert asset.status == 404
+    bad_by = await harness.client.post("/api/v1/alerts/1/ack", json={"by": 7}, headers=bearer("bob"))
+    assert bad_by.status == 422

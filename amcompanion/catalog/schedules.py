@@ -8,7 +8,7 @@ import ipaddress
 import itertools
 import zoneinfo
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import TYPE_CHECKING
 
 from amcompanion.catalog import shapes
@@ -185,8 +185,16 @@ def _layer(reader: "CatalogReader", r: "FileReader", item: object, path: KeyPath
     return Layer(name, tuple(members), shift, handoff, restrictions)
 
 
+def _as_datetime(value: object) -> object:
+    """What the YAML reader made of a date or a time (even quoted ones): a datetime; a bare date is its midnight."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return datetime.combine(value, time())
+    return value
+
+
 def _local_time(r: "FileReader", value: object, path: KeyPath) -> datetime | None:
-    if isinstance(value, datetime):  # a YAML reader that makes timestamps of them
+    value = _as_datetime(value)
+    if isinstance(value, datetime):
         return value.replace(tzinfo=None)
     text = r.string(value, path)
     if text is None:
@@ -194,7 +202,11 @@ def _local_time(r: "FileReader", value: object, path: KeyPath) -> datetime | Non
     if not shapes.LOCAL_TIME.match(text):
         r.error(path, f'"{text}" is not a local date and time such as "2026-01-05 09:00"')
         return None
-    return datetime.fromisoformat(text.replace(" ", "T"))
+    try:
+        return datetime.fromisoformat(text.replace(" ", "T"))
+    except ValueError as exc:  # the shape of one, but no such day or time: 2026-02-30 09:00
+        r.error(path, f'"{text}" is not a date and time that exists ({exc})')
+        return None
 
 
 def _restriction(r: "FileReader", item: object, path: KeyPath) -> Restriction | None:
@@ -278,7 +290,8 @@ def _overrides(
 
 
 def _instant(r: "FileReader", value: object, path: KeyPath, zone: zoneinfo.ZoneInfo | None) -> datetime | None:
-    """RFC 3339 with its offset, or a local time in the schedule's zone."""
+    """RFC 3339 with its offset, or a local time in the schedule's zone (a date alone: its midnight)."""
+    value = _as_datetime(value)
     if isinstance(value, datetime):
         moment = value
     else:

@@ -100,7 +100,10 @@ def _safe_next(target: str) -> str:
 
 async def login(request: web.Request) -> web.Response:
     receiver = request.app[RECEIVER_KEY]
-    form = await request.post()
+    try:
+        form = await request.post()
+    except (ValueError, LookupError):  # not UTF-8, an unknown charset: as the receiver's other forms answer
+        return await login_page(request, "the form could not be read", status=400)
     token = form.get("token")
     try:
         cookie = receiver.identities.sign_in(token if isinstance(token, str) else "")
