@@ -51,7 +51,9 @@ class Harness:
         ]
 
 
-def config_file(directory: Path, url: str, steps: list[dict], layers: list[dict] | None = None) -> Path:
+def config_file(
+    directory: Path, url: str, steps: list[dict], layers: list[dict] | None = None, more_contacts: dict | None = None
+) -> Path:
     config = {
         "version": 1,
         "receiver": {"url": "http://127.0.0.1:1", "external_url": "https://alerts.example.com",
@@ -60,7 +62,7 @@ def config_file(directory: Path, url: str, steps: list[dict], layers: list[dict]
             name: {"email": f"{name}@example.com", "name": name.title(), "role": role,
                    "token_sha256": token_digest(token), "notify": ["pager"]}
             for name, (role, token) in PEOPLE.items()
-        },
+        } | (more_contacts or {}),
         "channels": {"pager": {"type": "webhook", "url": url}},
         "schedules": {
             "primary": {
@@ -343,3 +345,25 @@ async def test_bad_input_to_the_new_endpoints_is_a_4xx_with_the_reason(harness: 
     assert asset.status == 404
     bad_by = await harness.client.post("/api/v1/alerts/1/ack", json={"by": 7}, headers=bearer("bob"))
     assert bad_by.status == 422
+
+
+async def test_a_calendar_naming_someone_with_no_channel_pages_everyone_on_the_schedule(
+    tmp_path: Path, aiohttp_server, aiohttp_client
+) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "cover.ics").write_text(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//tests//EN\r\nBEGIN:VEVENT\r\nUID:cover-2@example.com\r\n"
+        "DTSTAMP:20260301T000000Z\r\nSUMMARY:dana\r\nDTSTART:20260327T090000Z\r\n"
+        "DTEND:20260327T120000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    layers = [
+        {"name": "weekly", "rotation": ["alice", "bob"], "shift": "1w", "handoff": "2026-01-05 09:00"},
+        {"name": "cover", "ical": {"file": "cover.ics"}},
+    ]
+    dana = {"dana": {"email": "dana@example.com"}}  # no `notify`: the catalog checks the rotations' people only
+    harness = await start(tmp_path, aiohttp_server, aiohttp_client, ONCALL_STEPS[:1], layers=layers, more_contacts=dana)
+    alert = await harness.fire("f1")
+    assert sorted(harness.pages(alert["id"])) == [("pager", "alice"), ("pager", "bob")]
+    (row,) = rows(harness.db, "SELECT oncall FROM escalations")
+    (named,) = json.loads(row["oncall"])
+    assert named["people"] == ["alice", "bob", "dana"]
+    assert named["fallback"] == "dana cannot be reached (no notify channels): everyone on the schedule is paged"

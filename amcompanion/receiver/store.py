@@ -461,11 +461,9 @@ class Store:
             if target.schedule is None:
                 out += [(str(target.channel), recipient) for recipient in (target.to or [""])]
                 continue
-            found = self.roster.name(target.schedule, str(target.who), now)
+            pages, found = self.roster.reach(target, now, self.config.channels)
+            out += pages
             named.append(found)
-            for person in found.people:
-                channels = [target.channel] if target.channel else self.roster.channels(person)
-                out += [(channel, person) for channel in channels if channel in self.config.channels]
         return out, named
 
 

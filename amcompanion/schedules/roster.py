@@ -2,11 +2,11 @@
 schedules and the calendars the sources last read. A step that finds nobody on call pages everyone on the
 schedule instead, and says so: a page must not vanish because a rotation has a gap."""
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from amcompanion.catalog.model import Person, Schedule
+from amcompanion.catalog.model import NotifyTarget, Person, Schedule
 from amcompanion.schedules import oncall
 from amcompanion.schedules.sources import CalendarSources
 
@@ -72,6 +72,25 @@ class Roster:
                     found[f"{name}/{layer}"] = unknown
         return found
 
-    def channels(self, person: str) -> tuple[str, ...]:
-        """The channels a schedule step without its own reaches `person` on."""
-        return self.people.get(person, Person()).notify
+    def reach(
+        self, target: NotifyTarget, at: datetime, channels: Collection[str]
+    ) -> tuple[list[tuple[str, str]], Named]:
+        """The (channel, person) pages of a step's schedule target at `at`, on the step's channel or each person's
+        own `notify` channels (those of `channels`), and whom it named. People a calendar names may have no channel
+        (the catalog checks only its rotations'): when nobody named can be reached, everyone on the schedule is."""
+        assert target.schedule is not None and target.who is not None
+        found = self.name(target.schedule, target.who, at)
+        pages = self._pages(found.people, target.channel, channels)
+        if pages or not found.people:
+            return pages, found
+        everyone = self.everyone(target.schedule)
+        why = f"{', '.join(found.people)} cannot be reached (no notify channels): everyone on the schedule is paged"
+        return self._pages(everyone, target.channel, channels), Named(target.schedule, target.who, everyone, why)
+
+    def _pages(self, people: tuple[str, ...], channel: str | None, known: Collection[str]) -> list[tuple[str, str]]:
+        return [
+            (name, person)
+            for person in people
+            for name in ([channel] if channel else self.people.get(person, Person()).notify)
+            if name in known
+        ]
