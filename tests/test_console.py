@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,9 @@ class Site:
     receiver: Receiver
     db: Path
 
-    async def post_alert(self, fingerprint: str, name: str, **labels: str) -> None:
-        payload = alert_payload("firing", fingerprint, name)
+    async def post_alert(self, fingerprint: str, name: str, minutes_ago: int = 0, **labels: str) -> None:
+        started = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+        payload = alert_payload("firing", fingerprint, name, starts_at=started.isoformat().replace("+00:00", "Z"))
         payload["alerts"][0]["labels"].update(labels)
         async with ClientSession() as session:
             body = json.dumps(payload)
@@ -136,8 +138,8 @@ async def test_a_responder_sees_an_alert_arrive_live_and_acknowledges_it(site: S
     timeline = await browser.evaluate("document.querySelector('article.alert .timeline').textContent")
     assert timeline.index("Fired") < timeline.index("Step 1") < timeline.index("Acknowledged by Alice Example")
     # more alerts, as a console shows them on a busy day: grouped by service, the most urgent first
-    await site.post_alert("c2", "PaymentLatencyHigh", service="payments", severity="warning", team="payments")
-    await site.post_alert("c3", "NodeDiskFilling", service="node", severity="critical", team="infra")
+    await site.post_alert("c2", "PaymentLatencyHigh", 4, service="payments", severity="warning", team="payments")
+    await site.post_alert("c3", "NodeDiskFilling", 12, service="node", severity="critical", team="infra")
     await browser.wait_for("document.querySelectorAll('article.alert').length === 3", timeout=5)
     await browser.wait_for(
         "[...document.querySelectorAll('article.alert')].every(c => c.textContent.includes('pager'))"
