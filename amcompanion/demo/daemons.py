@@ -27,6 +27,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def reserve() -> socket.socket:
+    """A listening socket on a free loopback port, for a server of this process: held from the moment the port is
+    chosen (the compiled files name it) until the server takes it, so no other process can take the port between."""
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen(128)
+    return listening
+
+
 @dataclass
 class Daemon:
     name: str
@@ -137,9 +146,9 @@ def datasette(db: Path, workdir: Path, port: int) -> Daemon:
     return _spawn("Datasette", args, f"http://127.0.0.1:{port}", workdir / "datasette.log", "/-/versions.json")
 
 
-async def serve_app(app: web.Application, port: int) -> web.AppRunner:
-    """`app` on 127.0.0.1:`port` in this process, until the runner's cleanup()."""
+async def serve_app(app: web.Application, where: socket.socket) -> web.AppRunner:
+    """`app` on the `reserve()`d socket, in this process, until the runner's cleanup()."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.SockSite(runner, where).start()
     return runner

@@ -137,10 +137,16 @@ async def start(rulesets: Path, workdir: Path, speed: int, alert: str | None, ou
     """Compile, choose the alert to drive, then start the stand-ins, the exporter, the receiver, Alertmanager,
     Prometheus and Datasette."""
     catalog = load_catalog(rulesets)
-    ports = {name: daemons.free_port() for name in ("receiver", "alertmanager", "prometheus", "exporter", "history")}
+    # this process's servers listen from now on, so their ports stay theirs; the child daemons retry if need be
+    reserved = {"receiver": daemons.reserve(), "exporter": daemons.reserve()}
+    for name, settings in catalog.channels.items():
+        if settings["type"] != "email":  # the SMTP stand-in binds its own port
+            reserved[f"channel {name}"] = daemons.reserve()
+    ports = {name: int(sock.getsockname()[1]) for name, sock in reserved.items()}
+    ports.update({name: daemons.free_port() for name in ("alertmanager", "prometheus", "history")})
     channel_urls = {}
     for name, settings in catalog.channels.items():
-        ports[f"channel {name}"] = daemons.free_port()
+        ports.setdefault(f"channel {name}", daemons.free_port())
         channel_urls[name] = base_url(str(settings["type"]), ports[f"channel {name}"])
     token = secrets.token_urlsafe(18)
     token_file = workdir / "token"
@@ -157,7 +163,10 @@ async def start(rulesets: Path, workdir: Path, speed: int, alert: str | None, ou
     for binary in ("prometheus", "prometheus-alertmanager"):
         find_tool(binary)
     config = load_receiver_config(generated / "receiver" / "receiver.yaml", Placeholders())
-    stands = [stand_in(name, s, config.contacts, ports[f"channel {name}"]) for name, s in config.channels.items()]
+    stands = [
+        stand_in(name, s, config.contacts, ports[f"channel {name}"], reserved.get(f"channel {name}"))
+        for name, s in config.channels.items()
+    ]
     demo = Demo(workdir, speed, drive, config, ports, token, Exporter(drive.labels), stands, person_tokens)
     print(
         f"amcompanion demo: {rulesets}/ compiled into {generated}/ with time {speed}× faster "
@@ -170,9 +179,9 @@ async def start(rulesets: Path, workdir: Path, speed: int, alert: str | None, ou
     try:
         for stand in stands:
             await stand.start()
-        demo.runners.append(await daemons.serve_app(demo.exporter.app(), ports["exporter"]))
+        demo.runners.append(await daemons.serve_app(demo.exporter.app(), reserved["exporter"]))
         receiver = Receiver(config, Settings(str(demo.db), token))
-        demo.runners.append(await daemons.serve_app(make_app(receiver), ports["receiver"]))
+        demo.runners.append(await daemons.serve_app(make_app(receiver), reserved["receiver"]))
         alertmanager_yml = generated / "alertmanager" / "alertmanager.yml"
         await running(demo, "alertmanager", lambda port: daemons.alertmanager(alertmanager_yml, workdir, port))
         prometheus_yml = workdir / "prometheus.yml"  # written once Alertmanager has its port

@@ -1,6 +1,7 @@
 """A stand-in for every channel of the demo: the fakes of amcompanion.fakes, each a real server on 127.0.0.1
 built from its channel's filled-in settings, so it expects exactly the tokens and secrets the channel sends."""
 
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
@@ -90,6 +91,7 @@ class StandIn:
     type: str
     port: int
     fake: object  # has shown()
+    listening: socket.socket | None = None  # its port, reserved (daemons.reserve); the SMTP stand-in binds its own
     _runner: web.AppRunner | None = None
 
     @property
@@ -104,7 +106,8 @@ class StandIn:
             self.fake.__enter__()
             return
         app = self.fake.app if isinstance(self.fake, FakeTwilio) else self.fake.app()  # type: ignore[attr-defined]
-        self._runner = await serve_app(app, self.port)
+        assert self.listening is not None, "an HTTP stand-in serves on a reserved socket"
+        self._runner = await serve_app(app, self.listening)
 
     async def stop(self) -> None:
         if isinstance(self.fake, FakeSMTP):
@@ -113,6 +116,8 @@ class StandIn:
             await self._runner.cleanup()
 
 
-def stand_in(channel: str, settings: Settings, contacts: Contacts, port: int) -> StandIn:
+def stand_in(
+    channel: str, settings: Settings, contacts: Contacts, port: int, listening: socket.socket | None = None
+) -> StandIn:
     kind = str(settings["type"])
-    return StandIn(channel, kind, port, BUILDERS[kind](settings, contacts, port))
+    return StandIn(channel, kind, port, BUILDERS[kind](settings, contacts, port), listening)
