@@ -16,8 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from amcompanion.demo.daemons import free_port
-from amcompanion.demo.stand_ins import StandIn, base_url, stand_in
+from amcompanion.demo.stand_ins import StandIn, base_url, place, stand_in
 from amcompanion.fakes.discord import WEBHOOK_ID, WEBHOOK_TOKEN
 from amcompanion.fakes.slack import HOOK
 from amcompanion.fakes.telegram import GROUP_CHAT
@@ -195,9 +194,9 @@ async def every_channel(tmp_path: Path) -> AsyncIterator[tuple[dict[str, dict], 
     settings, stands = {}, []
     for name, channel in CHANNELS.items():
         filled = {k: ENVIRONMENT.get(str(v)[2:-1], v) if str(v).startswith("${") else v for k, v in channel.items()}
-        for attempt in range(5):  # a free port can be taken by another test process before the fake binds it
-            port = free_port()
-            stand = stand_in(name, filled, CONTACTS, port)
+        for attempt in range(5):  # the SMTP fake binds its own port, which another test process may take first
+            port, listening = place(channel["type"])
+            stand = stand_in(name, filled, CONTACTS, port, listening)
             try:
                 await stand.start()
                 break

@@ -21,10 +21,9 @@ from amcompanion.catalog import load_catalog
 from amcompanion.cli import main as amcompanion
 from amcompanion.compiler import selfmon
 from amcompanion.compiler.build import compile_catalog
-from amcompanion.demo.daemons import free_port, reserve
 from amcompanion.demo.drive import Undrivable, choose
 from amcompanion.demo.plan import Placeholders, compress, on_loopback
-from amcompanion.demo.stand_ins import BUILDERS, Unsupported, base_url, stand_in
+from amcompanion.demo.stand_ins import BUILDERS, Unsupported, base_url, place, stand_in
 from amcompanion.emit.files import write_catalog
 from amcompanion.receiver.channels import CHANNEL_TYPES, Message
 from amcompanion.receiver.config import load_receiver_config
@@ -307,11 +306,7 @@ async def test_every_stand_in_takes_its_channels_real_request_and_shows_the_mess
     alice = dict(config.contacts["alice"])
     async with aiohttp.ClientSession() as session:
         for name, channel_settings in settings.items():
-            email = (
-                channel_settings["type"] == "email"
-            )  # the SMTP stand-in binds its own port, the others are handed one
-            listening = None if email else reserve()
-            port = free_port() if listening is None else listening.getsockname()[1]
+            port, listening = place(str(channel_settings["type"]))
             stand = stand_in(name, channel_settings, config.contacts, port, listening)
             channel = CHANNEL_TYPES[str(channel_settings["type"])](
                 name, {**channel_settings, "base_url": base_url(str(channel_settings["type"]), port)}

@@ -34,7 +34,7 @@ from amcompanion.demo.daemons import Daemon
 from amcompanion.demo.drive import TARGET_LABELS, Drive, choose
 from amcompanion.demo.exporter import Exporter
 from amcompanion.demo.plan import Placeholders, compress, on_loopback
-from amcompanion.demo.stand_ins import StandIn, base_url, stand_in
+from amcompanion.demo.stand_ins import StandIn, base_url, place, stand_in
 from amcompanion.emit.files import write_catalog
 from amcompanion.receiver.app import make_app
 from amcompanion.receiver.config import ReceiverConfig, load_receiver_config
@@ -139,15 +139,13 @@ async def start(rulesets: Path, workdir: Path, speed: int, alert: str | None, ou
     catalog = load_catalog(rulesets)
     # this process's servers listen from now on, so their ports stay theirs; the child daemons retry if need be
     reserved = {"receiver": daemons.reserve(), "exporter": daemons.reserve()}
-    for name, settings in catalog.channels.items():
-        if settings["type"] != "email":  # the SMTP stand-in binds its own port
-            reserved[f"channel {name}"] = daemons.reserve()
     ports = {name: int(sock.getsockname()[1]) for name, sock in reserved.items()}
     ports.update({name: daemons.free_port() for name in ("alertmanager", "prometheus", "history")})
-    channel_urls = {}
+    channel_urls, places = {}, {}
     for name, settings in catalog.channels.items():
-        ports.setdefault(f"channel {name}", daemons.free_port())
-        channel_urls[name] = base_url(str(settings["type"]), ports[f"channel {name}"])
+        places[name] = place(str(settings["type"]))
+        ports[f"channel {name}"] = places[name][0]
+        channel_urls[name] = base_url(str(settings["type"]), places[name][0])
     token = secrets.token_urlsafe(18)
     token_file = workdir / "token"
     token_file.write_text(token + "\n")
@@ -163,10 +161,7 @@ async def start(rulesets: Path, workdir: Path, speed: int, alert: str | None, ou
     for binary in ("prometheus", "prometheus-alertmanager"):
         find_tool(binary)
     config = load_receiver_config(generated / "receiver" / "receiver.yaml", Placeholders())
-    stands = [
-        stand_in(name, s, config.contacts, ports[f"channel {name}"], reserved.get(f"channel {name}"))
-        for name, s in config.channels.items()
-    ]
+    stands = [stand_in(name, s, config.contacts, *places[name]) for name, s in config.channels.items()]
     demo = Demo(workdir, speed, drive, config, ports, token, Exporter(drive.labels), stands, person_tokens)
     print(
         f"amcompanion demo: {rulesets}/ compiled into {generated}/ with time {speed}× faster "

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
 
-from amcompanion.demo.daemons import serve_app
+from amcompanion.demo.daemons import free_port, reserve, serve_app
 from amcompanion.fakes import Shown
 from amcompanion.fakes.dingtalk import FakeDingTalk
 from amcompanion.fakes.discord import FakeDiscord
@@ -114,6 +114,15 @@ class StandIn:
             self.fake.__exit__()
         elif self._runner is not None:
             await self._runner.cleanup()
+
+
+def place(channel_type: str) -> tuple[int, socket.socket | None]:
+    """Where a stand-in of this type will listen: its port, and the socket reserved for it (daemons.reserve), so the
+    port stays free between the compile that names it and the start; the SMTP stand-in binds its own (no socket)."""
+    if channel_type == "email":
+        return free_port(), None
+    listening = reserve()
+    return int(listening.getsockname()[1]), listening
 
 
 def stand_in(
