@@ -3,6 +3,7 @@ whom), people act under their own verified name with their role's rights, and th
 change in order, resuming where a client left off. Time is virtual (ManualClock)."""
 
 import asyncio
+import html
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -367,3 +368,16 @@ async def test_a_calendar_naming_someone_with_no_channel_pages_everyone_on_the_s
     (named,) = json.loads(row["oncall"])
     assert named["people"] == ["alice", "bob", "dana"]
     assert named["fallback"] == "dana cannot be reached (no notify channels): everyone on the schedule is paged"
+
+
+async def test_without_authentication_a_change_is_recorded_as_unverified(tmp_path: Path, aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+    """--insecure-no-auth: the console sends no name and nobody can be verified; the history says so."""
+    config = load_receiver_config(config_file(tmp_path, "http://127.0.0.1:9/pager", ONCALL_STEPS[:1]))
+    receiver = Receiver(config, Settings(str(tmp_path / "h.db"), None), ManualClock(START))
+    client = await aiohttp_client(make_app(receiver))
+    body = json.dumps(alert_payload("firing", "f1"))
+    assert (await client.post("/webhook/oncall", data=body)).status == 200
+    page = await (await client.get("/console")).text()  # no sign-in to pass
+    assert "anyone (no authentication)" in html.unescape(page)
+    acked = await client.post("/api/v1/alerts/1/ack", json={})
+    assert acked.status == 200 and (await acked.json())["acked_by"] == "someone (no authentication)"
