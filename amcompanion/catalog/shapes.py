@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from amcompanion.catalog.durations import PROMETHEUS_DURATION
-from amcompanion.catalog.model import COMPARISONS, LEVELED_KINDS, ROLES, SCHEDULE_TARGETS
+from amcompanion.catalog.model import COMPARISONS, LEVELED_KINDS, ROLES
 from amcompanion.catalog.names import LABEL_NAME, METRIC_NAME, WINDOW_PLACEHOLDER
 
 # Values the reader matches (and the schema gives as patterns).
@@ -292,7 +292,6 @@ TARGET = Shape(
         "everyone": doc(STRING, "a schedule: everyone it names"),
     },
 )
-SCHEDULE_TARGET_KEYS = SCHEDULE_TARGETS  # the TARGET fields above that name a schedule
 LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?$")  # a wall-clock time in a schedule's zone
 RESTRICTION = Shape(
     "Layer restriction",

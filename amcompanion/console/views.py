@@ -17,7 +17,6 @@ from amcompanion.schedules import oncall
 if TYPE_CHECKING:
     from amcompanion.receiver.service import Receiver
 
-OPEN = ("firing", "acknowledged")
 CARD_COLUMNS = (
     "id, alertname, severity, status, labels, annotations, starts_at, first_notice_at, acked_by, acked_at,"
     " resolved_at, resolved_by, policy, escalation_level, next_step_at"
