@@ -1003,11 +1003,13 @@ def channels_command(args: argparse.Namespace) -> int:
 
     from amcompanion.catalog.diagnostics import CatalogError
     from amcompanion.receiver.channels import CHANNEL_TYPES
-    from amcompanion.receiver.config import load_receiver_config, mask
+    from amcompanion.receiver.channels.twilio_sms import NOT_SENT
+    from amcompanion.receiver.config import LenientEnvironment, load_receiver_config, mask
     from amcompanion.receiver.probe import ProbeError, probe
 
+    environment = LenientEnvironment()  # listing needs no secret, testing a channel only its own
     try:
-        config = load_receiver_config(args.config)
+        config = load_receiver_config(args.config, environment)
     except CatalogError as exc:
         for diag in exc.diagnostics:
             print(diag, file=sys.stderr)
@@ -1017,10 +1019,23 @@ def channels_command(args: argparse.Namespace) -> int:
             kind = str(settings["type"])
             note = "" if kind in CHANNEL_TYPES else "  (no sender in this amcompanion)"
             print(f"{name:<24} {kind:<14} rate limit {settings.get('rate_limit') or 'none'}{note}")
+        if environment.unset:
+            print(
+                f"\nnot set in this environment: {', '.join(environment.unset)}"
+                " (`amcompanion serve` and `channels test` need them)"
+            )
         return 0
 
     def masked(text: str) -> str:
         return mask(text, config.secrets)
+
+    missing = environment.unset_in(config.channels.get(args.name, {}))
+    if missing:
+        print(
+            f"error: nothing was sent: channel {args.name} needs {', '.join(missing)} set in the environment",
+            file=sys.stderr,
+        )
+        return 1
 
     try:
         result = asyncio.run(probe(config, args.name, args.to, args.timeout))
@@ -1029,6 +1044,9 @@ def channels_command(args: argparse.Namespace) -> int:
         return 1
     if result.response is None:
         print(masked(f"no answer: {result.outcome.reason}"))
+    elif result.response.headers.get(NOT_SENT):  # decided before any request: there is no vendor answer to show
+        print(f"nothing was sent: {masked(result.outcome.reason.removeprefix('not sent: '))}")
+        return 1
     else:
         response = result.response
         print(f"HTTP {response.status}" if response.status >= 100 else f"status {response.status}")

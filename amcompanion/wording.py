@@ -1,5 +1,14 @@
 """Wording shared by everything amcompanion prints."""
 
+import difflib
+from collections.abc import Iterable
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`; did you mean "monday"?` for the closest of `choices` to a misspelt `word`, or "" when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f'; did you mean "{close[0]}"?' if close else ""
+
 
 def plural(count: int, noun: str) -> str:
     """`count` and `noun`, made plural unless the count is one: 1 SLO, 2 SLOs, 1 escalation policy, 3 escalation

@@ -1,6 +1,8 @@
 """What every channel shares: the registry, size limits, base URLs, template blocks, the webhook channel."""
 
 import asyncio
+import json
+import os
 import sys
 from pathlib import Path
 
@@ -102,3 +104,50 @@ async def test_channels_test_prints_what_the_api_answered_and_its_verdict(tmp_pa
 
     code, output = await _channels_test(config, "nope")
     assert code == 1 and 'no channel "nope"' in output
+
+
+async def _channels(config: Path, env: dict[str, str], *args: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "amcompanion", "channels", *args, "--config", str(config),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode or 0, output.decode()
+
+
+async def test_channels_list_needs_no_secret_and_test_needs_only_the_channels_own(tmp_path: Path) -> None:
+    config = tmp_path / "receiver.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "receiver": {"url": "http://127.0.0.1:1"},
+                "contacts": {"alice": {"phone": "+8613800000001"}, "nophone": {"email": "n@example.com"}},
+                "channels": {
+                    "sms": {"type": "twilio_sms", "account_sid": "AC1", "auth_token": "${TWILIO_TOKEN}",
+                            "from": "+15550000000", "base_url": "http://127.0.0.1:9"},
+                    "hook": {"type": "webhook", "url": "http://127.0.0.1:9/${HOOK_PATH}"},
+                },
+                "escalations": {"p": {"steps": [{"notify": ["hook"]}]}},
+            }
+        )
+    )  # fmt: skip
+    bare = {k: v for k, v in os.environ.items() if k not in ("TWILIO_TOKEN", "HOOK_PATH")}
+    code, output = await _channels(config, bare, "list")
+    assert code == 0, output
+    assert "sms                      twilio_sms" in output and "hook                     webhook" in output
+    assert "not set in this environment: TWILIO_TOKEN, HOOK_PATH" in output
+    code, output = await _channels(config, bare, "test", "sms", "--to", "alice")
+    assert code == 1 and "nothing was sent: channel sms needs TWILIO_TOKEN set in the environment" in output
+    with_token = {**bare, "TWILIO_TOKEN": "t0ken"}
+    code, output = await _channels(config, with_token, "test", "sms")  # HOOK_PATH is another channel's
+    assert code == 1 and 'nothing was sent: channel "sms" (twilio_sms) sends to a person; say whom with --to' in output
+    code, output = await _channels(config, with_token, "test", "sms", "--to", "nophone")
+    assert (
+        code == 1 and output.strip() == "nothing was sent: nophone has no phone number to text (contact field `phone`)"
+    )
+    assert "HTTP 400" not in output and "X-Amcompanion" not in output
+    code, output = await _channels(config, with_token, "test", "smss", "--to", "alice")
+    assert code == 1 and 'no channel "smss"' in output and 'did you mean "sms"?' in output
+    code, output = await _channels(config, with_token, "test", "sms", "--to", "alise")
+    assert code == 1 and 'no contact "alise"; did you mean "alice"?' in output

@@ -1,7 +1,6 @@
 """Reading and validating the catalog: files → plain data → typed model, collecting every error."""
 
 import dataclasses
-import difflib
 import functools
 import re
 import zoneinfo
@@ -61,6 +60,7 @@ from amcompanion.catalog.schedules import (
     read_schedules,
 )
 from amcompanion.catalog.shapes import KUBERNETES_NAME, PHONE, RATE_LIMIT, TIME_OF_DAY, Shape
+from amcompanion.wording import did_you_mean
 
 HOUR_MS = 3_600_000
 SLOTH_IDENTITY_LABELS = {"sloth_id", "sloth_service", "sloth_slo", "sloth_objective", "sloth_version", "sloth_window"}
@@ -132,11 +132,6 @@ def _got(value: object) -> str:
     return repr(value)
 
 
-def _suggest(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f'; did you mean "{close[0]}"?' if close else ""
-
-
 class FileReader:
     """Typed accessors over one file's plain data; every problem goes to the shared diagnostics."""
 
@@ -173,7 +168,9 @@ class FileReader:
         if allowed:
             for key in value:
                 if key not in allowed:
-                    hint = _suggest(str(key), (*allowed, *suggestions)) or f"; expected one of: {', '.join(allowed)}"
+                    hint = (
+                        did_you_mean(str(key), (*allowed, *suggestions)) or f"; expected one of: {', '.join(allowed)}"
+                    )
                     self.error((*path, key), f'unknown {what} "{key}"{hint}', at_key=True)
         for key in required:
             if value.get(key) is None:
@@ -312,7 +309,7 @@ class CatalogReader:
             if holders:
                 continue
             names = [n for k, n in self.defined if k == kind]
-            hint = _suggest(name, names)
+            hint = did_you_mean(name, names)
             self.diags.error(file, path, f'undefined {kind} "{name}"{hint}')
         for kind, name in self.defined:
             if kind == "receiver" and (name in self.policies or name == "unrouted"):
@@ -405,7 +402,7 @@ class CatalogReader:
             r.error(path, f"expected a severity name, got {_got(value)}", at_key=at_key)
             return None
         if value not in self.defaults.severities:
-            hint = _suggest(value, self.defaults.severities) or (
+            hint = did_you_mean(value, self.defaults.severities) or (
                 f"; known severities: {', '.join(self.defaults.severities)}"
             )
             r.error(path, f'unknown severity "{value}"{hint}', at_key=at_key)
@@ -516,7 +513,7 @@ class CatalogReader:
                 continue
             ctype = value.get("type")
             if ctype not in CHANNEL_FIELDS:
-                hint = _suggest(str(ctype), CHANNEL_FIELDS) if isinstance(ctype, str) else ""
+                hint = did_you_mean(str(ctype), CHANNEL_FIELDS) if isinstance(ctype, str) else ""
                 message = (
                     "required field is missing"
                     if ctype is None
@@ -611,7 +608,7 @@ class CatalogReader:
             for key, choices in POLICY_CHOICES.items():
                 chosen[key] = fields.get(key, choices[0])
                 if chosen[key] not in choices:
-                    hint = _suggest(str(chosen[key]), choices) or f"; expected one of: {', '.join(choices)}"
+                    hint = did_you_mean(str(chosen[key]), choices) or f"; expected one of: {', '.join(choices)}"
                     r.error((*ppath, key), f"unknown value {_got(chosen[key])}{hint}")
             self.policies[str(name)] = Policy(
                 str(name),
@@ -777,7 +774,7 @@ class CatalogReader:
                 for i, spec in enumerate(out[key]):
                     for part in str(spec).split(":"):
                         if part.lower() not in names and not (key == "months" and part.isdigit()):
-                            r.error((*path, key, i), f'"{part}" is not a {key[:-1]}{_suggest(part, names)}')
+                            r.error((*path, key, i), f'"{part}" is not a {key[:-1]}{did_you_mean(part, names)}')
         for key in ("days_of_month", "years"):
             if key in d:
                 out[key] = r.string_list(d[key], (*path, key))
@@ -895,7 +892,7 @@ class CatalogReader:
                 (
                     "a recording rule is written `record: NAME` with `expr:`, not `kind: record`"
                     if kind == "record"
-                    else f'unknown kind "{kind}"{_suggest(str(kind), KINDS)}'
+                    else f'unknown kind "{kind}"{did_you_mean(str(kind), KINDS)}'
                 )
                 if isinstance(kind, str)
                 else f"expected a kind name, got {_got(kind)}",
@@ -1092,7 +1089,7 @@ class CatalogReader:
         checks = r.string_list(d["disable"], (*path, "disable"))
         for i, check in enumerate(checks):
             if check not in shapes.LINT_CHECKS:
-                hint = _suggest(check, shapes.LINT_CHECKS) or f"; the checks: {', '.join(shapes.LINT_CHECKS)}"
+                hint = did_you_mean(check, shapes.LINT_CHECKS) or f"; the checks: {', '.join(shapes.LINT_CHECKS)}"
                 r.error((*path, "disable", i), f'unknown lint check "{check}"{hint}')
         return frozenset(checks) if reason and reason.strip() else frozenset()
 
@@ -1344,7 +1341,7 @@ class CatalogReader:
             name = r.string(d["alert_windows"], wpath)
             chosen = self.alert_windows.get(name) if name is not None else None
             if name is not None and chosen is None:
-                r.error(wpath, f'undefined alert windows "{name}"{_suggest(name, self.alert_windows)}')
+                r.error(wpath, f'undefined alert windows "{name}"{did_you_mean(name, self.alert_windows)}')
             elif chosen is not None and chosen.period_ms != period:
                 r.error(
                     wpath,

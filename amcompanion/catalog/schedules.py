@@ -3,11 +3,10 @@ channels), steps that notify a schedule, and the receiver's trusted proxies. Err
 diagnostics like every other field's, so they come out as `file:line:col: field: message`."""
 
 import calendar
-import difflib
 import ipaddress
 import itertools
 import zoneinfo
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING
 
@@ -25,6 +24,7 @@ from amcompanion.catalog.model import (
     Restriction,
     Schedule,
 )
+from amcompanion.wording import did_you_mean
 
 if TYPE_CHECKING:
     from amcompanion.catalog.reader import CatalogReader, FileReader
@@ -35,11 +35,6 @@ DAY_NAMES = tuple(name.lower() for name in calendar.day_name)  # monday first, a
 HOUR_MS = 3_600_000
 
 
-def _suggest(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f'; did you mean "{close[0]}"?' if close else ""
-
-
 def read_person(reader: "CatalogReader", r: "FileReader", fields: dict, path: KeyPath) -> Person | None:
     """The contact's role, token and preferred channels; None when it sets none of them."""
     if not any(key in fields for key in PERSON_FIELDS):
@@ -47,7 +42,8 @@ def read_person(reader: "CatalogReader", r: "FileReader", fields: dict, path: Ke
     role = r.string(fields["role"], (*path, "role")) if "role" in fields else "responder"
     if role is not None and role not in ROLES:
         r.error(
-            (*path, "role"), f'unknown role "{role}"{_suggest(role, ROLES) or "; expected one of: " + ", ".join(ROLES)}'
+            (*path, "role"),
+            f'unknown role "{role}"{did_you_mean(role, ROLES) or "; expected one of: " + ", ".join(ROLES)}',
         )
     notify = r.string_list(fields.get("notify", []), (*path, "notify"))
     for i, channel in enumerate(notify):
@@ -221,7 +217,7 @@ def _restriction(r: "FileReader", item: object, path: KeyPath) -> Restriction | 
             r.error(
                 (*path, "weekdays", i),
                 f'"{spec}" is not a day or a range of days such as monday:friday'
-                + (_suggest(unknown[0], DAY_NAMES) if unknown else ""),
+                + (did_you_mean(unknown[0], DAY_NAMES) if unknown else ""),
             )
             continue
         first, last = DAY_NAMES.index(bounds[0]), DAY_NAMES.index(bounds[-1])

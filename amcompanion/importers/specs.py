@@ -1,11 +1,11 @@
 """What the SLO spec importers (Sloth, OpenSLO, Pyrra) share: reading a source file's fields while building the
 catalog data, remembering where each catalog field came from, and what could not be carried, and why."""
 
-import difflib
 from collections.abc import Iterable
 
 from amcompanion.catalog.diagnostics import KeyPath, format_path
 from amcompanion.importers import Carried, Conversion, NotCarried
+from amcompanion.wording import did_you_mean
 
 
 class SpecReader:
@@ -30,8 +30,7 @@ class SpecReader:
         allowed = tuple(allowed)
         for key in value:
             if key not in allowed:
-                close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
-                hint = f'; did you mean "{close[0]}"?' if close else f"; expected one of: {', '.join(allowed)}"
+                hint = did_you_mean(str(key), allowed) or f"; expected one of: {', '.join(allowed)}"
                 self.skip((*at, key), f'unknown field "{key}"{hint}')
         return value
 

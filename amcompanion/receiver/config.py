@@ -8,7 +8,7 @@ import functools
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -136,6 +136,36 @@ def _token_owners(
             r.error(("contacts", contact), f"has the same token as {owners[digest]}: each person needs their own")
         owners[digest] = contact
     return owners
+
+
+class LenientEnvironment(Mapping[str, str]):
+    """The environment for reading a config without its secrets (`channels list`): a variable that is not set
+    reads as a placeholder, and is noted in `unset`."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None):
+        self.environ = os.environ if environ is None else environ
+        self.unset: list[str] = []
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str)
+
+    def __getitem__(self, name: str) -> str:
+        if name in self.environ:
+            return self.environ[name]
+        if name not in self.unset:
+            self.unset.append(name)
+        return f"<{name} not set>"
+
+    def unset_in(self, value: object) -> list[str]:
+        """The variables not set that `value` (a channel's filled-in settings) was written with."""
+        text = repr(value)
+        return [name for name in self.unset if f"<{name} not set>" in text]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.environ)
+
+    def __len__(self) -> int:
+        return len(self.environ)
 
 
 def mask(text: str, secrets: Iterable[str]) -> str:

@@ -11,14 +11,21 @@ from pathlib import Path
 
 import aiohttp
 
+from amcompanion.catalog.reader import RECIPIENT_NEEDS
 from amcompanion.receiver.channels import CHANNEL_TYPES, Outcome, Response
 from amcompanion.receiver.config import ReceiverConfig
 from amcompanion.receiver.messages import Renderer, TemplateProblem
 from amcompanion.receiver.timeutil import iso
+from amcompanion.wording import did_you_mean
 
 
 class ProbeError(Exception):
     pass
+
+
+def _needs_a_person(kind: str, settings: dict[str, object]) -> bool:
+    """A channel that can only send to someone: SMS and voice always, email unless its settings name a `to`."""
+    return RECIPIENT_NEEDS[kind][1] or (kind == "email" and not settings.get("to"))
 
 
 @dataclass(frozen=True)
@@ -54,13 +61,21 @@ async def probe(config: ReceiverConfig, name: str, recipient: str | None, timeou
     settings = config.channels.get(name)
     if settings is None:
         known = ", ".join(sorted(config.channels)) or "none"
-        raise ProbeError(f'no channel "{name}" in {config.source} (it has: {known})')
-    sender = CHANNEL_TYPES.get(str(settings["type"]))
+        raise ProbeError(
+            f'no channel "{name}" in {config.source}{did_you_mean(name, config.channels)} (it has: {known})'
+        )
+    kind = str(settings["type"])
+    sender = CHANNEL_TYPES.get(kind)
     if sender is None:
-        raise ProbeError(f'channel "{name}" has type "{settings["type"]}", which this amcompanion cannot send to')
+        raise ProbeError(f'channel "{name}" has type "{kind}", which this amcompanion cannot send to')
+    contacts = ", ".join(sorted(config.contacts)) or "none"
     if recipient is not None and recipient not in config.contacts:
-        known = ", ".join(sorted(config.contacts)) or "none"
-        raise ProbeError(f'no contact "{recipient}" (known: {known})')
+        raise ProbeError(f'no contact "{recipient}"{did_you_mean(recipient, config.contacts)} (known: {contacts})')
+    if recipient is None and _needs_a_person(kind, settings):
+        raise ProbeError(
+            f'nothing was sent: channel "{name}" ({kind}) sends to a person; say whom with --to CONTACT '
+            f"(the contacts: {contacts})"
+        )
     channel = sender(name, settings)
     try:
         renderer = Renderer({name: settings}, Path(config.source).parent if config.source else None)
