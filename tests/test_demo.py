@@ -291,6 +291,11 @@ def test_ctrl_c_stops_everything_the_demo_started(tmp_path: Path) -> None:
 EXTRA_CHANNELS = {  # types the bundled catalog does not use, as a catalog would set them
     "team-slack": {"type": "slack", "url": "https://hooks.slack.com/services/T0001/B0001/demo-slack-secret"},
     "team-discord": {"type": "discord", "url": "https://discord.com/api/webhooks/1234567890/demo-discord-token"},
+    "team-teams": {
+        "type": "teams",
+        "url": "https://prod-00.westus.logic.azure.com:443/workflows/0123abcd/triggers/manual/paths/invoke"
+        "?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=demo-teams-signature",
+    },
 }
 
 
@@ -343,6 +348,7 @@ async def test_every_stand_in_takes_its_channels_real_request_and_shows_the_mess
                 "feishu": "the group",
                 "slack": "the channel",
                 "discord": "the channel",
+                "teams": "the channel",
             }
             assert shown.to == reached[str(channel_settings["type"])], (name, shown)
 

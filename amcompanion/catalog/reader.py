@@ -90,6 +90,7 @@ RECIPIENT_NEEDS = {
     "telegram": (("telegram_chat_id",), False),
     "slack": (("slack_user_id",), False),
     "discord": (("discord_user_id",), False),
+    "teams": ((), False),
     "webhook": ((), False),
 }
 WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")

@@ -268,6 +268,7 @@ CHANNELS = {
         {"bot_token": doc(SECRET, "bot token, as ${ENV_VAR}"), "chat_id": doc(STRING, "the group's chat id")},
         {"parse_mode": doc({"enum": ["HTML", "MarkdownV2", "Markdown", "none"]}, "HTML (default), Markdown...")},
     ),
+    "teams": channel("teams", "Microsoft Teams Workflows webhook (an Adaptive Card)", {"url": WEBHOOK_URL}, {}),
     "discord": channel(
         "discord", "Discord channel webhook", {"url": WEBHOOK_URL}, {"username": doc(STRING, "name override")}
     ),

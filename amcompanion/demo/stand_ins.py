@@ -15,6 +15,7 @@ from amcompanion.fakes.discord import FakeDiscord
 from amcompanion.fakes.feishu import FakeFeishu, FeishuBot
 from amcompanion.fakes.slack import FakeSlack
 from amcompanion.fakes.smtp import FakeSMTP
+from amcompanion.fakes.teams import FakeTeams
 from amcompanion.fakes.telegram import FakeTelegram
 from amcompanion.fakes.twilio import FakeTwilio
 from amcompanion.fakes.wecom import FakeWeCom
@@ -53,6 +54,7 @@ BUILDERS: dict[str, Callable[[Settings, Contacts, int], object]] = {
     "feishu": lambda s, c, p: FakeFeishu(bots=[FeishuBot(token=_path(s)[-1], secret=str(s.get("secret") or ""))]),
     "slack": lambda s, c, p: FakeSlack(hooks={"/".join(_path(s)[-3:])}),
     "discord": lambda s, c, p: FakeDiscord(webhook_id=_path(s)[-2], token=_path(s)[-1]),
+    "teams": lambda s, c, p: FakeTeams(workflow=_path(s)[-5], signature=_query(s, "sig")),
     "telegram": _telegram,
     "twilio_sms": _twilio,
     "twilio_voice": _twilio,
@@ -64,6 +66,7 @@ LABELS = {
     "feishu": "Feishu",
     "slack": "Slack",
     "discord": "Discord",
+    "teams": "Teams",
     "telegram": "Telegram",
     "twilio_sms": "Twilio SMS",
     "twilio_voice": "Twilio voice",
