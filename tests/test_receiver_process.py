@@ -256,8 +256,20 @@ async def _cli(*args: str) -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
+class RefusesBob(FakeChannel):
+    """Pages to bob fail, whatever order the two alerts' pages arrive in (the answers of a FakeChannel go by
+    arrival: a step-2 page could take the refusal meant for the other alert's first page)."""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.received.append(body)
+        if body["recipient"] == "bob":
+            return web.Response(status=403, text="robot disabled")
+        return web.Response(text="ok")
+
+
 async def test_amcompanion_alerts_lists_ids_state_step_and_failed_pages(tmp_path: Path, aiohttp_server) -> None:  # type: ignore[no-untyped-def]
-    good, broken = FakeChannel(), FakeChannel(answers=[(403, {}, "robot disabled")] * 2)
+    good, broken = FakeChannel(), RefusesBob()
     config = write_config(
         tmp_path, {"ops": await fake_server(aiohttp_server, good), "pager": await fake_server(aiohttp_server, broken)}
     )
