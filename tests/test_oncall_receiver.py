@@ -292,18 +292,24 @@ async def test_who_is_on_call_is_answered_at_any_moment_and_served_as_calendars(
     assert lengths <= {timedelta(days=7), timedelta(days=7, hours=-1), timedelta(days=7, hours=1)}, lengths
 
 
-async def test_a_shared_calendar_beside_the_config_is_read_at_start_and_names_who_is_paged(
-    tmp_path: Path, aiohttp_server, aiohttp_client
-) -> None:  # type: ignore[no-untyped-def]
-    (tmp_path / "cover.ics").write_text(
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//tests//EN\r\nBEGIN:VEVENT\r\nUID:cover-1@example.com\r\n"
-        "DTSTAMP:20260301T000000Z\r\nSUMMARY:alice@example.com\r\nDTSTART:20260327T090000Z\r\n"
+def covered_week(directory: Path, who: str) -> list[dict]:
+    """The weekly rotation, and over it a calendar beside receiver.yaml whose one event (`who`, 09:00 to 12:00
+    UTC on START's day) covers START."""
+    (directory / "cover.ics").write_text(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//tests//EN\r\nBEGIN:VEVENT\r\nUID:cover@example.com\r\n"
+        f"DTSTAMP:20260301T000000Z\r\nSUMMARY:{who}\r\nDTSTART:20260327T090000Z\r\n"
         "DTEND:20260327T120000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
     )
-    layers = [
+    return [
         {"name": "weekly", "rotation": ["alice", "bob"], "shift": "1w", "handoff": "2026-01-05 09:00"},
         {"name": "cover", "ical": {"file": "cover.ics", "refresh": "10m"}},  # relative to receiver.yaml
     ]
+
+
+async def test_a_shared_calendar_beside_the_config_is_read_at_start_and_names_who_is_paged(
+    tmp_path: Path, aiohttp_server, aiohttp_client
+) -> None:  # type: ignore[no-untyped-def]
+    layers = covered_week(tmp_path, "alice@example.com")
     harness = await start(tmp_path, aiohttp_server, aiohttp_client, ONCALL_STEPS[:1], layers=layers)
     alert = await harness.fire("f1")  # 10:00 UTC: within the calendar's cover, which wins over bob's week
     assert harness.pages(alert["id"]) == [("pager", "alice")]
@@ -351,15 +357,7 @@ async def test_bad_input_to_the_new_endpoints_is_a_4xx_with_the_reason(harness: 
 async def test_a_calendar_naming_someone_with_no_channel_pages_everyone_on_the_schedule(
     tmp_path: Path, aiohttp_server, aiohttp_client
 ) -> None:  # type: ignore[no-untyped-def]
-    (tmp_path / "cover.ics").write_text(
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//tests//EN\r\nBEGIN:VEVENT\r\nUID:cover-2@example.com\r\n"
-        "DTSTAMP:20260301T000000Z\r\nSUMMARY:dana\r\nDTSTART:20260327T090000Z\r\n"
-        "DTEND:20260327T120000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
-    )
-    layers = [
-        {"name": "weekly", "rotation": ["alice", "bob"], "shift": "1w", "handoff": "2026-01-05 09:00"},
-        {"name": "cover", "ical": {"file": "cover.ics"}},
-    ]
+    layers = covered_week(tmp_path, "dana")
     dana = {"dana": {"email": "dana@example.com"}}  # no `notify`: the catalog checks the rotations' people only
     harness = await start(tmp_path, aiohttp_server, aiohttp_client, ONCALL_STEPS[:1], layers=layers, more_contacts=dana)
     alert = await harness.fire("f1")
