@@ -15,7 +15,7 @@ import icalendar
 import pytest
 from aiohttp import web
 
-from amcompanion.catalog.model import ICalSource, Layer, Origin, Override, Restriction, Schedule
+from amcompanion.catalog.model import OVERRIDE_LAYER, ICalSource, Layer, Origin, Override, Restriction, Schedule
 from amcompanion.schedules import ical, oncall
 from amcompanion.schedules.oncall import Shift
 from amcompanion.schedules.sources import CalendarSources
@@ -219,7 +219,7 @@ def test_overrides_beat_every_layer():
     shifts = oncall.timeline(sched, utc(BERLIN, 2026, 3, 10, 0), utc(BERLIN, 2026, 3, 11, 0), {}, {})
     assert shifts == [
         Shift(("alice",), utc(BERLIN, 2026, 3, 10, 0), utc(BERLIN, 2026, 3, 10, 7), "weekly"),
-        Shift(("erin",), utc(BERLIN, 2026, 3, 10, 7), utc(BERLIN, 2026, 3, 10, 12), oncall.OVERRIDE),
+        Shift(("erin",), utc(BERLIN, 2026, 3, 10, 7), utc(BERLIN, 2026, 3, 10, 12), OVERRIDE_LAYER),
         Shift(("carol",), utc(BERLIN, 2026, 3, 10, 12), utc(BERLIN, 2026, 3, 10, 20), "top"),
         Shift(("alice",), utc(BERLIN, 2026, 3, 10, 20), utc(BERLIN, 2026, 3, 11, 0), "weekly"),
     ]
@@ -262,7 +262,7 @@ def test_next_handoffs_in_a_gap_starts_with_the_next_shift():
 def test_next_handoffs_stops_at_the_look_ahead():
     lone = Override("erin", utc(BERLIN, 2026, 3, 20, 9), utc(BERLIN, 2026, 3, 21, 9))
     handoffs = oncall.next_handoffs(schedule("Europe/Berlin", overrides=[lone]), utc(BERLIN, 2026, 3, 1), 3, {}, {})
-    assert handoffs == [Shift(("erin",), lone.start, lone.end, oncall.OVERRIDE)]
+    assert handoffs == [Shift(("erin",), lone.start, lone.end, OVERRIDE_LAYER)]
 
 
 def test_next_on_call():

@@ -1,5 +1,6 @@
 """The validated catalog: plain, typed objects the compiler works from. Durations are milliseconds."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -203,7 +204,13 @@ class NotifyTarget:
 
 
 SCHEDULE_TARGETS = ("oncall", "next_oncall", "everyone")  # whom a step's `{oncall: SCHEDULE}` and the like reach
+OVERRIDE_LAYER = "override"  # the layer a schedule's overrides are shown as, in its timeline: no layer may take it
 ROLES = ("viewer", "responder", "admin")  # what a person may do through the API and the console
+
+
+def display_name(contacts: Mapping[str, Mapping[str, str]], contact: str) -> str:
+    """How people see a contact: its `name`, else its key."""
+    return contacts.get(contact, {}).get("name") or contact
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from amcompanion.catalog import shapes
 from amcompanion.catalog.diagnostics import KeyPath
 from amcompanion.catalog.model import (
+    OVERRIDE_LAYER,
     ROLES,
     SCHEDULE_TARGETS,
     ICalSource,
@@ -137,8 +138,8 @@ def _layer(reader: "CatalogReader", r: "FileReader", item: object, path: KeyPath
     if d is None:
         return None
     name = (r.string(d["name"], (*path, "name")) if "name" in d else None) or f"layer-{index + 1}"
-    if name == "override":
-        r.error((*path, "name"), 'the name "override" is taken by the schedule\'s overrides in its timeline')
+    if name == OVERRIDE_LAYER:
+        r.error((*path, "name"), f'the name "{OVERRIDE_LAYER}" is taken by the schedule\'s overrides in its timeline')
     restrict = d.get("restrict", [])
     specs = (
         [(restrict, (*path, "restrict"))]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from amcompanion.catalog import model
 from amcompanion.receiver.timeutil import iso
 from amcompanion.schedules import oncall
 
@@ -26,9 +27,7 @@ RECENTLY_RESOLVED = 20
 
 
 def display_name(receiver: "Receiver", contact: str | None) -> str | None:
-    if not contact:
-        return None
-    return receiver.config.contacts.get(contact, {}).get("name") or contact
+    return model.display_name(receiver.config.contacts, contact) if contact else None
 
 
 def person(receiver: "Receiver", contact: str) -> dict:

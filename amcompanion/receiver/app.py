@@ -11,6 +11,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from amcompanion.catalog.durations import parse_duration
+from amcompanion.catalog.model import display_name
 from amcompanion.console import routes as console_routes
 from amcompanion.receiver import narrate
 from amcompanion.receiver.identity import CSRF_HEADER, NOBODY_CHECKED, PRINCIPAL, Refused, principal_of
@@ -333,10 +334,6 @@ def _signed_in(request: web.Request) -> str | None:
     return principal.contact if principal is not None and principal.how in ("session", "proxy") else None
 
 
-def _display_name(receiver: Receiver, contact: str) -> str:
-    return receiver.config.contacts.get(contact, {}).get("name") or contact
-
-
 def _settled(alert: dict) -> str:
     """What an alert that no longer escalates says on its page."""
     if alert["status"] == "acknowledged":
@@ -365,10 +362,10 @@ async def ack_page(request: web.Request) -> web.Response:
     contacts = receiver.config.contacts
     signed_in = _signed_in(request)
     if link.recipient or signed_in:
-        who, button = "", f"Acknowledge as {_display_name(receiver, link.recipient or signed_in or '')}"
+        who, button = "", f"Acknowledge as {display_name(receiver.config.contacts, link.recipient or signed_in or '')}"
     elif contacts:
         options = "".join(
-            f"<option value='{html.escape(name)}'>{html.escape(_display_name(receiver, name))}</option>"
+            f"<option value='{html.escape(name)}'>{html.escape(display_name(receiver.config.contacts, name))}</option>"
             for name in sorted(contacts)
         )
         who = (
@@ -412,7 +409,8 @@ async def ack_by_link(request: web.Request) -> web.Response:
         return _page(alert["alertname"], f"<p>{html.escape(_settled(alert))}.</p>")
     return _page(
         "Acknowledged",
-        f"<p>{html.escape(alert['alertname'])} is acknowledged by {html.escape(_display_name(receiver, by))}."
+        f"<p>{html.escape(alert['alertname'])} is acknowledged by "
+        f"{html.escape(display_name(receiver.config.contacts, by))}."
         " Escalation has stopped.</p>",
     )
 

@@ -6,9 +6,9 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 import icalendar
-import recurring_ical_events
 
-from amcompanion.schedules.oncall import Shift
+from amcompanion.catalog.model import display_name
+from amcompanion.schedules.oncall import Shift, expansion
 
 PRODID = "-//amcompanion//schedules//EN"
 _QUOTED_ERROR_CHARS = 200  # the parser's messages quote the offending line, which may be a whole HTML page
@@ -33,7 +33,9 @@ def export(
     calendar = icalendar.Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
-    title = f"On call: {schedule_name}" if only is None else f"On call: {_display(only, contacts)} ({schedule_name})"
+    title = (
+        f"On call: {schedule_name}" if only is None else f"On call: {display_name(contacts, only)} ({schedule_name})"
+    )
     calendar.add("x-wr-calname", title)
     for shift in shifts:
         if only is not None and only not in shift.who:
@@ -43,7 +45,7 @@ def export(
         event.add("dtstamp", stamp)
         event.add("dtstart", shift.start.astimezone(UTC))
         event.add("dtend", shift.end.astimezone(UTC))
-        people = ", ".join(_display(name, contacts) for name in shift.who)
+        people = ", ".join(display_name(contacts, name) for name in shift.who)
         event.add("summary", f"On call: {people} ({schedule_name})")
         calendar.add_component(event)
     return calendar.to_ical()
@@ -59,14 +61,10 @@ def parse(data: bytes, source: str) -> icalendar.Calendar:
     if not isinstance(calendar, icalendar.Calendar):
         raise ICalError(f"{source}: a {calendar.name}, not a VCALENDAR")
     try:
-        recurring_ical_events.of(calendar)
+        expansion(calendar)  # made now, and kept for the queries to come
     except (ValueError, KeyError) as exc:  # a broken property, or an event without DTSTART (KeyError)
         raise ICalError(f"{source}: its events cannot be expanded: {type(exc).__name__}: {exc}") from None
     return calendar
-
-
-def _display(name: str, contacts: Mapping[str, Mapping[str, str]]) -> str:
-    return contacts.get(name, {}).get("name") or name
 
 
 def _uid(schedule_name: str, shift: Shift) -> str:

@@ -16,9 +16,8 @@ import icalendar
 import recurring_ical_events
 from recurring_ical_events import CalendarQuery
 
-from amcompanion.catalog.model import Layer, Restriction, Schedule
+from amcompanion.catalog.model import OVERRIDE_LAYER, Layer, Restriction, Schedule
 
-OVERRIDE = "override"  # the `layer` of a shift an override gives
 LOOK_AHEAD = timedelta(days=366)  # how far next_handoffs and next_on_call look before they give up
 _LOOK_AHEAD_SPANS = (timedelta(days=2), timedelta(days=14), timedelta(days=60), LOOK_AHEAD)
 # Expansions reach this far past the asked span: floating and all-day events are placed in the schedule's zone
@@ -39,7 +38,7 @@ _Step = tuple[datetime, datetime, tuple[str, ...]]  # everyone on duty from to; 
 
 @dataclass(frozen=True)
 class Shift:
-    """`who` is on call from `start` to `end` (UTC), because of `layer` (a layer's name, or OVERRIDE)."""
+    """`who` is on call from `start` to `end` (UTC), because of `layer` (a layer's name, or OVERRIDE_LAYER)."""
 
     who: tuple[str, ...]
     start: datetime
@@ -98,7 +97,7 @@ def timeline(
     zone = ZoneInfo(schedule.time_zone)
     directory = _Directory.of(contacts)
     overrides = [(o.start.astimezone(UTC), o.end.astimezone(UTC), o.who) for o in schedule.overrides]
-    ranked = [(OVERRIDE, _steps(_clipped(overrides, start, end)))]  # the first that has someone wins
+    ranked = [(OVERRIDE_LAYER, _steps(_clipped(overrides, start, end)))]  # the first that has someone wins
     for layer in reversed(schedule.layers):
         ranked.append((layer.name, _layer_steps(layer, zone, start, end, calendars, directory)))
     return _resolve(ranked)
@@ -306,7 +305,7 @@ def _ical_pieces(
 ) -> list[_Piece]:
     return [
         _piece(event, name, zone)
-        for event in _ical_query(calendar).between(start - _MARGIN, end + _MARGIN)
+        for event in expansion(calendar).between(start - _MARGIN, end + _MARGIN)
         for name in directory.named(event)
     ]
 
@@ -314,9 +313,10 @@ def _ical_pieces(
 _ICAL_QUERIES: dict[int, CalendarQuery] = {}  # by id(calendar), each dropped when its calendar is
 
 
-def _ical_query(calendar: icalendar.Calendar) -> CalendarQuery:
+def expansion(calendar: icalendar.Calendar) -> CalendarQuery:
     """The expansion of a shared calendar, made once: it sorts out every event series up front, which costs as
-    much as the calendar is long, and a calendar serves many queries until the next refresh replaces it."""
+    much as the calendar is long, and a calendar serves many queries until the next refresh replaces it (the
+    first is `ical.parse`'s, which refuses a calendar that does not expand)."""
     key = id(calendar)
     if key not in _ICAL_QUERIES:
         _ICAL_QUERIES[key] = recurring_ical_events.of(calendar)

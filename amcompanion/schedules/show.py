@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from amcompanion.catalog.model import Schedule
+from amcompanion.catalog.model import Schedule, display_name
 from amcompanion.schedules import oncall
 from amcompanion.schedules.roster import Roster
 from amcompanion.schedules.sources import CalendarSources
@@ -53,7 +53,7 @@ def text(found: list[dict], schedules: Mapping[str, Schedule], contacts: Mapping
     """For a terminal: times in each schedule's own zone, people by their display names."""
 
     def who(people: list[str]) -> str:
-        return ", ".join(contacts.get(p, {}).get("name") or p for p in people) or "nobody"
+        return ", ".join(display_name(contacts, p) for p in people) or "nobody"
 
     lines = []
     for entry in found:
