@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from amcompanion.fakes.dingtalk import BUSY, TOO_FAST, Answer, FakeDingTalk
+from amcompanion.fakes.dingtalk import BUSY, TOO_FAST, Answer, FakeDingTalk, action_card_problem
 from amcompanion.receiver.channels.base import TRUNCATED, Response
 from amcompanion.receiver.channels.dingtalk import BODY_LIMIT, DingTalkChannel, sign
 from amcompanion.receiver.messages import Renderer
@@ -84,10 +84,44 @@ async def test_a_group_message_mentions_nobody_and_a_userid_is_mentioned_in_the_
     assert fake.received[0].body["at"] == {"atMobiles": [], "atUserIds": [], "isAtAll": True}
     assert fake.received[0].signature_ok is None
     message = render_default("dingtalk", recipient="")
-    with_userid = replace(message, recipient={"dingtalk_userid": "u123", "phone": "+15550001"})
+    with_userid = replace(message, recipient={"dingtalk_user_id": "u123", "phone": "+15550001"})
     body = channel.body(with_userid)
     assert body["at"]["atMobiles"] == ["+15550001"] and body["at"]["atUserIds"] == ["u123"]
     assert body["markdown"]["text"].endswith("\n\n@+15550001 @u123")
+
+
+async def test_a_group_page_is_an_action_card_whose_button_is_the_ack_link(aiohttp_server) -> None:  # type: ignore[no-untyped-def]
+    fake = FakeDingTalk(TOKEN, secret=SECRET)
+    base = await start(aiohttp_server, fake)
+    channel = DingTalkChannel("dt", settings(base, secret=SECRET))
+    message = render_default("dingtalk", recipient="")
+    assert channel.classify(await send(channel, message)).result == "ok"
+    assert fake.accepted == [
+        {
+            "msgtype": "actionCard",
+            "actionCard": {
+                "title": "[CRITICAL] HighErrorRate",
+                "text": message.text,
+                "btnOrientation": "0",
+                "singleTitle": "Acknowledge",
+                "singleURL": message.ack_url,
+            },
+            "at": {"atMobiles": [], "atUserIds": [], "isAtAll": False},
+        }
+    ]
+    assert fake.shown()[0].text.endswith(f"[Acknowledge]({message.ack_url})")
+    # a resolve notice has nothing to acknowledge, and `action_card: false` keeps group pages markdown
+    await send(channel, render_default("dingtalk", kind="resolved", recipient=""))
+    await send(DingTalkChannel("dt", settings(base, secret=SECRET, action_card=False)), message)
+    assert [body["msgtype"] for body in fake.accepted] == ["actionCard", "markdown", "markdown"]
+
+
+def test_the_fake_refuses_an_action_card_without_its_button() -> None:
+    card = {"title": "t", "text": "x", "singleTitle": "Acknowledge", "singleURL": "https://a.example/ack/1"}
+    assert action_card_problem(card) is None
+    assert action_card_problem({**card, "singleURL": "javascript:alert(1)"}) is not None
+    assert action_card_problem({"title": "t", "text": "x"}) is not None
+    assert action_card_problem({"title": "t", "text": "x", "btns": [{"title": "A", "actionURL": "https://a"}]}) is None
 
 
 @pytest.mark.parametrize(
@@ -117,7 +151,7 @@ async def test_the_keyword_rule_refuses_a_message_without_one_and_the_keywords_s
     assert outcome.result == "permanent" and "keyword rule" in outcome.reason
     channel = DingTalkChannel("dt", settings(base, keywords=["告警"]))
     assert channel.classify(await send(channel, render_default("dingtalk", recipient=""))).result == "ok"
-    assert fake.accepted[0]["markdown"]["text"].endswith("\n\n告警")
+    assert fake.accepted[0]["actionCard"]["text"].endswith("\n\n告警")
 
 
 @pytest.mark.parametrize(

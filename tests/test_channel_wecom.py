@@ -33,7 +33,7 @@ async def send(channel: WeComChannel, message: Message) -> Response:
 async def test_a_markdown_message_mentions_the_recipient_by_userid(aiohttp_server) -> None:  # type: ignore[no-untyped-def]
     fake = FakeWeCom(KEY)
     channel = WeComChannel("wc", settings(await start(aiohttp_server, fake)))
-    message = replace(render_default("wecom", recipient=""), recipient={"wecom_userid": "zhangsan", "phone": "+861"})
+    message = replace(render_default("wecom", recipient=""), recipient={"wecom_user_id": "zhangsan", "phone": "+861"})
     response = await send(channel, message)
     assert response.status == 200 and channel.classify(response).result == "ok"
     [received] = fake.received
@@ -55,7 +55,7 @@ async def test_a_contact_known_by_mobile_only_gets_a_text_message_that_mentions_
     """Markdown cannot mention a mobile number; text can (mentioned_mobile_list)."""
     fake = FakeWeCom(KEY)
     channel = WeComChannel("wc", settings(await start(aiohttp_server, fake)))
-    message = render_default("wecom", recipient="alice")  # alice: phone +8613800000001, no wecom_userid
+    message = render_default("wecom", recipient="alice")  # alice: phone +8613800000001, no wecom_user_id
     assert channel.classify(await send(channel, message)).result == "ok"
     [body] = fake.accepted
     assert body == {
@@ -70,7 +70,7 @@ async def test_a_contact_known_by_mobile_only_gets_a_text_message_that_mentions_
 async def test_msgtype_text_mentions_by_userid_and_mobile(aiohttp_server) -> None:  # type: ignore[no-untyped-def]
     fake = FakeWeCom(KEY)
     channel = WeComChannel("wc", settings(await start(aiohttp_server, fake), msgtype="text"))
-    message = replace(render_default("wecom"), recipient={"wecom_userid": "zhangsan", "wecom_mobile": "13900000009"})
+    message = replace(render_default("wecom"), recipient={"wecom_user_id": "zhangsan", "wecom_mobile": "13900000009"})
     assert channel.classify(await send(channel, message)).result == "ok"
     text = fake.accepted[0]["text"]
     assert (text["mentioned_list"], text["mentioned_mobile_list"]) == (["zhangsan"], ["13900000009"])
@@ -179,7 +179,7 @@ def test_the_default_template_renders_as_the_golden_text() -> None:
     ("recipient", "msgtype", "limit"),
     [
         ({}, "markdown", 4096),
-        ({"wecom_userid": "zhangsan"}, "markdown", 4096),
+        ({"wecom_user_id": "zhangsan"}, "markdown", 4096),
         ({"phone": "+8613800000001"}, "text", 2048),
     ],
 )
@@ -195,5 +195,5 @@ async def test_an_oversized_alert_is_cut_to_the_content_limit(  # type: ignore[n
     content = body[msgtype]["content"]
     assert limit - 20 < len(content.encode()) <= limit
     ack = "\nAcknowledge: https://ack" if msgtype == "text" else "\n[Acknowledge](https://ack)"
-    mention = "\n<@zhangsan>" if recipient.get("wecom_userid") else ""
+    mention = "\n<@zhangsan>" if recipient.get("wecom_user_id") else ""
     assert content.endswith(TRUNCATED + ack + mention)  # the ack link survives the cut

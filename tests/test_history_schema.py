@@ -7,6 +7,7 @@ import pytest
 from sqlite_utils import Database
 
 from amcompanion.cli import main as amcompanion
+from amcompanion.history import schema
 from amcompanion.history.schema import ALERT_COLUMNS, NAMES, RECEIVER_TABLES, NewerDatabase, migrate
 from amcompanion.receiver.db import connect
 from tests.receiver_support import write_config
@@ -23,7 +24,13 @@ def test_a_new_database_gets_every_migration_once(tmp_path: Path) -> None:
     assert (
         applied(conn)
         == NAMES
-        == ["m0001_receiver_tables", "m0002_history", "m0003_delivery_problems", "m0004_people_and_events"]
+        == [
+            "m0001_receiver_tables",
+            "m0002_history",
+            "m0003_delivery_problems",
+            "m0004_people_and_events",
+            "m0005_acknowledged_notices",
+        ]
     )
     assert dict(conn.execute("SELECT severity, ack_seconds FROM sla_targets").fetchall()) == {
         "critical": 300,
@@ -51,6 +58,38 @@ def test_a_database_of_the_first_release_keeps_its_rows_and_gains_the_history_co
     assert (row[0], round(row[1], 3), round(row[2], 3)) == ("db", 120.0, 1800.0)
     indexes = {i.name for i in Database(conn)["alerts"].indexes}
     assert "alerts_history" in indexes
+
+
+def test_notifications_made_again_for_the_acknowledged_kind_keep_rows_columns_and_indexes(tmp_path: Path) -> None:
+    conn = connect(str(tmp_path / "h.db"))
+    db = Database(conn)
+    for earlier in (schema.m0001_receiver_tables, schema.m0002_history, schema.m0003_delivery_problems,
+                    schema.m0004_people_and_events):  # fmt: skip
+        earlier(db)  # the schema as m0004 left it, then a page in the table m0005 makes again
+    conn.execute(
+        "INSERT INTO alerts (id, fingerprint, alertname, labels, annotations, policy, status, starts_at, first_notice_at)"
+        " VALUES (1, 'f', 'A', '{}', '{}', 'p', 'firing', '2026-11-20T10:00:00.000000Z', '2026-11-20T10:00:00.000000Z')"
+    )
+    conn.execute(
+        "INSERT INTO notifications (alert_id, kind, channel, recipient, step, status, queued_at, sent_at,"
+        " next_attempt_at, give_up_at, template_error) VALUES (1, 'firing', 'pd', '', 1, 'sent',"
+        " '2026-11-20T10:00:00.000000Z', '2026-11-20T10:00:02.000000Z', 'x', 'y', 'kept')"
+    )
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute(
+            "INSERT INTO notifications (alert_id, kind, channel, recipient, step, status, queued_at,"
+            " next_attempt_at, give_up_at) VALUES (1, 'acknowledged', 'pd', '', 0, 'queued', 'x', 'x', 'y')"
+        )
+    indexes = sorted(r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'notifications'"))
+    schema.m0005_acknowledged_notices(db)
+    row = conn.execute("SELECT kind, template_error, latency_seconds FROM notifications").fetchone()
+    assert (row[0], row[1], round(row[2], 3)) == ("firing", "kept", 2.0)
+    conn.execute(
+        "INSERT INTO notifications (alert_id, kind, channel, recipient, step, status, queued_at,"
+        " next_attempt_at, give_up_at) VALUES (1, 'acknowledged', 'pd', '', 0, 'queued', 'x', 'x', 'y')"
+    )
+    after = sorted(r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'notifications'"))
+    assert after == indexes and "notifications_failed" in after
 
 
 def test_a_database_migrated_by_a_newer_release_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

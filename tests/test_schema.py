@@ -198,9 +198,9 @@ BROKEN = [
     ),
     (
         "an unknown channel type",
-        ("type: slack", "type: pagerduty"),
+        ("type: slack", "type: opsgenie"),
         "channels.chat.type",
-        'unknown channel type "pagerduty"',
+        'unknown channel type "opsgenie"',
         "enum",
     ),
     (

@@ -72,7 +72,22 @@ LEVEL_KEYS = tuple(COMPARISONS)
 # The fields of some kind of alert: on an alert of another kind they do not apply.
 EVERY_KIND_FIELD = tuple(sorted({f for fields in shapes.KIND_FIELDS.values() for f in fields}))
 CHANNEL_FIELDS = shapes.CHANNELS  # channel type → the shape of its settings
-SECRET_FIELDS = ("secret", "auth_token", "password", "bot_token")
+SECRET_FIELDS = (
+    "secret",
+    "auth_token",
+    "password",
+    "bot_token",
+    "access_key_secret",
+    "secret_key",
+    "routing_key",
+    "corp_secret",
+    "signing_secret",
+    "app_secret",
+    "encrypt_key",
+    "verification_token",
+)
+# Contact fields renamed to the names the issue tracker and the vendors use; the old names are still read.
+CONTACT_ALIASES = {"dingtalk_userid": "dingtalk_user_id", "wecom_userid": "wecom_user_id"}
 SETTING_CHOICES = {  # settings that name one of a channel's message formats
     key: tuple(schema["enum"])
     for shape in CHANNEL_FIELDS.values()
@@ -84,8 +99,16 @@ RECIPIENT_NEEDS = {
     "twilio_sms": (("phone",), True),
     "twilio_voice": (("phone",), True),
     "email": (("email",), False),
-    "dingtalk": (("dingtalk_mobile", "phone", "dingtalk_userid"), False),
-    "wecom": (("wecom_userid", "wecom_mobile", "phone"), False),
+    "dingtalk": (("dingtalk_mobile", "phone", "dingtalk_user_id"), False),
+    "wecom": (("wecom_user_id", "wecom_mobile", "phone"), False),
+    "wecom_app": (("wecom_user_id",), False),
+    "aliyun_sms": (("phone",), True),
+    "aliyun_voice": (("phone",), True),
+    "tencent_sms": (("phone",), True),
+    "tencent_voice": (("phone",), True),
+    "pagerduty": ((), False),
+    "slack_app": (("slack_user_id",), False),
+    "feishu_app": (("feishu_open_id", "feishu_user_id"), False),
     "feishu": (("feishu_user_id", "feishu_open_id"), False),
     "telegram": (("telegram_chat_id",), False),
     "slack": (("slack_user_id",), False),
@@ -492,7 +515,7 @@ class CatalogReader:
                 if key in shapes.CONTACT.fields and key not in PERSON_FIELDS:
                     text = r.string(item, (*cpath, key))
                     if text is not None:
-                        contact[key] = text
+                        contact.setdefault(CONTACT_ALIASES.get(key, key), text)
             if "phone" in contact and not PHONE.match(contact["phone"]):
                 r.error(
                     (*cpath, "phone"),

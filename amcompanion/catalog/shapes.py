@@ -164,12 +164,14 @@ CONTACT = Shape(
         "phone": doc({"type": "string", "pattern": PHONE.pattern}, 'E.164, quoted: "+8613800000001"'),
         "email": doc({"type": "string", "pattern": "@"}, "email address"),
         "dingtalk_mobile": doc(STRING, "DingTalk @-mentions"),
-        "dingtalk_userid": doc(STRING, "DingTalk @-mentions"),
-        "wecom_userid": doc(STRING, "WeCom mentions"),
+        "dingtalk_user_id": doc(STRING, "DingTalk staff id: @-mentions, and who pressed a DingTalk button"),
+        "dingtalk_userid": doc(STRING, "the older name of dingtalk_user_id (still read)"),
+        "wecom_user_id": doc(STRING, "WeCom user id: mentions, and WeCom application messages (`touser`)"),
+        "wecom_userid": doc(STRING, "the older name of wecom_user_id (still read)"),
         "wecom_mobile": doc(STRING, "WeCom mentions"),
-        "feishu_user_id": doc(STRING, "Feishu mentions"),
-        "feishu_open_id": doc(STRING, "Feishu mentions"),
-        "slack_user_id": doc(STRING, "Slack mentions"),
+        "feishu_user_id": doc(STRING, "Feishu mentions, and who pressed a Feishu card button"),
+        "feishu_open_id": doc(STRING, "Feishu mentions, app messages, and who pressed a Feishu card button"),
+        "slack_user_id": doc(STRING, "Slack mentions, and who pressed a Slack button (U…)"),
         "telegram_chat_id": doc(STRING, "Telegram direct messages"),
         "discord_user_id": doc(STRING, "Discord mentions"),
         "timezone": doc(STRING, "passed to the receiver"),
@@ -214,6 +216,9 @@ CHANNELS = {
             "secret": SIGNING_SECRET,
             "keywords": doc(NAMES, "the robot's keyword rule: the first is added when the text has none"),
             "at_all": doc(BOOLEAN, "true: @all"),
+            "action_card": doc(
+                BOOLEAN, "false: no ActionCard with an Acknowledge button for group messages (markdown only)"
+            ),
         },
     ),
     "wecom": channel(
@@ -267,6 +272,96 @@ CHANNELS = {
         "Telegram bot",
         {"bot_token": doc(SECRET, "bot token, as ${ENV_VAR}"), "chat_id": doc(STRING, "the group's chat id")},
         {"parse_mode": doc({"enum": ["HTML", "MarkdownV2", "Markdown", "none"]}, "HTML (default), Markdown...")},
+    ),
+    "wecom_app": channel(
+        "wecom_app",
+        "WeChat Work (WeCom) application messages",
+        {
+            "corp_id": doc(STRING, "the company's corp id (ww…)"),
+            "corp_secret": doc(SECRET, "the application's secret, as ${ENV_VAR}"),
+            "agent_id": doc(STRING, "the application's AgentId"),
+        },
+        {
+            "msgtype": doc(STRING, "markdown (default) or textcard (a card with the ack link as its button)"),
+            "toparty": doc(STRING, "department ids (1|2) reached when a step names no contacts"),
+            "totag": doc(STRING, "tag ids (1|2) reached when a step names no contacts"),
+        },
+    ),
+    "aliyun_sms": channel(
+        "aliyun_sms",
+        "SMS through Aliyun (Alibaba Cloud) Dysmsapi SendSms",
+        {
+            "access_key_id": doc(STRING, "the RAM user's AccessKey ID"),
+            "access_key_secret": doc(SECRET, "its AccessKey secret, as ${ENV_VAR}"),
+            "sign_name": doc(STRING, "the approved signature (签名)"),
+            "template_code": doc(STRING, "the approved template (SMS_…)"),
+        },
+        {"region": doc(STRING, "e.g. cn-hangzhou (default)")},
+    ),
+    "aliyun_voice": channel(
+        "aliyun_voice",
+        "phone calls through Aliyun Dyvmsapi SingleCallByTts",
+        {
+            "access_key_id": doc(STRING, "the RAM user's AccessKey ID"),
+            "access_key_secret": doc(SECRET, "its AccessKey secret, as ${ENV_VAR}"),
+            "tts_code": doc(STRING, "the approved TTS template (TTS_…)"),
+        },
+        {
+            "called_show_number": doc(STRING, "the number shown to the callee (default: the public pool)"),
+            "region": doc(STRING, "e.g. cn-hangzhou (default)"),
+        },
+    ),
+    "tencent_sms": channel(
+        "tencent_sms",
+        "SMS through Tencent Cloud SendSms (2021-01-11)",
+        {
+            "secret_id": doc(STRING, "the API key's SecretId"),
+            "secret_key": doc(SECRET, "its SecretKey, as ${ENV_VAR}"),
+            "sdk_app_id": doc(STRING, "the SMS application's SdkAppId"),
+            "sign_name": doc(STRING, "the approved signature (签名)"),
+            "template_id": doc(STRING, "the approved template's id"),
+        },
+        {"region": doc(STRING, "e.g. ap-guangzhou (default)")},
+    ),
+    "tencent_voice": channel(
+        "tencent_voice",
+        "phone calls through Tencent Cloud VMS SendTtsVoice",
+        {
+            "secret_id": doc(STRING, "the API key's SecretId"),
+            "secret_key": doc(SECRET, "its SecretKey, as ${ENV_VAR}"),
+            "sdk_app_id": doc(STRING, "the voice application's VoiceSdkAppid"),
+            "template_id": doc(STRING, "the approved TTS template's id"),
+        },
+        {"region": doc(STRING, "e.g. ap-guangzhou (default)")},
+    ),
+    "pagerduty": channel(
+        "pagerduty",
+        "PagerDuty Events API v2 (trigger, acknowledge, resolve)",
+        {"routing_key": doc(SECRET, "the service integration's routing key, as ${ENV_VAR}")},
+        {},
+    ),
+    "slack_app": channel(
+        "slack_app",
+        "Slack app (chat.postMessage with Acknowledge and Resolve buttons)",
+        {
+            "bot_token": doc(SECRET, "the bot token (xoxb-…), as ${ENV_VAR}"),
+            "signing_secret": doc(SECRET, "the app's signing secret, as ${ENV_VAR}: checks button presses"),
+            "channel": doc(STRING, "the channel id (C…) messages go to"),
+        },
+        {},
+    ),
+    "feishu_app": channel(
+        "feishu_app",
+        "Feishu / Lark app bot (a card with an Acknowledge button)",
+        {
+            "app_id": doc(STRING, "the app's App ID (cli_…)"),
+            "app_secret": doc(SECRET, "its App Secret, as ${ENV_VAR}"),
+        },
+        {
+            "verification_token": doc(SECRET, "the app's Verification Token, as ${ENV_VAR}: checks card callbacks"),
+            "encrypt_key": doc(SECRET, "the app's Encrypt Key, as ${ENV_VAR}: decrypts and signs callbacks"),
+            "chat_id": doc(STRING, "the group (oc_…) reached when a step names no contacts"),
+        },
     ),
     "teams": channel("teams", "Microsoft Teams Workflows webhook (an Adaptive Card)", {"url": WEBHOOK_URL}, {}),
     "discord": channel(

@@ -123,6 +123,10 @@ class FakeDingTalk(ErrcodeRecord):
             return {"errcode": 40035, "errmsg": "缺少参数 markdown.title/markdown.text"}
         if msgtype == "text" and not content.get("content"):
             return {"errcode": 40035, "errmsg": "缺少参数 text.content"}
+        if msgtype == "actionCard":
+            problem = action_card_problem(content)
+            if problem:
+                return {"errcode": 40035, "errmsg": f"缺少参数 {problem}"}
         if self.keywords:
             words = str(content.get("text") or content.get("content") or json.dumps(content, ensure_ascii=False))
             if not any(k in words for k in self.keywords):
@@ -140,3 +144,24 @@ class FakeDingTalk(ErrcodeRecord):
         stamp = query.get("timestamp", "")
         expected = hmac.new(self.secret.encode(), f"{stamp}\n{self.secret}".encode(), hashlib.sha256).digest()
         return hmac.compare_digest(query.get("sign", ""), base64.b64encode(expected).decode())
+
+
+def action_card_problem(card: dict) -> str | None:
+    """What an actionCard lacks: a title and markdown text, and either one button (singleTitle + singleURL)
+    or a `btns` list of {title, actionURL}; DingTalk's button links are http(s) or dingtalk:// links."""
+    if not (card.get("title") and card.get("text")):
+        return "actionCard.title/actionCard.text"
+    links = ("http://", "https://", "dingtalk://")
+    if "singleTitle" in card or "singleURL" in card:
+        if not (card.get("singleTitle") and str(card.get("singleURL", "")).startswith(links)):
+            return "actionCard.singleTitle/actionCard.singleURL"
+        return None
+    buttons = card.get("btns")
+    if not isinstance(buttons, list) or not buttons:
+        return "actionCard.singleURL or actionCard.btns"
+    for button in buttons:
+        if not (
+            isinstance(button, dict) and button.get("title") and str(button.get("actionURL", "")).startswith(links)
+        ):
+            return "actionCard.btns[].title/actionURL"
+    return None

@@ -48,7 +48,10 @@ def _robot_text(body: dict) -> str:
     content = body.get(str(body.get("msgtype")), {})
     text = content.get("text") or content.get("content") or ""
     title = content.get("title")
-    return text if not title or text.lstrip("# ").startswith(title) else f"{title}\n{text}"
+    text = text if not title or text.lstrip("# ").startswith(title) else f"{title}\n{text}"
+    if content.get("singleURL"):  # a DingTalk ActionCard's button
+        text += f"\n[{content.get('singleTitle')}]({content['singleURL']})"
+    return text
 
 
 def _audience(body: dict) -> str:

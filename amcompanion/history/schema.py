@@ -204,6 +204,41 @@ def m0004_people_and_events(db: Database) -> None:
     db.execute("CREATE INDEX events_by_alert ON events (alert_id)")
 
 
+NOTIFICATION_KINDS = ("firing", "resolved", "acknowledged")  # acknowledged: told to channels that sync acks
+
+
+@migration
+def m0005_acknowledged_notices(db: Database) -> None:
+    """A channel that keeps an incident of its own (PagerDuty) is told when the alert is acknowledged here, so
+    `notifications.kind` takes `acknowledged`. SQLite cannot alter a CHECK: the table is made again from its own
+    definition, with its rows, generated columns and indexes as they were."""
+    conn = db.conn
+    table_sql = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'notifications'"
+    ).fetchone()[0]
+    index_sql = [
+        row[0]
+        for row in conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'notifications' AND sql IS NOT NULL"
+        )
+    ]
+    old_check = "CHECK (kind IN ('firing', 'resolved'))"
+    assert old_check in table_sql, "notifications.kind is not as m0001 made it"
+    kinds = ", ".join(f"'{kind}'" for kind in NOTIFICATION_KINDS)
+    new_sql = table_sql.replace(old_check, f"CHECK (kind IN ({kinds}))", 1)
+    new_sql = new_sql.replace("notifications", "notifications_new", 1)
+    stored = [
+        row[1] for row in conn.execute("PRAGMA table_xinfo(notifications)") if row[6] == 0
+    ]  # hidden 0: not a generated column
+    columns = ", ".join(stored)
+    db.execute(new_sql)
+    db.execute(f"INSERT INTO notifications_new ({columns}) SELECT {columns} FROM notifications")
+    db.execute("DROP TABLE notifications")
+    db.execute("ALTER TABLE notifications_new RENAME TO notifications")
+    for statement in index_sql:
+        db.execute(statement)
+
+
 def set_sla_targets(conn: sqlite3.Connection, targets: Mapping[str, tuple[int, int]]) -> None:
     """Make `sla_targets` hold exactly `targets` (severity: ack and resolve seconds), as the receiver's config
     (the catalog's `defaults.sla`) says."""

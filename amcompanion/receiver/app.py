@@ -1,10 +1,11 @@
 """The receiver's HTTP face: what Alertmanager, people, Twilio, Prometheus and Kubernetes call."""
 
+import contextlib
 import hmac
 import html
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from urllib.parse import quote
 
 from aiohttp import web
@@ -13,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from amcompanion.catalog.durations import parse_duration
 from amcompanion.catalog.model import display_name
 from amcompanion.console import routes as console_routes
-from amcompanion.receiver import narrate
+from amcompanion.receiver import chat
 from amcompanion.receiver.identity import CSRF_HEADER, NOBODY_CHECKED, PRINCIPAL, Refused, principal_of
 from amcompanion.receiver.links import BadToken, Link, twilio_signature
 from amcompanion.receiver.payload import PayloadError, load_json, parse_notification, replace_lone_surrogates
@@ -50,6 +51,7 @@ def make_app(receiver: Receiver) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     console_routes.add_routes(app)
+    chat.add_routes(app)
 
     async def start(app: web.Application) -> None:
         await receiver.start()
@@ -218,8 +220,15 @@ def _alert_id(request: web.Request) -> int:
 
 
 async def _call(receiver: Receiver, fn: Callable, *args: object, write: bool = True) -> object:  # type: ignore[type-arg]
-    try:
+    with _as_http():
         return await (receiver.db.run if write else receiver.db.read)(fn, *args)
+
+
+@contextlib.contextmanager
+def _as_http() -> Iterator[None]:
+    """The store's refusals as the HTTP answers that say them: 404 for no such alert, 409 for a wrong state."""
+    try:
+        yield
     except NotFound as exc:
         raise web.HTTPNotFound(reason=str(exc)) from None
     except Conflict as exc:
@@ -266,12 +275,8 @@ async def ack_alert(request: web.Request) -> web.Response:
 
 
 async def _acknowledge(receiver: Receiver, alert_id: int, by: str, via: str, comment: str) -> dict:
-    """The alert once acknowledged; one acknowledged before keeps its first ack, `already_acknowledged` says so."""
-    alert: dict = await _call(receiver, receiver.store.ack, alert_id, by, via, comment, receiver.clock.now())  # type: ignore[assignment]
-    if not alert["already_acknowledged"]:
-        receiver.metrics.acks.labels(via).inc()
-        narrate.acknowledged(alert["id"], alert["alertname"], alert["severity"], alert["acked_by"], via)
-    return alert
+    with _as_http():
+        return await receiver.acknowledge(alert_id, by, via, comment)
 
 
 async def _form(request: web.Request) -> dict[str, str]:
@@ -287,12 +292,8 @@ async def resolve_alert(request: web.Request) -> web.Response:
     receiver = request.app[RECEIVER_KEY]
     alert_id = _alert_id(request)
     by = acting_person(request, (await _json_body(request)).get("by"))
-    alert, queued = await _call(receiver, receiver.store.resolve, alert_id, receiver.clock.now(), by)  # type: ignore[misc]
-    if queued is not None:
-        narrate.resolved(alert["id"], alert["alertname"], alert["severity"], f"by hand, by {by or 'the API'}")
-    if queued:
-        receiver.outbox.wake()
-    return web.json_response(alert)
+    with _as_http():
+        return web.json_response(await receiver.resolve(alert_id, by))
 
 
 async def escalate_alert(request: web.Request) -> web.Response:

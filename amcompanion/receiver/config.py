@@ -18,7 +18,7 @@ import yaml_rs
 
 from amcompanion.catalog.diagnostics import CatalogError, Diagnostic, KeyPath, locate, syntax_error
 from amcompanion.catalog.model import Person, Policy, Schedule
-from amcompanion.catalog.reader import CatalogReader, FileReader
+from amcompanion.catalog.reader import SECRET_FIELDS, CatalogReader, FileReader
 from amcompanion.catalog.schedules import read_schedules
 from amcompanion.history.schema import DEFAULT_SLA
 
@@ -176,7 +176,7 @@ def mask(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-SENSITIVE_SETTINGS = ("url", "secret", "password", "auth_token", "bot_token", "token", "key", "headers")
+SENSITIVE_SETTINGS = ("url", "token", "key", "headers", *SECRET_FIELDS)
 
 
 def _masked_values(from_environment: list[str], channels: dict[str, dict[str, object]]) -> list[str]:

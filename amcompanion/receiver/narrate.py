@@ -115,7 +115,7 @@ def delivery(
 ) -> None:
     """A try's outcome: `sent`, `retry` (with the wait) or `failed` (with the reason)."""
     about = alert_name(*alerts[0]) if len(alerts) == 1 else f"a digest of {len(alerts)} alerts"
-    what = "resolve notice" if kind == "resolved" else "page"
+    what = {"resolved": "resolve notice", "acknowledged": "acknowledgement notice"}.get(kind, "page")
     where = audience(channel, recipient)
     if status == "sent":
         tries = f", try {attempts}" if attempts > 1 else ""

@@ -178,6 +178,27 @@ class Receiver:
             self.deadline_set(summary.next_deadline)
         return summary
 
+    async def acknowledge(self, alert_id: int, by: str, via: str, comment: str) -> dict:
+        """Acknowledge as `by` (committed when this returns), tell the incident tools the alert opened incidents in,
+        count and narrate it. One acknowledged before keeps its first ack: `already_acknowledged` says so.
+        store.NotFound and store.Conflict (resolved already) propagate."""
+        alert: dict = await self.db.run(self.store.acknowledge, alert_id, by, via, comment, self.clock.now())
+        if alert.pop("queued"):
+            self.outbox.wake()
+        if not alert["already_acknowledged"]:
+            self.metrics.acks.labels(via).inc()
+            narrate.acknowledged(alert["id"], alert["alertname"], alert["severity"], alert["acked_by"], via)
+        return alert
+
+    async def resolve(self, alert_id: int, by: str | None) -> dict:
+        """Resolve by hand (as `by`): the resolve notices go out; a resolved alert is answered as it is."""
+        alert, queued = await self.db.run(self.store.resolve, alert_id, self.clock.now(), by)
+        if queued is not None:
+            narrate.resolved(alert["id"], alert["alertname"], alert["severity"], f"by hand, by {by or 'the API'}")
+        if queued:
+            self.outbox.wake()
+        return alert
+
     def stepped(self, taken: list[StepTaken]) -> None:
         """Escalation steps were committed: count them, tell them, and look at the deadlines they set."""
         for step in taken:

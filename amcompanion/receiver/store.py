@@ -15,6 +15,7 @@ from typing import Any
 from amcompanion.catalog.model import Policy, Step
 from amcompanion.history.schema import ALERT_COLUMNS
 from amcompanion.receiver import events
+from amcompanion.receiver.channels import CHANNEL_TYPES
 from amcompanion.receiver.config import ReceiverConfig
 from amcompanion.receiver.escalation import Due, next_due
 from amcompanion.receiver.payload import IncomingAlert, Notification
@@ -76,10 +77,12 @@ class Store:
     give_up_after: timedelta = timedelta(hours=1)  # a notification not delivered by then is marked failed
     escalation_batch: int = 500  # alerts stepped per escalate_due call
     roster: Roster | None = None  # whom schedules name; None: from the config's schedules, without iCal sources
+    syncing: frozenset[str] = field(init=False)  # channels told of acks and resolves (syncing_channels)
 
     def __post_init__(self) -> None:
         if self.roster is None:
             self.roster = Roster(self.config.schedules, self.config.contacts, self.config.people)
+        self.syncing = syncing_channels(self.config.channels)
 
     # -- Alertmanager -------------------------------------------------------------------------
     def ingest(self, conn: sqlite3.Connection, policy: str, note: Notification, now: datetime) -> IngestSummary:
@@ -334,8 +337,23 @@ class Store:
             targets = [target for step in policy.steps for target in self.targets(step, now)[0]]
         else:
             targets = []
+        targets += self._synced(conn, alert_id)  # an incident tool's incident is closed whatever `on_resolve` says
         targets = [t for t in targets if self.config.channels.get(t[0], {}).get("send_resolved", True)]
         return self._enqueue(conn, alert_id, "resolved", 0, 0, targets, now)
+
+    def _synced(self, conn: sqlite3.Connection, alert_id: int) -> list[tuple[str, str]]:
+        """The channels keeping an incident of their own (PagerDuty) that this alert opened one in."""
+        if not self.syncing:
+            return []
+        marks = ", ".join("?" * len(self.syncing))
+        return [
+            (r["channel"], r["recipient"])
+            for r in conn.execute(
+                "SELECT channel, recipient FROM notifications WHERE alert_id = ? AND kind = 'firing'"
+                f" AND status = 'sent' AND channel IN ({marks}) GROUP BY channel, recipient ORDER BY MIN(id)",
+                (alert_id, *sorted(self.syncing)),
+            )
+        ]
 
     def sent_after_close(
         self, conn: sqlite3.Connection, alert_id: int, channel: str, recipient: str, now: datetime
@@ -378,6 +396,16 @@ class Store:
             Store._cancel_pending(conn, alert_id, f"acknowledged by {by} before it was sent")
             events.record(conn, "alert.acknowledged", alert_id, now, by=by, via=via, comment=comment)
         return {**Store.alert(conn, alert_id), "already_acknowledged": row["status"] == "acknowledged"}
+
+    def acknowledge(
+        self, conn: sqlite3.Connection, alert_id: int, by: str, via: str, comment: str, now: datetime
+    ) -> dict:
+        """`ack`, and the incident tools this alert opened an incident in are told (`queued`: how many)."""
+        alert = self.ack(conn, alert_id, by, via, comment, now)
+        queued = 0
+        if not alert["already_acknowledged"]:
+            queued = self._enqueue(conn, alert_id, "acknowledged", 0, 0, self._synced(conn, alert_id), now)
+        return {**alert, "queued": queued}
 
     def resolve(
         self, conn: sqlite3.Connection, alert_id: int, now: datetime, by: str | None = None
@@ -465,6 +493,15 @@ class Store:
             out += pages
             named.append(found)
         return out, named
+
+
+def syncing_channels(channels: dict[str, dict[str, object]]) -> frozenset[str]:
+    """The channels whose type keeps an incident in step with the alert (`syncs_acks`: told of acks and resolves)."""
+    return frozenset(
+        name
+        for name, settings in channels.items()
+        if getattr(CHANNEL_TYPES.get(str(settings.get("type"))), "syncs_acks", False)
+    )
 
 
 def _alert_dict(row: sqlite3.Row) -> dict:

@@ -1,8 +1,11 @@
 """The channel protocol and the values that cross it."""
 
+import asyncio
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
@@ -15,7 +18,8 @@ TRUNCATED = "\n…(truncated)"
 class Message:
     """One message to one recipient: a single alert, or a digest of several when a channel is flooded."""
 
-    kind: Literal["firing", "resolved"]
+    # "acknowledged" goes only to channels that keep an incident of their own in step (`syncs_acks`: PagerDuty)
+    kind: Literal["firing", "resolved", "acknowledged"]
     title: str
     text: str  # rendered from the channel's template
     alerts: list[dict]  # the alerts it is about, as the API shows them
@@ -49,6 +53,90 @@ class Channel(Protocol):
         ...
 
     def classify(self, response: Response) -> Outcome: ...
+
+
+@dataclass(frozen=True)
+class Click:
+    """A button pressed in a chat message, once the channel has verified that the chat service sent it."""
+
+    user_field: str  # the contact field naming the presser: slack_user_id, feishu_open_id, dingtalk_user_id…
+    user_id: str
+    action: Literal["ack", "resolve"]
+    alert_id: int
+    user_name: str = ""  # the presser's name in the chat, for the answer's wording
+
+
+@dataclass(frozen=True)
+class ClickAnswer:
+    """What the receiver did with a click: `text` is what the chat shows (who acknowledged, or why not)."""
+
+    done: bool
+    text: str
+    person: str = ""  # the contact it was done as
+    alert: dict | None = None  # the alert afterwards, as the API shows it
+
+
+Act = Callable[[Click], Awaitable[ClickAnswer]]  # the receiver's side: acknowledge or resolve as the presser
+
+
+@dataclass(frozen=True)
+class Clicked:
+    """A channel's answer to its chat service's callback, and what to do once it is sent (update the message
+    in place: Slack's response_url), run on the receiver's client session, bounded by its timeout."""
+
+    response: Response
+    after: Callable[["aiohttp.ClientSession"], Awaitable[None]] | None = None
+
+
+class Interactive(Protocol):
+    """A channel whose messages carry buttons: its chat service calls `callback_path` when one is pressed."""
+
+    callback_path: str  # e.g. /slack/interactions; several channels may share one (tried in turn)
+
+    async def answer_click(self, headers: Mapping[str, str], body: bytes, now: datetime, act: Act) -> Clicked | None:
+        """None when the request is not this channel's (it does not verify under this channel's secrets);
+        else the answer the service expects, after `act` was asked to do what the button says."""
+        ...
+
+
+class CachedToken:
+    """An access token (WeCom's, Feishu's tenant token) fetched when there is none or it is about to expire,
+    once for all the sends waiting on it, and dropped when the service says it is no longer valid.
+
+    `fetch` returns the token and its lifetime in seconds, or the service's answer when it refused one (that
+    answer is then what the send returns, for classify to read)."""
+
+    def __init__(
+        self,
+        fetch: Callable[["aiohttp.ClientSession"], Awaitable[tuple[str, float] | Response]],
+        margin_s: float = 300.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
+        self._fetch = fetch
+        self._margin = margin_s
+        self._monotonic = monotonic
+        self._token = ""
+        self._expires = 0.0
+        self._lock = asyncio.Lock()
+        self.fetches = 0  # how many times a token was asked for (tests read it)
+
+    async def get(self, session: "aiohttp.ClientSession") -> str | Response:
+        async with self._lock:
+            if self._token and self._monotonic() < self._expires:
+                return self._token
+            self.fetches += 1
+            got = await self._fetch(session)
+            if isinstance(got, Response):
+                return got
+            token, lifetime = got
+            self._token = token
+            self._expires = self._monotonic() + max(0.0, lifetime - min(self._margin, lifetime / 2))
+            return token
+
+    def forget(self, token: str) -> None:
+        """The service refused `token` (expired early, revoked): the next send fetches another."""
+        if token == self._token:
+            self._token = ""
 
 
 def retry_after_header(response: Response) -> float | None:

@@ -1,4 +1,9 @@
-"""DingTalk custom robot (钉钉自定义机器人): a markdown message to a group, signed when the robot has a secret.
+"""DingTalk custom robot (钉钉自定义机器人): a message to a group, signed when the robot has a secret.
+
+A single firing alert for the group goes as an ActionCard whose Acknowledge button is the signed ack link (the
+link opens in DingTalk's browser, where the ack page asks who acknowledges unless the person is signed in).
+A message for a person goes as markdown: DingTalk renders @-mentions in text and markdown only, and the
+mention is what makes a phone ring; its text carries the ack link.
 
 DingTalk answers HTTP 200 for nearly every error, with the reason in `errcode`; so the answer is read from the
 body, never from the status alone. The robot is throttled for 10 minutes once it gets more than 20 messages in
@@ -29,6 +34,7 @@ from amcompanion.receiver.channels.base import (
 DEFAULT_URL = "https://oapi.dingtalk.com/robot/send"
 BODY_LIMIT = 20_000  # bytes of the whole request body (errcode 460101 beyond it)
 THROTTLE_S = 600.0  # past 20/min the robot refuses everything for 10 minutes
+ACK_BUTTON = "Acknowledge"
 
 _RATE_CODES = {130101, 410100}
 _RETRY_CODES = {-1}  # system busy
@@ -64,6 +70,7 @@ class DingTalkChannel:
         keywords = settings.get("keywords") or []
         self.keywords = [str(k) for k in keywords if str(k)] if isinstance(keywords, list) else [str(keywords)]
         self.at_all = bool(settings.get("at_all", False))
+        self.action_card = bool(settings.get("action_card", True))
 
     def body(self, message: Message) -> dict:
         """The markdown message: mentions appended as `@mobile` (DingTalk renders an @ only if the text has it),
@@ -74,8 +81,13 @@ class DingTalkChannel:
         if self.keywords and not any(k in message.text for k in self.keywords):
             tail += f"\n\n{self.keywords[0]}"  # DingTalk checks the keywords against the message content
         at = {"atMobiles": mobiles, "atUserIds": user_ids, "isAtAll": self.at_all}
+        card = self.action_card and message.ack_url and message.kind == "firing" and not (mobiles or user_ids)
 
         def build(text: str) -> dict:
+            if card:
+                button = {"btnOrientation": "0", "singleTitle": ACK_BUTTON, "singleURL": message.ack_url}
+                content = {"title": message.title, "text": text + tail, **button}
+                return {"msgtype": "actionCard", "actionCard": content, "at": at}
             return {"msgtype": "markdown", "markdown": {"title": message.title, "text": text + tail}, "at": at}
 
         body = build(message.text)
@@ -127,7 +139,7 @@ class DingTalkChannel:
     @staticmethod
     def _mentions(recipient: dict[str, str]) -> tuple[list[str], list[str]]:
         number = recipient.get("dingtalk_mobile") or recipient.get("phone") or ""
-        user_id = recipient.get("dingtalk_userid") or ""
+        user_id = recipient.get("dingtalk_user_id") or ""
         return ([mainland_mobile(number)] if number else []), ([user_id] if user_id else [])
 
 

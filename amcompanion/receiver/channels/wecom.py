@@ -60,7 +60,7 @@ class WeComChannel:
         self.msgtype = str(settings.get("msgtype") or "markdown")
 
     def body(self, message: Message) -> dict:
-        user_id = message.recipient.get("wecom_userid", "")
+        user_id = message.recipient.get("wecom_user_id", "")
         number = message.recipient.get("wecom_mobile") or message.recipient.get("phone") or ""
         msgtype = self.msgtype
         if msgtype == "markdown" and number and not user_id:
