@@ -1003,7 +1003,7 @@ def channels_command(args: argparse.Namespace) -> int:
 
     from amcompanion.catalog.diagnostics import CatalogError
     from amcompanion.receiver.channels import CHANNEL_TYPES
-    from amcompanion.receiver.channels.twilio_sms import NOT_SENT
+    from amcompanion.receiver.channels.base import NOT_SENT
     from amcompanion.receiver.config import LenientEnvironment, load_receiver_config, mask
     from amcompanion.receiver.probe import ProbeError, probe
 

@@ -139,14 +139,16 @@ async def delivery(
     to: list[str] | None = None,
     on_resolve: str = "notify_previous",
     give_up_after_s: float = 3600,
+    contacts: dict[str, dict[str, str]] | None = None,
 ) -> AsyncIterator[Delivery]:
-    """A receiver on loopback with `channel` (its settings, `type` included) as `under-test`."""
+    """A receiver on loopback with `channel` (its settings, `type` included) as `under-test`, and `contacts`
+    (default CONTACTS)."""
     target: dict = {"channel": "under-test", **({"to": to} if to else {})}
     config = {
         "version": 1,
         "receiver": {"url": "http://127.0.0.1:1", "external_url": "https://alerts.example.com"},
         "severities": ["info", "warning", "critical"],
-        "contacts": CONTACTS,
+        "contacts": CONTACTS if contacts is None else contacts,
         "channels": {"under-test": channel},
         "escalations": {"oncall": {"steps": [{"after": "0s", "notify": [target]}], "on_resolve": on_resolve}},
     }

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,8 +26,9 @@ from amcompanion.demo.drive import Undrivable, choose
 from amcompanion.demo.plan import Placeholders, compress, on_loopback
 from amcompanion.demo.stand_ins import BUILDERS, Unsupported, base_url, place, stand_in
 from amcompanion.emit.files import write_catalog
-from amcompanion.receiver.channels import CHANNEL_TYPES, Message
+from amcompanion.receiver.channels import CHANNEL_TYPES
 from amcompanion.receiver.config import load_receiver_config
+from amcompanion.receiver.messages import Renderer
 from amcompanion.schedules.oncall import on_call
 from tests.conftest import ROOT, require_tool
 
@@ -56,7 +58,7 @@ def test_compress_divides_every_wait_and_keeps_what_promql_measures(tmp_path: Pa
     steps = [(s.after_ms, [n.channel for n in s.notify]) for s in fast.policies["infra-oncall"].steps]
     assert steps == [
         (0, ["ops-dingtalk", "ops-wecom"]),
-        (10_000, ["sms", "mail"]),
+        (10_000, ["sms", "mail", "ops-slack"]),
         (20_000, ["voice", "voice", "ops-feishu"]),
     ]
     assert fast.policies["infra-oncall"].repeat_every_ms == 30_000
@@ -116,7 +118,7 @@ def _demo_tools() -> None:
     require_tool("prometheus-alertmanager")
 
 
-def test_demo_fires_escalates_is_acknowledged_through_the_link_and_resolves(tmp_path: Path) -> None:
+def test_demo_fires_escalates_is_acknowledged_with_a_chat_button_and_resolves(tmp_path: Path) -> None:
     """HighMemory: an expression over two gauges, one of them driven, with three levels."""
     _demo_tools()
     workdir = tmp_path / "demo"
@@ -149,14 +151,17 @@ def test_demo_fires_escalates_is_acknowledged_through_the_link_and_resolves(tmp_
         "receiver: escalation level 1: ops-dingtalk, ops-wecom",
         "waiting for level 2: nobody acknowledges within 10m, here 10 s",
         "… still waiting for escalation level 2's messages (5 s; the demo gives up after",
-        f"receiver: escalation level 2 (nobody acknowledged within 10m): sms to {person}, mail to alice, bob; {person}"
-        " is on call for infra-primary",
-        f"{person} opens the link in the message and presses Acknowledge: HTTP 200, “HighMemory is acknowledged by "
-        f"{person}.",
+        f"receiver: escalation level 2 (nobody acknowledged within 10m): sms to {person}, mail to alice, bob,"
+        f" ops-slack; {person} is on call for infra-primary",
+        f"{person} presses Acknowledge on the message in Slack app ops-slack: the chat's signed call to the receiver"
+        " is answered HTTP 200",
         f"receiver: acknowledged by {person}; no further escalation",
+        "Slack app ops-slack → #C0OPS0001 (updated)",
+        f"Acknowledged by {person} (via Slack) at 20",
         f"exporter: back to {memory} 28: HighMemory's expression is 72",
         "receiver: resolved; infra-oncall sends resolve notices",
-        f"done: HighMemory (warning) fired, escalated to level 2, was acknowledged by {person} through the link",
+        f"done: HighMemory (warning) fired, escalated to level 2, was acknowledged by {person} through the Slack app"
+        " ops-slack button",
         "stopping Prometheus, Alertmanager, Datasette",
     ]
     positions = [out.find(stage) for stage in stages]
@@ -181,7 +186,7 @@ def test_demo_fires_escalates_is_acknowledged_through_the_link_and_resolves(tmp_
     ]
     assert events == ["firing", "resolved"]
     acks = conn.execute("SELECT by, via FROM acks WHERE alert_id = ?", [alert["id"]]).fetchall()
-    assert [tuple(a) for a in acks] == [(person, "link")]
+    assert [tuple(a) for a in acks] == [(person, "chat")]
     sent = conn.execute(
         "SELECT kind, step, channel, recipient, status FROM notifications WHERE alert_id = ? ORDER BY kind, step, "
         "channel, recipient",
@@ -192,10 +197,12 @@ def test_demo_fires_escalates_is_acknowledged_through_the_link_and_resolves(tmp_
         ("firing", 1, "ops-wecom", "", "sent"),
         ("firing", 2, "mail", "alice", "sent"),
         ("firing", 2, "mail", "bob", "sent"),
+        ("firing", 2, "ops-slack", "", "sent"),
         ("firing", 2, "sms", person, "sent"),
         ("resolved", 0, "mail", "alice", "sent"),
         ("resolved", 0, "mail", "bob", "sent"),
         ("resolved", 0, "ops-dingtalk", "", "sent"),
+        ("resolved", 0, "ops-slack", "", "sent"),
         ("resolved", 0, "ops-wecom", "", "sent"),
         ("resolved", 0, "sms", person, "sent"),
     ]
@@ -296,12 +303,67 @@ EXTRA_CHANNELS = {  # types the bundled catalog does not use, as a catalog would
         "url": "https://prod-00.westus.logic.azure.com:443/workflows/0123abcd/triggers/manual/paths/invoke"
         "?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=demo-teams-signature",
     },
+    "incidents": {"type": "pagerduty", "routing_key": Placeholders()["PD_ROUTING_KEY"]},
+    "wecom-app": {
+        "type": "wecom_app",
+        "corp_id": "ww0demo",
+        "corp_secret": "demo-secret",
+        "agent_id": "1000002",
+        "toparty": "2",
+    },
+    "feishu-app": {
+        "type": "feishu_app",
+        "app_id": "cli_demo",
+        "app_secret": "demo-secret",
+        "verification_token": "demo-token",
+        "encrypt_key": "demo-key",
+        "chat_id": "oc_demo",
+    },
+    "aliyun-sms": {
+        "type": "aliyun_sms",
+        "access_key_id": "LTAIdemo",
+        "access_key_secret": "demo-secret",
+        "sign_name": "amcompanion",
+        "template_code": "SMS_100000001",
+    },
+    "aliyun-voice": {
+        "type": "aliyun_voice",
+        "access_key_id": "LTAIdemo",
+        "access_key_secret": "demo-secret",
+        "tts_code": "TTS_100000001",
+    },
+    "tencent-sms": {
+        "type": "tencent_sms",
+        "secret_id": "AKIDdemo",
+        "secret_key": "demo-key",
+        "sdk_app_id": "1400000001",
+        "sign_name": "amcompanion",
+        "template_id": "100001",
+    },
+    "tencent-voice": {
+        "type": "tencent_voice",
+        "secret_id": "AKIDdemo",
+        "secret_key": "demo-key",
+        "sdk_app_id": "1400000002",
+        "template_id": "200001",
+    },
 }
+PERSONAL = {
+    "twilio_sms",
+    "twilio_voice",
+    "email",
+    "telegram",
+    "tencent_sms",
+    "tencent_voice",
+    "aliyun_sms",
+    "aliyun_voice",
+}  # reach alice herself
 
 
 async def test_every_stand_in_takes_its_channels_real_request_and_shows_the_message(tmp_path: Path) -> None:
     """The channel's own code (signatures, credentials, wire format) against its stand-in, for every type the
-    demo supports: the stand-in accepts it, and shown() is what the reader sees."""
+    demo supports, with the message the type's default template makes: the stand-in accepts it, and shown() is
+    what the reader sees."""
     _, fast = demo_catalog(tmp_path)
     out = tmp_path / "generated"
     write_catalog(fast, out, 1)
@@ -309,27 +371,33 @@ async def test_every_stand_in_takes_its_channels_real_request_and_shows_the_mess
     settings = {**config.channels, **EXTRA_CHANNELS}
     assert {str(s["type"]) for s in settings.values()} == set(BUILDERS)
     alice = dict(config.contacts["alice"])
+    renderer = Renderer(settings, None)
+    alert = {
+        "id": 1,
+        "alertname": "HighMemory",
+        "severity": "warning",
+        "labels": {"alertname": "HighMemory", "severity": "warning", "instance": "demo-node"},
+        "annotations": {"summary": "Memory usage is 93% on demo-node"},
+        "starts_at": "2026-11-22T22:47:24.568000Z",
+        "fingerprint": "00000000000000a1",
+    }
     async with aiohttp.ClientSession() as session:
         for name, channel_settings in settings.items():
-            port, listening = place(str(channel_settings["type"]))
+            kind = str(channel_settings["type"])
+            port, listening = place(kind)
             stand = stand_in(name, channel_settings, config.contacts, port, listening)
-            channel = CHANNEL_TYPES[str(channel_settings["type"])](
-                name, {**channel_settings, "base_url": base_url(str(channel_settings["type"]), port)}
-            )
+            channel = CHANNEL_TYPES[kind](name, {**channel_settings, "base_url": base_url(kind, port)})
             # to a person where the channel can address one (telegram: alice's own chat, which the stand-in
             # knows from the contacts), else to the channel's group
-            personal = channel_settings["type"] in ("twilio_sms", "twilio_voice", "email", "telegram")
-            message = Message(
-                kind="firing",
-                title="[WARNING] HighMemory",
-                text="[WARNING] HighMemory\nMemory usage is 93% on demo-node",
-                alerts=[{"alertname": "HighMemory", "severity": "warning", "labels": {}, "annotations": {}}],
-                recipient=alice if personal else {},
-                recipient_name="alice" if personal else "",
-                ack_url="http://127.0.0.1:1/ack/1.2.abc",
+            personal = kind in PERSONAL
+            message = replace(
+                renderer.render(
+                    name, "firing", [alert], "alice" if personal else "", alice if personal else {},
+                    "http://127.0.0.1:1/ack/1.2.abc",
+                ),
                 notification_id=1,
                 external_url="http://127.0.0.1:1",
-            )
+            )  # fmt: skip
             await stand.start()
             try:
                 response = await channel.send(session, message)
@@ -337,10 +405,14 @@ async def test_every_stand_in_takes_its_channels_real_request_and_shows_the_mess
             finally:
                 await stand.stop()
             (shown,) = stand.shown()
-            assert "Memory usage is 93% on demo-node" in shown.text, (name, shown)
+            assert "HighMemory" in shown.text, (name, shown)
             reached = {
                 "twilio_sms": f"SMS to {alice['phone']}",
                 "twilio_voice": f"call to {alice['phone']}",
+                "aliyun_sms": f"SMS to {alice['phone'].removeprefix('+86')}",  # as Aliyun takes mainland numbers
+                "aliyun_voice": f"call to {alice['phone'].removeprefix('+86')}",
+                "tencent_sms": f"SMS to {alice['phone']}",
+                "tencent_voice": f"call to {alice['phone']}",
                 "email": alice["email"],
                 "telegram": f"chat {alice['telegram_chat_id']}",
                 "dingtalk": "the group",
@@ -349,8 +421,12 @@ async def test_every_stand_in_takes_its_channels_real_request_and_shows_the_mess
                 "slack": "the channel",
                 "discord": "the channel",
                 "teams": "the channel",
+                "slack_app": "#C0OPS0001",
+                "pagerduty": "PagerDuty",
+                "wecom_app": "department 2",
+                "feishu_app": "the group oc_demo",
             }
-            assert shown.to == reached[str(channel_settings["type"])], (name, shown)
+            assert shown.to == reached[kind], (name, shown)
 
 
 def test_bad_options_are_refused_before_anything_starts(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -67,8 +67,9 @@ def test_notifications_made_again_for_the_acknowledged_kind_keep_rows_columns_an
                     schema.m0004_people_and_events):  # fmt: skip
         earlier(db)  # the schema as m0004 left it, then a page in the table m0005 makes again
     conn.execute(
-        "INSERT INTO alerts (id, fingerprint, alertname, labels, annotations, policy, status, starts_at, first_notice_at)"
-        " VALUES (1, 'f', 'A', '{}', '{}', 'p', 'firing', '2026-11-20T10:00:00.000000Z', '2026-11-20T10:00:00.000000Z')"
+        "INSERT INTO alerts (id, fingerprint, alertname, labels, annotations, policy, status, starts_at,"
+        " first_notice_at) VALUES (1, 'f', 'A', '{}', '{}', 'p', 'firing', '2026-11-20T10:00:00.000000Z',"
+        " '2026-11-20T10:00:00.000000Z')"
     )
     conn.execute(
         "INSERT INTO notifications (alert_id, kind, channel, recipient, step, status, queued_at, sent_at,"

@@ -667,7 +667,8 @@ class CatalogReader:
         if isinstance(value, str | dict):
             value = [value]
         if not isinstance(value, list) or not value:
-            r.error(path, f"expected a list of channels, got {_got(value)}")
+            got = "an empty list: a step must notify someone" if value == [] else _got(value)
+            r.error(path, f"expected a list of channels, got {got}")
             return []
         targets = []
         for i, item in enumerate(value):

@@ -279,7 +279,7 @@ CHANNELS = {
         {
             "corp_id": doc(STRING, "the company's corp id (ww…)"),
             "corp_secret": doc(SECRET, "the application's secret, as ${ENV_VAR}"),
-            "agent_id": doc(STRING, "the application's AgentId"),
+            "agent_id": doc(STRING, "the application's AgentId (a number)"),
         },
         {
             "msgtype": doc(STRING, "markdown (default) or textcard (a card with the ack link as its button)"),

@@ -6,6 +6,7 @@ so what runs is what `amcompanion compile` would write, only faster and local.
 
 import copy
 import dataclasses
+import hashlib
 from collections.abc import Iterator, Mapping
 
 from amcompanion.catalog.durations import format_duration, parse_duration
@@ -104,7 +105,8 @@ class Placeholders(Mapping[str, str]):
         return isinstance(name, str)
 
     def __getitem__(self, name: str) -> str:
-        return f"demo-{name.lower().replace('_', '-')}"
+        """32 letters and digits: a shape every service's fake takes for a key (PagerDuty's routing key is checked)."""
+        return "demo" + hashlib.sha256(name.encode()).hexdigest()[:28]
 
     def __iter__(self) -> Iterator[str]:
         return iter(())

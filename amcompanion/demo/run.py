@@ -34,7 +34,7 @@ from amcompanion.demo.daemons import Daemon
 from amcompanion.demo.drive import TARGET_LABELS, Drive, choose
 from amcompanion.demo.exporter import Exporter
 from amcompanion.demo.plan import Placeholders, compress, on_loopback
-from amcompanion.demo.stand_ins import StandIn, base_url, place, stand_in
+from amcompanion.demo.stand_ins import StandIn, base_url, place, press_acknowledge, stand_in
 from amcompanion.emit.files import write_catalog
 from amcompanion.receiver.app import make_app
 from amcompanion.receiver.config import ReceiverConfig, load_receiver_config
@@ -63,22 +63,27 @@ class Progress:
     prometheus_state: str = "inactive"
     alert: dict | None = None
     acked_via: str = ""
-    printed: dict[str, int] = field(default_factory=dict)  # stand-in → messages printed
+    printed: dict[str, list[str]] = field(default_factory=dict)  # stand-in → the texts of its messages printed
 
     def say(self, text: str) -> None:
         self.said = time.monotonic()
         print(f"[{self.said - self.started:6.1f}s] {text}", file=self.out, flush=True)
 
     def show(self, stand: StandIn) -> None:
-        shown = stand.shown()
-        for message in shown[self.printed.get(stand.channel, 0) :]:
+        """The stand-in's new messages, and those changed since they were printed (a chat message updated in
+        place when its button was pressed)."""
+        shown, printed = stand.shown(), self.printed.setdefault(stand.channel, [])
+        for n, message in enumerate(shown):
+            if n < len(printed) and printed[n] == message.text:
+                continue
             lines = message.text.strip().splitlines()
             cut = lines[:SHOWN_LINES] + (
                 [f"… ({plural(len(lines) - SHOWN_LINES, 'more line')})"] if len(lines) > SHOWN_LINES else []
             )
             body = "\n".join(f"          │ {line}" for line in cut)
-            self.say(f"{stand.label} → {message.to}\n{body}")
-        self.printed[stand.channel] = len(shown)
+            updated = " (updated)" if n < len(printed) else ""
+            self.say(f"{stand.label} → {message.to}{updated}\n{body}")
+        self.printed[stand.channel] = [message.text for message in shown]
 
 
 @dataclass
@@ -379,9 +384,21 @@ def _ack_link(demo: Demo, alert_id: int, pages: list[tuple[str, str]]) -> tuple[
 
 
 async def _acknowledge(session: aiohttp.ClientSession, demo: Demo, progress: Progress, alert: dict) -> None:
-    """As a person would, through the link in a message; through the receiver's API when no message has one."""
+    """As a person would: with the button of a chat message that has one, else through the link in a message;
+    through the receiver's API when no message has either."""
     alert_id = alert["id"]
-    found = _ack_link(demo, alert_id, alert["pages"].get(alert["escalation_level"], []))
+    pages = alert["pages"].get(alert["escalation_level"], [])
+    people = list(dict.fromkeys([recipient for _, recipient in pages if recipient] + list(demo.config.contacts)))
+    for stand in demo.stand_ins:
+        settings = demo.config.channels[stand.channel]
+        pressed = await press_acknowledge(stand, session, demo.url("receiver"), people, demo.config.contacts, settings)
+        if pressed is not None:
+            person, status = pressed
+            progress.acked_via = f"the {stand.label} button"
+            progress.say(f"{person} presses Acknowledge on the message in {stand.label}: the chat's signed call to"
+                         f" the receiver is answered HTTP {status}")  # fmt: skip
+            return
+    found = _ack_link(demo, alert_id, pages)
     if found is None:
         url = f"{demo.url('receiver')}/api/v1/alerts/{alert_id}/ack"
         headers = {"Authorization": f"Bearer {demo.token}"}

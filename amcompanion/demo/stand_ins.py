@@ -6,21 +6,29 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
+import aiohttp
 from aiohttp import web
 
 from amcompanion.demo.daemons import free_port, reserve, serve_app
 from amcompanion.fakes import Shown
+from amcompanion.fakes.aliyun import FakeAliyun
 from amcompanion.fakes.dingtalk import FakeDingTalk
 from amcompanion.fakes.discord import FakeDiscord
 from amcompanion.fakes.feishu import FakeFeishu, FeishuBot
+from amcompanion.fakes.feishu_app import FakeFeishuApp, FeishuUser
+from amcompanion.fakes.pagerduty import FakePagerDuty
 from amcompanion.fakes.slack import FakeSlack
+from amcompanion.fakes.slack_app import FakeSlackApp
 from amcompanion.fakes.smtp import FakeSMTP
 from amcompanion.fakes.teams import FakeTeams
 from amcompanion.fakes.telegram import FakeTelegram
+from amcompanion.fakes.tencent import FakeTencent
 from amcompanion.fakes.twilio import FakeTwilio
 from amcompanion.fakes.wecom import FakeWeCom
+from amcompanion.fakes.wecom_app import FakeWeComApp
 
 Settings = Mapping[str, object]
+SLACK_ACK = "amcompanion_ack"  # the action id of the Acknowledge button amcompanion's Slack messages carry
 Contacts = Mapping[str, Mapping[str, str]]
 
 
@@ -47,6 +55,47 @@ def _smtp(settings: Settings, contacts: Contacts, port: int) -> FakeSMTP:
     return FakeSMTP(str(username) if username else None, str(password) if password else None, port=port)
 
 
+def _wecom_app(settings: Settings, contacts: Contacts, port: int) -> FakeWeComApp:
+    """The app as configured: the contacts' WeCom ids are its members, the channel's departments and tags exist."""
+
+    def ids(key: str) -> dict[str, list[str]]:
+        return {part.strip(): [] for part in str(settings.get(key) or "").split("|") if part.strip()}
+
+    agent = str(settings["agent_id"]).strip()
+    return FakeWeComApp(
+        corp_id=str(settings["corp_id"]),
+        corp_secret=str(settings["corp_secret"]),
+        agent_id=int(agent) if agent.isdigit() else 0,
+        users={c["wecom_user_id"] for c in contacts.values() if c.get("wecom_user_id")} or None,
+        parties=ids("toparty"),
+        tags=ids("totag"),
+    )
+
+
+def _slack_app(settings: Settings, contacts: Contacts, port: int) -> FakeSlackApp:
+    """The app's bot, a member of the channel it posts to; the contacts with a Slack id are the workspace's members."""
+    users = {c["slack_user_id"]: name for name, c in contacts.items() if "slack_user_id" in c}
+    return FakeSlackApp(bot_token=str(settings["bot_token"]), joined={str(settings["channel"])}, users=users)
+
+
+def _feishu_app(settings: Settings, contacts: Contacts, port: int) -> FakeFeishuApp:
+    """The app with the channel's credentials, its bot in the channel's group, the contacts with a Feishu id as
+    members of the tenant (a contact known only by user_id gets an open_id made up from its name)."""
+    users = [
+        FeishuUser(c.get("feishu_open_id") or f"ou_{name}", c.get("feishu_user_id", ""), name)
+        for name, c in contacts.items()
+        if c.get("feishu_open_id") or c.get("feishu_user_id")
+    ]
+    return FakeFeishuApp(
+        app_id=str(settings["app_id"]),
+        app_secret=str(settings["app_secret"]),
+        verification_token=str(settings.get("verification_token") or ""),
+        encrypt_key=str(settings.get("encrypt_key") or ""),
+        users=users,
+        chats={str(settings["chat_id"])} if settings.get("chat_id") else set(),
+    )
+
+
 # channel type → the fake that stands in for the service, from the channel's settings and the contacts
 BUILDERS: dict[str, Callable[[Settings, Contacts, int], object]] = {
     "dingtalk": lambda s, c, p: FakeDingTalk(token=_query(s, "access_token"), secret=str(s.get("secret") or "")),
@@ -56,8 +105,16 @@ BUILDERS: dict[str, Callable[[Settings, Contacts, int], object]] = {
     "discord": lambda s, c, p: FakeDiscord(webhook_id=_path(s)[-2], token=_path(s)[-1]),
     "teams": lambda s, c, p: FakeTeams(workflow=_path(s)[-5], signature=_query(s, "sig")),
     "telegram": _telegram,
+    "pagerduty": lambda s, c, p: FakePagerDuty(routing_keys={str(s["routing_key"])}),
+    "wecom_app": _wecom_app,
+    "slack_app": _slack_app,
+    "feishu_app": _feishu_app,
     "twilio_sms": _twilio,
     "twilio_voice": _twilio,
+    "aliyun_sms": lambda s, c, p: FakeAliyun.from_settings(s),
+    "aliyun_voice": lambda s, c, p: FakeAliyun.from_settings(s),
+    "tencent_sms": lambda s, c, p: FakeTencent.for_channel(s),
+    "tencent_voice": lambda s, c, p: FakeTencent.for_channel(s),
     "email": _smtp,
 }
 LABELS = {
@@ -68,8 +125,16 @@ LABELS = {
     "discord": "Discord",
     "teams": "Teams",
     "telegram": "Telegram",
+    "pagerduty": "PagerDuty",
+    "wecom_app": "WeCom app",
+    "slack_app": "Slack app",
+    "feishu_app": "Feishu app",
     "twilio_sms": "Twilio SMS",
     "twilio_voice": "Twilio voice",
+    "aliyun_sms": "Aliyun SMS",
+    "aliyun_voice": "Aliyun voice",
+    "tencent_sms": "Tencent SMS",
+    "tencent_voice": "Tencent voice",
     "email": "email",
 }
 
@@ -117,6 +182,39 @@ class StandIn:
             self.fake.__exit__()
         elif self._runner is not None:
             await self._runner.cleanup()
+
+
+async def press_acknowledge(
+    stand: StandIn, session: aiohttp.ClientSession, receiver_url: str, people: list[str], contacts: Contacts,
+    settings: Settings,
+) -> tuple[str, int] | None:  # fmt: skip
+    """Press Acknowledge on the newest message that still has the button, as the chat service would (a signed call
+    to the receiver), for the first of `people` the chat knows: (who pressed, the HTTP status of the receiver's
+    answer); None when this stand-in's messages have no such button or the chat knows none of them."""
+    fake = stand.fake
+    if isinstance(fake, FakeSlackApp):
+        person = next((p for p in people if contacts.get(p, {}).get("slack_user_id")), None)
+        pressable = fake.pressable(SLACK_ACK)
+        if person is None or not pressable:
+            return None
+        user, secret = contacts[person]["slack_user_id"], str(settings["signing_secret"])
+        status, _ = await fake.click(
+            session, f"{receiver_url}/slack/interactions", pressable[-1], user, SLACK_ACK, secret
+        )
+        return person, status
+    if isinstance(fake, FakeFeishuApp):
+        open_ids = {u.open_id: u.open_id for u in fake.users} | {u.user_id: u.open_id for u in fake.users if u.user_id}
+
+        def open_id(person: str) -> str:
+            contact = contacts.get(person, {})
+            return open_ids.get(contact.get("feishu_open_id") or contact.get("feishu_user_id") or "", "")
+
+        person = next((p for p in people if open_id(p)), None)
+        if person is None or not fake.pressable():
+            return None
+        status, _ = await fake.click(session, f"{receiver_url}/feishu/card", fake.pressable()[-1], open_id(person))
+        return person, status
+    return None
 
 
 def place(channel_type: str) -> tuple[int, socket.socket | None]:

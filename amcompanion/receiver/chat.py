@@ -71,7 +71,10 @@ def _interactive(receiver: Receiver, path: str) -> Iterator[Interactive]:
 async def press(receiver: Receiver, click: Click) -> ClickAnswer:
     """Do what the button says as the contact the presser is; or say why not, for the chat to show."""
     contacts = receiver.config.contacts
-    person = next((name for name, fields in contacts.items() if fields.get(click.user_field) == click.user_id), None)
+    ids = {click.user_field: click.user_id, **click.other_ids}
+    person = next(
+        (name for name, fields in contacts.items() if any(fields.get(f) == value for f, value in ids.items())), None
+    )
     presser = click.user_name or click.user_id
     if person is None:
         log.warning("chat: %s (%s %s) pressed %s on alert %s: not a contact", presser, click.user_field,
@@ -96,7 +99,7 @@ async def press(receiver: Receiver, click: Click) -> ClickAnswer:
     if alert["already_acknowledged"]:
         by = display_name(contacts, alert["acked_by"])
         return ClickAnswer(True, f"Already acknowledged by {by}.", person, alert)
-    return ClickAnswer(True, f"Acknowledged by {name}. Escalation has stopped.", person, alert)
+    return ClickAnswer(True, f"Acknowledged by {name}.", person, alert)
 
 
 async def _follow_up(after, session: aiohttp.ClientSession) -> None:  # type: ignore[no-untyped-def]

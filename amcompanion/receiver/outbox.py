@@ -423,8 +423,8 @@ class Lane:
             return replace(self._internal("could not send the message", exc), template_error=rendered.template_error)
         kind = "SMTP" if getattr(self.channel, "type", "") == "email" else "HTTP"
         return Attempt(
-            Outcome(outcome.result, outbox.mask(outcome.reason), outcome.retry_after),
-            channel_fault=outcome.result == "retry",
+            replace(outcome, reason=outbox.mask(outcome.reason)),
+            channel_fault=outcome.result == "retry" and not outcome.recipient_limit,
             template_error=rendered.template_error,
             answer=f"{kind} {response.status}" if response.status else outbox.mask(outcome.reason),
         )

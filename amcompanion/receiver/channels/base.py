@@ -43,6 +43,9 @@ class Outcome:
     result: Literal["ok", "retry", "permanent"]
     reason: str = ""
     retry_after: float | None = None  # seconds the service asked us to wait
+    # a retry for the recipient's own limit (a per-number flow control): the channel itself is fine, so its other
+    # recipients' messages go on; only this one waits
+    recipient_limit: bool = False
 
 
 class Channel(Protocol):
@@ -64,6 +67,7 @@ class Click:
     action: Literal["ack", "resolve"]
     alert_id: int
     user_name: str = ""  # the presser's name in the chat, for the answer's wording
+    other_ids: Mapping[str, str] = field(default_factory=dict)  # more of the presser's ids (Feishu: user_id too)
 
 
 @dataclass(frozen=True)
@@ -203,6 +207,29 @@ def coded_answer(
     if not isinstance(code, int):  # a 200 that is not the API's answer (a proxy page): not proof of delivery
         return Outcome("retry", f"unexpected answer: {response.body[:200].decode('utf-8', 'replace').strip()}"), 0, ""
     return (Outcome("ok") if code == 0 else None), code, text
+
+
+NOT_SENT = "X-Amcompanion-Not-Sent"  # marks an answer made up here: nothing went to the service
+
+
+def not_sent(reason: str) -> Response:
+    """A permanent failure decided here, before any call (a contact without the address the channel needs): the
+    reason is the body, and the mark tells `classify` and `amcompanion channels test` that no service answered."""
+    return Response(400, {NOT_SENT: "1"}, reason.encode())
+
+
+def not_sent_outcome(response: Response) -> Outcome | None:
+    """classify's first question: an answer `not_sent` made is permanent, with its reason; None for a service's."""
+    return Outcome("permanent", response.body.decode()) if response.headers.get(NOT_SENT) else None
+
+
+def phone_of(message: Message) -> str:
+    return str(message.recipient.get("phone") or "").strip().replace(" ", "").replace("-", "")
+
+
+def no_phone(message: Message, verb: str) -> Response:
+    who = message.recipient_name or "the recipient"
+    return not_sent(f"not sent: {who} has no phone number to {verb} (contact field `phone`)")
 
 
 def mainland_mobile(number: str) -> str:

@@ -3,6 +3,9 @@
 Feishu answers most failures with HTTP 200 and a non-zero `code`, so the status alone says nothing. Its
 signature is not DingTalk's: `timestamp + "\\n" + secret` is the HMAC-SHA256 *key* of an empty message, the
 timestamp is in seconds, and both go into the JSON body.
+
+The card's frame (header coloured by kind, markdown text, buttons) and the cutting of a text to a body limit are
+shared with the app bot (`feishu_app`), whose message is the same card.
 """
 
 import base64
@@ -10,6 +13,7 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Callable
 
 import aiohttp
 
@@ -32,6 +36,41 @@ def sign(secret: str, timestamp: int) -> str:
 def mention(recipient: dict[str, str]) -> str:
     """The id Feishu mentions the contact by (open_id `ou_…` or user_id), or "" for a group message."""
     return recipient.get("feishu_open_id") or recipient.get("feishu_user_id") or ""
+
+
+def card_header(title: str, colour: str) -> dict:
+    return {"template": colour, "title": {"tag": "plain_text", "content": truncate(title, TITLE_LIMIT, marker="…")}}
+
+
+def link_button(label: str, url: str, style: str) -> dict:
+    """A card button that opens `url` (the only kind a custom bot's card may have: nobody receives a click)."""
+    return {"tag": "button", "text": {"tag": "plain_text", "content": label}, "type": style, "url": url}
+
+
+def card(message: Message, markdown: str, buttons: list[dict], config: dict) -> dict:
+    """A card (JSON 1.0): the title in a header red for firing, green for resolved, the text, a row of buttons."""
+    elements: list[dict] = [{"tag": "markdown", "content": markdown}]
+    if buttons:
+        elements.append({"tag": "action", "actions": buttons})
+    colour = "green" if message.kind == "resolved" else "red"
+    return {"config": config, "header": card_header(message.title, colour), "elements": elements}
+
+
+def fitted(encode: Callable[[str], str], text: str, limit: int) -> str:
+    """`encode(text)` with the text cut (marked) until the encoding is within `limit` bytes. JSON escaping (quotes,
+    newlines; twice over for a card sent as a string) makes a text take more room in a body than on its own: cut it
+    in proportion and measure again, as escapes need not be spread evenly."""
+    overhead = len(encode("").encode())
+    while True:
+        encoded = encode(text)
+        size = len(encoded.encode())
+        if size <= limit or not text:
+            return encoded
+        in_body, in_text = size - overhead, len(text.encode())
+        shorter = truncate(text, max(0, in_text * (limit - overhead) // in_body - 16), measure="bytes")
+        if shorter == text:  # nothing left to cut: the rest of the message alone is too big (Feishu will say so)
+            return encoded
+        text = shorter
 
 
 class FeishuChannel:
@@ -57,20 +96,11 @@ class FeishuChannel:
         if self.secret:
             timestamp = int(now if now is not None else time.time())
             signature = {"timestamp": str(timestamp), "sign": sign(self.secret, timestamp)}
-        text = message.text
-        overhead = len(json.dumps({**self._payload(message, ""), **signature}, ensure_ascii=False).encode())
-        while True:
-            encoded = json.dumps({**self._payload(message, text), **signature}, ensure_ascii=False)
-            size = len(encoded.encode())
-            if size <= BODY_LIMIT:
-                return encoded
-            # JSON escaping (quotes, newlines) makes the text take more room in the body than on its own: cut it in
-            # proportion, and measure again (escapes need not be spread evenly)
-            in_body, in_text = size - overhead, len(text.encode())
-            shorter = truncate(text, max(0, in_text * (BODY_LIMIT - overhead) // in_body - 16), measure="bytes")
-            if shorter == text:  # nothing left to cut: the rest of the message alone is too big (Feishu will say so)
-                return encoded
-            text = shorter
+        return fitted(
+            lambda text: json.dumps({**self._payload(message, text), **signature}, ensure_ascii=False),
+            message.text,
+            BODY_LIMIT,
+        )
 
     def _payload(self, message: Message, text: str) -> dict:
         who = mention(message.recipient)
@@ -85,16 +115,10 @@ class FeishuChannel:
             if message.ack_url:
                 lines.append([{"tag": "a", "text": "Acknowledge", "href": message.ack_url}])
             return {"msg_type": "post", "content": {"post": {"en_us": {"title": title, "content": lines}}}}
-        elements: list[dict] = [{"tag": "markdown", "content": (f"<at id={who}></at> " if who else "") + text}]
-        if message.ack_url:  # a button too: it survives truncation of the text, and is one tap on a phone
-            button = {"tag": "button", "text": {"tag": "plain_text", "content": "Acknowledge"}, "type": "danger"}
-            elements.append({"tag": "action", "actions": [{**button, "url": message.ack_url}]})
-        colour = "green" if message.kind == "resolved" else "red"
-        header = {"template": colour, "title": {"tag": "plain_text", "content": title}}
-        return {
-            "msg_type": "interactive",
-            "card": {"config": {"wide_screen_mode": True}, "header": header, "elements": elements},
-        }
+        # a button too: it survives truncation of the text, and is one tap on a phone
+        buttons = [link_button("Acknowledge", message.ack_url, "danger")] if message.ack_url else []
+        markdown = (f"<at id={who}></at> " if who else "") + text
+        return {"msg_type": "interactive", "card": card(message, markdown, buttons, {"wide_screen_mode": True})}
 
     def classify(self, response: Response) -> Outcome:
         answer = json_answer(response)

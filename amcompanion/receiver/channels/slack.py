@@ -21,6 +21,29 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def mention(message: Message) -> str:
+    """`<@U…> ` when the message is for a contact with a Slack id: Slack notifies them by name."""
+    who = message.recipient.get("slack_user_id", "")
+    return f"<@{who}> " if who else ""
+
+
+def message_blocks(message: Message) -> list[dict]:
+    """The title as a header block and the text (the mention first) as a mrkdwn section, each within Block Kit's
+    limits; the Slack app channel posts the same two blocks, with its own buttons after them."""
+    return [
+        {"type": "header", "text": {"type": "plain_text", "text": truncate(message.title, HEADER_LIMIT, marker="…")}},
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": truncate(mention(message) + message.text, SECTION_LIMIT)},
+        },
+    ]
+
+
+def fallback_text(message: Message) -> str:
+    """The top-level `text`: what notifications show when the blocks carry the message."""
+    return truncate(mention(message) + escape(message.title), FALLBACK_LIMIT)
+
+
 class SlackChannel:
     type = "slack"
 
@@ -35,20 +58,11 @@ class SlackChannel:
             return Response(response.status, response.headers, await response.read())
 
     def body(self, message: Message) -> dict:
-        who = message.recipient.get("slack_user_id", "")
-        at = f"<@{who}> " if who else ""
-        blocks: list[dict] = [
-            {
-                "type": "header",
-                "text": {"type": "plain_text", "text": truncate(message.title, HEADER_LIMIT, marker="…")},
-            },
-            {"type": "section", "text": {"type": "mrkdwn", "text": truncate(at + message.text, SECTION_LIMIT)}},
-        ]
+        blocks = message_blocks(message)
         if message.ack_url:  # a button too: it survives truncation of the text
             button = {"type": "button", "text": {"type": "plain_text", "text": "Acknowledge"}, "style": "danger"}
             blocks.append({"type": "actions", "elements": [{**button, "url": message.ack_url, "action_id": "ack"}]})
-        fallback = truncate(at + escape(message.title), FALLBACK_LIMIT)
-        return {"text": fallback, "blocks": blocks, **self.overrides}
+        return {"text": fallback_text(message), "blocks": blocks, **self.overrides}
 
     def classify(self, response: Response) -> Outcome:
         text = response.body[:200].decode("utf-8", "replace").strip()

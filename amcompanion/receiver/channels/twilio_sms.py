@@ -16,11 +16,20 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client
 
-from amcompanion.receiver.channels.base import Message, Outcome, Response, json_answer, retry_after_header, truncate
+from amcompanion.receiver.channels.base import (
+    Message,
+    Outcome,
+    Response,
+    json_answer,
+    no_phone,
+    not_sent_outcome,
+    phone_of,
+    retry_after_header,
+    truncate,
+)
 
 DEFAULT_BASE_URL = "https://api.twilio.com"
 BODY_LIMIT = 1600  # characters; Twilio answers 21617 above it
-NOT_SENT = "X-Amcompanion-Not-Sent"  # marks an answer made up here: nothing went to Twilio
 # What a permanent Twilio code means for whoever reads the failed row (CHANNELS.md §9, §10).
 EXPLAINED = {
     20003: "authentication failed: check account_sid and auth_token",
@@ -111,30 +120,16 @@ def twilio_error(status: int, code: int | None, message: str, headers: dict[str,
     return Response(status, headers or {}, json.dumps(body).encode())
 
 
-def not_sent(reason: str) -> Response:
-    """A permanent failure decided here, before any call (a contact without a phone)."""
-    return twilio_error(400, None, reason, {NOT_SENT: "1"})
-
-
-def phone_of(message: Message) -> str:
-    return str(message.recipient.get("phone") or "")
-
-
-def no_phone(message: Message, what: str) -> Response:
-    who = message.recipient_name or "the recipient"
-    return not_sent(f"not sent: {who} has no phone number to {what} (contact field `phone`)")
-
-
 def classify_twilio(response: Response) -> Outcome:
     """2xx ok; 429 (20429: "never processed, always safe to retry"), 408 and 5xx retry, with Retry-After when
     sent; every other error (auth 20003, invalid or unreachable numbers, size limits) is permanent."""
     status = response.status
     if 200 <= status < 300:
         return Outcome("ok")
+    if (refused := not_sent_outcome(response)) is not None:
+        return refused
     answer = json_answer(response)
     message = str(answer.get("message") or response.body[:200].decode("utf-8", "replace").strip())
-    if response.headers.get(NOT_SENT):
-        return Outcome("permanent", message)
     code = answer.get("code")
     reason = f"HTTP {status}, Twilio error {code}: {message}" if code else f"HTTP {status}: {message}"
     if status in (408, 429) or status >= 500 or code == 20429:
