@@ -15,7 +15,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from amcompanion.catalog import load_catalog
@@ -26,9 +25,8 @@ from amcompanion.demo.drive import Undrivable, choose
 from amcompanion.demo.plan import Placeholders, compress, on_loopback
 from amcompanion.demo.stand_ins import BUILDERS, Unsupported, base_url, place, stand_in
 from amcompanion.emit.files import write_catalog
-from amcompanion.receiver.channels import CHANNEL_TYPES
 from amcompanion.receiver.config import load_receiver_config
-from amcompanion.receiver.messages import Renderer
+from amcompanion.receiver.probe import probe
 from amcompanion.schedules.oncall import on_call
 from tests.conftest import ROOT, require_tool
 
@@ -360,10 +358,10 @@ PERSONAL = {
 }  # reach alice herself
 
 
-async def test_every_stand_in_takes_its_channels_real_request_and_shows_the_message(tmp_path: Path) -> None:
-    """The channel's own code (signatures, credentials, wire format) against its stand-in, for every type the
-    demo supports, with the message the type's default template makes: the stand-in accepts it, and shown() is
-    what the reader sees."""
+async def test_channels_test_reaches_every_stand_in_and_it_shows_the_message(tmp_path: Path) -> None:
+    """What `amcompanion channels test` does (the channel's own code: signatures, credentials, wire format, its
+    default template), against the stand-in of every type the demo supports: the stand-in accepts it, and
+    shown() is what the reader sees."""
     _, fast = demo_catalog(tmp_path)
     out = tmp_path / "generated"
     write_catalog(fast, out, 1)
@@ -371,62 +369,43 @@ async def test_every_stand_in_takes_its_channels_real_request_and_shows_the_mess
     settings = {**config.channels, **EXTRA_CHANNELS}
     assert {str(s["type"]) for s in settings.values()} == set(BUILDERS)
     alice = dict(config.contacts["alice"])
-    renderer = Renderer(settings, None)
-    alert = {
-        "id": 1,
-        "alertname": "HighMemory",
-        "severity": "warning",
-        "labels": {"alertname": "HighMemory", "severity": "warning", "instance": "demo-node"},
-        "annotations": {"summary": "Memory usage is 93% on demo-node"},
-        "starts_at": "2026-11-22T22:47:24.568000Z",
-        "fingerprint": "00000000000000a1",
-    }
-    async with aiohttp.ClientSession() as session:
-        for name, channel_settings in settings.items():
-            kind = str(channel_settings["type"])
-            port, listening = place(kind)
-            stand = stand_in(name, channel_settings, config.contacts, port, listening)
-            channel = CHANNEL_TYPES[kind](name, {**channel_settings, "base_url": base_url(kind, port)})
-            # to a person where the channel can address one (telegram: alice's own chat, which the stand-in
-            # knows from the contacts), else to the channel's group
-            personal = kind in PERSONAL
-            message = replace(
-                renderer.render(
-                    name, "firing", [alert], "alice" if personal else "", alice if personal else {},
-                    "http://127.0.0.1:1/ack/1.2.abc",
-                ),
-                notification_id=1,
-                external_url="http://127.0.0.1:1",
-            )  # fmt: skip
-            await stand.start()
-            try:
-                response = await channel.send(session, message)
-                assert channel.classify(response).result == "ok", (name, response)
-            finally:
-                await stand.stop()
-            (shown,) = stand.shown()
-            assert "HighMemory" in shown.text, (name, shown)
-            reached = {
-                "twilio_sms": f"SMS to {alice['phone']}",
-                "twilio_voice": f"call to {alice['phone']}",
-                "aliyun_sms": f"SMS to {alice['phone'].removeprefix('+86')}",  # as Aliyun takes mainland numbers
-                "aliyun_voice": f"call to {alice['phone'].removeprefix('+86')}",
-                "tencent_sms": f"SMS to {alice['phone']}",
-                "tencent_voice": f"call to {alice['phone']}",
-                "email": alice["email"],
-                "telegram": f"chat {alice['telegram_chat_id']}",
-                "dingtalk": "the group",
-                "wecom": "the group",
-                "feishu": "the group",
-                "slack": "the channel",
-                "discord": "the channel",
-                "teams": "the channel",
-                "slack_app": "#C0OPS0001",
-                "pagerduty": "PagerDuty",
-                "wecom_app": "department 2",
-                "feishu_app": "the group oc_demo",
-            }
-            assert shown.to == reached[kind], (name, shown)
+    for name, channel_settings in settings.items():
+        kind = str(channel_settings["type"])
+        port, listening = place(kind)
+        stand = stand_in(name, channel_settings, config.contacts, port, listening)
+        on_loopback = {name: {**channel_settings, "base_url": base_url(kind, port)}}
+        # to a person where the channel can address one (telegram: alice's own chat, which the stand-in knows
+        # from the contacts), else to the channel's group
+        personal = kind in PERSONAL
+        await stand.start()
+        try:
+            result = await probe(replace(config, channels=on_loopback), name, "alice" if personal else None, 10)
+        finally:
+            await stand.stop()
+        assert result.outcome.result == "ok", (name, result)
+        (shown,) = stand.shown()
+        assert "Amcompanion" in shown.text, (name, shown)  # AmcompanionChannelTest, cut by the SMS services
+        reached = {
+            "twilio_sms": f"SMS to {alice['phone']}",
+            "twilio_voice": f"call to {alice['phone']}",
+            "aliyun_sms": f"SMS to {alice['phone'].removeprefix('+86')}",  # as Aliyun takes mainland numbers
+            "aliyun_voice": f"call to {alice['phone'].removeprefix('+86')}",
+            "tencent_sms": f"SMS to {alice['phone']}",
+            "tencent_voice": f"call to {alice['phone']}",
+            "email": alice["email"],
+            "telegram": f"chat {alice['telegram_chat_id']}",
+            "dingtalk": "the group",
+            "wecom": "the group",
+            "feishu": "the group",
+            "slack": "the channel",
+            "discord": "the channel",
+            "teams": "the channel",
+            "slack_app": "#C0OPS0001",
+            "pagerduty": "PagerDuty",
+            "wecom_app": "department 2",
+            "feishu_app": "the group oc_demo",
+        }
+        assert shown.to == reached[kind], (name, shown)
 
 
 def test_bad_options_are_refused_before_anything_starts(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
