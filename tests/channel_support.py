@@ -159,3 +159,17 @@ async def delivery(
     receiver = Receiver(load_receiver_config(path), settings, clock)
     client = await aiohttp_client(make_app(receiver))
     yield Delivery(client, receiver, clock, tmp_path / "history.db")
+
+
+async def through_a_receiver(tmp_path: Path, aiohttp_client, channel: dict) -> list:  # type: ignore[no-untyped-def]
+    """The notifications a real receiver made of one firing alert paged to alice through `channel`, once settled."""
+    async with delivery(tmp_path, aiohttp_client, channel, to=["alice"]) as run:
+        await run.fire(1)
+        return await run.settled()
+
+
+def assert_default_goldens(kind: str) -> None:
+    """The default template of `kind` for a firing alert, its resolve and a digest of 3, as the golden texts."""
+    for state in ("firing", "resolved"):
+        assert_golden(f"{kind}-{state}.txt", render_default(kind, state).text + "\n")
+    assert_golden(f"{kind}-digest.txt", render_default(kind, alerts=3).text + "\n")

@@ -5,60 +5,44 @@ and the per-number limit."""
 import json
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
-import aiohttp
 import pytest
 
-from amcompanion.fakes.aliyun import ACCESS_KEY_ID, ACCESS_KEY_SECRET, TTS_CODE, FakeAliyun
+from amcompanion.fakes.aliyun import TTS_CODE, FakeAliyun
 from amcompanion.fakes.robot import Answer
 from amcompanion.receiver.channels import CHANNEL_TYPES
 from amcompanion.receiver.channels.aliyun_sms import aliyun_length, template_params, utc_now
 from amcompanion.receiver.channels.aliyun_voice import AliyunVoiceChannel
-from amcompanion.receiver.channels.base import Outcome, Response
-from tests.channel_support import assert_golden, delivery, render_default
+from amcompanion.receiver.channels.base import Outcome
+from tests.channel_support import render_default
+from tests.test_channel_aliyun_sms import (
+    FIXED,
+    assert_business_error,
+    assert_default_goldens,
+    call,
+    channel_of,
+    expected_signed,
+    frozen,
+    secrets_in_environment,  # noqa: F401 (the autouse fixture, for this module's tests too)
+    send,
+    signed_headers,
+    start,
+    through_a_receiver,
+)
+from tests.test_channel_aliyun_sms import settings as aliyun_settings
 
-FIXED = datetime(2026, 11, 22, 22, 47, 30, tzinfo=UTC)
 NONCE = "0b9d3f6e2a7c4e18b5d0f9a6c3e2b184"
 SHOW_NUMBER = "057156781234"
 
 
-def frozen() -> datetime:
-    """The channel's clock in tests that fix it (the fake's then is FIXED.timestamp)."""
-    return FIXED
-
-
-@pytest.fixture(autouse=True)
-def secrets_in_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ALIYUN_SECRET_TEST", ACCESS_KEY_SECRET)
-    monkeypatch.setenv("ALIYUN_WRONG_SECRET_TEST", "not-the-secret")
-
-
-async def start(aiohttp_server, fake: FakeAliyun) -> str:  # type: ignore[no-untyped-def]
-    server = await aiohttp_server(fake.app())
-    return str(server.make_url("")).rstrip("/")
-
-
 def settings(base_url: str, **changes: object) -> dict:
-    return {
-        "type": "aliyun_voice",
-        "access_key_id": ACCESS_KEY_ID,
-        "access_key_secret": "${ALIYUN_SECRET_TEST}",
-        "tts_code": TTS_CODE,
-        "base_url": base_url,
-        **changes,
-    }
+    return aliyun_settings(base_url, "aliyun_voice", **changes)
 
 
 def voice(base_url: str, now: Callable[[], datetime] = utc_now, **changes: object) -> AliyunVoiceChannel:
-    settings_ = settings(base_url, **{"access_key_secret": ACCESS_KEY_SECRET, **changes})
-    return AliyunVoiceChannel("voice", settings_, now=now)
-
-
-async def send(channel: AliyunVoiceChannel, message) -> Response:  # type: ignore[no-untyped-def]
-    async with aiohttp.ClientSession() as session:
-        return await channel.send(session, message)
+    return channel_of("aliyun_voice", base_url, now, **changes)
 
 
 def test_the_channel_registers_its_type() -> None:
@@ -68,12 +52,7 @@ def test_the_channel_registers_its_type() -> None:
 async def test_a_call_is_one_v3_signed_request_byte_for_byte(aiohttp_server) -> None:  # type: ignore[no-untyped-def]
     fake = FakeAliyun(now=FIXED.timestamp, show_numbers={SHOW_NUMBER})
     base = await start(aiohttp_server, fake)
-    channel = AliyunVoiceChannel(
-        "voice",
-        settings(base, access_key_secret=ACCESS_KEY_SECRET, called_show_number=SHOW_NUMBER),
-        now=frozen,
-        nonce=lambda: NONCE,
-    )
+    channel = channel_of("aliyun_voice", base, frozen, lambda: NONCE, called_show_number=SHOW_NUMBER)
     response = await send(channel, render_default("aliyun_voice"))
     assert (response.status, channel.classify(response)) == (200, Outcome("ok"))
     (received,) = fake.received
@@ -83,18 +62,13 @@ async def test_a_call_is_one_v3_signed_request_byte_for_byte(aiohttp_server) -> 
         "&TtsParam=%7B%22alert%22%3A%22critical%20alert%20HighErrorRate%22%2C%22summary%22%3A%22checkout%205xx"
         "%20ratio%20at%207.5%25%20on%20web-1%22%7D"
     )
-    signed = {k: v for k, v in received.headers.items() if k.startswith("x-acs-") or k in ("host", "authorization")}
-    assert signed == {
-        "host": "dyvmsapi.aliyuncs.com",
-        "x-acs-action": "SingleCallByTts",
-        "x-acs-version": "2017-05-25",
-        "x-acs-date": "2026-11-22T22:47:30Z",
-        "x-acs-signature-nonce": NONCE,
-        "x-acs-content-sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-        "authorization": "ACS3-HMAC-SHA256 Credential=LTAI5tFakeAliyunKeyId0001,"
-        "SignedHeaders=host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version,"
-        "Signature=8b0d07cd21efbf8693ca89f6ff9904fb61e81f49b0a1ea779f066da707d22ec5",
-    }
+    assert signed_headers(received.headers) == expected_signed(
+        "dyvmsapi.aliyuncs.com",
+        "SingleCallByTts",
+        NONCE,
+        "8b0d07cd21efbf8693ca89f6ff9904fb61e81f49b0a1ea779f066da707d22ec5",
+    )
+    assert "content-type" not in received.headers  # an unsigned Content-Type would be refused
     assert received.answer["Code"] == "OK" and received.answer["CallId"]
     (shown,) = fake.shown()
     assert shown == shown.__class__(
@@ -141,8 +115,7 @@ async def test_the_fake_refuses_params_of_250_characters(aiohttp_server) -> None
         "TtsCode": TTS_CODE,
         "TtsParam": json.dumps({"alert": "a", "summary": "x" * 249}),
     }
-    async with aiohttp.ClientSession() as session:
-        response = await channel.call(session, params)
+    response = await call(channel, params)
     assert channel.classify(response) == Outcome(
         "permanent",
         "Aliyun voice isv.PARAM_LENGTH_LIMIT: 参数长度受限 (a template variable is longer than Aliyun takes)",
@@ -151,7 +124,15 @@ async def test_the_fake_refuses_params_of_250_characters(aiohttp_server) -> None
 
 @pytest.mark.parametrize(
     ("phone", "sent"),
-    [("+8613800000001", "13800000001"), ("+8657112345678", "057112345678"), ("13800000001", "13800000001")],
+    [
+        ("+8613800000001", "13800000001"),
+        ("+8657112345678", "057112345678"),
+        ("13800000001", "13800000001"),
+        ("+86057112345678", "057112345678"),  # a landline written with both +86 and its 0
+        ("008613800000001", "13800000001"),  # the international prefix instead of the +
+        ("8613800000001", "13800000001"),  # the country code without the +
+        ("057112345678", "057112345678"),
+    ],
 )
 async def test_a_mainland_mobile_or_landline_is_called_as_aliyun_writes_it(
     aiohttp_server, phone: str, sent: str
@@ -163,13 +144,14 @@ async def test_a_mainland_mobile_or_landline_is_called_as_aliyun_writes_it(
     assert fake.received[0].params["CalledNumber"] == sent
 
 
-async def test_a_number_outside_mainland_china_is_not_called(aiohttp_server) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("phone", ["+85261234567", "0085261234567"])
+async def test_a_number_outside_mainland_china_is_not_called(aiohttp_server, phone: str) -> None:  # type: ignore[no-untyped-def]
     fake = FakeAliyun()
     channel = voice(await start(aiohttp_server, fake))
-    response = await send(channel, replace(render_default("aliyun_voice"), recipient={"phone": "+85261234567"}))
+    response = await send(channel, replace(render_default("aliyun_voice"), recipient={"phone": phone}))
     assert channel.classify(response) == Outcome(
         "permanent",
-        "not sent: alice's phone +85261234567 is outside mainland China, and Aliyun's voice service calls mainland"
+        f"not sent: alice's phone {phone} is outside mainland China, and Aliyun's voice service calls mainland"
         " numbers only (it stopped calls outside the mainland in March 2022)",
     )
     assert fake.received == []
@@ -198,21 +180,7 @@ async def test_a_contact_without_a_phone_is_not_called(aiohttp_server) -> None: 
 async def test_business_errors_are_permanent_with_the_reason(
     aiohttp_server, change: dict, code: str, meaning: str
 ) -> None:  # type: ignore[no-untyped-def]
-    fake = FakeAliyun()
-    fake.balance_left = change.pop("balance_left", True)
-    message = render_default("aliyun_voice")
-    if "phone" in change:
-        message = replace(message, recipient={"phone": change.pop("phone")})
-    channel = voice(await start(aiohttp_server, fake), **change)
-    response = await send(channel, message)
-    outcome = channel.classify(response)
-    assert response.status == 200 and json.loads(response.body)["Code"] == code
-    assert (
-        outcome.result == "permanent"
-        and outcome.reason.startswith(f"Aliyun voice {code}: ")
-        and meaning in outcome.reason
-    )
-    assert fake.accepted == []
+    await assert_business_error(aiohttp_server, "aliyun_voice", change, code, meaning)
 
 
 async def test_a_second_call_within_the_minute_waits_for_the_number_limit(aiohttp_server) -> None:  # type: ignore[no-untyped-def]
@@ -250,9 +218,7 @@ async def test_gateway_refusals_and_throttling(aiohttp_server) -> None:  # type:
 # -- through a receiver --------------------------------------------------------------------------------------------
 async def test_a_call_through_a_receiver_reaches_alice(tmp_path: Path, aiohttp_server, aiohttp_client) -> None:  # type: ignore[no-untyped-def]
     fake = FakeAliyun()
-    async with delivery(tmp_path, aiohttp_client, settings(await start(aiohttp_server, fake)), to=["alice"]) as run:
-        await run.fire(1)
-        notes = await run.settled()
+    notes = await through_a_receiver(tmp_path, aiohttp_client, settings(await start(aiohttp_server, fake)))
     assert [(n["status"], n["attempts"], n["recipient"]) for n in notes] == [("sent", 1, "alice")]
     (received,) = fake.accepted
     assert received.params["CalledNumber"] == "13800000001"
@@ -262,19 +228,16 @@ async def test_a_call_through_a_receiver_reaches_alice(tmp_path: Path, aiohttp_s
 async def test_a_system_error_is_retried_and_then_the_call_made(tmp_path: Path, aiohttp_server, aiohttp_client) -> None:  # type: ignore[no-untyped-def]
     fake = FakeAliyun()
     fake.script = [Answer({"RequestId": "r", "Code": "isp.SYSTEM_ERROR", "Message": "系统错误"})]
-    async with delivery(tmp_path, aiohttp_client, settings(await start(aiohttp_server, fake)), to=["alice"]) as run:
-        await run.fire(1)
-        notes = await run.settled()
+    notes = await through_a_receiver(tmp_path, aiohttp_client, settings(await start(aiohttp_server, fake)))
     assert [(n["status"], n["attempts"]) for n in notes] == [("sent", 2)]
     assert len(fake.accepted) == 1
 
 
 async def test_an_unknown_tts_template_fails_at_once(tmp_path: Path, aiohttp_server, aiohttp_client) -> None:  # type: ignore[no-untyped-def]
     fake = FakeAliyun()
-    channel = settings(await start(aiohttp_server, fake), tts_code="TTS_000000")
-    async with delivery(tmp_path, aiohttp_client, channel, to=["alice"]) as run:
-        await run.fire(1)
-        notes = await run.settled()
+    notes = await through_a_receiver(
+        tmp_path, aiohttp_client, settings(await start(aiohttp_server, fake), tts_code="TTS_000000")
+    )
     assert [(n["status"], n["attempts"]) for n in notes] == [("failed", 1)]
     assert notes[0]["error"] == (
         "Aliyun voice isv.TTS_TEMPLATE_ILLEGAL: TTS模板不合法"
@@ -284,9 +247,7 @@ async def test_an_unknown_tts_template_fails_at_once(tmp_path: Path, aiohttp_ser
 
 # -- the default template ------------------------------------------------------------------------------------------
 def test_the_default_template_renders_as_the_golden_text() -> None:
-    for kind in ("firing", "resolved"):
-        assert_golden(f"aliyun_voice-{kind}.txt", render_default("aliyun_voice", kind).text + "\n")
-    assert_golden("aliyun_voice-digest.txt", render_default("aliyun_voice", alerts=3).text + "\n")
+    assert_default_goldens("aliyun_voice")
 
 
 def test_the_default_template_gives_two_variables_as_public_mode_allows() -> None:

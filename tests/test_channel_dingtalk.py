@@ -16,7 +16,13 @@ from amcompanion.receiver.channels.base import TRUNCATED, Response
 from amcompanion.receiver.channels.dingtalk import BODY_LIMIT, DingTalkChannel, sign
 from amcompanion.receiver.messages import Renderer
 from amcompanion.receiver.timeutil import parse_iso
-from tests.channel_support import CONTACTS, assert_golden, delivery, render_default, sample_alert
+from tests.channel_support import (
+    CONTACTS,
+    assert_default_goldens,
+    delivery,
+    render_default,
+    sample_alert,
+)
 from tests.receiver_support import rows
 
 SECRET = "SECexample0000000000000000000000"
@@ -262,9 +268,7 @@ async def test_a_burst_within_the_rate_limit_is_never_refused(  # type: ignore[n
 
 
 def test_the_default_template_renders_as_the_golden_text() -> None:
-    for kind in ("firing", "resolved"):
-        assert_golden(f"dingtalk-{kind}.txt", render_default("dingtalk", kind).text + "\n")
-    assert_golden("dingtalk-digest.txt", render_default("dingtalk", alerts=3).text + "\n")
+    assert_default_goldens("dingtalk")
 
 
 @pytest.mark.parametrize("filler", ["告警详情" * 3000, '"\n\\' * 9000])

@@ -537,3 +537,215 @@ async def test_the_fake_applies_an_answer_as_feishu_does(aiohttp_server) -> None
     assert not other_schema.applied and other_schema.problem.startswith("200830")
     assert not late_press.applied and late_press.problem.startswith("answered after")
     assert fake.pressable() == ["1.0", "2.0", late]
+
+
+# -- the callback's odd shapes, the older card callback, and the token answer's `expire` -------------------------
+
+
+def sealed(event: dict, key: str = ENCRYPT_KEY, at: datetime | None = None) -> tuple[dict[str, str], bytes]:
+    """An event as Feishu posts it with an Encrypt Key: encrypted, and signed at `at` (now by default)."""
+    raw = json.dumps({"encrypt": vendor.encrypt(key, json.dumps(event, ensure_ascii=False))}).encode()
+    timestamp, nonce = str(int((at or datetime.now(UTC)).timestamp())), "n0nce"
+    headers = {"X-Lark-Request-Timestamp": timestamp, "X-Lark-Request-Nonce": nonce}
+    return {**headers, "X-Lark-Signature": vendor.signature(timestamp, nonce, key, raw)}, raw
+
+
+def trigger(create_time: str, **value: object) -> dict:
+    """card.action.trigger as its reference shows it, for alice pressing Acknowledge of alert 1."""
+    return {
+        "schema": "2.0",
+        "header": {
+            "event_id": "f7984f25108f8137722bb63c0000",
+            "token": VERIFICATION_TOKEN,
+            "create_time": create_time,
+            "event_type": "card.action.trigger",
+            "tenant_key": "t",
+            "app_id": APP_ID,
+        },
+        "event": {
+            "operator": {"tenant_key": "t", "user_id": ALICE.user_id, "open_id": ALICE.open_id},
+            "token": "c-x",
+            "action": {"value": {"action": "ack", "alert_id": 1, **value}, "tag": "button"},
+            "host": "im_message",
+            "context": {"open_message_id": "om_1", "open_chat_id": CHAT},
+        },
+    }
+
+
+def plain_channel(**extra: object) -> FeishuAppChannel:
+    return FeishuAppChannel("ops-feishu", settings("http://127.0.0.1:1", encrypt_key="", **extra))
+
+
+@pytest.mark.parametrize("unit", [1, 1000, 1_000_000])
+async def test_create_time_is_read_in_seconds_milliseconds_or_microseconds(unit: int) -> None:
+    """Events show header.create_time in milliseconds; card.action.trigger's example in microseconds."""
+    act = StubReceiver({ALICE.open_id: "alice"})
+    now = datetime.now(UTC)
+    body = json.dumps(trigger(str(int(now.timestamp() * unit)))).encode()
+    clicked = await plain_channel().answer_click({}, body, now, act)
+    assert clicked is not None and json.loads(clicked.response.body)["toast"]["type"] == "success"
+    stale = json.dumps(trigger(str(int((now.timestamp() - 600) * unit)))).encode()
+    assert await plain_channel().answer_click({}, stale, now, act) is None
+    assert len(act.clicks) == 1
+
+
+async def test_a_signed_press_is_fresh_by_its_signed_timestamp_whatever_create_time_says() -> None:
+    act = StubReceiver({ALICE.open_id: "alice"})
+    channel = FeishuAppChannel("ops-feishu", settings("http://127.0.0.1:1"))
+    headers, raw = sealed(trigger("1603977298000000"))  # the documents' example time, sent now
+    clicked = await channel.answer_click(headers, raw, datetime.now(UTC), act)
+    assert clicked is not None and json.loads(clicked.response.body)["card"]["type"] == "raw"
+    assert [c.alert_id for c in act.clicks] == [1]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000,  # nested deeper than Python's recursion limit
+        b'{"encrypt": ' + b"[" * 100_000 + b"]",
+        b"\xff\xfe",
+        b"",
+        b"null",
+        b'"a string"',
+        b'{"encrypt": 5}',
+        b'{"encrypt": "not base64 !"}',
+        json.dumps({"schema": "2.0", "header": {"token": "é", "event_type": "card.action.trigger"}}).encode(),
+        json.dumps({"schema": "2.0", "header": {"token": ["x"], "create_time": "x"}}).encode(),
+        json.dumps({"type": "url_verification", "challenge": "c", "token": "ünïcode"}).encode(),
+        json.dumps({"action": {"value": {"action": "ack", "alert_id": 1}}, "open_id": "ou_x"}).encode(),  # unsigned
+    ],
+)
+async def test_a_malformed_or_foreign_callback_is_not_this_channels_and_raises_nothing(body: bytes) -> None:
+    act = StubReceiver({ALICE.open_id: "alice"})
+    for channel in (plain_channel(), FeishuAppChannel("ops-feishu", settings("http://127.0.0.1:1"))):
+        assert await channel.answer_click({}, body, datetime.now(UTC), act) is None
+    assert act.clicks == []
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Lark-Request-Timestamp": "1700000000", "X-Lark-Request-Nonce": "n", "X-Lark-Signature": "é" * 64},
+        {"X-Lark-Request-Timestamp": "\udcff", "X-Lark-Request-Nonce": "\udcfe", "X-Lark-Signature": "0" * 64},
+        {"X-Lark-Request-Timestamp": "nan", "X-Lark-Request-Nonce": "", "X-Lark-Signature": ""},
+    ],
+)
+async def test_odd_signature_headers_are_not_this_channels_and_raise_nothing(headers: dict[str, str]) -> None:
+    act = StubReceiver({ALICE.open_id: "alice"})
+    channel = FeishuAppChannel("ops-feishu", settings("http://127.0.0.1:1"))
+    _, raw = sealed(trigger(str(int(datetime.now(UTC).timestamp() * 1000))))
+    assert await channel.answer_click(headers, raw, datetime.now(UTC), act) is None
+    assert act.clicks == []
+
+
+async def test_an_alert_id_given_back_as_a_string_is_read() -> None:
+    act = StubReceiver({ALICE.open_id: "alice"})
+    now = datetime.now(UTC)
+    body = json.dumps(trigger(str(int(now.timestamp() * 1000)), alert_id="1")).encode()
+    assert await plain_channel().answer_click({}, body, now, act) is not None
+    body = json.dumps(trigger(str(int(now.timestamp() * 1000)), alert_id=True)).encode()
+    clicked = await plain_channel().answer_click({}, body, now, act)
+    assert clicked is not None and json.loads(clicked.response.body)["toast"]["type"] == "error"
+    assert [c.alert_id for c in act.clicks] == [1]
+
+
+async def test_a_plain_url_verification_is_answered_by_its_token_even_with_an_encrypt_key_set() -> None:
+    """The SDKs decrypt a body only when it is `{"encrypt": …}`; the token is the check."""
+    channel = FeishuAppChannel("ops-feishu", settings("http://127.0.0.1:1"))
+    act = StubReceiver({})
+    good = {"challenge": "ajls384kdjx98XX", "token": VERIFICATION_TOKEN, "type": "url_verification"}
+    clicked = await channel.answer_click({}, json.dumps(good).encode(), datetime.now(UTC), act)
+    assert clicked is not None and json.loads(clicked.response.body) == {"challenge": "ajls384kdjx98XX"}
+    assert clicked.response.headers["Content-Type"].startswith("application/json")
+    forged = json.dumps({**good, "token": "another"}).encode()
+    assert await channel.answer_click({}, forged, datetime.now(UTC), act) is None
+    only_key = FeishuAppChannel("ops-feishu", settings("http://127.0.0.1:1", verification_token=""))
+    assert await only_key.answer_click({}, json.dumps(good).encode(), datetime.now(UTC), act) is None
+    headers, raw = sealed(good)  # encrypted with the app's key: that proves it, when no token is set
+    clicked = await only_key.answer_click(headers, raw, datetime.now(UTC), act)
+    assert clicked is not None and json.loads(clicked.response.body) == {"challenge": "ajls384kdjx98XX"}
+
+
+@pytest.mark.parametrize("encrypt_key", ["", ENCRYPT_KEY])
+async def test_the_older_card_callback_acknowledges_and_answers_the_card_itself(aiohttp_server, encrypt_key) -> None:  # type: ignore[no-untyped-def]
+    """消息卡片回传交互（旧） (card.action.trigger_v1): the ids at the top level, `token` the card's update token,
+    X-Lark-Signature = SHA-1 of timestamp + nonce + Verification Token + body; the answer is the new card."""
+    fake, act = fake_app(encrypt_key=encrypt_key), StubReceiver({ALICE.open_id: "alice"})
+    _, url, message_id = await pressing(aiohttp_server, fake, act, encrypt_key=encrypt_key)
+    async with aiohttp.ClientSession() as session:
+        status, answer = await fake.click(session, url, message_id, ALICE.open_id, legacy=True)
+    assert status == 200 and answer["header"]["template"] == "orange", answer
+    assert answer["elements"][-1]["elements"][0]["content"] == "Acknowledged by alice"
+    assert act.clicks == [Click("feishu_open_id", ALICE.open_id, "ack", 1, other_ids={"feishu_user_id": ALICE.user_id})]
+    (press,) = fake.presses
+    assert press.applied and fake.pressable() == []
+
+
+async def test_the_older_card_callback_must_be_signed_with_this_apps_token(aiohttp_server) -> None:  # type: ignore[no-untyped-def]
+    fake, act = fake_app(encrypt_key=""), StubReceiver({ALICE.open_id: "alice"})
+    _, url, message_id = await pressing(aiohttp_server, fake, act, encrypt_key="")
+    other_app = fake_app(encrypt_key="", verification_token="another-apps-token")
+    other_app.messages = fake.messages
+    async with aiohttp.ClientSession() as session:
+        status, _ = await other_app.click(session, url, message_id, ALICE.open_id, legacy=True)
+        assert status == 401
+        stale = datetime.now(UTC).timestamp() - 600
+        status, _ = await fake.click(session, url, message_id, ALICE.open_id, at=stale, legacy=True)
+        assert status == 401
+    assert act.clicks == []
+
+
+async def test_a_refusal_on_the_older_card_callback_is_an_error_toast(aiohttp_server) -> None:  # type: ignore[no-untyped-def]
+    fake, act = fake_app(encrypt_key=""), StubReceiver({})
+    _, url, message_id = await pressing(aiohttp_server, fake, act, encrypt_key="")
+    async with aiohttp.ClientSession() as session:
+        status, answer = await fake.click(session, url, message_id, ALICE.open_id, legacy=True)
+    assert status == 200 and answer["toast"]["type"] == "error" and not fake.presses[0].applied
+
+
+async def test_a_token_answer_without_a_usable_expire_is_kept_for_two_hours(aiohttp_server) -> None:  # type: ignore[no-untyped-def]
+    tokens: list[int] = []
+
+    async def token(request: web.Request) -> web.Response:
+        tokens.append(1)
+        return web.json_response({"code": 0, "msg": "ok", "tenant_access_token": "t-1", "expire": "soon"})
+
+    async def messages(request: web.Request) -> web.Response:
+        return web.json_response({"code": 0, "msg": "success", "data": {"message_id": f"om_{len(tokens)}"}})
+
+    app = web.Application()
+    app.router.add_post("/open-apis/auth/v3/tenant_access_token/internal", token)
+    app.router.add_post("/open-apis/im/v1/messages", messages)
+    channel = FeishuAppChannel("ops-feishu", settings(await start(aiohttp_server, app)))
+    for _ in range(3):
+        assert channel.classify(await send(channel, to_alice())).result == "ok"
+    assert tokens == [1]
+
+
+def test_an_app_access_token_refusal_is_one_to_refresh_on_and_a_negative_reset_waits_a_second() -> None:
+    from amcompanion.receiver.channels.feishu_app import TOKEN_CODES
+
+    assert 99991664 in TOKEN_CODES  # oapi-sdk-go refreshes on 99991663, 99991664 and 99991671
+    channel = FeishuAppChannel("ops-feishu", {"app_id": APP_ID, "app_secret": APP_SECRET})
+    limited = json.dumps({"code": 99991400, "msg": "request trigger frequency limit"}).encode()
+    assert channel.classify(Response(429, {"x-ogw-ratelimit-reset": "-3"}, limited)).retry_after == 1.0
+
+
+async def test_a_receiver_answers_any_malformed_call_on_its_callback_path_without_a_server_error(  # type: ignore[no-untyped-def]
+    tmp_path: Path, aiohttp_server, aiohttp_client
+) -> None:
+    fake = fake_app()
+    for name in ("encrypted", "plain"):
+        (tmp_path / name).mkdir()
+        channel = configured(await start(aiohttp_server, fake.app()))
+        if name == "plain":
+            del channel["encrypt_key"]
+        async with delivery(tmp_path / name, aiohttp_client, channel) as run:
+            statuses = set()
+            for body in (b"", b"{", b"[" * 200_000, b"\xff", b"null", b'{"encrypt": []}', b'{"header": 5}'):
+                for headers in ({}, {"X-Lark-Signature": "é", "X-Lark-Request-Timestamp": "x"}):
+                    response = await run.client.post(FeishuAppChannel.callback_path, data=body, headers=headers)
+                    statuses.add(response.status)
+            huge = await run.client.post(FeishuAppChannel.callback_path, data=b'{"a": "' + b"x" * 3_000_000 + b'"}')
+            statuses.add(huge.status)
+        assert statuses and all(400 <= status < 500 for status in statuses), statuses

@@ -7,16 +7,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from amcompanion.fakes.slack_app import BOT_TOKEN, CHANNEL, OTHER_CHANNEL, Ephemeral, FakeSlackApp, slack_signature
 from amcompanion.receiver.channels import CHANNEL_TYPES, Response
 from amcompanion.receiver.channels.base import TRUNCATED, Click, ClickAnswer, rebase
 from amcompanion.receiver.channels.slack import SECTION_LIMIT
-from amcompanion.receiver.channels.slack_app import ACK, RESOLVE, RESOLVE_CONFIRM, SlackAppChannel
+from amcompanion.receiver.channels.slack_app import ACK, RESOLVE, RESOLVE_CONFIRM, SlackAppChannel, signature
 from amcompanion.receiver.messages import Renderer
 from tests.channel_support import ACK_URL, START, assert_golden, delivery, render_default, sample_alert
 
@@ -502,3 +504,225 @@ def test_the_default_template_renders_as_the_golden_text() -> None:
     for kind in ("firing", "resolved"):
         assert_golden(f"slack_app-{kind}.txt", render_default("slack_app", kind, recipient="").text + "\n")
     assert_golden("slack_app-digest.txt", render_default("slack_app", alerts=3, recipient="").text + "\n")
+
+
+# -- what Slack documents beyond the happy path: every shape of a signed call, and the answers of chat.postMessage
+
+
+def signed(body: bytes, secret: str = SECRET, at: datetime = NOW) -> dict[str, str]:
+    """Slack's headers for `body`, signed at `at`."""
+    timestamp = str(int(at.timestamp()))
+    return {
+        "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": slack_signature(secret, timestamp, body),
+    }
+
+
+def form(payload: object) -> bytes:
+    """An interaction as Slack posts it: one form field `payload` holding the JSON (spaces as `+`)."""
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def press_payload(**changes: object) -> dict:
+    """A block_actions payload as Slack's reference shows it, for the Acknowledge button of alert 7."""
+    payload = {
+        "type": "block_actions",
+        "user": {"id": ALICE, "username": "alice", "name": "alice", "team_id": "T024BE7LD"},
+        "api_app_id": "A0AMCOMP01",
+        "token": "deprecated",
+        "container": {"type": "message", "message_ts": "1.2", "channel_id": CHANNEL, "is_ephemeral": False},
+        "trigger_id": "1.2.3",
+        "team": {"id": "T024BE7LD", "domain": "demo"},
+        "channel": {"id": CHANNEL, "name": "alerts"},
+        "message": {"type": "message", "text": "[CRITICAL] X", "ts": "1.2", "blocks": []},
+        "response_url": "https://hooks.slack.com/actions/T024BE7LD/1/abc",
+        "actions": [{"action_id": ACK, "block_id": "b", "value": "7", "type": "button", "action_ts": "1.3"}],
+    }
+    return {**payload, **changes}
+
+
+ACKED = ClickAnswer(True, "Acknowledged by alice.", "alice")
+
+
+class Recorder:
+    def __init__(self, answer: ClickAnswer = ACKED) -> None:
+        self.answer = answer
+        self.clicks: list[Click] = []
+
+    async def __call__(self, click: Click) -> ClickAnswer:
+        self.clicks.append(click)
+        return self.answer
+
+
+@pytest.mark.parametrize(
+    "error",
+    ["rate_limited", "message_limit_exceeded", "request_timeout", "team_added_to_org", "org_login_required"],
+)
+def test_slacks_other_transient_errors_are_retried(error: str) -> None:
+    """chat.postMessage's error table lists these besides ratelimited and the fatal/internal errors."""
+    outcome = make_channel("").classify(Response(200, {}, json.dumps({"ok": False, "error": error}).encode()))
+    assert outcome.result == "retry" and outcome.reason == f"chat.postMessage {error}", outcome
+    if error in ("rate_limited", "message_limit_exceeded"):
+        assert outcome.retry_after == (1.0 if error == "rate_limited" else 60.0)
+    headers = {"Retry-After": "9"}
+    limited = Response(200, headers, b'{"ok": false, "error": "rate_limited"}')
+    assert make_channel("").classify(limited).retry_after == 9.0
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [("msg_blocks_too_long", "over Slack's size limit"), ("token_expired", "expired"), ("no_permission", "may not")],
+)
+def test_more_permanent_errors_are_explained(error: str, words: str) -> None:
+    outcome = make_channel("").classify(Response(200, {}, json.dumps({"ok": False, "error": error}).encode()))
+    assert outcome.result == "permanent" and words in outcome.reason, outcome
+
+
+@pytest.mark.parametrize(
+    ("body", "acted"),
+    [
+        (form(press_payload()), True),
+        (form(press_payload()).replace(b"%20", b"+"), True),  # form encoding's `+` for a space
+        (json.dumps(press_payload()).encode(), True),  # a JSON body, as Slack's Bolt also reads one
+        (form(press_payload(user={"id": ALICE})), True),  # no username nor name: the id names them
+        (form(press_payload(user={"id": ALICE, "name": "alice-legacy"})), True),
+        (form(press_payload(container=None, channel=None, message=None)), True),
+        (form(press_payload(response_url="https://[::1/actions")), True),  # its update fails later, and is logged
+        (form(press_payload(message=["not", "an", "object"])), True),
+        (form(press_payload(message={"blocks": ["junk", {"type": "section", "block_id": "s"}], "text": 5})), True),
+        (
+            form(
+                press_payload(actions=[{"action_id": "other", "type": "static_select"}, press_payload()["actions"][0]])
+            ),
+            True,
+        ),
+        (form(press_payload(user="U0ALICE001")), False),
+        (form(press_payload(user={"name": "no id"})), False),
+        (form(press_payload(actions=[{"action_id": ["a"], "value": "7"}])), False),
+        (form(press_payload(actions=[{"action_id": ACK, "value": "²"}])), False),
+        (form(press_payload(actions=[{"action_id": ACK, "value": "9" * 5000}])), False),
+        (form(press_payload(actions="ack")), False),
+        (form(press_payload(actions=[])), False),
+        (form({"type": "view_submission", "user": {"id": ALICE}, "view": {"id": "V1"}}), False),
+        (form({"type": "message_action", "callback_id": "x", "user": {"id": ALICE}, "message": {}}), False),
+        (form({"type": "shortcut", "callback_id": "x", "user": {"id": ALICE}}), False),
+        (form(["not", "an", "object"]), False),
+        (b"payload=" + b"%5B" * 100_000, False),  # JSON nested deeper than Python's recursion limit
+        (b"payload=%FF%FE", False),
+        (b"\xff\xfe", False),
+        (b"", False),
+        (b"ssl_check=1&token=x", False),
+    ],
+)
+async def test_any_signed_call_is_answered_200_at_once_and_only_a_press_of_ours_is_acted_on(body, acted) -> None:  # type: ignore[no-untyped-def]
+    act = Recorder()
+    clicked = await make_channel("").answer_click(signed(body), body, NOW, act)
+    assert clicked is not None and (clicked.response.status, clicked.response.body) == (200, b"")
+    assert [c.alert_id for c in act.clicks] == ([7] if acted else [])
+    assert (clicked.after is not None) == acted
+
+
+async def test_a_press_names_the_presser_by_username_then_name() -> None:
+    act = Recorder()
+    for user in ({"id": ALICE, "username": "alice", "name": "legacy"}, {"id": ALICE, "name": "legacy"}, {"id": ALICE}):
+        body = form(press_payload(user=user))
+        await make_channel("").answer_click(signed(body), body, NOW, act)
+    assert [c.user_name for c in act.clicks] == ["alice", "legacy", ""]
+    assert {(c.user_field, c.user_id, c.action) for c in act.clicks} == {("slack_user_id", ALICE, "ack")}
+
+
+async def test_a_press_without_a_response_url_is_still_acted_on() -> None:
+    act = Recorder()
+    body = form(press_payload(response_url=None))
+    clicked = await make_channel("").answer_click(signed(body), body, NOW, act)
+    assert clicked is not None and clicked.response.status == 200 and clicked.after is None
+    assert [c.alert_id for c in act.clicks] == [7]
+
+
+async def test_a_malformed_message_in_the_press_still_updates_it() -> None:  # type: ignore[no-untyped-def]
+    posted: list[dict] = []
+
+    async def respond(request: web.Request) -> web.Response:
+        posted.append(await request.json())
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/actions/{rest:.*}", respond)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        message = {"blocks": ["junk", {"type": "actions"}, {"type": "section", "block_id": "s", "text": {}}], "text": 5}
+        body = form(press_payload(message=message))
+        channel = make_channel(str(server.make_url("")).rstrip("/"))
+        clicked = await channel.answer_click(signed(body), body, NOW, Recorder())
+        assert clicked is not None and clicked.after is not None
+        async with aiohttp.ClientSession() as session:
+            await clicked.after(session)
+    finally:
+        await server.close()
+    (reply,) = posted
+    assert reply["replace_original"] is True and reply["text"] == "Acknowledged by alice."
+    assert [b["type"] for b in reply["blocks"]] == ["section", "context"] and "block_id" not in reply["blocks"][0]
+
+
+@pytest.mark.parametrize(
+    ("response_url", "base_url", "expected"),
+    [
+        ("https://hooks.slack.com/actions/T1/2/x", "http://127.0.0.1:9", "http://127.0.0.1:9/actions/T1/2/x"),
+        ("https://hooks.slack.com/actions/T1/2/x", None, "https://hooks.slack.com/actions/T1/2/x"),
+        ("http://127.0.0.1:7/actions/T1/2/x", "http://127.0.0.1:9", "http://127.0.0.1:7/actions/T1/2/x"),
+        ("https://hooks.notslack.com/a", "http://127.0.0.1:9", "https://hooks.notslack.com/a"),
+        ("https://[hooks.slack.com/a", "http://127.0.0.1:9", "https://[hooks.slack.com/a"),  # not a URL
+    ],
+)
+def test_a_response_url_is_moved_to_base_url_only_when_it_is_slacks(response_url, base_url, expected) -> None:  # type: ignore[no-untyped-def]
+    assert make_channel(base_url)._response_url(response_url) == expected
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Slack-Request-Timestamp": "1531420618", "X-Slack-Signature": "v0=\udcff\udcfe"},  # undecodable bytes
+        {"X-Slack-Request-Timestamp": "\udcff", "X-Slack-Signature": "v0=" + "0" * 64},
+        {"X-Slack-Request-Timestamp": "１５３", "X-Slack-Signature": "v0=é"},
+        {"X-Slack-Request-Timestamp": "", "X-Slack-Signature": ""},
+    ],
+)
+async def test_odd_signature_headers_are_not_this_channels_and_raise_nothing(headers) -> None:  # type: ignore[no-untyped-def]
+    act = Recorder()
+    assert await make_channel("").answer_click(headers, form(press_payload()), NOW, act) is None
+    assert act.clicks == []
+
+
+async def test_a_signed_timestamp_that_is_no_number_of_seconds_is_refused_not_a_crash() -> None:
+    act = Recorder()
+    body = form(press_payload())
+    for timestamp in ("1" + "0" * 400, "nan", "1.5e9", "\udcff"):
+        headers = {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature(SECRET, timestamp, body)}
+        clicked = await make_channel("").answer_click(headers, body, NOW, act)
+        assert clicked is not None and clicked.response.status == 401, timestamp
+    assert act.clicks == []
+
+
+async def test_an_empty_signing_secret_verifies_nothing() -> None:
+    """An HMAC under an empty key is anyone's to make (Slack's SDK refuses an empty signing secret)."""
+    body = form(press_payload())
+    act = Recorder()
+    assert await make_channel("", signing_secret="").answer_click(signed(body, secret=""), body, NOW, act) is None
+    assert act.clicks == []
+
+
+async def test_a_receiver_answers_any_malformed_call_on_its_interactions_path_without_a_server_error(  # type: ignore[no-untyped-def]
+    tmp_path: Path, aiohttp_server, aiohttp_client
+) -> None:
+    fake = FakeSlackApp()
+    async with delivery(tmp_path, aiohttp_client, configured(await start(aiohttp_server, fake.app()))) as run:
+        statuses = set()
+        moment = run.clock.now()
+        for body in (b"", b"payload=", b"payload=%7B", b"payload=" + b"%5B" * 100_000, b"\xff", form("x")):
+            for headers in ({}, signed(body, at=moment), {"X-Slack-Signature": "é", "X-Slack-Request-Timestamp": "x"}):
+                response = await run.client.post("/slack/interactions", data=body, headers=headers)
+                statuses.add((response.status, bool(headers.get("X-Slack-Signature", "").startswith("v0="))))
+    assert {status for status, _ in statuses} <= {200, 401}
+    assert all(status == 200 for status, signed_ in statuses if signed_)  # signed: Slack's call, answered 200

@@ -10,7 +10,14 @@ from amcompanion.fakes.telegram import GROUP_CHAT, TOKEN, Answer, EntityError, F
 from amcompanion.receiver.channels.base import TRUNCATED, Response
 from amcompanion.receiver.channels.telegram import TelegramChannel, truncate_html, units
 from amcompanion.receiver.messages import Renderer
-from tests.channel_support import ACK_URL, CONTACTS, assert_golden, delivery, render_default, sample_alert
+from tests.channel_support import (
+    ACK_URL,
+    CONTACTS,
+    assert_default_goldens,
+    delivery,
+    render_default,
+    sample_alert,
+)
 
 
 async def start(aiohttp_server, fake: FakeTelegram) -> str:  # type: ignore[no-untyped-def]
@@ -228,9 +235,7 @@ async def test_a_storm_becomes_a_digest_telegram_accepts(tmp_path: Path, aiohttp
 
 
 def test_the_default_template_renders_as_the_golden_text() -> None:
-    for kind in ("firing", "resolved"):
-        assert_golden(f"telegram-{kind}.txt", render_default("telegram", kind).text + "\n")
-    assert_golden("telegram-digest.txt", render_default("telegram", alerts=3).text + "\n")
+    assert_default_goldens("telegram")
 
 
 def test_the_default_template_is_html_telegram_parses() -> None:

@@ -1,7 +1,11 @@
 """The tencent_sms channel against a fake Tencent Cloud API (amcompanion/fakes/tencent.py) that verifies Signature v3
 as Tencent documents it: the exact request, each error class (top-level and per number in SendStatusSet, the 30 s
-same-content rule included), the variables' limits, and delivery through a receiver."""
+same-content rule included), the variables' limits, and delivery through a receiver.
 
+The helpers above the tests serve tests/test_channel_tencent_voice.py too: both channels are one API 3.0 call."""
+
+import json
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +19,8 @@ from amcompanion.fakes.tencent import (
     SIGN_NAME,
     SMS_APP_ID,
     SMS_TEMPLATE_ID,
+    VOICE_APP_ID,
+    VOICE_TEMPLATE_ID,
     FakeTencent,
     Scripted,
     canonical_request,
@@ -22,14 +28,27 @@ from amcompanion.fakes.tencent import (
     tc3_signature,
 )
 from amcompanion.receiver.channels import CHANNEL_TYPES
-from amcompanion.receiver.channels.base import Outcome, Response, json_answer
-from amcompanion.receiver.channels.tencent_sms import PARAM_LIMIT, TencentSmsChannel, tc3_authorization
+from amcompanion.receiver.channels.base import Message, Outcome, Response, json_answer
+from amcompanion.receiver.channels.tencent_sms import PARAM_LIMIT, TencentChannel, TencentSmsChannel, tc3_authorization
 from amcompanion.receiver.messages import Renderer
 from amcompanion.receiver.timeutil import parse_iso
-from tests.channel_support import CONTACTS, START, assert_golden, delivery, render_default, sample_alert
+from tests.channel_support import (
+    CONTACTS,
+    START,
+    assert_default_goldens,
+    render_default,
+    sample_alert,
+    through_a_receiver,
+)
 
 ALICE = CONTACTS["alice"]["phone"]
 T = 1_795_000_000  # 2026-11-18T11:06:40Z
+# what each channel type needs besides the API key: the fake's applications, signature and templates
+PRODUCT_SETTINGS = {
+    "tencent_sms": {"sdk_app_id": SMS_APP_ID, "sign_name": SIGN_NAME, "template_id": SMS_TEMPLATE_ID},
+    "tencent_voice": {"sdk_app_id": VOICE_APP_ID, "template_id": VOICE_TEMPLATE_ID},
+}
+PRODUCT_NAMES = {"tencent_sms": "SMS", "tencent_voice": "VMS"}
 
 
 EXPECTED_BODY = (
@@ -55,18 +74,21 @@ def secret_in_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TENCENT_WRONG_KEY_TEST", "not-the-secret-key")
 
 
-def settings(base_url: str, **changes: object) -> dict:
+def settings(base_url: str, kind: str = "tencent_sms", **changes: object) -> dict:
     """Channel settings as the receiver config has them (a channel built directly gets the key itself)."""
     return {
-        "type": "tencent_sms",
+        "type": kind,
         "secret_id": SECRET_ID,
         "secret_key": "${TENCENT_SECRET_KEY_TEST}",
-        "sdk_app_id": SMS_APP_ID,
-        "sign_name": SIGN_NAME,
-        "template_id": SMS_TEMPLATE_ID,
+        **PRODUCT_SETTINGS[kind],
         "base_url": base_url,
         **changes,
     }
+
+
+def channel_of(kind: str, base_url: str, now: Callable[[], float] = lambda: T, **changes: object) -> TencentChannel:
+    """A channel of `kind` built directly, the SecretKey given as it is."""
+    return CHANNEL_TYPES[kind](kind, settings(base_url, kind, **{"secret_key": SECRET_KEY, **changes}), now=now)
 
 
 async def start(aiohttp_server, fake: FakeTencent) -> str:  # type: ignore[no-untyped-def]
@@ -74,9 +96,42 @@ async def start(aiohttp_server, fake: FakeTencent) -> str:  # type: ignore[no-un
     return str(server.make_url("")).rstrip("/")
 
 
-async def send(channel: TencentSmsChannel, message) -> Response:  # type: ignore[no-untyped-def]
+async def send(channel: TencentChannel, message: Message) -> Response:
     async with aiohttp.ClientSession() as session:
         return await channel.send(session, message)
+
+
+def sent_headers(headers: dict[str, str]) -> dict[str, str]:
+    """The headers a channel set (aiohttp's own Accept, Accept-Encoding and User-Agent left out)."""
+    return {k: v for k, v in headers.items() if k not in ("Accept", "Accept-Encoding", "User-Agent")}
+
+
+async def assert_the_exact_request(channel: TencentChannel, fake: FakeTencent, signature: str, body: bytes) -> Response:
+    """Sends the default message of the channel's type at T and checks the request as the fake got it: POST /, the
+    headers the channel sets (Signature v3 over content-type and host, `signature`, under T's UTC date and the
+    product's service), `body` byte for byte, and that the fake verified it. Returns the answer."""
+    response = await send(channel, render_default(channel.type))
+    assert channel.classify(response) == Outcome("ok")
+    (request,) = fake.received
+    assert (request.method, request.path) == ("POST", "/")
+    assert sent_headers(request.headers) == {
+        "Authorization": f"TC3-HMAC-SHA256 Credential=AKIDfakeTencentSecretId0123456789abc/2026-11-18/"
+        f"{channel.service}/tc3_request, SignedHeaders=content-type;host, Signature={signature}",
+        "Content-Type": "application/json; charset=utf-8",
+        "Host": f"{channel.service}.tencentcloudapi.com",
+        "X-TC-Action": channel.action,
+        "X-TC-Timestamp": "1795000000",
+        "X-TC-Version": channel.version,
+        "X-TC-Region": "ap-guangzhou",
+        "Content-Length": str(len(request.body)),
+    }
+    assert request.body == body
+    assert fake.answered == []  # the signature verified
+    return response
+
+
+def answer(body: object, status: int = 200) -> Response:
+    return Response(status, {}, json.dumps(body).encode())
 
 
 @pytest.fixture
@@ -90,8 +145,8 @@ async def fake(clock: Clock) -> FakeTencent:
 
 
 @pytest.fixture
-async def channel(aiohttp_server, fake: FakeTencent, clock: Clock) -> TencentSmsChannel:  # type: ignore[no-untyped-def]
-    return TencentSmsChannel("sms", settings(await start(aiohttp_server, fake), secret_key=SECRET_KEY), now=clock)
+async def channel(aiohttp_server, fake: FakeTencent, clock: Clock) -> TencentChannel:  # type: ignore[no-untyped-def]
+    return channel_of("tencent_sms", await start(aiohttp_server, fake), clock)
 
 
 def test_the_channel_registers_its_type() -> None:
@@ -123,23 +178,9 @@ def test_the_fakes_signer_reproduces_tencents_published_example() -> None:
 
 # -- what is sent --------------------------------------------------------------------------------------------------
 async def test_the_exact_request_for_a_known_message_verifies_in_the_fake(channel, fake: FakeTencent) -> None:  # type: ignore[no-untyped-def]
-    response = await send(channel, render_default("tencent_sms"))
-    assert channel.classify(response) == Outcome("ok")
-    (request,) = fake.received
-    assert (request.method, request.path) == ("POST", "/")
-    assert {k: v for k, v in request.headers.items() if k not in ("Accept", "Accept-Encoding", "User-Agent")} == {
-        "Authorization": "TC3-HMAC-SHA256 Credential=AKIDfakeTencentSecretId0123456789abc/2026-11-18/sms/tc3_request, "
-        "SignedHeaders=content-type;host, Signature=6f1ba778e433d4509870d3768277cbdec83e4cb41deedd9fdf255c90ddaabedc",
-        "Content-Type": "application/json; charset=utf-8",
-        "Host": "sms.tencentcloudapi.com",
-        "X-TC-Action": "SendSms",
-        "X-TC-Timestamp": "1795000000",
-        "X-TC-Version": "2021-01-11",
-        "X-TC-Region": "ap-guangzhou",
-        "Content-Length": str(len(request.body)),
-    }
-    assert request.body == EXPECTED_BODY
-    assert fake.answered == []  # the signature verified
+    signature = "6f1ba778e433d4509870d3768277cbdec83e4cb41deedd9fdf255c90ddaabedc"
+    response = await assert_the_exact_request(channel, fake, signature, EXPECTED_BODY)
+    assert channel.api.version == "2021-01-11" and channel.action == "SendSms"
     (status,) = json_answer(response)["Response"]["SendStatusSet"]
     assert (status["PhoneNumber"], status["Code"], status["Fee"], status["IsoCode"]) == (ALICE, "Ok", 1, "CN")
     (sent,) = fake.sent
@@ -166,6 +207,22 @@ async def test_a_malformed_authorization_is_refused(channel, fake: FakeTencent) 
         assert (await got.json())["Response"]["Error"]["Code"] == "AuthFailure.InvalidAuthorization"
 
 
+async def test_the_fake_verifies_a_request_signed_as_tencents_sdks_sign_it(channel, fake: FakeTencent) -> None:  # type: ignore[no-untyped-def]
+    """tencentcloud-sdk-python and -go send Content-Type application/json (no charset) and their own JSON spacing and
+    escapes; what is signed is what was sent, so the fake takes that too."""
+    body = json.dumps(channel.body(ALICE, render_default("tencent_sms"))).encode()  # ASCII escapes, ", " and ": "
+    signed = {"content-type": "application/json", "host": "sms.tencentcloudapi.com"}
+    headers = {
+        **channel.api.headers("SendSms", body),
+        "Content-Type": "application/json",
+        "Authorization": tc3_authorization(SECRET_ID, SECRET_KEY, "sms", T, signed, body),
+    }
+    async with aiohttp.ClientSession() as session, session.post(channel.api.url, data=body, headers=headers) as got:
+        response = Response(got.status, got.headers, await got.read())
+    assert channel.classify(response) == Outcome("ok") and fake.answered == []
+    assert fake.sent[0].params == ["CRITICAL", "HighErrorRa…", "web-1", "checkout 5x…"]
+
+
 # -- auth errors are permanent, with what to check -----------------------------------------------------------------
 @pytest.mark.parametrize(
     ("changes", "shift", "code", "hint"),
@@ -182,9 +239,7 @@ async def test_refused_requests_are_permanent_with_the_reason(  # type: ignore[n
     aiohttp_server, fake: FakeTencent, clock: Clock, changes: dict, shift: float, code: str, hint: str
 ) -> None:
     base = await start(aiohttp_server, fake)
-    channel = TencentSmsChannel(
-        "sms", {**settings(base, secret_key=SECRET_KEY), **changes}, now=lambda: clock() - shift
-    )
+    channel = channel_of("tencent_sms", base, lambda: clock() - shift, **changes)
     outcome = channel.classify(await send(channel, render_default("tencent_sms")))
     assert outcome.result == "permanent"
     assert outcome.reason.startswith(f"Tencent SMS {code}: ") and f"({hint}" in outcome.reason
@@ -212,7 +267,7 @@ async def test_the_same_content_to_the_same_number_waits_30_seconds(channel, fak
 
 async def test_the_daily_cap_of_a_number_holds_that_number_only(aiohttp_server, clock: Clock) -> None:  # type: ignore[no-untyped-def]
     fake = FakeTencent(now=clock, daily_limit=2)
-    channel = TencentSmsChannel("sms", settings(await start(aiohttp_server, fake), secret_key=SECRET_KEY), now=clock)
+    channel = channel_of("tencent_sms", await start(aiohttp_server, fake), clock)
     message = render_default("tencent_sms")
     for _ in range(3):
         clock.at += 31  # past the same-content rule
@@ -235,7 +290,7 @@ async def test_a_number_tencent_will_not_text_is_permanent(  # type: ignore[no-u
     aiohttp_server, clock: Clock, setup: dict, phone: str, code: str, hint: str
 ) -> None:
     fake = FakeTencent(now=clock, **setup)
-    channel = TencentSmsChannel("sms", settings(await start(aiohttp_server, fake), secret_key=SECRET_KEY), now=clock)
+    channel = channel_of("tencent_sms", await start(aiohttp_server, fake), clock)
     response = await send(channel, replace(render_default("tencent_sms"), recipient={"phone": phone}))
     assert "Error" not in json_answer(response)["Response"]  # the refusal is the number's, in SendStatusSet
     outcome = channel.classify(response)
@@ -286,7 +341,7 @@ async def test_each_answer_is_read_as_tencent_means_it(  # type: ignore[no-untyp
 
 async def test_too_many_requests_a_second_retry_after_a_second(aiohttp_server, clock: Clock) -> None:  # type: ignore[no-untyped-def]
     fake = FakeTencent(now=clock, per_second={"SendSms": 1})
-    channel = TencentSmsChannel("sms", settings(await start(aiohttp_server, fake), secret_key=SECRET_KEY), now=clock)
+    channel = channel_of("tencent_sms", await start(aiohttp_server, fake), clock)
     message = render_default("tencent_sms")
     assert channel.classify(await send(channel, message)).result == "ok"
     outcome = channel.classify(await send(channel, replace(message, text="other\nlines\nof\ntext")))
@@ -300,6 +355,103 @@ async def test_a_contact_without_a_phone_is_not_sent(channel, fake: FakeTencent)
         "permanent", "not sent: alice has no phone number to text (contact field `phone`)"
     )
     assert fake.received == []
+
+
+@pytest.mark.parametrize("phone", ["13800000001", "8613800000001", "008613800000001", "+86 138-0000-0001"])
+async def test_a_mainland_mobile_is_sent_in_e164_however_the_contact_writes_it(
+    channel, fake: FakeTencent, phone
+) -> None:  # type: ignore[no-untyped-def]
+    """SendSms wants +[country code][number]: a mainland mobile without its +86 gets it."""
+    response = await send(channel, replace(render_default("tencent_sms"), recipient={"phone": phone}))
+    assert channel.classify(response) == Outcome("ok")
+    assert json.loads(fake.received[0].body)["PhoneNumberSet"] == ["+8613800000001"]
+
+
+async def test_another_number_is_sent_as_the_contact_has_it(channel, fake: FakeTencent) -> None:  # type: ignore[no-untyped-def]
+    await send(channel, replace(render_default("tencent_sms"), recipient={"phone": "+14155550100"}))
+    assert json.loads(fake.received[0].body)["PhoneNumberSet"] == ["+14155550100"]
+
+
+# -- every answer Tencent documents, and the ones a network in between makes ---------------------------------------
+@pytest.mark.parametrize(
+    ("kind", "code", "result", "wait", "per_number"),
+    [
+        ("tencent_sms", "ServiceUnavailable", "retry", None, False),  # a common code: the service is busy
+        ("tencent_voice", "ServiceUnavailable", "retry", None, False),
+        ("tencent_voice", "FailedOperation.AccessUpstreamTimeout", "retry", None, False),  # VMS: "try again later"
+        ("tencent_voice", "InternalError.AccessUpstreamTimeout", "retry", None, False),
+        ("tencent_sms", "InternalError.Timeout", "retry", None, False),
+        ("tencent_sms", "InternalError.SigVerificationFail", "permanent", None, False),  # the request is wrong
+        ("tencent_voice", "InternalError.RestApiInterfaceNotExist", "permanent", None, False),
+        ("tencent_sms", "InternalError.RequestTimeException", "permanent", None, False),  # our clock
+        ("tencent_sms", "LimitExceeded.PhoneNumberCountLimit", "permanent", None, False),  # > 200 numbers
+        ("tencent_sms", "LimitExceeded.AppCountryOrRegionInBlacklist", "permanent", None, False),  # a setting's
+        ("tencent_sms", "LimitExceeded.AppDailyLimit", "retry", None, False),  # the application's: the channel's
+        ("tencent_sms", "LimitExceeded.PhoneNumberOneHourLimit", "retry", 3600.0, True),  # the number's
+        ("tencent_voice", "LimitExceeded.DeliveryFrequencyLimit", "retry", 30.0, True),
+        ("tencent_sms", "RequestLimitExceeded.UinLimitExceeded", "retry", 1.0, False),
+        ("tencent_voice", "UnauthorizedOperation.VoiceSdkAppidVerifyFail", "permanent", None, False),
+        ("tencent_sms", "UnsupportedOperation.ChineseMainlandTemplateToGlobalPhone", "permanent", None, False),
+    ],
+)
+def test_each_error_code_is_read_as_tencent_means_it(  # type: ignore[no-untyped-def]
+    kind: str, code: str, result: str, wait: float | None, per_number: bool
+) -> None:
+    outcome = channel_of(kind, "http://unused").classify(
+        answer({"Response": {"Error": {"Code": code, "Message": "m"}, "RequestId": "r"}})
+    )
+    assert (outcome.result, outcome.retry_after, outcome.recipient_limit) == (result, wait, per_number)
+    assert outcome.reason.startswith(f"Tencent {PRODUCT_NAMES[kind]} {code}: m")
+    assert outcome.reason.endswith("[RequestId r]")
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (400, {"Response": {"Error": {"Code": "RequestLimitExceeded", "Message": "m"}, "RequestId": "r"}},
+         Outcome("retry", "Tencent SMS RequestLimitExceeded: m [RequestId r] (HTTP 400)", 1.0)),
+        (400, {"Response": {"Error": {"Code": "AuthFailure.SignatureFailure", "Message": "m"}, "RequestId": "r"}},
+         Outcome("permanent",
+                 "Tencent SMS AuthFailure.SignatureFailure: m (check secret_key) [RequestId r] (HTTP 400)")),
+        (503, {"Response": {"Error": {"Code": "AuthFailure.SignatureFailure", "Message": "m"}}},
+         Outcome("retry", "Tencent SMS AuthFailure.SignatureFailure: m (check secret_key) (HTTP 503)")),
+        (429, {"message": "Too Many Requests"}, Outcome("retry", 'HTTP 429: {"message": "Too Many Requests"}')),
+        (404, {"Response": {"SendStatusSet": [{"Code": "Ok"}]}},  # a result in an error status is not trusted
+         Outcome("permanent", 'HTTP 404: {"Response": {"SendStatusSet": [{"Code": "Ok"}]}}')),
+    ],
+)  # fmt: skip
+def test_another_http_status_is_read_by_the_error_it_carries(status: int, body: dict, expected: Outcome) -> None:
+    """Tencent answers 200; a gateway or proxy in between may not, and a Tencent error it passes on keeps its
+    meaning (a rate limit is not a refusal), though a 5xx or 429 is never given up on."""
+    assert channel_of("tencent_sms", "http://unused").classify(answer(body, status)) == expected
+
+
+@pytest.mark.parametrize(
+    ("statuses", "result"),
+    [
+        ([{"SerialNo": "2028:1", "PhoneNumber": ALICE, "Fee": 1, "SessionContext": "", "Code": "Ok",
+           "Message": "send success", "IsoCode": "CN", "SomethingNew": {"x": 1}}], "ok"),  # new fields: no matter
+        ([{"SerialNo": "2028:1", "PhoneNumber": ALICE, "Fee": 1}], "retry"),  # no Code: nobody knows what it got
+        ([{"Code": None, "Message": "send success"}], "retry"),
+        ([], "retry"),
+        ([{"Code": "OK", "Message": "send success"}], "ok"),  # the case of the documented "Ok" aside
+    ],
+)  # fmt: skip
+def test_a_send_status_is_a_delivery_only_with_its_ok_code(statuses: list, result: str) -> None:
+    outcome = channel_of("tencent_sms", "http://unused").classify(
+        answer({"Response": {"SendStatusSet": statuses, "RequestId": "r"}})
+    )
+    assert outcome.result == result
+    if result == "retry":
+        assert outcome.reason.startswith("unexpected answer: ")
+
+
+def test_an_empty_body_or_a_proxy_page_is_not_a_delivery() -> None:
+    channel = channel_of("tencent_sms", "http://unused")
+    assert channel.classify(Response(200, {}, b"")) == Outcome("retry", "unexpected answer: ")
+    assert channel.classify(Response(200, {}, b"<html>proxy</html>")).result == "retry"
+    assert channel.classify(answer({"Response": "busy"})).result == "retry"
+    assert channel.classify(Response(502, {}, b"Bad Gateway")) == Outcome("retry", "HTTP 502: Bad Gateway")
 
 
 # -- the variables and their limits --------------------------------------------------------------------------------
@@ -336,9 +488,7 @@ async def test_a_template_with_another_number_of_lines_is_refused_with_the_reaso
 
 
 def test_the_default_template_renders_as_the_golden_text() -> None:
-    for kind in ("firing", "resolved"):
-        assert_golden(f"tencent_sms-{kind}.txt", render_default("tencent_sms", kind).text + "\n")
-    assert_golden("tencent_sms-digest.txt", render_default("tencent_sms", alerts=3).text + "\n")
+    assert_default_goldens("tencent_sms")
 
 
 def test_every_kind_of_message_renders_as_many_variables_as_the_approved_template_has() -> None:
@@ -353,9 +503,7 @@ def test_every_kind_of_message_renders_as_many_variables_as_the_approved_templat
 # -- through a receiver --------------------------------------------------------------------------------------------
 async def test_an_sms_through_a_receiver_reaches_alice(tmp_path: Path, aiohttp_client, aiohttp_server) -> None:  # type: ignore[no-untyped-def]
     fake = FakeTencent()
-    async with delivery(tmp_path, aiohttp_client, settings(await start(aiohttp_server, fake)), to=["alice"]) as run:
-        await run.fire(1)
-        notes = await run.settled()
+    notes = await through_a_receiver(tmp_path, aiohttp_client, settings(await start(aiohttp_server, fake)))
     assert [(n["status"], n["attempts"], n["recipient"]) for n in notes] == [("sent", 1, "alice")]
     (sent,) = fake.sent
     assert (sent.phone, sent.params[:3]) == (ALICE, ["CRITICAL", "DemoGaugeHi…", "web-1"])
@@ -366,9 +514,7 @@ async def test_the_30_second_rule_is_waited_out_through_a_receiver(  # type: ign
 ) -> None:
     fake = FakeTencent()
     fake.script.append(Scripted("LimitExceeded.PhoneNumberThirtySecondLimit", per_number=True))
-    async with delivery(tmp_path, aiohttp_client, settings(await start(aiohttp_server, fake)), to=["alice"]) as run:
-        await run.fire(1)
-        notes = await run.settled()
+    notes = await through_a_receiver(tmp_path, aiohttp_client, settings(await start(aiohttp_server, fake)))
     assert [(n["status"], n["attempts"]) for n in notes] == [("sent", 2)]
     assert parse_iso(notes[0]["sent_at"]) >= START + timedelta(seconds=30)  # Tencent's window, not the 2 s backoff
     assert fake.answered == ["LimitExceeded.PhoneNumberThirtySecondLimit"] and len(fake.sent) == 1
@@ -379,9 +525,7 @@ async def test_a_wrong_secret_key_fails_at_once_through_a_receiver(  # type: ign
 ) -> None:
     fake = FakeTencent()
     channel = settings(await start(aiohttp_server, fake), secret_key="${TENCENT_WRONG_KEY_TEST}")
-    async with delivery(tmp_path, aiohttp_client, channel, to=["alice"]) as run:
-        await run.fire(1)
-        (note,) = await run.settled()
+    (note,) = await through_a_receiver(tmp_path, aiohttp_client, channel)
     assert (note["status"], note["attempts"]) == ("failed", 1)
     assert note["error"].startswith("Tencent SMS AuthFailure.SignatureFailure: ")
     assert "(check secret_key)" in note["error"]

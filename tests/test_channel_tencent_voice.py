@@ -1,27 +1,30 @@
 """The tencent_voice channel against the fake Tencent Cloud API (amcompanion/fakes/tencent.py), on its VMS host: the
 exact SendTtsVoice request, mainland-only numbers, each error class, the content limit, delivery through a receiver."""
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from amcompanion.fakes.tencent import (
-    SECRET_ID,
-    SECRET_KEY,
-    VOICE_APP_ID,
-    VOICE_TEMPLATE_ID,
-    FakeTencent,
-    Scripted,
-)
+from amcompanion.fakes.tencent import VOICE_TEMPLATE_ID, FakeTencent, Scripted
 from amcompanion.receiver.channels import CHANNEL_TYPES
-from amcompanion.receiver.channels.base import Outcome, Response, json_answer
+from amcompanion.receiver.channels.base import Outcome, json_answer
 from amcompanion.receiver.channels.tencent_voice import TencentVoiceChannel
-from tests.channel_support import CONTACTS, assert_golden, delivery, render_default
+from tests.channel_support import CONTACTS, delivery, render_default
+from tests.test_channel_tencent_sms import (
+    T,
+    assert_default_goldens,
+    assert_the_exact_request,
+    channel_of,
+    secret_in_environment,  # noqa: F401 (the autouse fixture, for this module's tests too)
+    send,
+    start,
+)
+from tests.test_channel_tencent_sms import settings as tencent_settings
 
 ALICE = CONTACTS["alice"]["phone"]
-T = 1_795_000_000  # 2026-11-18T11:06:40Z
 
 EXPECTED_BODY = (
     '{"TemplateId":"4356","TemplateParamSet":["CRITICAL","HighErrorRa…","web-1"],'
@@ -29,38 +32,12 @@ EXPECTED_BODY = (
 ).encode()
 
 
-@pytest.fixture(autouse=True)
-def secret_in_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The receiver refuses literal secrets in its config: the key comes from the environment."""
-    monkeypatch.setenv("TENCENT_SECRET_KEY_TEST", SECRET_KEY)
-
-
 def settings(base_url: str, **changes: object) -> dict:
-    """Channel settings as the receiver config has them (a channel built directly gets the key itself)."""
-    return {
-        "type": "tencent_voice",
-        "secret_id": SECRET_ID,
-        "secret_key": "${TENCENT_SECRET_KEY_TEST}",
-        "sdk_app_id": VOICE_APP_ID,
-        "template_id": VOICE_TEMPLATE_ID,
-        "base_url": base_url,
-        **changes,
-    }
-
-
-async def start(aiohttp_server, fake: FakeTencent) -> str:  # type: ignore[no-untyped-def]
-    server = await aiohttp_server(fake.app())
-    return str(server.make_url("")).rstrip("/")
+    return tencent_settings(base_url, "tencent_voice", **changes)
 
 
 async def direct(aiohttp_server, fake: FakeTencent, **changes: object) -> TencentVoiceChannel:  # type: ignore[no-untyped-def]
-    base = await start(aiohttp_server, fake)
-    return TencentVoiceChannel("voice", {**settings(base, secret_key=SECRET_KEY), **changes}, now=lambda: T)
-
-
-async def send(channel: TencentVoiceChannel, message) -> Response:  # type: ignore[no-untyped-def]
-    async with aiohttp.ClientSession() as session:
-        return await channel.send(session, message)
+    return channel_of("tencent_voice", await start(aiohttp_server, fake), **changes)
 
 
 @pytest.fixture
@@ -74,23 +51,13 @@ def test_the_channel_registers_its_type() -> None:
 
 async def test_the_exact_request_for_a_known_message_verifies_in_the_fake(aiohttp_server, fake: FakeTencent) -> None:  # type: ignore[no-untyped-def]
     channel = await direct(aiohttp_server, fake)
-    response = await send(channel, render_default("tencent_voice"))
-    assert channel.classify(response) == Outcome("ok")
-    (request,) = fake.received
-    assert (request.method, request.path) == ("POST", "/")
-    assert {k: v for k, v in request.headers.items() if k not in ("Accept", "Accept-Encoding", "User-Agent")} == {
-        "Authorization": "TC3-HMAC-SHA256 Credential=AKIDfakeTencentSecretId0123456789abc/2026-11-18/vms/tc3_request, "
-        "SignedHeaders=content-type;host, Signature=03f21a81380a8d546f634ebacd1f12ce48e14382a68fac25335f88b30ee2182b",
-        "Content-Type": "application/json; charset=utf-8",
-        "Host": "vms.tencentcloudapi.com",
-        "X-TC-Action": "SendTtsVoice",
-        "X-TC-Timestamp": "1795000000",
-        "X-TC-Version": "2020-09-02",
-        "X-TC-Region": "ap-guangzhou",
-        "Content-Length": str(len(request.body)),
-    }
-    assert request.body == EXPECTED_BODY
-    assert fake.answered == []  # the signature verified, under the vms service
+    signature = "03f21a81380a8d546f634ebacd1f12ce48e14382a68fac25335f88b30ee2182b"
+    response = await assert_the_exact_request(channel, fake, signature, EXPECTED_BODY)  # under the vms service
+    assert (channel.api.version, channel.action, channel.api.host) == (
+        "2020-09-02",
+        "SendTtsVoice",
+        "vms.tencentcloudapi.com",
+    )
     status = json_answer(response)["Response"]["SendStatus"]
     assert len(status["CallId"]) == 32 and status["SessionContext"] == ""
     (sent,) = fake.sent
@@ -111,6 +78,18 @@ async def test_a_number_vms_cannot_call_is_not_sent(aiohttp_server, fake: FakeTe
     response = await send(channel, replace(render_default("tencent_voice"), recipient=recipient))
     assert channel.classify(response) == Outcome("permanent", reason)
     assert fake.received == []
+
+
+@pytest.mark.parametrize("phone", ["13800000001", "8613800000001", "008613800000001", "+86 138 0000 0001"])
+async def test_a_mainland_mobile_without_its_country_code_is_called_in_e164(  # type: ignore[no-untyped-def]
+    aiohttp_server, fake: FakeTencent, phone: str
+) -> None:
+    """CalledNumber is E.164 (+86…): a contact's mainland mobile written without +86 is still called."""
+    channel = await direct(aiohttp_server, fake)
+    response = await send(channel, replace(render_default("tencent_voice"), recipient={"phone": phone}))
+    assert channel.classify(response) == Outcome("ok")
+    assert json.loads(fake.received[0].body)["CalledNumber"] == ALICE
+    assert [s.phone for s in fake.sent] == [ALICE]
 
 
 @pytest.mark.parametrize(
@@ -177,9 +156,7 @@ async def test_the_fake_refuses_a_call_over_350_characters(aiohttp_server) -> No
 
 
 def test_the_default_template_renders_as_the_golden_text() -> None:
-    for kind in ("firing", "resolved"):
-        assert_golden(f"tencent_voice-{kind}.txt", render_default("tencent_voice", kind).text + "\n")
-    assert_golden("tencent_voice-digest.txt", render_default("tencent_voice", alerts=3).text + "\n")
+    assert_default_goldens("tencent_voice")
 
 
 async def test_a_call_through_a_receiver_reaches_alice(tmp_path: Path, aiohttp_client, aiohttp_server) -> None:  # type: ignore[no-untyped-def]

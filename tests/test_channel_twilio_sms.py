@@ -14,7 +14,15 @@ from amcompanion.receiver.channels.base import TRUNCATED, Response
 from amcompanion.receiver.channels.twilio_sms import TwilioSmsChannel
 from amcompanion.receiver.messages import Renderer
 from amcompanion.receiver.timeutil import parse_iso
-from tests.channel_support import ACK_URL, CONTACTS, START, assert_golden, delivery, render_default, sample_alert
+from tests.channel_support import (
+    ACK_URL,
+    CONTACTS,
+    START,
+    assert_default_goldens,
+    delivery,
+    render_default,
+    sample_alert,
+)
 
 ALICE = CONTACTS["alice"]["phone"]
 
@@ -269,9 +277,7 @@ async def test_a_burst_of_25_becomes_a_digest_the_fake_accepts(tmp_path: Path, a
 
 # -- the default template and the size limit -----------------------------------------------------------------------
 def test_the_default_template_renders_as_the_golden_text() -> None:
-    for kind in ("firing", "resolved"):
-        assert_golden(f"twilio_sms-{kind}.txt", render_default("twilio_sms", kind).text + "\n")
-    assert_golden("twilio_sms-digest.txt", render_default("twilio_sms", alerts=3).text + "\n")
+    assert_default_goldens("twilio_sms")
 
 
 def test_every_single_firing_sms_carries_the_ack_link_and_digests_do_not() -> None:

@@ -13,7 +13,15 @@ from amcompanion.receiver.channels import CHANNEL_TYPES
 from amcompanion.receiver.channels.base import TRUNCATED, Response, json_answer
 from amcompanion.receiver.channels.twilio_voice import TWIML_LIMIT, TwilioVoiceChannel
 from amcompanion.receiver.messages import Renderer
-from tests.channel_support import ACK_URL, CONTACTS, assert_golden, delivery, render_default, sample_alert
+from tests.channel_support import (
+    ACK_URL,
+    CONTACTS,
+    assert_default_goldens,
+    assert_golden,
+    delivery,
+    render_default,
+    sample_alert,
+)
 from tests.receiver_support import rows
 
 ALICE = CONTACTS["alice"]["phone"]
@@ -254,9 +262,7 @@ async def test_a_burst_of_25_becomes_one_call_reading_a_digest(tmp_path: Path, a
 
 # -- the default template and the size limit -----------------------------------------------------------------------
 def test_the_default_template_renders_as_the_golden_text() -> None:
-    for kind in ("firing", "resolved"):
-        assert_golden(f"twilio_voice-{kind}.txt", render_default("twilio_voice", kind).text + "\n")
-    assert_golden("twilio_voice-digest.txt", render_default("twilio_voice", alerts=3).text + "\n")
+    assert_default_goldens("twilio_voice")
 
 
 def test_the_call_twiml_renders_as_the_golden_text() -> None:

@@ -10,7 +10,7 @@ from amcompanion.fakes.wecom import BUSY, RATE_LIMITED, Answer, FakeWeCom
 from amcompanion.receiver.channels.base import TRUNCATED, Message, Response
 from amcompanion.receiver.channels.wecom import WeComChannel, plain
 from amcompanion.receiver.messages import Renderer
-from tests.channel_support import assert_golden, delivery, render_default, sample_alert
+from tests.channel_support import assert_default_goldens, delivery, render_default, sample_alert
 
 KEY = "693a91f6-0000-4bc4-97a0-0ec2f1fa5aaa"
 
@@ -170,9 +170,7 @@ async def test_a_burst_within_the_rate_limit_is_never_refused(  # type: ignore[n
 
 
 def test_the_default_template_renders_as_the_golden_text() -> None:
-    for kind in ("firing", "resolved"):
-        assert_golden(f"wecom-{kind}.txt", render_default("wecom", kind).text + "\n")
-    assert_golden("wecom-digest.txt", render_default("wecom", alerts=3).text + "\n")
+    assert_default_goldens("wecom")
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from amcompanion.fakes.wecom_app import AGENT_ID, CORP_ID, CORP_SECRET, Answer, 
 from amcompanion.receiver.channels.base import TRUNCATED, Message, Response
 from amcompanion.receiver.channels.wecom_app import WeComAppChannel
 from amcompanion.receiver.messages import Renderer
-from tests.channel_support import assert_golden, delivery, render_default, sample_alert
+from tests.channel_support import assert_default_goldens, assert_golden, delivery, render_default, sample_alert
 
 ACK = "https://alerts.example.com/ack/1.1795000000.c2lnbmF0dXJl"
 
@@ -369,9 +369,7 @@ async def test_an_oversized_alert_is_cut_to_wecoms_limits(aiohttp_server) -> Non
 
 
 def test_the_default_template_renders_as_the_golden_text() -> None:
-    for kind in ("firing", "resolved"):
-        assert_golden(f"wecom_app-{kind}.txt", render_default("wecom_app", kind).text + "\n")
-    assert_golden("wecom_app-digest.txt", render_default("wecom_app", alerts=3).text + "\n")
+    assert_default_goldens("wecom_app")
 
 
 @pytest.fixture
@@ -418,3 +416,61 @@ async def test_a_receiver_fails_a_page_wecom_will_never_take_with_the_reason(  #
         notes = await run.settled()
     assert [(n["status"], n["attempts"]) for n in notes] == [("failed", 1)]
     assert "WeCom refuses calls from 127.0.0.1" in notes[0]["error"] and "企业可信IP" in notes[0]["error"]
+
+
+async def test_unlicensed_members_of_a_department_do_not_fail_the_message_to_the_rest(aiohttp_server) -> None:  # type: ignore[no-untyped-def]
+    """errcode 0 with `unlicenseduser`: WeCom delivered to the others; for a contact's message, it reached nobody."""
+    fake = FakeWeComApp(parties={"2": ["zhangsan", "lisi"]}, unlicensed={"LiSi"})
+    base = await start(aiohttp_server, fake)
+    groups = WeComAppChannel("wa", settings(base, toparty="2"))
+    [response] = await send(groups, to_groups())
+    outcome = groups.classify(response)
+    assert fake.received[-1].answer["unlicenseduser"] == "lisi"
+    assert (outcome.result, outcome.reason) == (
+        "ok",
+        "delivered, but WeCom skipped users without a WeCom license for this app: lisi",
+    )
+    assert fake.delivered[-1].users == [] and fake.delivered[-1].parties == ["2"]
+    [response] = await send(groups, to("lisi"))  # a contact's message to an unlicensed member: nobody
+    outcome = groups.classify(response)
+    assert outcome.result == "permanent" and "errcode 81013" in outcome.reason
+
+
+def test_an_answer_listing_skipped_users_is_read_for_the_message_it_answers() -> None:
+    from amcompanion.receiver.channels.wecom_app import Sent
+
+    channel = WeComAppChannel("wa", settings("", toparty="2"))
+    answer = json.dumps({"errcode": 0, "errmsg": "ok", "unlicenseduser": "lisi", "msgid": "m"}).encode()
+    assert channel.classify(Sent(200, {}, answer, touser="")).result == "ok"  # to department 2
+    assert channel.classify(Sent(200, {}, answer, touser="lisi")).result == "permanent"  # to lisi alone
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"access_token": "t-1", "expires_in": 7200},  # no errcode (WeChat's own gettoken answers so)
+        {"errcode": 0, "errmsg": "ok", "access_token": "t-1", "expires_in": "7200"},
+        {"errcode": 0, "errmsg": "ok", "access_token": "t-1"},
+    ],
+)
+async def test_a_token_answer_in_another_shape_is_still_a_token_kept_for_its_lifetime(aiohttp_server, answer) -> None:  # type: ignore[no-untyped-def]
+    from aiohttp import web
+
+    tokens: list[str] = []
+
+    async def gettoken(request: web.Request) -> web.Response:
+        tokens.append(request.query["corpsecret"])
+        return web.json_response(answer)
+
+    async def message_send(request: web.Request) -> web.Response:
+        ok = request.query.get("access_token") == "t-1"
+        return web.json_response({"errcode": 0, "errmsg": "ok"} if ok else {"errcode": 40014, "errmsg": "invalid"})
+
+    app = web.Application()
+    app.router.add_get("/cgi-bin/gettoken", gettoken)
+    app.router.add_post("/cgi-bin/message/send", message_send)
+    server = await aiohttp_server(app)
+    channel = WeComAppChannel("wa", settings(str(server.make_url("")).rstrip("/")))
+    responses = await send(channel, to("zhangsan"), to("lisi"))
+    assert [channel.classify(r).result for r in responses] == ["ok", "ok"]
+    assert tokens == [CORP_SECRET]

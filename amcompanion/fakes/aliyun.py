@@ -3,8 +3,10 @@
 dyvmsapi.aliyuncs.com); both are `POST /`.
 
 Written from Aliyun's documents, not from amcompanion's channels (the sources are listed in
-amcompanion/receiver/channels/aliyun_sms.py and aliyun_voice.py), it checks what Aliyun's gateway checks, in the
-order it answers them, with Aliyun's codes and HTTP statuses:
+amcompanion/receiver/channels/aliyun_sms.py and aliyun_voice.py), it takes an RPC API's parameters where the V3
+document lets a caller put them, in the query string (the SDK's way) or in an application/x-www-form-urlencoded
+body (the parameters whose metadata says formData), both together too, and checks what Aliyun's gateway checks,
+in the order it answers them, with Aliyun's codes and HTTP statuses:
 - the API (Host, x-acs-action, x-acs-version: 404 InvalidAction.NotFound) and the V3 headers (400 MissingParameter);
 - the V3 signature (ACS3-HMAC-SHA256), recomputed here from the request as received: the canonical request of
   the method, the path, the query re-encoded (RFC 3986, sorted), the signed headers (every x-acs-*, host and
@@ -55,7 +57,7 @@ TTS_CODE = "TTS_465000002"
 TTS_TEMPLATE = "您好，这里是监控系统：${alert}。${summary}。请及时处理。"
 SMS_HOSTS = {
     "dysmsapi.aliyuncs.com",
-    *(f"dysmsapi.{r}.aliyuncs.com" for r in ("ap-southeast-1", "ap-southeast-5", "eu-central-1")),
+    *(f"dysmsapi.{r}.aliyuncs.com" for r in ("ap-southeast-1", "ap-southeast-5", "eu-central-1", "us-east-1")),
 }
 VMS_HOST = "dyvmsapi.aliyuncs.com"
 ALGORITHM = "ACS3-HMAC-SHA256"
@@ -222,7 +224,7 @@ class FakeAliyun:
             query=query,
             headers={name.lower(): value for name, value in request.headers.items()},
             body=body,
-            params=dict(parse_qsl(query, keep_blank_values=True)),
+            params=_params(query, request.headers.get("content-type", ""), body),
         )
         self.received.append(received)
         if self.script:
@@ -351,6 +353,14 @@ def _api(host: str, headers: Mapping[str, str]) -> str:
     action = headers.get("x-acs-action", "")
     apis = {"SendSms": host in SMS_HOSTS, "SingleCallByTts": host == VMS_HOST}
     return action if apis.get(action) and headers.get("x-acs-version") == VERSION else ""
+
+
+def _params(query: str, content_type: str, body: bytes) -> dict[str, str]:
+    """The API's parameters: the query string's, and a form body's (which V3 signs by its hash, not by name)."""
+    params = dict(parse_qsl(query, keep_blank_values=True))
+    if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+        params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    return params
 
 
 def _require(params: Mapping[str, str], *names: str) -> None:

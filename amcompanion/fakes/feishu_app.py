@@ -17,6 +17,9 @@ Written from Feishu's documents, not from amcompanion's channel:
   when the app has an Encrypt Key, else in plain JSON with the Verification Token in `header.token`. The answer
   must come within 3 seconds; its `card` (type `raw`) then replaces the message's card, for everyone when the card
   is shared (`config.update_multi`), else only as the presser sees it, and never across card schemas (200830).
+  `click(legacy=True)`: the older message-card callback (消息卡片回传交互（旧）, card.action.trigger_v1): open_id,
+  user_id, open_message_id, tenant_key, the card's update `token` and `action` at the top level, signed with hex
+  SHA-1 of timestamp + nonce + Verification Token + body (the SDKs' card handlers), answered with the card itself.
 
 Sources: open.feishu.cn/document/server-docs/authentication-management/access-token/tenant_access_token_internal,
 …/server-docs/im-v1/message/create (and its error codes), …/server-docs/api-call-guide/frequency-control,
@@ -84,6 +87,11 @@ def decrypt(encrypt_key: str, encrypted: str) -> str:
 
 def signature(timestamp: str, nonce: str, encrypt_key: str, body: bytes) -> str:
     return hashlib.sha256((timestamp + nonce + encrypt_key).encode() + body).hexdigest()
+
+
+def legacy_signature(timestamp: str, nonce: str, verification_token: str, body: bytes) -> str:
+    """The older message-card callback's: SHA-1 over timestamp + nonce + Verification Token + body."""
+    return hashlib.sha1((timestamp + nonce + verification_token).encode() + body).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -285,16 +293,27 @@ class FakeFeishuApp:
     # -- pressing a button -----------------------------------------------------------------------------------
 
     async def click(
-        self, session: aiohttp.ClientSession, callback_url: str, message_id: str, open_id: str, at: float | None = None
+        self,
+        session: aiohttp.ClientSession,
+        callback_url: str,
+        message_id: str,
+        open_id: str,
+        at: float | None = None,
+        legacy: bool = False,
     ) -> tuple[int, dict]:
         """`open_id` presses the first callback button of message `message_id`, at `at` (default: now): the
-        callback Feishu sends, POSTed to `callback_url`; its answer is applied as Feishu applies it."""
+        callback Feishu sends, POSTed to `callback_url`; its answer is applied as Feishu applies it. `legacy`: the
+        older message-card callback (card.action.trigger_v1) instead, as the bot's "message card request URL" gets
+        it: the operator's ids at the top level, signed with SHA-1 over the Verification Token, answered with the
+        card itself."""
         posted = self.messages[message_id]
         value = _callback_value(self.personal.get((message_id, open_id), posted.card))
         if value is None:
             raise ValueError(f"message {message_id} has no callback button to press")
         user = next((u for u in self.users if u.open_id == open_id), FeishuUser(open_id))
         pressed_at = self.now() if at is None else at
+        if legacy:
+            return await self._legacy_click(session, callback_url, posted, user, value, pressed_at)
         event = {
             "schema": "2.0",
             "header": {
@@ -327,24 +346,56 @@ class FakeFeishuApp:
         self.presses.append(Pressed(message_id, open_id, status, answer, seconds, applied, problem))
         return status, answer
 
+    async def _legacy_click(
+        self, session: aiohttp.ClientSession, url: str, posted: Posted, user: FeishuUser, value: dict, at: float
+    ) -> tuple[int, dict]:
+        event = {
+            "open_id": user.open_id,
+            "user_id": user.user_id,
+            "open_message_id": posted.message_id,
+            "open_chat_id": posted.chat_id,
+            "tenant_key": TENANT_KEY,
+            "token": "c-" + secrets.token_hex(20),  # the card's update token, not the Verification Token
+            "action": {"value": value, "tag": "button"},
+        }
+        started = time.monotonic()
+        status, answer = await self._push(session, url, event, at, legacy=True)
+        seconds = time.monotonic() - started
+        applied, problem = False, ""
+        if status != 200:
+            problem = f"HTTP {status}"
+        elif seconds > self.answer_within_s:
+            problem = f"answered after {seconds:.2f}s, over Feishu's {self.answer_within_s:g}s"
+        elif "elements" in answer or "header" in answer or "schema" in answer:  # a card: it replaces the message's
+            problem = self._update(posted, user.open_id, {"type": "raw", "data": answer})
+            applied = not problem
+        self.presses.append(Pressed(posted.message_id, user.open_id, status, answer, seconds, applied, problem))
+        return status, answer
+
     async def verify_url(self, session: aiohttp.ClientSession, callback_url: str) -> tuple[int, dict]:
         """The console's check of a new callback address: the challenge must come back."""
         event = {"challenge": str(uuid.uuid4()), "token": self.verification_token, "type": "url_verification"}
         return await self._push(session, callback_url, event, self.now())
 
-    async def _push(self, session: aiohttp.ClientSession, url: str, event: dict, at: float) -> tuple[int, dict]:
+    async def _push(
+        self, session: aiohttp.ClientSession, url: str, event: dict, at: float, legacy: bool = False
+    ) -> tuple[int, dict]:
         plain = json.dumps(event, ensure_ascii=False)
         headers = {"Content-Type": "application/json; charset=utf-8"}
-        if self.encrypt_key:
-            raw = json.dumps({"encrypt": encrypt(self.encrypt_key, plain)}).encode()
-            timestamp, nonce = str(int(at)), secrets.token_hex(8)
+        raw = json.dumps({"encrypt": encrypt(self.encrypt_key, plain)}).encode() if self.encrypt_key else plain.encode()
+        timestamp, nonce = str(int(at)), secrets.token_hex(8)
+        if legacy:  # the older card callback signs with the Verification Token, encrypted or not
+            headers |= {
+                "X-Lark-Request-Timestamp": timestamp,
+                "X-Lark-Request-Nonce": nonce,
+                "X-Lark-Signature": legacy_signature(timestamp, nonce, self.verification_token, raw),
+            }
+        elif self.encrypt_key:
             headers |= {
                 "X-Lark-Request-Timestamp": timestamp,
                 "X-Lark-Request-Nonce": nonce,
                 "X-Lark-Signature": signature(timestamp, nonce, self.encrypt_key, raw),
             }
-        else:
-            raw = plain.encode()
         try:
             async with session.post(
                 url, data=raw, headers=headers, timeout=aiohttp.ClientTimeout(total=10)

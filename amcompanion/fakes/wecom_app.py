@@ -11,9 +11,10 @@ What it checks, as WeCom does:
   or not this app's), `msgtype` (40008), the content (44004 empty; markdown over 2,048 bytes 45002; a
   textcard's title, description and button text are cut at 128 bytes, 512 bytes and 4 characters, as WeCom
   cuts them; its url is required, http(s), at most 2,048 bytes), the recipients (82001 none given; unknown
-  users, departments and tags are listed in `invaliduser`/`invalidparty`/`invalidtag` and skipped, all of
-  them unknown is 81013), and the send rates: 30 messages a minute and 1,000 an hour per member, and the
-  app's daily quota of 200 person-messages (人次) per seat.
+  users, departments and tags are listed in `invaliduser`/`invalidparty`/`invalidtag` and skipped, members
+  without a licence (`unlicensed`) in `unlicenseduser`, all of them skipped is 81013), and the send rates:
+  30 messages a minute and 1,000 an hour per member, and the app's daily quota of 200 person-messages (人次)
+  per seat.
 
 WeCom's documents say messages over a member's rate are dropped ("超过部分会被丢弃不下发") without naming a
 code; this fake drops those members silently from a message that still reaches someone, and answers 45009
@@ -81,6 +82,7 @@ class FakeWeComApp(ErrcodeRecord):
     users: set[str] | None = None  # the members the app can see (None: any user id); WeCom ids ignore case
     parties: dict[str, list[str]] = field(default_factory=dict)  # department id → its members
     tags: dict[str, list[str]] = field(default_factory=dict)  # tag id → its members
+    unlicensed: set[str] = field(default_factory=set)  # members without the app's account licence (接口许可)
     trusted_ips: set[str] | None = None  # the app's 企业可信IP; None: not checked (an app older than 2022-06-20)
     token_lifetime: float = TOKEN_LIFETIME
     seats: int = 200  # the company's account limit (账号上限数), for the daily quota
@@ -197,6 +199,12 @@ class FakeWeComApp(ErrcodeRecord):
         members = _unique(
             [*users, *(m for p in parties for m in self.parties[p]), *(m for t in tags for m in self.tags[t])]
         )
+        unlicensed = {u.lower() for u in self.unlicensed}
+        if unlicensed:  # skipped and listed (lower case, as WeCom lists them); nobody left is 81013
+            invalid["unlicenseduser"] = "|".join(m.lower() for m in members if m.lower() in unlicensed)
+            members = [m for m in members if m.lower() not in unlicensed]
+            if not members:
+                return {"errcode": 81013, "errmsg": "user & party & tag all invalid"}
         now = self.now()
         if self._quota is None:
             self._quota = SlidingWindow(QUOTA_PER_SEAT * self.seats, 86400.0)

@@ -8,7 +8,7 @@ for a variable (counted in UTF-16 units, as a Java service counts: an emoji is t
 one is sent as `-` (a variable takes 1 to 35 characters); links and IP addresses are taken out (Aliyun refuses a
 variable holding one: isv.PARAM_NOT_SUPPORT_URL), so the SMS has no ack link: links belong in the approved
 template's fixed text. A mainland number (+86…) is sent without +86; another as its country code and number,
-without the +.
+without the + (or the 00 dialled for it); 0086… and 86…, which SendSms documents for mainland numbers, as written.
 
 The call is RPC style, signed with Aliyun's V3 signature (ACS3-HMAC-SHA256): the API's parameters in the query
 string, an empty body, the `host` and `x-acs-*` headers signed. The signing is a few lines of hashlib/hmac, so
@@ -17,11 +17,14 @@ Aliyun's SDK (blocking, with its own HTTP stack and credential chain) is not use
 between must pass it on, as Aliyun checks the signature against it.
 
 Answers: HTTP 200 with `Code` "OK" is a message accepted; a business error comes in an HTTP 200 body too, with
-another `Code`; the gateway's errors (signature, key, timestamp, throttling) come with HTTP 4xx. Aliyun's
-per-number flow control (isv.BUSINESS_LIMIT_CONTROL: notifications 50 a day per signature, template and number,
-verification codes 1 a minute, 5 an hour, 10 a day; a day being the 24 hours before the send) retries after the
-window the message names; Throttling.* (the API's QPS limit) after the wait the gateway gives; isp.SYSTEM_ERROR
-and 5xx retry; every other code is permanent, with what it means.
+another `Code`; the gateway's errors (signature, key, timestamp, throttling) come with HTTP 4xx. The answer is read
+as the SDK reads it: JSON (`Code`/`Message`, or `code`/`message` in a gateway error), else XML (`<Code>` and
+`<Message>`, what Aliyun answers a client that did not ask for JSON). Aliyun's per-number flow control
+(isv.BUSINESS_LIMIT_CONTROL: notifications 50 a day per signature, template and number, verification codes 1 a
+minute, 5 an hour, 10 a day; a day being the 24 hours before the send) retries after the window the message names;
+Throttling.* (the API's QPS limit), and any error answer with an `x-acs-retry-after` header (the SDK takes every such
+answer for throttling, whatever its code), after that wait; isp.SYSTEM_ERROR, HTTP 408, 429 and 5xx retry; every
+other code is permanent, with what it means.
 
 Sources:
 - SendSms: https://help.aliyun.com/document_detail/419273.html (PhoneNumbers formats, TemplateParam);
@@ -29,7 +32,10 @@ Sources:
 - V3 signature, with its worked example: https://help.aliyun.com/zh/sdk/product-overview/v3-request-structure-and-signature
   (also https://www.alibabacloud.com/help/resource-management/latest/common-parameters); the SDK's signer:
   https://github.com/aliyun/darabonba-openapi (python/alibabacloud_tea_openapi/utils.py `get_authorization`,
-  client.py `do_request`: RPC parameters in the query; `x-acs-retry-after`, in ms, on throttling)
+  client.py `do_request`: RPC parameters in the query, every header signed; `x-acs-retry-after`, in ms, makes any
+  error answer a throttling one since #283; the error's `Code` or `code`); the SDK's SendSms and SingleCallByTts
+  (github.com/aliyun/alibabacloud-python-sdk, dysmsapi-20170525 and dyvmsapi-20170525 client.py: `query`, POST /,
+  req_body_type formData) and its endpoint map (us-east-1, eu-central-1, ap-southeast-1 and -5 have their own host)
 - error codes: https://help.aliyun.com/document_detail/101346.html
 - flow control: https://help.aliyun.com/document_detail/2881383.html
 - a variable's length (1 to 35 characters): https://help.aliyun.com/document_detail/44357.html
@@ -38,6 +44,7 @@ Sources:
 
 import hashlib
 import hmac
+import html
 import json
 import re
 import uuid
@@ -59,19 +66,22 @@ from amcompanion.receiver.channels.base import (
     not_sent_outcome,
     phone_of,
     rebase,
+    retry_after_header,
 )
 
 ALGORITHM = "ACS3-HMAC-SHA256"
 API_VERSION = "2017-05-25"  # Dysmsapi's and Dyvmsapi's
 EMPTY_BODY_SHA256 = hashlib.sha256(b"").hexdigest()
 SMS_HOST = "dysmsapi.aliyuncs.com"
-REGIONAL_SMS_HOSTS = {"ap-southeast-1", "ap-southeast-5", "eu-central-1"}  # the rest share dysmsapi.aliyuncs.com
+# the SDK's endpoint map: these regions have a host of their own, the rest share dysmsapi.aliyuncs.com
+REGIONAL_SMS_HOSTS = {"ap-southeast-1", "ap-southeast-5", "eu-central-1", "us-east-1"}
 VARIABLE_LIMIT = 35  # characters of one SMS template variable
 CUT_MARKER = "…"
 EMPTY_VALUE = "-"
 PARAM_LINE = re.compile(r"([A-Za-z][A-Za-z0-9_]*)[ \t]*:[ \t]*(.*)")
 LINK = re.compile(r"(?:https?://|www\.)\S*", re.IGNORECASE)
 IP_ADDRESS = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b")
+XML_FIELD = re.compile(r"<(Code|Message)>([^<]*)</\1>")
 # Per-number limits by the level Aliyun's message names ("触发天级流控Permits:50"): the whole window, as the count
 # is over the window before the send and which send leaves it first is not said.
 LIMIT_WINDOWS = (
@@ -179,6 +189,16 @@ def template_params(text: str) -> dict[str, str]:
     return params
 
 
+def sms_number(phone: str) -> str:
+    """A number as SendSms's PhoneNumbers takes it: a mainland one without +86 (0086… and 86… it takes as written);
+    another as its country code and number, without the + (or the 00 dialled for it)."""
+    if phone.startswith("+86"):
+        return mainland_mobile(phone)
+    if phone.startswith("+"):
+        return phone[1:]
+    return phone[2:] if phone.startswith("00") and not phone.startswith("0086") else phone
+
+
 def aliyun_length(value: str) -> int:
     """Characters as a Java service counts them (String.length: an emoji beyond the BMP is two), never fewer than
     Aliyun counts."""
@@ -214,28 +234,47 @@ def business_limit_wait(text: str) -> float:
     return next((seconds for word, seconds in LIMIT_WINDOWS if word in lowered), UNNAMED_LIMIT_WAIT)
 
 
+def aliyun_answer(response: Response) -> tuple[object, str]:
+    """The answer's Code and Message: from JSON (`Code`, or a gateway error's `code`), else from XML; (None, "")
+    when the body is neither (a proxy's page, an empty body)."""
+    answer = json_answer(response)
+    if answer:
+        code = answer.get("Code", answer.get("code"))
+        return code, str(answer.get("Message", answer.get("message", "")) or "")
+    body = response.body.decode("utf-8", "replace")
+    if body.lstrip().startswith("<") and "<html" not in body[:500].lower():
+        fields = {name: html.unescape(value).strip() for name, value in XML_FIELD.findall(body)}
+        if "Code" in fields:
+            return fields["Code"], fields.get("Message", "")
+    return None, ""
+
+
 def classify_aliyun(response: Response, product: str, explained: Mapping[str, str]) -> Outcome:
-    """HTTP 200 with Code OK is ok. Per-number flow control, Throttling.*, isp.SYSTEM_ERROR and 5xx retry (with the
-    window or the gateway's x-acs-retry-after); every other code is permanent, with what it means."""
+    """HTTP 200 with Code OK is ok. Per-number flow control, Throttling.* and any answer with x-acs-retry-after,
+    isp.SYSTEM_ERROR, 408, 429 and 5xx retry (with the window or the gateway's wait); every other code is permanent,
+    with what it means."""
     if (refused := not_sent_outcome(response)) is not None:
         return refused
-    answer = json_answer(response)
-    code, text = answer.get("Code"), str(answer.get("Message", ""))
-    if not isinstance(code, str):
-        if response.status == 200:  # a proxy's page, say: not proof of delivery
+    code, text = aliyun_answer(response)
+    succeeded = 200 <= response.status < 300
+    if not isinstance(code, str) or not code:
+        if succeeded:  # a proxy's page, say: not proof of delivery
             return Outcome("retry", f"unexpected answer: {response.body[:200].decode('utf-8', 'replace').strip()}")
+        if (wait := retry_after_ms(response)) is not None:  # throttling, for the SDK, whatever the body
+            return Outcome("retry", http_outcome(response).reason, wait)
         return http_outcome(response)
-    if response.status == 200 and code == "OK":
+    if succeeded and code == "OK":
         return Outcome("ok")
     status = f" (HTTP {response.status})" if response.status != 200 else ""
     reason = f"Aliyun {product} {code}: {text}{status}"
     meaning = f" ({explained[code]})" if code in explained else ""
     if code == "isv.BUSINESS_LIMIT_CONTROL":
         return Outcome("retry", reason + meaning, business_limit_wait(text), recipient_limit=True)
-    if code.startswith("Throttling"):
-        return Outcome("retry", reason, retry_after_ms(response))
-    if code in RETRIED_CODES or response.status >= 500:
-        return Outcome("retry", reason)
+    wait = retry_after_ms(response)
+    if code.startswith("Throttling") or wait is not None:
+        return Outcome("retry", reason, wait)
+    if code in RETRIED_CODES or response.status >= 500 or response.status in (408, 429):
+        return Outcome("retry", reason, retry_after_header(response))
     return Outcome("permanent", reason + meaning)
 
 
@@ -271,6 +310,11 @@ class AliyunChannel:
         self.host = self.service_host(settings)
         self.url = rebase(f"https://{self.host}/", settings.get("base_url"))
         self.now, self.nonce = now, nonce
+        self.configure(settings)
+
+    def configure(self, settings: dict[str, object]) -> None:
+        """The settings of the product's own API (its template, signature, shown number)."""
+        raise NotImplementedError
 
     def service_host(self, settings: dict[str, object]) -> str:
         region = str(settings.get("region") or "")
@@ -311,14 +355,7 @@ class AliyunSmsChannel(AliyunChannel):
 
     type = "aliyun_sms"
 
-    def __init__(
-        self,
-        name: str,
-        settings: dict[str, object],
-        now: Callable[[], datetime] = utc_now,
-        nonce: Callable[[], str] = random_nonce,
-    ):
-        super().__init__(name, settings, now, nonce)
+    def configure(self, settings: dict[str, object]) -> None:
         self.sign_name = str(settings["sign_name"])
         self.template_code = str(settings["template_code"])
 
@@ -327,8 +364,7 @@ class AliyunSmsChannel(AliyunChannel):
         return {name: cut(sendable(value), VARIABLE_LIMIT) for name, value in template_params(message.text).items()}
 
     def params(self, phone: str, message: Message) -> dict[str, str]:
-        number = mainland_mobile(phone) if phone.startswith("+86") else phone.removeprefix("+")
-        params = {"PhoneNumbers": number, "SignName": self.sign_name, "TemplateCode": self.template_code}
+        params = {"PhoneNumbers": sms_number(phone), "SignName": self.sign_name, "TemplateCode": self.template_code}
         variables = self.template_param(message)
         return {**params, "TemplateParam": param_json(variables)} if variables else params
 

@@ -22,8 +22,8 @@ Sources:
 - template rules (public mode: at most 2 variables, no link or IP address in one): https://help.aliyun.com/document_detail/414170.html
 """
 
-from collections.abc import Callable, Mapping
-from datetime import datetime
+import re
+from collections.abc import Mapping
 
 from amcompanion.receiver.channels.aliyun_sms import (
     EXPLAINED,
@@ -31,14 +31,13 @@ from amcompanion.receiver.channels.aliyun_sms import (
     aliyun_length,
     cut,
     param_json,
-    random_nonce,
     sendable,
     template_params,
-    utc_now,
 )
 from amcompanion.receiver.channels.base import Message, Response, not_sent
 
 VMS_HOST = "dyvmsapi.aliyuncs.com"
+MOBILE_WITH_86 = re.compile(r"861[3-9]\d{9}")
 TTS_PARAM_LIMIT = 249  # characters of all the variables together: Aliyun wants fewer than 250
 VOICE_EXPLAINED = {
     **EXPLAINED,
@@ -56,13 +55,15 @@ VOICE_EXPLAINED = {
 
 def mainland_number(phone: str) -> str | None:
     """A number as Aliyun's voice service takes it (159…, 0571…); None for a number outside mainland China. A
-    number without a country code is taken as written."""
-    if not phone.startswith("+"):
-        return phone
-    if not phone.startswith("+86"):
+    number with the country code (+86, 0086, or 86 before a mobile) is sent without it, a landline with its leading
+    0; a number without a country code is taken as written."""
+    for prefix in ("+86", "0086"):
+        if phone.startswith(prefix):
+            national = phone.removeprefix(prefix)
+            return national if national.startswith(("0", "1")) else f"0{national}"
+    if phone.startswith(("+", "00")):  # another country's code
         return None
-    national = phone.removeprefix("+86")
-    return national if national.startswith("1") else f"0{national}"
+    return phone[2:] if MOBILE_WITH_86.fullmatch(phone) else phone
 
 
 def within_total(params: Mapping[str, str], limit: int) -> dict[str, str]:
@@ -93,14 +94,7 @@ class AliyunVoiceChannel(AliyunChannel):
     verb = "call"
     explained = VOICE_EXPLAINED
 
-    def __init__(
-        self,
-        name: str,
-        settings: dict[str, object],
-        now: Callable[[], datetime] = utc_now,
-        nonce: Callable[[], str] = random_nonce,
-    ):
-        super().__init__(name, settings, now, nonce)
+    def configure(self, settings: dict[str, object]) -> None:
         self.tts_code = str(settings["tts_code"])
         self.called_show_number = str(settings.get("called_show_number") or "")
 

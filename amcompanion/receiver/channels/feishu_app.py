@@ -27,12 +27,20 @@ callbacks to developer server", subscribe `card.action.trigger`, the new callbac
 the body is `{"encrypt": …}`, AES-256-CBC keyed with SHA-256 of the key, the IV the first 16 bytes, PKCS7, and the
 request is signed: `X-Lark-Signature` = hex SHA-256 of `X-Lark-Request-Timestamp` + `X-Lark-Request-Nonce` + the
 key + the raw body. Without one the plain body's `header.token` must be the Verification Token (checked too when
-both are set). A request that does not verify is not this channel's (None); neither is one older or newer than
-five minutes (the signed timestamp, and the event's `create_time`): Feishu wants a click answered within 3 s, so a
-stale one is a replay. `url_verification` echoes its challenge once its token (or decryption) checks. The answer comes
-within Feishu's 3 s when the receiver's acknowledgement does: a toast, and when it was done the card again with its
-buttons gone, its header orange and a note ("Acknowledged by alice"). The channel remembers the cards it sent (the
-last 1,000), as the callback does not carry the card; after a restart the card is rebuilt from the alert.
+both are set). As in the SDKs, a body is decrypted only when it is `{"encrypt": …}`, and signed or not it is
+checked as above. A request that does not verify is not this channel's (None); neither is one older or newer than
+five minutes (the signed timestamp; unsigned, the header's `create_time`, read in seconds, milliseconds or
+microseconds, as the documents' examples differ): Feishu wants a click answered within 3 s, so a stale one is a
+replay. `url_verification` echoes its challenge once its token (or, no token set, decryption) checks. The answer
+comes within Feishu's 3 s when the receiver's acknowledgement does: a toast, and when it was done the card again
+with its buttons gone, its header orange and a note ("Acknowledged by alice"). The channel remembers the cards it
+sent (the last 1,000), as the callback does not carry the card; after a restart the card is rebuilt from the alert.
+
+The older card callback (消息卡片回传交互（旧）, card.action.trigger_v1, still documented, and what the bot's
+"message card request URL" gets) is taken too: `open_id`, `user_id`, `open_message_id` and `action` at the top
+level, its `token` the card's update token, signed with hex SHA-1 of timestamp + nonce + Verification Token + the
+raw body (the SDKs' card handlers), or as above with the Encrypt Key. Its answer is the updated card itself (as the
+SDKs' card samples return it), or the error toast.
 
 No SDK: lark-oapi brings its own HTTP clients and far more than these three calls; the signature is one SHA-256,
 the cipher comes from `cryptography`, and aiohttp (the outbox's session) makes the calls.
@@ -44,14 +52,17 @@ event-subscription-guide/callback-subscription/send-callbacks-to-developers-serv
 (decryption, the signature); event-subscription-guide/event-subscription-configure-/request-url-configuration-case
 (the "test key" → "hello world" decryption example); feishu-cards/card-callback-communication (the callback, its
 answer: toast and `card: {type: raw, data}`); common-capabilities/message-card/getting-started/card-structure/
-card-configuration (`update_multi`); the SDKs larksuite/oapi-sdk-python (core/utils/decryptor.py,
-event/dispatcher_handler.py) and larksuite/oapi-sdk-go (the token-invalid codes it refreshes on).
+card-configuration (`update_multi`); ukTMukTMukTM/uYzM3QjL2MzN04iNzcDN/configuring-card-callbacks/
+card-callback-structure (the older callback); the SDKs larksuite/oapi-sdk-python (core/utils/decryptor.py,
+event/dispatcher_handler.py, card/action_handler.py, event/callback/model/p2_card_action_trigger.py) and
+larksuite/oapi-sdk-go (card/card.go; the token-invalid codes it refreshes on).
 """
 
 import base64
 import hashlib
 import hmac
 import json
+import math
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
@@ -85,7 +96,9 @@ CARD_CONFIG = {"update_multi": True}  # a shared card: the callback's update sho
 ACKNOWLEDGED = "orange"  # the header of an acknowledged card (red firing, green resolved)
 CALLBACK_WINDOW_S = 300
 REMEMBERED_CARDS = 1000
-TOKEN_CODES = {99991661, 99991663, 99991668, 99991671}  # the tenant access token is missing, expired or revoked
+# the tenant access token is missing, expired or revoked (oapi-sdk-go refreshes on 99991663, 99991664, 99991671)
+TOKEN_CODES = {99991661, 99991663, 99991664, 99991668, 99991671}
+TOKEN_LIFETIME_S = 7200.0  # "tenant_access_token 的最大有效期是 2 小时", when the answer's `expire` says nothing usable
 RATE_CODES = {99991400, 230020, 11232, 11233}
 EXPLAINED = {
     10003: "check app_id",
@@ -118,7 +131,24 @@ def decrypt(encrypt_key: str, encrypted: str) -> str:
 
 def signature(timestamp: str, nonce: str, encrypt_key: str, body: bytes) -> str:
     """`X-Lark-Signature`: hex SHA-256 of timestamp + nonce + Encrypt Key, then the raw body."""
-    return hashlib.sha256((timestamp + nonce + encrypt_key).encode() + body).hexdigest()
+    return hashlib.sha256(_raw(timestamp) + _raw(nonce) + encrypt_key.encode() + body).hexdigest()
+
+
+def legacy_signature(timestamp: str, nonce: str, verification_token: str, body: bytes) -> str:
+    """`X-Lark-Signature` of the older message-card callback (card.action.trigger_v1, sent to the bot's "message
+    card request URL"): hex SHA-1 of timestamp + nonce + Verification Token, then the raw body (the SDKs' card
+    handlers: oapi-sdk-python lark_oapi/card/action_handler.py, oapi-sdk-go card/card.go)."""
+    return hashlib.sha1(_raw(timestamp) + _raw(nonce) + verification_token.encode() + body).hexdigest()
+
+
+def _raw(header: str) -> bytes:
+    """A header's value as the bytes that came (aiohttp keeps undecodable bytes as surrogates)."""
+    return header.encode("utf-8", "surrogateescape")
+
+
+def _same(offered: object, expected: str) -> bool:
+    """A secret compared in constant time; anything but a string is not it."""
+    return isinstance(offered, str) and hmac.compare_digest(_raw(offered), expected.encode())
 
 
 def reply(body: dict) -> Response:
@@ -209,7 +239,11 @@ class FeishuAppChannel:
         answer = json_answer(got)
         token = answer.get("tenant_access_token")
         if got.status == 200 and answer.get("code") == 0 and isinstance(token, str) and token:
-            return token, float(answer.get("expire") or 0)
+            lifetime = _seconds(answer.get("expire"))
+            return (
+                token,
+                lifetime if lifetime is not None and 0 < lifetime < 10 * TOKEN_LIFETIME_S else TOKEN_LIFETIME_S,
+            )
         return got
 
     async def _post_message(
@@ -246,7 +280,8 @@ class FeishuAppChannel:
             return outcome
         reason = f"Feishu code {code}: {msg}"
         if code in RATE_CODES:
-            return Outcome("retry", reason, _seconds(response.headers.get("x-ogw-ratelimit-reset")) or 1.0)
+            reset = _seconds(response.headers.get("x-ogw-ratelimit-reset"))
+            return Outcome("retry", reason, reset if reset is not None and reset > 0 else 1.0)
         if code in TOKEN_CODES:
             return Outcome("retry", f"{reason} (a new tenant access token was refused too)")
         if code in EXPLAINED:
@@ -258,53 +293,88 @@ class FeishuAppChannel:
     # -- the card callback -----------------------------------------------------------------------------------
 
     async def answer_click(self, headers: Mapping[str, str], body: bytes, now: datetime, act: Act) -> Clicked | None:
-        event = self._authentic(headers, body, now)
-        if event is None:
+        authentic = self._authentic(headers, body, now)
+        if authentic is None:
             return None
-        if event.get("type") == "url_verification":
+        event, kind = authentic
+        if kind == "verification":
             return Clicked(reply({"challenge": event.get("challenge", "")}))
-        if event["header"].get("event_type") != "card.action.trigger":  # another event sent here: taken, ignored
-            return Clicked(reply({}))
-        detail = event.get("event") if isinstance(event.get("event"), dict) else {}
-        click = _click(detail)
+        if kind == "v2":
+            if event["header"].get("event_type") != "card.action.trigger":  # another event sent here: taken, ignored
+                return Clicked(reply({}))
+            detail = event.get("event") if isinstance(event.get("event"), dict) else {}
+            operator = detail.get("operator") if isinstance(detail.get("operator"), dict) else {}
+            context = detail.get("context") if isinstance(detail.get("context"), dict) else {}
+        else:  # the older callback: the operator's ids and the message id at the top level
+            detail, operator, context = event, event, event
+        click = _click(detail.get("action"), operator)
         if click is None:
             return Clicked(reply({"toast": {"type": "error", "content": "This button is not amcompanion's."}}))
         done = await act(click)
         if not done.done:
             return Clicked(reply({"toast": {"type": "error", "content": done.text}}))
-        context = detail.get("context") if isinstance(detail.get("context"), dict) else {}
-        card = self._acknowledged(str(context.get("open_message_id") or ""), click, done)
+        message_id = context.get("open_message_id")
+        card = self._acknowledged(message_id if isinstance(message_id, str) else "", click, done)
+        if kind == "v1":  # the older callback's answer is the card itself (the SDKs' card samples return it so)
+            return Clicked(reply(card))
         return Clicked(
             reply({"toast": {"type": "success", "content": done.text}, "card": {"type": "raw", "data": card}})
         )
 
-    def _authentic(self, headers: Mapping[str, str], raw: bytes, now: datetime) -> dict | None:
-        """The callback, decrypted, when it verifies under this channel's Encrypt Key or Verification Token."""
-        try:
-            event = json.loads(raw)
-            if self.encrypt_key:
-                event = json.loads(decrypt(self.encrypt_key, str(event.get("encrypt", ""))))
-        except (ValueError, AttributeError):  # not JSON, not an object, not encrypted with our key
+    def _authentic(self, headers: Mapping[str, str], raw: bytes, now: datetime) -> tuple[dict, str] | None:
+        """The callback, decrypted, and what it is ("verification", "v2" for card.action.trigger's schema 2.0,
+        "v1" for the older card callback), when it verifies under this channel's Encrypt Key or Verification Token;
+        None when it does not, or is not a callback at all.
+
+        As the SDKs do it: a body `{"encrypt": …}` is decrypted with the Encrypt Key, any other is read as it is.
+        url_verification is checked by its token (the Encrypt Key's decryption when no token is set); a 2.0 callback
+        by `header.token` and, with an Encrypt Key, X-Lark-Signature (SHA-256 with the key); the older callback,
+        whose `token` is the card's update token, by its signature alone (SHA-1 with the Verification Token, or
+        SHA-256 with the Encrypt Key)."""
+        if not (self.encrypt_key or self.verification_token):
             return None
-        if not isinstance(event, dict) or not (self.encrypt_key or self.verification_token):
+        try:
+            outer = json.loads(raw)
+            encrypted = isinstance(outer, dict) and "encrypt" in outer
+            if encrypted:
+                if not (self.encrypt_key and isinstance(outer["encrypt"], str)):
+                    return None
+                event = json.loads(decrypt(self.encrypt_key, outer["encrypt"]))
+            else:
+                event = outer
+        except (ValueError, RecursionError):  # not JSON, not encrypted with our key (UnicodeDecodeError included)
+            return None
+        if not isinstance(event, dict):
             return None
         if event.get("type") == "url_verification":
-            token = event.get("token")
-        elif isinstance(event.get("header"), dict):
-            token = event["header"].get("token")
-            signed = not self.encrypt_key or self._signed(headers, raw, now)
-            if not signed or not _fresh(_seconds(event["header"].get("create_time"), 1000), now):
+            if self.verification_token:
+                return (event, "verification") if _same(event.get("token"), self.verification_token) else None
+            return (event, "verification") if encrypted else None
+        header = event.get("header")
+        if isinstance(header, dict):
+            if self.verification_token and not _same(header.get("token"), self.verification_token):
                 return None
-        else:
-            return None
-        if self.verification_token and not hmac.compare_digest(str(token or ""), self.verification_token):
-            return None
-        return event
+            if self.encrypt_key:  # signed: the signed timestamp is the one to trust
+                return (event, "v2") if self._signed(headers, raw, now) else None
+            return (event, "v2") if _fresh(_moment(header.get("create_time")), now) else None
+        if "action" in event:
+            signed = self._signed(headers, raw, now) or self._signed_legacy(headers, raw, now)
+            return (event, "v1") if signed else None
+        return None
 
     def _signed(self, headers: Mapping[str, str], raw: bytes, now: datetime) -> bool:
+        if not self.encrypt_key:
+            return False
         timestamp = headers.get("X-Lark-Request-Timestamp", "")
         expected = signature(timestamp, headers.get("X-Lark-Request-Nonce", ""), self.encrypt_key, raw)
-        return hmac.compare_digest(expected, headers.get("X-Lark-Signature", "")) and _fresh(_seconds(timestamp), now)
+        return _same(headers.get("X-Lark-Signature", ""), expected) and _fresh(_moment(timestamp), now)
+
+    def _signed_legacy(self, headers: Mapping[str, str], raw: bytes, now: datetime) -> bool:
+        if not self.verification_token:
+            return False
+        timestamp = headers.get("X-Lark-Request-Timestamp", "")
+        expected = legacy_signature(timestamp, headers.get("X-Lark-Request-Nonce", ""), self.verification_token, raw)
+        return _same(headers.get("X-Lark-Signature", ""), expected) and _fresh(_moment(timestamp), now)
 
     def _acknowledged(self, message_id: str, click: Click, done: ClickAnswer) -> dict:
         """The card as it was sent (or, not remembered, rebuilt from the alert), its buttons gone, a note who acked."""
@@ -320,18 +390,28 @@ class FeishuAppChannel:
         return card
 
 
-def _click(detail: dict) -> Click | None:
-    """The acknowledgement a pressed button asks for, as the presser's Feishu id."""
-    value = detail.get("action", {}).get("value") if isinstance(detail.get("action"), dict) else None
-    operator = detail.get("operator") if isinstance(detail.get("operator"), dict) else {}
-    if not isinstance(value, dict) or value.get("action") != "ack" or not isinstance(value.get("alert_id"), int):
+def _click(action: object, operator: dict) -> Click | None:
+    """The acknowledgement a pressed button asks for (its `value`: {"action": "ack", "alert_id": …}, an object, or
+    the older callback's JSON string of one), as the presser's Feishu ids."""
+    value = action.get("value") if isinstance(action, dict) else None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            return None
+    if not isinstance(value, dict) or value.get("action") != "ack":
         return None
-    ids = {field: str(operator[key]) for field, key in (("feishu_open_id", "open_id"), ("feishu_user_id", "user_id"))
-           if operator.get(key)}  # fmt: skip
+    alert_id = value.get("alert_id")
+    if isinstance(alert_id, str) and alert_id.strip().isdecimal() and len(alert_id.strip()) <= 18:
+        alert_id = int(alert_id)
+    if not isinstance(alert_id, int) or isinstance(alert_id, bool):
+        return None
+    ids = {field: operator[key] for field, key in (("feishu_open_id", "open_id"), ("feishu_user_id", "user_id"))
+           if isinstance(operator.get(key), str) and operator[key]}  # fmt: skip
     if not ids:
         return None
     (field, user_id), *others = ids.items()
-    return Click(field, user_id, "ack", value["alert_id"], other_ids=dict(others))
+    return Click(field, user_id, "ack", alert_id, other_ids=dict(others))
 
 
 def _rebuilt(click: Click, done: ClickAnswer) -> dict:
@@ -343,11 +423,29 @@ def _rebuilt(click: Click, done: ClickAnswer) -> dict:
     return {"config": CARD_CONFIG, "header": feishu.card_header(title, ACKNOWLEDGED), "elements": elements}
 
 
-def _seconds(value: object, per_second: int = 1) -> float | None:
-    try:
-        return float(str(value)) / per_second
-    except ValueError:
+def _seconds(value: object) -> float | None:
+    """A number of seconds as a header or an answer gives it (a number, or a string of one); None when it is not."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _moment(value: object) -> float | None:
+    """A Unix time in seconds from Feishu's seconds (X-Lark-Request-Timestamp) or a header's create_time, whose
+    unit the documents show as milliseconds in events and as microseconds in the card callback's example: read
+    from its size."""
+    number = _seconds(value)
+    if number is None:
+        return None
+    for _ in range(3):  # ms, µs, ns: a time now is about 1.8e9 seconds
+        if abs(number) < 1e11:
+            break
+        number /= 1000
+    return number
 
 
 def _fresh(timestamp: float | None, now: datetime) -> bool:

@@ -5,13 +5,19 @@ The message is the incoming-webhook channel's Block Kit (slack.py: the title as 
 contact's mention), posted to `channel` with the bot token; the buttons carry the alert's id. Slack sends a press
 to the app's Interactivity Request URL, the receiver's POST /slack/interactions, where `answer_click` checks Slack's
 signature (`v0=` + hex HMAC-SHA256 of `v0:{timestamp}:{raw body}` under the signing secret, the timestamp within
-5 minutes, compared in constant time), has the receiver act as the presser, and answers 200 at once (Slack wants
-an answer within 3 seconds). Then the press's `response_url` updates the message: in place, its buttons replaced
-by who did it, or, when nothing was done, with an ephemeral reply only the presser sees.
+5 minutes, compared in constant time; an empty signing secret verifies nothing), has the receiver act as the
+presser, and answers 200 at once with an empty body (Slack wants an answer within 3 seconds). The press is the
+form field `payload` (application/x-www-form-urlencoded, UTF-8) holding a block_actions JSON; anything else signed
+(another interaction type, another action, a payload missing what a press needs) is answered 200 and left alone.
+Then the press's `response_url` updates the message: in place, its buttons replaced by who did it, or, when
+nothing was done, with an ephemeral reply only the presser sees. A response_url on slack.com is moved to
+`base_url` when the channel has one; another is used as it is.
 
 chat.postMessage answers most errors in HTTP 200 as `{"ok": false, "error": …}`, so `ok` is what counts: an answer
-without it is no delivery. `ratelimited` (HTTP 429 with Retry-After), Slack's transient errors and 5xx retry; bad
-credentials, a channel the bot cannot post to and a refused message are permanent, with what to do about them.
+without it is no delivery. `ratelimited` (HTTP 429 with Retry-After), `rate_limited` and `message_limit_exceeded`
+(after Retry-After, else a second and a minute), Slack's transient errors (fatal_error, internal_error,
+service_unavailable, request_timeout, team_added_to_org, org_login_required) and 5xx retry; bad credentials, a
+channel the bot cannot post to and a refused message are permanent, with what to do about them.
 
 Slack's SDKs (slack_sdk, slack_bolt) are not used: they are blocking or bring a framework, while the call is one
 JSON POST on the outbox's aiohttp session and the signature a few lines of hmac/hashlib.
@@ -32,7 +38,7 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Literal
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 
@@ -47,6 +53,7 @@ from amcompanion.receiver.channels.base import (
     http_outcome,
     json_answer,
     rebase,
+    retry_after_header,
 )
 from amcompanion.receiver.channels.slack import DEFAULT_RATE_WAIT_S, escape, fallback_text, message_blocks
 
@@ -54,7 +61,13 @@ API_URL = "https://slack.com/api/chat.postMessage"
 SIGNATURE_WINDOW_S = 5 * 60  # Slack: refuse a request whose timestamp is more than five minutes from now
 ACK, RESOLVE = "amcompanion_ack", "amcompanion_resolve"  # the buttons' action_id
 ACTIONS: dict[str, Literal["ack", "resolve"]] = {ACK: "ack", RESOLVE: "resolve"}
-RETRY_ERRORS = {"ratelimited", "fatal_error", "internal_error", "service_unavailable"}
+# chat.postMessage's errors that pass: rate limits (Slack's `ratelimited` comes as HTTP 429 with Retry-After, but its
+# error table also lists `rate_limited`, and a free workspace's `message_limit_exceeded`), its own failures, a
+# truncated POST (`request_timeout`) and a workspace moving into an Enterprise org (`team_added_to_org`,
+# `org_login_required`: "intermittently unavailable until the transition is complete")
+RATE_ERRORS = {"ratelimited": DEFAULT_RATE_WAIT_S, "rate_limited": DEFAULT_RATE_WAIT_S, "message_limit_exceeded": 60.0}
+RETRY_ERRORS = {"fatal_error", "internal_error", "service_unavailable", "request_timeout", "team_added_to_org"}
+RETRY_ERRORS |= {"org_login_required", *RATE_ERRORS}
 # What a permanent error means for whoever reads the failed row.
 EXPLAINED = {
     "invalid_auth": "Slack does not know the bot token: check bot_token (the app's xoxb-… Bot User OAuth Token)",
@@ -65,9 +78,18 @@ EXPLAINED = {
     "channel_not_found": "no channel with that id, or a private one the app is not in: check `channel` (a C… id)",
     "not_in_channel": "the app is not a member of the channel: invite it there (/invite @the-app)",
     "is_archived": "the channel is archived: unarchive it or set another `channel`",
+    "token_expired": "the bot token has expired (token rotation is on?): update bot_token",
+    "no_permission": "the token may not post there: add the app to the channel",
+    "team_access_not_granted": "the token is not granted access to this workspace: install the app there",
+    "ekm_access_denied": "the workspace's administrators have suspended posting to this channel",
+    "restricted_action": "a workspace preference keeps the app from posting to the channel",
+    "restricted_action_read_only_channel": "the channel is read-only: set another `channel`",
     "msg_too_long": "the message is over Slack's 40,000 characters",
+    "msg_blocks_too_long": "the message's blocks are over Slack's size limit",
     "invalid_blocks": "Slack refused the message's Block Kit blocks",
+    "invalid_blocks_format": "Slack refused the message's Block Kit blocks",
 }
+SLACK_HOST = "slack.com"  # a response_url on it (hooks.slack.com) is moved to `base_url` (a proxy, a local fake)
 EMPTY = Response(200, {}, b"")  # the answer Slack wants for a press: at once, with nothing to show
 RESOLVE_CONFIRM = {
     "title": {"type": "plain_text", "text": "Resolve this alert?"},
@@ -79,8 +101,13 @@ RESOLVE_CONFIRM = {
 
 def signature(signing_secret: str, timestamp: str, body: bytes) -> str:
     """Slack's request signature, version v0."""
-    base = b"v0:" + timestamp.encode() + b":" + body
+    base = b"v0:" + _raw(timestamp) + b":" + body
     return "v0=" + hmac.new(signing_secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def _raw(header: str) -> bytes:
+    """A header's value as the bytes that came (aiohttp keeps undecodable bytes as surrogates)."""
+    return header.encode("utf-8", "surrogateescape")
 
 
 def buttons(alert_id: int) -> dict:
@@ -152,6 +179,8 @@ class SlackAppChannel:
         if answer.get("ok") is not False or not isinstance(error, str):  # a 200 that is not Slack's (a proxy page)
             return Outcome("retry", f"unexpected answer: {response.body[:200].decode('utf-8', 'replace').strip()}")
         reason = f"chat.postMessage {error}"
+        if error in RATE_ERRORS:
+            return Outcome("retry", reason, retry_after_header(response) or RATE_ERRORS[error])
         if error in RETRY_ERRORS:
             return Outcome("retry", reason)
         details = [EXPLAINED[error]] if error in EXPLAINED else []
@@ -165,22 +194,27 @@ class SlackAppChannel:
         a stale one (replayed, or a clock far off) refused with 401; None when the secret is not this one's."""
         timestamp = headers.get("X-Slack-Request-Timestamp", "")
         offered = headers.get("X-Slack-Signature", "")
-        if not hmac.compare_digest(offered.encode(), signature(self.signing_secret, timestamp, body).encode()):
+        if not self.signing_secret or not timestamp or not offered:  # an empty secret would verify anyone's HMAC
+            return None
+        if not hmac.compare_digest(_raw(offered), signature(self.signing_secret, timestamp, body).encode()):
             return None
         try:
             age = abs(now.timestamp() - int(timestamp))
-        except ValueError:
+        except (ValueError, OverflowError):
             age = float("inf")
         if age > SIGNATURE_WINDOW_S:
-            reason = f"X-Slack-Request-Timestamp {timestamp!r} is not within 5 minutes of now ({now.isoformat()})"
+            shown = _raw(timestamp)[:40].decode("utf-8", "replace")
+            reason = f"X-Slack-Request-Timestamp {shown!r} is not within 5 minutes of now ({now.isoformat()})"
             return Clicked(Response(401, {"Content-Type": "text/plain; charset=utf-8"}, reason.encode()))
         press = _press(body)
         if press is None:  # signed, but not one of our buttons (another interaction of the same app): nothing to do
             return Clicked(EMPTY)
         click, response_url, message = press
         answer = await act(click)
+        if not response_url:  # nothing to update the message through (Slack sends one with every message press)
+            return Clicked(EMPTY)
         reply = _updated(message, answer, now) if answer.done else _ephemeral(answer)
-        url = rebase(response_url, self.base_url)
+        url = self._response_url(response_url)
 
         async def update(session: aiohttp.ClientSession) -> None:
             async with session.post(url, json=reply, raise_for_status=True):
@@ -188,32 +222,68 @@ class SlackAppChannel:
 
         return Clicked(EMPTY, update)
 
+    def _response_url(self, url: str) -> str:
+        """Slack's response_url, moved to `base_url` when the channel has one (a proxy, a local fake); a URL that
+        is not on Slack's hosts is the one to use as it is."""
+        try:
+            host = (urlsplit(url).hostname or "").lower()
+            return rebase(url, self.base_url) if host == SLACK_HOST or host.endswith("." + SLACK_HOST) else url
+        except ValueError:  # not a URL (the update then fails, and is logged): the press itself is done
+            return url
+
+
+def _payload(body: bytes) -> object:
+    """The interaction: the JSON in the form field `payload` (application/x-www-form-urlencoded, UTF-8), or a JSON
+    body as it stands (as Slack's Bolt also takes one)."""
+    text = body.decode("utf-8")
+    if text.lstrip().startswith("{"):
+        return json.loads(text)
+    payload = parse_qs(text, keep_blank_values=True, errors="strict").get("payload")
+    return json.loads(payload[0]) if payload else None
+
 
 def _press(body: bytes) -> tuple[Click, str, dict] | None:
-    """The press in a block_actions payload (the form field `payload`, JSON): the Click, its response_url and the
-    message pressed; None when it is not a press of one of the buttons this channel sends."""
+    """The press in a block_actions payload: the Click, its response_url ("" when it has none) and the message
+    pressed ({} when the payload does not carry it); None when it is not a press of one of this channel's buttons."""
     try:
-        payload = json.loads(parse_qs(body.decode()).get("payload", [""])[0])
-        action = payload["actions"][0]
-        user = payload["user"]
-        kind = ACTIONS.get(action["action_id"])
-        if payload["type"] != "block_actions" or kind is None:
-            return None
-        name = str(user.get("username") or user.get("name") or "")
-        click = Click("slack_user_id", str(user["id"]), kind, int(action["value"]), name)
-        return click, str(payload["response_url"]), payload.get("message") or {}
-    except (ValueError, KeyError, IndexError, TypeError):
+        payload = _payload(body)
+    except (ValueError, RecursionError):  # not UTF-8, not a form, not JSON (ValueError covers UnicodeDecodeError)
         return None
+    if not isinstance(payload, dict) or payload.get("type") != "block_actions":
+        return None
+    actions, user = payload.get("actions"), payload.get("user")
+    ours = (
+        [
+            a
+            for a in actions
+            if isinstance(a, dict) and isinstance(a.get("action_id"), str) and a["action_id"] in ACTIONS
+        ]
+        if isinstance(actions, list)
+        else []
+    )
+    if not ours or not isinstance(user, dict) or not isinstance(user.get("id"), str) or not user["id"]:
+        return None
+    action = ours[0]
+    value = str(action.get("value") or "").strip()  # the alert's id, as the button was sent
+    if not (value.isdecimal() and len(value) <= 18):
+        return None
+    name = next((user[key] for key in ("username", "name") if isinstance(user.get(key), str) and user[key]), "")
+    click = Click("slack_user_id", user["id"], ACTIONS[action["action_id"]], int(value), name)
+    response_url = payload.get("response_url")
+    message = payload.get("message")
+    return click, response_url if isinstance(response_url, str) else "", message if isinstance(message, dict) else {}
 
 
 def _updated(message: dict, answer: ClickAnswer, now: datetime) -> dict:
     """The pressed message in place: its buttons gone, a line saying what was done, by whom and when. The blocks
     drop the block_ids Slack gave them: an updated message should get new ones (Block Kit's reference)."""
     line = f"{escape(answer.text.rstrip('.'))} (via Slack) at {when(now)}"
-    kept = [block for block in message.get("blocks") or [] if block.get("type") != "actions"]
+    blocks = message.get("blocks")
+    kept = [b for b in blocks if isinstance(b, dict) and b.get("type") != "actions"] if isinstance(blocks, list) else []
     blocks = [{key: value for key, value in block.items() if key != "block_id"} for block in kept]
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": line}]})
-    return {"replace_original": True, "text": str(message.get("text") or answer.text), "blocks": blocks}
+    text = message.get("text")
+    return {"replace_original": True, "text": text if isinstance(text, str) and text else answer.text, "blocks": blocks}
 
 
 def _ephemeral(answer: ClickAnswer) -> dict:

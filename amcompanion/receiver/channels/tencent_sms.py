@@ -12,8 +12,14 @@ which is signed.
 Tencent answers HTTP 200 whatever happened: {"Response": {"Error": {"Code", "Message"}, "RequestId"}} for a refused
 request, else the result, for SendSms one SendStatus per number in SendStatusSet, each with its own Code ("Ok", or
 why that number got nothing: a frequency rule, an invalid number, the package used up). Both are read: request
-frequency (RequestLimitExceeded) and the LimitExceeded.* rules retry, the short ones after their window; credentials,
-signature, template, SdkAppId and number errors are permanent, with what to check.
+frequency (RequestLimitExceeded), the LimitExceeded.* rules (but the account's country blacklist and more than 200
+numbers), ServiceUnavailable and the upstream timeouts retry, the short ones after their window; credentials,
+signature, template, SdkAppId and number errors are permanent, with what to check. Another HTTP status (a proxy, a
+gateway in between) is read by its Error when it carries one, else by the status; a 200 without the result, or a
+SendStatus without its Code, is never taken for a delivery.
+
+The numbers are sent in E.164, as SendSms and SendTtsVoice want them: a mainland mobile written without its country
+code (138…, 86138…, 0086138…) gets +86; any other number is sent as the contact has it.
 
 The message is an approved template (模板) whose variables are positional, {1}, {2}, …: the channel's jinja2
 template renders one variable per line, in order (webhook/templates/tencent_sms.j2 says which), and each is cut to
@@ -24,8 +30,10 @@ the SMS carries no acknowledgement link, and "http://", "https://" and "www." ar
 Sources: cloud.tencent.com/document/api/213/30654 (Signature v3), /document/api/382/55981 (SendSms 2021-01-11, its
 error codes), /document/api/1553/75174 (common error codes), tencentcloud.com/document/product/382/40659 (template
 variables: 12 characters for individual-verified accounts, no links, 500 characters in all), /document/product/382/13303
-(the default frequency rules: the same content to a number at most once in 30 s), and the Go SDK's
-tencentcloud/sms/v20210111/errors.go (github.com/TencentCloud/tencentcloud-sdk-go).
+(the default frequency rules: the same content to a number at most once in 30 s), the Go SDK's
+tencentcloud/sms/v20210111/errors.go (github.com/TencentCloud/tencentcloud-sdk-go), and both SDKs' signers
+(tencentcloud-sdk-python common/abstract_client.py `_build_req_with_tc3_signature`, the Go SDK's common/client.go
+`sendWithSignatureV3`: only content-type and host signed, the scope's date the timestamp's UTC date).
 """
 
 import hashlib
@@ -34,6 +42,7 @@ import json
 import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import aiohttp
@@ -48,6 +57,7 @@ from amcompanion.receiver.channels.base import (
     not_sent_outcome,
     phone_of,
     rebase,
+    retry_after_header,
     truncate,
 )
 
@@ -55,6 +65,7 @@ DEFAULT_REGION = "ap-guangzhou"
 CONTENT_TYPE = "application/json; charset=utf-8"
 PARAM_LIMIT = 12  # characters of one template variable (individual-verified accounts; the strictest rule)
 LINK = re.compile(r"https?://|www\.", re.IGNORECASE)
+MAINLAND_MOBILE = re.compile(r"(?:0086|86)?(1[3-9]\d{9})")
 REQUEST_WAIT_S = 1.0  # RequestLimitExceeded: the API's frequency limits are per second
 # The per-number rules and how long each holds: only that number's message waits (Outcome.recipient_limit), the
 # channel's other recipients are sent to meanwhile; a wait past the message's give-up time ends in a failed page,
@@ -88,6 +99,21 @@ EXPLAINED = {
     "UnauthorizedOperation.VoiceSdkAppidVerifyFail": "sdk_app_id is not an application of secret_id's account",
     "LimitExceeded.PhoneNumberDailyLimit": "the number's daily cap: it resets at midnight China time, or raise it in "
     "the console's frequency rules",
+    "LimitExceeded.AppCountryOrRegionInBlacklist": "the application's international settings do not allow the "
+    "number's country or region",
+}
+# Codes read otherwise than their prefix: these retry (the API busy, an upstream timeout: "try again later"); those
+# are permanent, the InternalError.* ones that say the request itself is wrong and the LimitExceeded.* ones that are
+# not a rate (a retry would be refused the same way).
+RETRIED_CODES = {"ServiceUnavailable", "FailedOperation.AccessUpstreamTimeout"}
+PERMANENT_CODES = {
+    "InternalError.RequestTimeException",  # our clock
+    "InternalError.RestApiInterfaceNotExist",
+    "InternalError.SigFieldMissing",
+    "InternalError.SigVerificationFail",
+    "InternalError.JsonParseFail",
+    "LimitExceeded.PhoneNumberCountLimit",  # more than 200 numbers in a call
+    "LimitExceeded.AppCountryOrRegionInBlacklist",
 }
 
 
@@ -155,6 +181,13 @@ def template_params(message: Message) -> list[str]:
     return [truncate(LINK.sub("", line).strip(), PARAM_LIMIT, marker="…") for line in lines]
 
 
+def e164(phone: str) -> str:
+    """The contact's phone as Tencent wants it, +[country code][number]: a mainland mobile written without its
+    country code gets +86; any other number is sent as written."""
+    mobile = MAINLAND_MOBILE.fullmatch(phone)
+    return f"+86{mobile[1]}" if mobile else phone
+
+
 def judged(product: str, code: str, message: str, request_id: str) -> Outcome:
     """A Tencent error Code, top-level or one number's: retry the frequency rules, refuse the rest for good."""
     reason = f"Tencent {product} {code}: {message}"
@@ -162,34 +195,43 @@ def judged(product: str, code: str, message: str, request_id: str) -> Outcome:
         reason += f" ({EXPLAINED[code]})"
     if request_id:
         reason += f" [RequestId {request_id}]"
+    if code in PERMANENT_CODES:
+        return Outcome("permanent", reason)
     if code.startswith("RequestLimitExceeded"):
         return Outcome("retry", reason, REQUEST_WAIT_S)
-    if code.startswith("LimitExceeded.") and code != "LimitExceeded.PhoneNumberCountLimit":  # that one: >200 numbers
+    if code.startswith("LimitExceeded."):
         return Outcome("retry", reason, LIMIT_WAITS.get(code), recipient_limit=code in LIMIT_WAITS)
-    if code.startswith("InternalError") and code != "InternalError.RequestTimeException":  # that one: our clock
+    if code.startswith("InternalError") or code in RETRIED_CODES:
         return Outcome("retry", reason)
     return Outcome("permanent", reason)
 
 
 def read_answer(response: Response, product: str, statuses: Callable[[dict], list[tuple[str, str]] | None]) -> Outcome:
     """Tencent's answer: an Error; or what `statuses` finds in the result (a (Code, Message) per recipient, None
-    when the result is not there), each "Ok" for a delivery. A 200 without a result is never taken for one."""
+    when the result is not there), each "Ok" for a delivery. A 200 without a result is never taken for one; another
+    status is read by the Error it carries (at least a retry for 408, 429 and 5xx), else by the status."""
     if (refused := not_sent_outcome(response)) is not None:
         return refused
-    if response.status != 200:
-        return http_outcome(response)
     answer = json_answer(response).get("Response")
     if not isinstance(answer, dict):
-        return unexpected(response)
+        return http_outcome(response) if response.status != 200 else unexpected(response)
     request_id = str(answer.get("RequestId", ""))
     error = answer.get("Error")
+    if response.status != 200:
+        if not isinstance(error, dict):
+            return http_outcome(response)
+        outcome = judged(product, str(error.get("Code", "")), str(error.get("Message", "")), request_id)
+        reason = f"{outcome.reason} (HTTP {response.status})"
+        if outcome.result == "permanent" and (response.status in (408, 429) or response.status >= 500):
+            return Outcome("retry", reason, retry_after_header(response))
+        return replace(outcome, reason=reason)
     if isinstance(error, dict):
         return judged(product, str(error.get("Code", "")), str(error.get("Message", "")), request_id)
     found = statuses(answer)
     if not found:
         return unexpected(response)
     for code, message in found:
-        if code != "Ok":
+        if code.lower() != "ok":
             return judged(product, code, message, request_id)
     return Outcome("ok")
 
@@ -224,7 +266,7 @@ class TencentChannel:
         raise NotImplementedError
 
     async def send(self, session: aiohttp.ClientSession, message: Message) -> Response:
-        phone = phone_of(message)
+        phone = e164(phone_of(message))
         if not phone:
             return no_phone(message, self.verb)
         return await self.api.call(session, self.action, self.body(phone, message))
@@ -257,11 +299,13 @@ class TencentSmsChannel(TencentChannel):
         }
 
     def statuses(self, answer: dict) -> list[tuple[str, str]] | None:
-        """Each number's SendStatus (one, here)."""
+        """Each number's SendStatus (one, here); None when one has no Code, as then nobody knows what it got."""
         found = answer.get("SendStatusSet")
         if not isinstance(found, list) or not all(isinstance(status, dict) for status in found):
             return None
-        return [(str(status.get("Code", "")), str(status.get("Message", ""))) for status in found]
+        if not all(isinstance(status.get("Code"), str) for status in found):
+            return None
+        return [(status["Code"], str(status.get("Message", ""))) for status in found]
 
 
 CHANNEL = TencentSmsChannel

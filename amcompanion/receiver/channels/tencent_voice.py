@@ -2,7 +2,8 @@
 (API 2020-09-02, host vms.tencentcloudapi.com), signed and read as the SMS channel does (tencent_sms).
 
 VMS calls Chinese mainland numbers only, so a contact whose phone is not +86 is not called: a permanent "not sent"
-with that reason, made here. The template's variables are the rendered template's lines, in order, each cut to 12
+with that reason, made here. A mainland mobile written without +86 (138…) is called as +86138…, the E.164 form
+CalledNumber takes. The template's variables are the rendered template's lines, in order, each cut to 12
 characters as the SMS channel cuts them (webhook/templates/tencent_voice.j2): three of them add at most 36 characters
 to the approved template's words, and VMS takes 350 in all.
 The call answers at once with a CallId; whether it was picked up is not in the answer, so a call Tencent took is a
@@ -21,7 +22,7 @@ from amcompanion.receiver.channels.base import (
     not_sent,
     phone_of,
 )
-from amcompanion.receiver.channels.tencent_sms import TencentChannel, template_params
+from amcompanion.receiver.channels.tencent_sms import TencentChannel, e164, template_params
 
 PLAY_TIMES = 2
 
@@ -37,7 +38,7 @@ class TencentVoiceChannel(TencentChannel):
     verb = "call"
 
     async def send(self, session: aiohttp.ClientSession, message: Message) -> Response:
-        phone = phone_of(message)
+        phone = e164(phone_of(message))
         if phone and not phone.startswith("+86"):
             who = message.recipient_name or "the recipient"
             return not_sent(

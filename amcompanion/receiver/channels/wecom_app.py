@@ -20,7 +20,9 @@ What WeCom answers and what it means here:
 - errcode 0 with recipients in `invaliduser`/`invalidparty`/`invalidtag`/`unlicenseduser`: WeCom delivered
   to the rest. A contact's message has one recipient, so a listed user means it reached nobody: permanent
   (WeCom usually says 81013 then). A departments/tags message that reached some of them is delivered (a
-  retry would repeat it to those it reached): ok, with the skipped ids in the reason.
+  retry would repeat it to those it reached), its members without a licence listed in `unlicenseduser` too:
+  ok, with the skipped ids in the reason. (`send` returns the answer as a `Sent`, which names the member a
+  contact's message was for, so that classify can tell the two apart.)
 
 Markdown shows in the WeCom app only (not in WeChat's 企业微信 plugin); a text card shows in both. Its
 description is the text as plain lines (`<br>` breaks, as WeCom's card takes them), without the title and
@@ -39,6 +41,7 @@ import json
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import aiohttp
 
@@ -97,6 +100,26 @@ _SKIPPED = {
 _FROM_IP = re.compile(r"from ip: ([0-9A-Fa-f.:]+)")
 
 
+@dataclass(frozen=True)
+class Sent(Response):
+    """message/send's answer (or gettoken's), with the member it was for ("" for departments and tags): classify
+    reads the answer's skipped recipients for what they mean to this message."""
+
+    touser: str = ""
+
+
+def _lifetime(expires_in: object) -> float:
+    """gettoken's `expires_in` in seconds (a number, or a string of one); WeCom's 7200 when it is neither."""
+    if isinstance(expires_in, int | float | str) and not isinstance(expires_in, bool):
+        try:
+            seconds = float(expires_in)
+        except ValueError:
+            return float(TOKEN_LIFETIME)
+        if 0 < seconds < 10 * TOKEN_LIFETIME:
+            return seconds
+    return float(TOKEN_LIFETIME)
+
+
 def _id_list(ids: object) -> list[str]:
     """A `|`-separated id list (`1|2`, `1 | 2`, a lone number) as WeCom reads one."""
     return [part.strip() for part in str(ids or "").split("|") if part.strip()]
@@ -124,13 +147,13 @@ class WeComAppChannel:
         async with session.get(self.token_url, params=params) as response:
             answer = Response(response.status, response.headers, await response.read())
         fields = json_answer(answer)
-        token, lifetime = fields.get("access_token"), fields.get("expires_in", TOKEN_LIFETIME)
-        if fields.get("errcode") != 0:
-            return answer  # refused (a wrong secret or corp id): classify reads why
-        if not (isinstance(token, str) and token and isinstance(lifetime, int | float)):
+        token = fields.get("access_token")
+        if answer.status != 200 or fields.get("errcode", 0) != 0:
+            return answer  # refused (a wrong secret or corp id, a 5xx): classify reads why
+        if not (isinstance(token, str) and token):
             # "ok" but no token: not an answer to deliver on (classify retries it)
             return Response(answer.status, answer.headers, b"gettoken gave no access_token: " + answer.body)
-        return token, float(lifetime)
+        return token, _lifetime(fields.get("expires_in"))
 
     def recipients(self, message: Message) -> dict[str, str] | Response:
         """`touser` for a contact; the channel's departments and tags for a step that names none."""
@@ -166,7 +189,7 @@ class WeComAppChannel:
         if token and answer.status == 200 and json_answer(answer).get("errcode") in TOKEN_REFUSED:
             self.token.forget(token)  # ended early, as WeCom may do: fetch another and send again, once
             token, answer = await self._try(session, body)
-        return answer
+        return Sent(answer.status, answer.headers, answer.body, recipients.get("touser", ""))
 
     async def _try(self, session: aiohttp.ClientSession, body: dict[str, object]) -> tuple[str, Response]:
         """The token used (empty when gettoken refused one) and the answer: message/send's, or gettoken's."""
@@ -183,7 +206,8 @@ class WeComAppChannel:
             return refused
         settled, code, text = coded_answer(response)
         if settled is not None:
-            return settled if settled.result != "ok" else self._delivered(json_answer(response))
+            touser = response.touser if isinstance(response, Sent) else None
+            return settled if settled.result != "ok" else self._delivered(json_answer(response), touser)
         reason = f"errcode {code}: {text[:300]}"
         if code in _WAITS:
             return Outcome("retry", f"rate limited ({reason})", _WAITS[code])
@@ -201,16 +225,22 @@ class WeComAppChannel:
             return Outcome("permanent", f"{_REASONS[code]} ({reason})")
         return Outcome("permanent", reason)
 
-    def _delivered(self, answer: dict) -> Outcome:
-        """errcode 0: delivered, unless every recipient is listed as skipped (then it reached nobody)."""
+    def _delivered(self, answer: dict, touser: str | None) -> Outcome:
+        """errcode 0: delivered, unless every recipient is listed as skipped (then it reached nobody). `touser`: the
+        member a contact's message went to, "" for the channel's departments and tags, None when not known (an
+        answer read on its own: user ids listed then mean a contact's message, which has only them)."""
         skipped = {key: str(answer.get(key) or "") for key in _SKIPPED}
         named = [f"{_SKIPPED[key]}: {ids}" for key, ids in skipped.items() if ids]
         if not named:
             return Outcome("ok")
-        users_skipped = skipped["invaliduser"] or skipped["unlicenseduser"]  # a contact's message has one user
-        parties_skipped = set(self.parties) <= set(_id_list(skipped["invalidparty"]))
-        groups_skipped = parties_skipped and set(self.tags) <= set(_id_list(skipped["invalidtag"]))
-        if users_skipped or groups_skipped:
+        users_skipped = bool(skipped["invaliduser"] or skipped["unlicenseduser"])
+        to_user = bool(touser) if touser is not None else users_skipped or not (self.parties or self.tags)
+        if to_user:  # a contact's message has one user: listed as skipped (invalid, unlicensed), it reached nobody
+            nobody = users_skipped
+        else:  # unlicensed members of a department are skipped, the rest reached: only all groups skipped is nobody
+            parties_skipped = set(self.parties) <= set(_id_list(skipped["invalidparty"]))
+            nobody = parties_skipped and set(self.tags) <= set(_id_list(skipped["invalidtag"]))
+        if nobody:
             return Outcome("permanent", f"reached nobody: WeCom skipped {'; '.join(named)}")
         return Outcome("ok", f"delivered, but WeCom skipped {'; '.join(named)}")
 
