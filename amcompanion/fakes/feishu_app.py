@@ -332,19 +332,7 @@ class FakeFeishuApp:
                 "context": {"open_message_id": message_id, "open_chat_id": posted.chat_id},
             },
         }
-        started = time.monotonic()
-        status, answer = await self._push(session, callback_url, event, pressed_at)
-        seconds = time.monotonic() - started
-        applied, problem = False, ""
-        if status != 200:
-            problem = f"HTTP {status}"
-        elif seconds > self.answer_within_s:
-            problem = f"answered after {seconds:.2f}s, over Feishu's {self.answer_within_s:g}s"
-        elif "card" in answer:
-            problem = self._update(posted, open_id, answer["card"])
-            applied = not problem
-        self.presses.append(Pressed(message_id, open_id, status, answer, seconds, applied, problem))
-        return status, answer
+        return await self._press(session, callback_url, event, pressed_at, posted, open_id, legacy=False)
 
     async def _legacy_click(
         self, session: aiohttp.ClientSession, url: str, posted: Posted, user: FeishuUser, value: dict, at: float
@@ -358,18 +346,30 @@ class FakeFeishuApp:
             "token": "c-" + secrets.token_hex(20),  # the card's update token, not the Verification Token
             "action": {"value": value, "tag": "button"},
         }
+        return await self._press(session, url, event, at, posted, user.open_id, legacy=True)
+
+    async def _press(
+        self, session: aiohttp.ClientSession, url: str, event: dict, at: float, posted: Posted, open_id: str,
+        legacy: bool,
+    ) -> tuple[int, dict]:  # fmt: skip
+        """Send the callback, time the answer against Feishu's limit, and apply the card it holds: the new callback
+        answers {toast, card: {type: raw, data}}, the older one with the card itself."""
         started = time.monotonic()
-        status, answer = await self._push(session, url, event, at, legacy=True)
+        status, answer = await self._push(session, url, event, at, legacy=legacy)
         seconds = time.monotonic() - started
+        if legacy and ("elements" in answer or "header" in answer or "schema" in answer):
+            card: dict | None = {"type": "raw", "data": answer}
+        else:
+            card = None if legacy else answer.get("card")
         applied, problem = False, ""
         if status != 200:
             problem = f"HTTP {status}"
         elif seconds > self.answer_within_s:
             problem = f"answered after {seconds:.2f}s, over Feishu's {self.answer_within_s:g}s"
-        elif "elements" in answer or "header" in answer or "schema" in answer:  # a card: it replaces the message's
-            problem = self._update(posted, user.open_id, {"type": "raw", "data": answer})
+        elif card is not None:
+            problem = self._update(posted, open_id, card)
             applied = not problem
-        self.presses.append(Pressed(posted.message_id, user.open_id, status, answer, seconds, applied, problem))
+        self.presses.append(Pressed(posted.message_id, open_id, status, answer, seconds, applied, problem))
         return status, answer
 
     async def verify_url(self, session: aiohttp.ClientSession, callback_url: str) -> tuple[int, dict]:
