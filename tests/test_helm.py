@@ -50,8 +50,14 @@ def helm(tmp_path_factory: pytest.TempPathFactory):
 
 
 def values_args(name: str) -> list[str]:
+    """The chart's defaults with the config an install passes, or a ci values file (each carries a config)."""
     path = VALUES[name]
-    return ["-f", str(path)] if path else []
+    return ["-f", str(path)] if path else ["--set-file", f"config={GENERATED_CONFIG}"]
+
+
+def values_config(name: str) -> str:
+    path = VALUES[name]
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["config"] if path else GENERATED_CONFIG.read_text("utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +177,9 @@ def test_receiver_and_history_containers(render, values: str) -> None:
 
 
 def test_history_can_be_turned_off(render) -> None:
-    docs = objects(render("--set", "history.enabled=false", "--set", "history.ingress.enabled=true"))
+    docs = objects(
+        render(*values_args("defaults"), "--set", "history.enabled=false", "--set", "history.ingress.enabled=true")
+    )
     assert list(containers(docs)) == ["receiver"]
     assert [s["metadata"]["name"] for s in by_kind(docs, "Service")] == ["amcompanion"]
     assert not by_kind(docs, "Ingress")
@@ -269,18 +277,18 @@ def test_every_object_has_the_recommended_labels(render, values: str) -> None:
 
 
 # -- the receiver's config --------------------------------------------------------------------------------
-def test_chart_copy_of_the_receiver_config_is_current() -> None:
-    """files/receiver.yaml is the default config; after `amcompanion compile` changes generated/, copy it over."""
-    copy = CHART / "files" / "receiver.yaml"
-    assert copy.read_bytes() == GENERATED_CONFIG.read_bytes(), (
-        "helm/amcompanion/files/receiver.yaml is stale: cp generated/receiver/receiver.yaml helm/amcompanion/files/"
-    )
+def test_an_install_without_a_config_fails_saying_how_to_pass_one(helm) -> None:
+    """No default config: one would deploy the example catalog's contacts (alice@example.com) and page nobody real."""
+    result = helm("template", "amcompanion", str(CHART), check=False)
+    assert result.returncode != 0
+    assert "no receiver config: pass the one your catalog compiled to" in result.stderr
+    assert "--set-file config=generated/receiver/receiver.yaml" in result.stderr
 
 
 @pytest.mark.parametrize("values", VALUES)
-def test_config_map_holds_the_generated_config_by_default(render, values: str) -> None:
+def test_config_map_holds_the_config_given(render, values: str) -> None:
     docs = objects(render(*values_args(values)))
-    assert one(docs, "ConfigMap")["data"]["receiver.yaml"] == GENERATED_CONFIG.read_text(encoding="utf-8")
+    assert one(docs, "ConfigMap")["data"]["receiver.yaml"] == values_config(values)
     annotations = one(docs, "StatefulSet")["spec"]["template"]["metadata"]["annotations"]
     assert len(annotations["checksum/config"]) == 64
 
@@ -294,7 +302,7 @@ def test_config_from_set_file(render, tmp_path: Path) -> None:
     docs = objects(render("--set-file", f"config={path}", "--set", "ingress.enabled=true"))
     assert one(docs, "ConfigMap")["data"]["receiver.yaml"] == config
     assert one(docs, "Ingress")["spec"]["rules"][0]["host"] == "oncall.example.org"
-    default = objects(render())
+    default = objects(render(*values_args("defaults")))
     checksum = "checksum/config"
     pod_annotations = [one(d, "StatefulSet")["spec"]["template"]["metadata"]["annotations"] for d in (docs, default)]
     assert pod_annotations[0][checksum] != pod_annotations[1][checksum]  # a new config rolls the pod
@@ -302,7 +310,7 @@ def test_config_from_set_file(render, tmp_path: Path) -> None:
 
 def test_prometheus_rules_from_the_generated_files(render) -> None:
     assert GENERATED_RULES
-    args = ["--set", "prometheusRules.enabled=true"]
+    args = ["--set", "prometheusRules.enabled=true", *values_args("defaults")]
     for path in GENERATED_RULES:
         args += ["--set-file", f"prometheusRules.rules.{path.name.removesuffix('.prometheusrule.yaml')}={path}"]
     rules = {r["metadata"]["name"]: r for r in by_kind(objects(render(*args)), "PrometheusRule")}
@@ -320,7 +328,8 @@ def test_prometheus_rules_from_the_generated_files(render) -> None:
 @pytest.mark.parametrize(
     ("args", "complaint"),
     [
-        (("--set", "replicaCount=2"), "replicaCount"),
+        (("--set", "replicaCount=2"), "replicaCount is 2, and must be 1: the receiver keeps its history"),
+        (("--set", "replicaCount=0"), "replicaCount"),
         (("--set", "replicas=1"), "Additional property replicas is not allowed"),
         (("--set", "service.port=http"), "service.port"),
         (("--set", "persistence.size=lots"), "persistence.size"),
@@ -330,7 +339,7 @@ def test_prometheus_rules_from_the_generated_files(render) -> None:
     ],
 )
 def test_bad_values_are_rejected(helm, args: tuple[str, ...], complaint: str) -> None:
-    result = helm("template", "amcompanion", str(CHART), *args, check=False)
+    result = helm("template", "amcompanion", str(CHART), *values_args("defaults"), *args, check=False)
     assert result.returncode != 0
     assert complaint in result.stderr
 
@@ -348,12 +357,14 @@ def test_notes_print_an_alertmanager_receiver(helm, tmp_path: Path) -> None:
     """helm template skips NOTES.txt, and helm install --dry-run wants a cluster: render it as a ConfigMap."""
     chart = tmp_path / "amcompanion"
     shutil.copytree(CHART, chart)
+    (chart / "files").mkdir()
     shutil.copy(chart / "templates" / "NOTES.txt", chart / "files" / "notes.txt")
     (chart / "templates" / "notes-test.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\n"
         'data:\n  notes: {{ tpl (.Files.Get "files/notes.txt") . | quote }}\n'
     )
-    args = ("template", "amcompanion", str(chart), "-n", "monitoring", "--show-only", "templates/notes-test.yaml")
+    args = ("template", "amcompanion", str(chart), "-n", "monitoring", "--show-only", "templates/notes-test.yaml",
+            *values_args("defaults"))  # fmt: skip
     notes = yaml.safe_load(helm(*args, "--set", f"existingSecret={SECRET}").stdout)["data"]["notes"]
     snippet = yaml.safe_load(notes[notes.index("receivers:") : notes.index("\nCheck it:")])
     policies = sorted(yaml.safe_load(GENERATED_CONFIG.read_text(encoding="utf-8"))["escalations"])

@@ -49,13 +49,13 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
 {{- end }}
 
-{{/* The receiver's config: values `config`, else the chart's copy of generated/receiver/receiver.yaml. */}}
+{{/* The receiver's config, the values' `config`: without one the install fails, saying how to pass it (a default
+would deploy the example catalog's contacts and page nobody of yours). */}}
 {{- define "amcompanion.config" -}}
-{{- if .Values.config }}
-{{- .Values.config }}
-{{- else }}
-{{- .Files.Get "files/receiver.yaml" }}
+{{- if not .Values.config }}
+{{- fail "no receiver config: pass the one your catalog compiled to, e.g. `helm install amcompanion helm/amcompanion --set-file config=generated/receiver/receiver.yaml` (`amcompanion compile` writes it)" }}
 {{- end }}
+{{- .Values.config }}
 {{- end }}
 
 {{- define "amcompanion.historyName" -}}
