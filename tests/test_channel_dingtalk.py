@@ -88,6 +88,9 @@ async def test_a_group_message_mentions_nobody_and_a_userid_is_mentioned_in_the_
     channel = DingTalkChannel("dt", settings(await start(aiohttp_server, fake), at_all=True))
     await send(channel, render_default("dingtalk", recipient=""))
     assert fake.received[0].body["at"] == {"atMobiles": [], "atUserIds": [], "isAtAll": True}
+    # an ActionCard cannot @all: with `at_all` the group page is markdown, its text keeping the ack link
+    assert fake.received[0].body["msgtype"] == "markdown"
+    assert "[Acknowledge](https://alerts.example.com/ack/" in fake.received[0].body["markdown"]["text"]
     assert fake.received[0].signature_ok is None
     message = render_default("dingtalk", recipient="")
     with_userid = replace(message, recipient={"dingtalk_user_id": "u123", "phone": "+15550001"})
@@ -112,9 +115,9 @@ async def test_a_group_page_is_an_action_card_whose_button_is_the_ack_link(aioht
                 "singleTitle": "Acknowledge",
                 "singleURL": message.ack_url,
             },
-            "at": {"atMobiles": [], "atUserIds": [], "isAtAll": False},
         }
     ]
+    assert "at" not in fake.accepted[0]  # DingTalk documents `at` for text and markdown only
     assert fake.shown()[0].text.endswith(f"[Acknowledge]({message.ack_url})")
     # a resolve notice has nothing to acknowledge, and `action_card: false` keeps group pages markdown
     await send(channel, render_default("dingtalk", kind="resolved", recipient=""))

@@ -227,6 +227,22 @@ async def test_a_digest_stops_at_the_first_refusal_and_its_retry_sends_only_the_
     assert fake.answers[4:] == [202, 429]
 
 
+async def test_a_permanent_refusal_leaves_nothing_remembered_for_the_row(aiohttp_server) -> None:  # type: ignore[no-untyped-def]
+    """A refused row is failed for good, so no retry will come: what it got accepted is not kept for a later
+    message that happens to carry the same id (SQLite may reuse a row id once the newest rows are pruned)."""
+    fake = FakePagerDuty()
+    channel = channel_for(await start(aiohttp_server, fake))
+    message = replace(firing(alerts=3), notification_id=11)
+    accepted = '{"status": "success", "message": "Event processed", "dedup_key": "amcompanion/1/0000000000000001"}'
+    refused = '{"status": "invalid event", "message": "Event object is invalid", "errors": ["x"]}'
+    fake.script = [(202, {}, accepted), (400, {}, refused)]
+    response = await send(channel, message)
+    assert (response.status, channel.classify(response).result) == (400, "permanent")
+    assert channel._accepted == {}
+    await send(channel, message)
+    assert fake.answers == [202, 400, 202, 202, 202]  # sent whole: the first event is not skipped
+
+
 async def test_a_retry_whose_events_were_all_taken_is_a_success_without_a_call(aiohttp_server) -> None:  # type: ignore[no-untyped-def]
     fake = FakePagerDuty()
     channel = channel_for(await start(aiohttp_server, fake))

@@ -108,3 +108,39 @@ def test_the_fake_drops_cards_teams_would_not_show() -> None:
     submit = {**card, "actions": [{"type": "Action.Submit", "title": "Ack"}]}
     with_submit = {**good, "attachments": [{**good["attachments"][0], "content": submit}]}
     assert "cannot run" in str(card_problem(with_submit, 100))
+
+
+async def test_a_text_of_quotes_and_newlines_is_cut_to_28_kb_as_sent(aiohttp_server) -> None:  # type: ignore[no-untyped-def]
+    """The limit is on the message as it goes on the wire: a quote, a backslash or a newline is two bytes there."""
+    fake = FakeTeams()
+    message = replace(render_default("teams", recipient=""), text='"\n\\' * 9000)  # 27,000 bytes, 54,000 escaped
+    channel, response = await send(await start(aiohttp_server, fake), message)
+    assert channel.classify(response).result == "ok"
+    assert fake.dropped == [], fake.dropped
+    (body,) = fake.received
+    size = len(json.dumps(body, ensure_ascii=False).encode())
+    assert CARD_BYTES - 100 < size <= CARD_BYTES  # cut close to the limit, not far below it
+    card = body["attachments"][0]["content"]
+    assert card["body"][1]["text"].endswith(TRUNCATED)
+    assert card["actions"][0]["url"] == message.ack_url
+
+
+def test_a_web_page_in_a_2xx_is_no_delivery_and_a_connectors_200_is_one() -> None:
+    """A Workflows trigger answers 202 Accepted; a 200 page from a proxy or captive portal is no proof that the
+    workflow has the card. An old Office 365 connector answers 200 "1": retrying it would post the card again."""
+    channel = TeamsChannel("teams", {"type": "teams", "url": URL})
+    for status, headers, body in [(202, {}, b""), (200, {}, b"1"), (204, {}, b"")]:
+        assert channel.classify(Response(status, headers, body)).result == "ok", status
+    for headers, body in [({}, b"<html>captive portal</html>"), ({"Content-Type": "text/html"}, b"Please sign in")]:
+        outcome = channel.classify(Response(200, headers, body))
+        assert outcome.result == "retry" and "not the workflow's answer" in outcome.reason, (body, outcome)
+    for status, body, result in [
+        (400, b'{"error": {"code": "InvalidRequestContent", "message": "bad"}}', "permanent"),
+        (403, b"<html>Forbidden</html>", "permanent"),
+        (404, b"", "permanent"),
+        (429, b"not json", "retry"),
+        (503, b"<html>Service Unavailable</html>", "retry"),
+    ]:
+        assert channel.classify(Response(status, {}, body)).result == result, status
+    throttled = channel.classify(Response(429, {"Retry-After": "9"}, b'{"error": {"code": "x", "message": "y"}}'))
+    assert (throttled.result, throttled.retry_after) == ("retry", 9.0)

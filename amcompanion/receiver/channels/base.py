@@ -185,6 +185,23 @@ def truncate(text: str, limit: int, measure: Literal["chars", "bytes"] = "chars"
     return text[: max(0, limit - len(marker))] + marker
 
 
+def longest_cut(text: str, size: Callable[[str], int], limit: int, marker: str = TRUNCATED) -> str:
+    """`text` when `size(text)` (of the request it goes in) is within `limit`, else its longest cut (UTF-8 bytes,
+    ending in `marker`) that is, or the shortest when none is (the service then says what else is too big).
+    Measured on the request, not the text: JSON escapes (quotes, newlines; twice for a card sent as a string)
+    make a text take more room in a body than on its own, and not evenly."""
+    if size(text) <= limit:
+        return text
+    low, high = 0, len(text.encode())
+    while low < high:
+        middle = (low + high + 1) // 2
+        if size(truncate(text, middle, "bytes", marker)) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return truncate(text, low, "bytes", marker)
+
+
 def rebase(url: str, base_url: object) -> str:
     """`url` with the scheme, host and port (and path prefix) of the channel's `base_url`, when it has one:
     how a channel is pointed at a proxy or a local fake while keeping its path and credentials."""

@@ -2,8 +2,14 @@
 
 A single firing alert for the group goes as an ActionCard whose Acknowledge button is the signed ack link (the
 link opens in DingTalk's browser, where the ack page asks who acknowledges unless the person is signed in).
-A message for a person goes as markdown: DingTalk renders @-mentions in text and markdown only, and the
-mention is what makes a phone ring; its text carries the ack link.
+The card is the documented body alone (`msgtype`, `actionCard`: title, text, btnOrientation, singleTitle,
+singleURL): DingTalk documents `at` for text and markdown only, so a card sends none. A message for a person,
+or for the group with `at_all`, goes as markdown: DingTalk renders @-mentions (and @all) in text and markdown
+only, and the mention is what makes a phone ring; its text carries the ack link.
+
+The button's link is the plain https ack link. DingTalk also takes `dingtalk://dingtalkclient/page/link?url=…
+&pc_slide=false` (open in the system browser rather than the PC client's side panel), but both open the page,
+and the plain link also works wherever the message is read outside the client.
 
 DingTalk answers HTTP 200 for nearly every error, with the reason in `errcode`; so the answer is read from the
 body, never from the status alone. The robot is throttled for 10 minutes once it gets more than 20 messages in
@@ -26,9 +32,9 @@ from amcompanion.receiver.channels.base import (
     Outcome,
     Response,
     coded_answer,
+    longest_cut,
     mainland_mobile,
     rebase,
-    truncate,
 )
 
 DEFAULT_URL = "https://oapi.dingtalk.com/robot/send"
@@ -81,29 +87,24 @@ class DingTalkChannel:
         if self.keywords and not any(k in message.text for k in self.keywords):
             tail += f"\n\n{self.keywords[0]}"  # DingTalk checks the keywords against the message content
         at = {"atMobiles": mobiles, "atUserIds": user_ids, "isAtAll": self.at_all}
-        card = self.action_card and message.ack_url and message.kind == "firing" and not (mobiles or user_ids)
+        # DingTalk's `at` works in text and markdown only: a card carries none, so a message that must @ someone
+        # (a person, or everyone with `at_all`) is markdown
+        card = (
+            self.action_card
+            and message.ack_url
+            and message.kind == "firing"
+            and not (mobiles or user_ids or self.at_all)
+        )
 
         def build(text: str) -> dict:
             if card:
                 button = {"btnOrientation": "0", "singleTitle": ACK_BUTTON, "singleURL": message.ack_url}
                 content = {"title": message.title, "text": text + tail, **button}
-                return {"msgtype": "actionCard", "actionCard": content, "at": at}
+                return {"msgtype": "actionCard", "actionCard": content}
             return {"msgtype": "markdown", "markdown": {"title": message.title, "text": text + tail}, "at": at}
 
-        body = build(message.text)
-        if len(_encode(body)) <= BODY_LIMIT:
-            return body
-        # a cut message still carries its ack link; the longest cut that fits once JSON-escaped (quotes and
-        # newlines take two bytes on the wire)
-        marker = TRUNCATED + (f"\n\n[Acknowledge]({message.ack_url})" if message.ack_url else "")
-        low, high = 0, len(message.text.encode())
-        while low < high:
-            middle = (low + high + 1) // 2
-            if len(_encode(build(truncate(message.text, middle, "bytes", marker)))) <= BODY_LIMIT:
-                low = middle
-            else:
-                high = middle - 1
-        return build(truncate(message.text, low, "bytes", marker))
+        marker = TRUNCATED + (f"\n\n[Acknowledge]({message.ack_url})" if message.ack_url else "")  # a cut keeps it
+        return build(longest_cut(message.text, lambda text: len(_encode(build(text))), BODY_LIMIT, marker))
 
     def request_url(self) -> str:
         if not self.secret:

@@ -17,7 +17,16 @@ from collections.abc import Callable
 
 import aiohttp
 
-from amcompanion.receiver.channels.base import Message, Outcome, Response, http_outcome, json_answer, rebase, truncate
+from amcompanion.receiver.channels.base import (
+    Message,
+    Outcome,
+    Response,
+    http_outcome,
+    json_answer,
+    longest_cut,
+    rebase,
+    truncate,
+)
 
 BODY_LIMIT = 20_000  # bytes; the docs say 20 KB (one report says more is accepted, we keep under the documented size)
 TITLE_LIMIT = 200  # chars; the title is an alert name, from a monitored system
@@ -57,20 +66,8 @@ def card(message: Message, markdown: str, buttons: list[dict], config: dict) -> 
 
 
 def fitted(encode: Callable[[str], str], text: str, limit: int) -> str:
-    """`encode(text)` with the text cut (marked) until the encoding is within `limit` bytes. JSON escaping (quotes,
-    newlines; twice over for a card sent as a string) makes a text take more room in a body than on its own: cut it
-    in proportion and measure again, as escapes need not be spread evenly."""
-    overhead = len(encode("").encode())
-    while True:
-        encoded = encode(text)
-        size = len(encoded.encode())
-        if size <= limit or not text:
-            return encoded
-        in_body, in_text = size - overhead, len(text.encode())
-        shorter = truncate(text, max(0, in_text * (limit - overhead) // in_body - 16), measure="bytes")
-        if shorter == text:  # nothing left to cut: the rest of the message alone is too big (Feishu will say so)
-            return encoded
-        text = shorter
+    """`encode(text)`, the text cut (marked) so that the encoding is within `limit` bytes."""
+    return encode(longest_cut(text, lambda cut: len(encode(cut).encode()), limit))
 
 
 class FeishuChannel:

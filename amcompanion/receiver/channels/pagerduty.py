@@ -13,7 +13,11 @@ stops at the first answer that is not a success and returns it (classify reads i
 of the message re-sends what PagerDuty did not take; re-sending an event it took would be harmless (same
 `dedup_key`: a trigger of an open alert only adds to its log) but would spend the integration's rate (about 120
 events a minute): a digest of more alerts than that would never get through if every try started over, so the
-events each outbox row got accepted are remembered until the row succeeds.
+events each outbox row got accepted are remembered until the row succeeds or is refused for good. The memory is
+the process's own: after a restart a retry sends the digest whole again, which PagerDuty takes as repeats
+(a trigger of an open alert with the same dedup_key only adds to its log; an acknowledge or resolve is
+idempotent). Each memo names the row, the event's dedup_key and its action, so it can only ever skip the very
+event it saw accepted.
 
 Answers (PagerDuty's "Response Codes & Retry Logic"): 202 `{"status": "success", ...}` ok; 400 (`invalid event`,
 with `errors`: a routing key of the wrong length or unknown, a missing summary...) permanent; 429 (the integration
@@ -191,16 +195,24 @@ class PagerDutyChannel:
             if row and memo in self._accepted:
                 continue
             answer = await self._post(session, self.body(event))
-            if self.classify(answer).result != "ok":
+            result = self.classify(answer).result
+            if result == "permanent":  # the row fails for good: no retry will ask again
+                self._forget(memos)
+            if result != "ok":
                 return answer
             if row:
                 self._remember(memo)
-        for memo in memos:  # the row is done: no retry will ask again
-            self._accepted.pop(memo, None)
+        self._forget(memos)  # the row is done: no retry will ask again
         if answer is None:  # every event was accepted by an earlier try, whose answer was lost (a timeout)
             accepted = {"status": "success", "message": "every event was accepted by an earlier try"}
             return Response(202, {}, json.dumps(accepted).encode())
         return answer
+
+    def _forget(self, memos: list[tuple[int, str, str]]) -> None:
+        """Only a retry of the row may skip what it got accepted: once the row is settled, nothing is kept that a
+        later message under the same id (a SQLite row id reused after a prune) could mistake for its own."""
+        for memo in memos:
+            self._accepted.pop(memo, None)
 
     def _remember(self, memo: tuple[int, str, str]) -> None:
         self._accepted[memo] = None
