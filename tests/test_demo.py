@@ -285,8 +285,12 @@ def test_ctrl_c_stops_everything_the_demo_started(tmp_path: Path) -> None:
         demo.send_signal(signal.SIGINT)
         rest, _ = demo.communicate(timeout=60)
     finally:
-        if demo.poll() is None:
-            demo.kill()
+        if demo.poll() is None:  # failed before its Ctrl-C: the demo stops its daemons itself, as on Ctrl-C
+            demo.send_signal(signal.SIGINT)
+            try:
+                demo.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                demo.kill()  # its daemons run in sessions of their own and outlive it: only a stuck demo gets here
     assert demo.returncode == 0, rest
     assert "stopping Prometheus, Alertmanager, Datasette, the receiver and the stand-ins" in rest
     assert "Traceback" not in rest
