@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything amcompanion needs on a fresh Debian/Ubuntu machine: promtool and amtool (the judges of the
-# compiled output), Chromium (the history pages' tests), helm in ./.tools/helm (the chart's tests), then
-# amcompanion with its test dependencies in ./.venv.
+# compiled output), Chromium (the history pages' tests), PostgreSQL (a real server for the tests; its own
+# cluster is not started), helm in ./.tools/helm (the chart's tests), then amcompanion with its test
+# dependencies in ./.venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,8 @@ need_apt=()
 command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v amtool >/dev/null || need_apt+=(prometheus-alertmanager)
 command -v chromium >/dev/null || need_apt+=(chromium fonts-liberation)  # the history pages are tested in it
+# a real PostgreSQL for the receiver's tests on several replicas (tests/postgres.py starts its own on loopback)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]} (Debian packages)"

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.postgres import postgres  # noqa: F401 (a fixture: a real PostgreSQL server for the session)
+
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGS = Path(__file__).resolve().parent / "catalogs"
 GOLDEN = Path(__file__).resolve().parent / "golden"
