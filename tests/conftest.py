@@ -1,5 +1,6 @@
 """Shared fixtures. External tools may be missing on a developer's machine (the test skips), never in CI."""
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -27,3 +28,15 @@ def require_tool(name: str, install: str = "apt-get install prometheus prometheu
 def tools() -> None:
     require_tool("promtool")
     require_tool("amtool")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def history_db(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where a test's receiver keeps its history, once on each engine: a SQLite file, or a database of its own on
+    the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return tmp_path / "history.db"
+    from tests.postgres import fresh_database
+
+    server = request.getfixturevalue("postgres")
+    return fresh_database(server, "t_" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:16])

@@ -97,6 +97,13 @@ class PostgresServer:
         return result.stdout.strip()
 
 
+def fresh_database(server: "PostgresServer", name: str) -> str:
+    """A new, empty database on `server` (one per test: tests never share rows); its URL."""
+    server.psql(f'DROP DATABASE IF EXISTS "{name}"')
+    server.psql(f'CREATE DATABASE "{name}"')
+    return server.url.rsplit("/", 1)[0] + f"/{name}"
+
+
 @pytest.fixture(scope="session")
 def postgres():  # type: ignore[no-untyped-def]
     """A PostgreSQL server shared by the session's tests (each makes a database of its own)."""

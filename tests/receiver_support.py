@@ -92,8 +92,16 @@ async def eventually(check: Callable[[], object], timeout: float = 5.0, what: st
         await asyncio.sleep(0.01)
 
 
-def rows(db_path: Path, query: str, *args: object) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(db_path)
+def rows(db: Path | str, query: str, *args: object) -> list:
+    """The rows of `query` (SQLite's dialect) in the history at `db`: a SQLite file, or a PostgreSQL URL."""
+    if isinstance(db, str) and db.startswith("postgresql://"):
+        import psycopg
+
+        from amcompanion.receiver.postgres import Connection
+
+        with psycopg.connect(db, autocommit=True) as conn:
+            return Connection(conn).execute(query, args).fetchall()
+    conn = sqlite3.connect(db)
     conn.row_factory = sqlite3.Row
     try:
         return conn.execute(query, args).fetchall()

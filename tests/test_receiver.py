@@ -24,19 +24,19 @@ class Harness:
     receiver: Receiver
     clock: ManualClock
     fakes: dict[str, FakeChannel]
-    db: Path
+    db: Path | str
 
     async def post(self, body: object, policy: str = "oncall", headers: dict | None = None) -> tuple[int, dict]:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         response = await self.client.post(f"/webhook/{policy}", data=data, headers=AUTH if headers is None else headers)
         return response.status, await response.json()
 
-    def count(self, table: str, where: str = "1", *args: object) -> int:
+    def count(self, table: str, where: str = "TRUE", *args: object) -> int:
         return rows(self.db, f"SELECT COUNT(*) FROM {table} WHERE {where}", *args)[0][0]
 
 
 @pytest.fixture
-async def harness(tmp_path: Path, aiohttp_server, aiohttp_client) -> Harness:  # type: ignore[no-untyped-def]
+async def harness(tmp_path: Path, history_db: Path | str, aiohttp_server, aiohttp_client) -> Harness:  # type: ignore[no-untyped-def]
     fakes = {"ops": FakeChannel(), "pager": FakeChannel()}
     fake_app = web.Application()
     for name, fake in fakes.items():
@@ -44,9 +44,9 @@ async def harness(tmp_path: Path, aiohttp_server, aiohttp_client) -> Harness:  #
     server = await aiohttp_server(fake_app)
     config = write_config(tmp_path, {name: str(server.make_url(f"/{name}")) for name in fakes})
     clock = ManualClock(START)
-    receiver = Receiver(load_receiver_config(config), Settings(str(tmp_path / "history.db"), TOKEN), clock)
+    receiver = Receiver(load_receiver_config(config), Settings(str(history_db), TOKEN), clock)
     client = await aiohttp_client(make_app(receiver))
-    return Harness(client, receiver, clock, fakes, tmp_path / "history.db")
+    return Harness(client, receiver, clock, fakes, history_db)
 
 
 # -- ingest -----------------------------------------------------------------------------------------

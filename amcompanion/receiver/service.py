@@ -18,7 +18,7 @@ from amcompanion.history.schema import set_sla_targets
 from amcompanion.receiver import events, narrate
 from amcompanion.receiver.channels import CHANNEL_TYPES, Channel
 from amcompanion.receiver.config import ReceiverConfig
-from amcompanion.receiver.db import Database
+from amcompanion.receiver.db import open_database
 from amcompanion.receiver.events import EventHub
 from amcompanion.receiver.identity import Identities
 from amcompanion.receiver.links import AckLinks
@@ -59,7 +59,7 @@ class Receiver:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.metrics = Metrics()
-        self.db = Database(settings.db_path)
+        self.db = open_database(settings.db_path)
         self.links = AckLinks(self._ack_key(), config.external_url, config.ack_link_ttl)
         self.config = config
         self.identities = Identities(config, settings.token, self._ack_key(), self.clock)
