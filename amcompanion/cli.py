@@ -3,6 +3,7 @@
 import argparse
 import gc
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -59,6 +60,7 @@ SERVE_EXAMPLES = """\
 examples:
   AMCOMPANION_TOKEN=s3cret amcompanion serve                  # generated/receiver/receiver.yaml, history.db
   amcompanion serve --config receiver.yaml --db /var/lib/amcompanion/history.db --listen 0.0.0.0:8080
+  amcompanion serve --db postgresql://amcompanion@db.example.com/amcompanion    # PostgreSQL (or AMCOMPANION_DB)
 
 The token Alertmanager sends comes from receiver.bearer_token_file (the catalog's receiver block)
 or AMCOMPANION_TOKEN. Channel secrets (${VAR} in receiver.yaml) are read from the environment.
@@ -326,12 +328,18 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "serve",
         help="run the webhook receiver Alertmanager posts to",
-        description="Record every alert in SQLite, escalate the ones nobody acknowledges, deliver to channels.",
+        description="Record every alert in the history (SQLite, or PostgreSQL for several receivers), escalate the"
+        " ones nobody acknowledges, deliver to channels.",
         epilog=SERVE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument("--config", type=Path, default=Path("generated/receiver/receiver.yaml"), help="receiver.yaml")
-    s.add_argument("--db", default="history.db", help="the history database (created if missing)")
+    s.add_argument(
+        "--db",
+        default=os.environ.get("AMCOMPANION_DB", "history.db"),
+        help="the history: a SQLite file (created if missing) or a postgresql:// URL (default: $AMCOMPANION_DB,"
+        " else history.db)",
+    )
     s.add_argument("--listen", default="0.0.0.0:8080", help="HOST:PORT to listen on (default: 0.0.0.0:8080)")
     s.add_argument("--insecure-no-auth", action="store_true", help="accept requests without the token")
     s.add_argument("--alertmanager-url", help="Alertmanager for silences on ack (default: the alert's externalURL)")
@@ -812,9 +820,12 @@ def serve_command(args: argparse.Namespace) -> int:
     import asyncio
     from datetime import timedelta
 
+    import psycopg
+
     from amcompanion.catalog.diagnostics import CatalogError
     from amcompanion.catalog.durations import parse_duration
     from amcompanion.history.schema import NewerDatabase
+    from amcompanion.receiver.postgres import InUse
     from amcompanion.receiver.serve import StartupError, serve
     from amcompanion.receiver.service import Settings
 
@@ -843,9 +854,21 @@ def serve_command(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except NewerDatabase as exc:
-        print(f"error: {args.db}: {exc}", file=sys.stderr)
+        print(f"error: {without_password(args.db)}: {exc}", file=sys.stderr)
+        return 1
+    except InUse as exc:
+        print(f"error: {without_password(args.db)}: {exc}", file=sys.stderr)
+        return 1
+    except psycopg.OperationalError as exc:  # PostgreSQL not reachable, or refusing us, at start
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"error: cannot open the history at {without_password(args.db)}: {reason}", file=sys.stderr)
         return 1
     return 0
+
+
+def without_password(url: str) -> str:
+    """A database URL as it may be printed: postgresql://user:***@host/db."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
 def oncall_command(args: argparse.Namespace) -> int:
@@ -887,7 +910,6 @@ def oncall_command(args: argparse.Namespace) -> int:
 
 def token_command(args: argparse.Namespace) -> int:
     import json
-    import re
     import secrets
 
     from amcompanion.receiver.config import token_digest

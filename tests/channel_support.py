@@ -95,7 +95,7 @@ class Delivery:
     client: TestClient
     receiver: Receiver
     clock: ManualClock
-    db: Path
+    db: Path | str
     serial: int = 0
 
     async def fire(self, count: int = 1) -> None:
@@ -140,6 +140,7 @@ async def delivery(
     on_resolve: str = "notify_previous",
     give_up_after_s: float = 3600,
     contacts: dict[str, dict[str, str]] | None = None,
+    db: Path | str | None = None,
 ) -> AsyncIterator[Delivery]:
     """A receiver on loopback with `channel` (its settings, `type` included) as `under-test`, and `contacts`
     (default CONTACTS)."""
@@ -155,10 +156,11 @@ async def delivery(
     path = tmp_path / "receiver.yaml"
     path.write_text(json.dumps(config, indent=2))
     clock = ManualClock(START)
-    settings = Settings(str(tmp_path / "history.db"), TOKEN, give_up_after=timedelta(seconds=give_up_after_s))
+    db = tmp_path / "history.db" if db is None else db
+    settings = Settings(str(db), TOKEN, give_up_after=timedelta(seconds=give_up_after_s))
     receiver = Receiver(load_receiver_config(path), settings, clock)
     client = await aiohttp_client(make_app(receiver))
-    yield Delivery(client, receiver, clock, tmp_path / "history.db")
+    yield Delivery(client, receiver, clock, db)
 
 
 async def through_a_receiver(tmp_path: Path, aiohttp_client, channel: dict) -> list:  # type: ignore[no-untyped-def]

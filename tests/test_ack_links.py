@@ -56,18 +56,19 @@ def receiver_yaml(directory: Path, contacts: dict | None = None, **receiver_bloc
     return path
 
 
-async def start(directory: Path, aiohttp_client, config: Path) -> Links:  # type: ignore[no-untyped-def]
+async def start(directory: Path, aiohttp_client, config: Path, db: Path | str | None = None) -> Links:  # type: ignore[no-untyped-def]
     clock = ManualClock(START)
-    settings = Settings(str(directory / "history.db"), TOKEN, ack_key=KEY)
+    db = directory / "history.db" if db is None else db
+    settings = Settings(str(db), TOKEN, ack_key=KEY)
     receiver = Receiver(load_receiver_config(config), settings, clock)
     client = await aiohttp_client(make_app(receiver))
     assert (await client.post("/webhook/oncall", json=payload("firing"), headers=AUTH)).status == 200
-    return Links(client, receiver, clock, directory / "history.db")
+    return Links(client, receiver, clock, db)
 
 
 @pytest.fixture
-async def links(tmp_path: Path, aiohttp_client) -> Links:  # type: ignore[no-untyped-def]
-    return await start(tmp_path, aiohttp_client, receiver_yaml(tmp_path))
+async def links(tmp_path: Path, history_db: Path | str, aiohttp_client) -> Links:  # type: ignore[no-untyped-def]
+    return await start(tmp_path, aiohttp_client, receiver_yaml(tmp_path), history_db)
 
 
 # -- whose link ---------------------------------------------------------------------------------------------

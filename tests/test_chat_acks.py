@@ -75,10 +75,10 @@ def the_alert(run: Delivery) -> dict:
 
 
 async def test_acknowledge_in_slack_is_recorded_under_the_presser_and_updates_the_message(  # type: ignore[no-untyped-def]
-    tmp_path: Path, aiohttp_server, aiohttp_client
+    tmp_path: Path, history_db: Path | str, aiohttp_server, aiohttp_client
 ) -> None:
     fake, channel = await slack(aiohttp_server)
-    async with delivery(tmp_path, aiohttp_client, channel, contacts=PEOPLE) as run:
+    async with delivery(tmp_path, aiohttp_client, channel, contacts=PEOPLE, db=history_db) as run:
         ts = await paged(run, fake)
         status, _ = await press(run, fake, ts, "U0ALICE001", "amcompanion_ack")
         assert status == 200
@@ -92,10 +92,10 @@ async def test_acknowledge_in_slack_is_recorded_under_the_presser_and_updates_th
 
 
 async def test_a_stranger_or_a_viewer_is_told_why_and_nothing_is_acknowledged(  # type: ignore[no-untyped-def]
-    tmp_path: Path, aiohttp_server, aiohttp_client
+    tmp_path: Path, history_db: Path | str, aiohttp_server, aiohttp_client
 ) -> None:
     fake, channel = await slack(aiohttp_server)
-    async with delivery(tmp_path, aiohttp_client, channel, contacts=PEOPLE) as run:
+    async with delivery(tmp_path, aiohttp_client, channel, contacts=PEOPLE, db=history_db) as run:
         ts = await paged(run, fake)
         assert (await press(run, fake, ts, "U0STRANGER", "amcompanion_ack"))[0] == 200
         assert (await press(run, fake, ts, "U0VERA0001", "amcompanion_resolve"))[0] == 200
@@ -109,9 +109,11 @@ async def test_a_stranger_or_a_viewer_is_told_why_and_nothing_is_acknowledged(  
     assert "[Acknowledge] [Resolve]" in fake.shown()[0].text  # the message itself is unchanged
 
 
-async def test_resolve_in_slack_resolves_as_the_presser(tmp_path: Path, aiohttp_server, aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+async def test_resolve_in_slack_resolves_as_the_presser(
+    tmp_path: Path, history_db: Path | str, aiohttp_server, aiohttp_client
+) -> None:  # type: ignore[no-untyped-def]
     fake, channel = await slack(aiohttp_server)
-    async with delivery(tmp_path, aiohttp_client, channel, contacts=PEOPLE) as run:
+    async with delivery(tmp_path, aiohttp_client, channel, contacts=PEOPLE, db=history_db) as run:
         ts = await paged(run, fake)
         assert (await press(run, fake, ts, "U0ALICE001", "amcompanion_resolve"))[0] == 200
         alert = the_alert(run)
@@ -120,10 +122,10 @@ async def test_resolve_in_slack_resolves_as_the_presser(tmp_path: Path, aiohttp_
 
 
 async def test_a_press_not_signed_with_the_apps_secret_is_refused_and_acts_on_nothing(  # type: ignore[no-untyped-def]
-    tmp_path: Path, aiohttp_server, aiohttp_client
+    tmp_path: Path, history_db: Path | str, aiohttp_server, aiohttp_client
 ) -> None:
     fake, channel = await slack(aiohttp_server)
-    async with delivery(tmp_path, aiohttp_client, channel, contacts=PEOPLE) as run:
+    async with delivery(tmp_path, aiohttp_client, channel, contacts=PEOPLE, db=history_db) as run:
         ts = await paged(run, fake)
         status, body = await press(run, fake, ts, "U0ALICE001", "amcompanion_ack", secret="not-the-apps-secret")
         assert status == 401 and "not signed by any chat app" in body
@@ -136,7 +138,7 @@ async def test_a_press_not_signed_with_the_apps_secret_is_refused_and_acts_on_no
 
 
 async def test_acknowledge_on_a_feishu_card_is_recorded_under_the_presser_and_the_card_says_so(  # type: ignore[no-untyped-def]
-    tmp_path: Path, aiohttp_server, aiohttp_client
+    tmp_path: Path, history_db: Path | str, aiohttp_server, aiohttp_client
 ) -> None:
     fake = FakeFeishuApp(
         app_secret=FEISHU["FEISHU_APP_SECRET"],
@@ -155,7 +157,7 @@ async def test_acknowledge_on_a_feishu_card_is_recorded_under_the_presser_and_th
         "chat_id": "oc_ops",
         "base_url": str(server.make_url("")).rstrip("/"),
     }
-    async with delivery(tmp_path, aiohttp_client, channel, contacts=PEOPLE) as run:
+    async with delivery(tmp_path, aiohttp_client, channel, contacts=PEOPLE, db=history_db) as run:
         await run.fire()
         await run.settled()
         (message_id,) = fake.pressable()

@@ -26,10 +26,10 @@ async def pagerduty(aiohttp_server) -> tuple[FakePagerDuty, dict]:  # type: igno
 
 
 async def test_an_ack_here_acknowledges_the_pagerduty_incident_and_a_resolve_resolves_it(  # type: ignore[no-untyped-def]
-    tmp_path: Path, aiohttp_server, aiohttp_client
+    tmp_path: Path, history_db: Path | str, aiohttp_server, aiohttp_client
 ) -> None:
     fake, channel = await pagerduty(aiohttp_server)
-    async with delivery(tmp_path, aiohttp_client, channel) as run:
+    async with delivery(tmp_path, aiohttp_client, channel, db=history_db) as run:
         await run.fire()
         await run.settled()
         (incident,) = fake.incidents
@@ -54,10 +54,10 @@ async def test_an_ack_here_acknowledges_the_pagerduty_incident_and_a_resolve_res
 
 
 async def test_the_incident_is_resolved_even_when_the_policy_tells_nobody_of_resolves(  # type: ignore[no-untyped-def]
-    tmp_path: Path, aiohttp_server, aiohttp_client
+    tmp_path: Path, history_db: Path | str, aiohttp_server, aiohttp_client
 ) -> None:
     fake, channel = await pagerduty(aiohttp_server)
-    async with delivery(tmp_path, aiohttp_client, channel, on_resolve="none") as run:
+    async with delivery(tmp_path, aiohttp_client, channel, on_resolve="none", db=history_db) as run:
         await run.fire()
         await run.settled()
         await run.resolve_all()
@@ -67,12 +67,12 @@ async def test_the_incident_is_resolved_even_when_the_policy_tells_nobody_of_res
 
 
 async def test_an_alert_whose_page_never_reached_pagerduty_tells_it_nothing_on_ack(  # type: ignore[no-untyped-def]
-    tmp_path: Path, aiohttp_server, aiohttp_client
+    tmp_path: Path, history_db: Path | str, aiohttp_server, aiohttp_client
 ) -> None:
     """No incident was opened, so there is none to acknowledge: no event is queued at all."""
     fake, channel = await pagerduty(aiohttp_server)
     fake.script = [(400, {}, '{"status": "invalid event", "message": "Event object is invalid", "errors": ["x"]}')]
-    async with delivery(tmp_path, aiohttp_client, channel) as run:
+    async with delivery(tmp_path, aiohttp_client, channel, db=history_db) as run:
         await run.fire()
         await run.settled()
         alert_id = rows(run.db, "SELECT id FROM alerts")[0]["id"]

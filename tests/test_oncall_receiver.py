@@ -79,16 +79,19 @@ def config_file(
     return path
 
 
-async def start(tmp_path: Path, aiohttp_server, aiohttp_client, steps: list[dict], **kw) -> Harness:  # type: ignore[no-untyped-def]
+async def start(
+    tmp_path: Path, aiohttp_server, aiohttp_client, steps: list[dict], db: Path | str | None = None, **kw
+) -> Harness:  # type: ignore[no-untyped-def]
     pager = FakeChannel()
     fake = web.Application()
     fake.router.add_post("/pager", pager.handle)
     server = await aiohttp_server(fake)
     config = load_receiver_config(config_file(tmp_path, str(server.make_url("/pager")), steps, **kw))
     clock = ManualClock(START)
-    receiver = Receiver(config, Settings(str(tmp_path / "h.db"), TOKEN), clock)
+    db = tmp_path / "h.db" if db is None else db
+    receiver = Receiver(config, Settings(str(db), TOKEN), clock)
     client = await aiohttp_client(make_app(receiver))
-    return Harness(client, receiver, clock, pager, tmp_path / "h.db")
+    return Harness(client, receiver, clock, pager, db)
 
 
 ONCALL_STEPS = [
@@ -99,8 +102,8 @@ ONCALL_STEPS = [
 
 
 @pytest.fixture
-async def harness(tmp_path: Path, aiohttp_server, aiohttp_client) -> Harness:  # type: ignore[no-untyped-def]
-    return await start(tmp_path, aiohttp_server, aiohttp_client, ONCALL_STEPS)
+async def harness(tmp_path: Path, history_db: Path | str, aiohttp_server, aiohttp_client) -> Harness:  # type: ignore[no-untyped-def]
+    return await start(tmp_path, aiohttp_server, aiohttp_client, ONCALL_STEPS, db=history_db)
 
 
 def bearer(name: str) -> dict[str, str]:

@@ -72,10 +72,10 @@ class Hostile:
 
 
 @pytest.fixture
-async def hostile(tmp_path: Path, aiohttp_client) -> Hostile:  # type: ignore[no-untyped-def]
+async def hostile(tmp_path: Path, history_db: Path | str, aiohttp_client) -> Hostile:  # type: ignore[no-untyped-def]
     config = load_receiver_config(write_config(tmp_path, {"ops": "http://127.0.0.1:9/unused"}, QUIET))
-    receiver = Receiver(config, Settings(str(tmp_path / "history.db"), TOKEN, max_body_bytes=LIMIT), ManualClock(START))
-    return Hostile(await aiohttp_client(make_app(receiver)), receiver, tmp_path / "history.db")
+    receiver = Receiver(config, Settings(str(history_db), TOKEN, max_body_bytes=LIMIT), ManualClock(START))
+    return Hostile(await aiohttp_client(make_app(receiver)), receiver, history_db)
 
 
 # -- building bodies ------------------------------------------------------------------------------------

@@ -15,13 +15,14 @@ from aiohttp import web
 
 from amcompanion.demo.daemons import free_port
 from amcompanion.receiver.outbox import DEFAULT_IN_FLIGHT
+from tests.postgres import fresh_database
 from tests.receiver_support import AUTH, TOKEN, FakeChannel, alert_payload, eventually, rows, write_config
 
 PROCESS_TIMEOUT = 20.0
 
 
 @asynccontextmanager
-async def serving(config: Path, db: Path, port: int, *extra: str) -> AsyncIterator[asyncio.subprocess.Process]:
+async def serving(config: Path, db: Path | str, port: int, *extra: str) -> AsyncIterator[asyncio.subprocess.Process]:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "amcompanion", "serve", "--config", str(config), "--db", str(db),
         "--listen", f"127.0.0.1:{port}", *extra,
@@ -61,11 +62,11 @@ async def fake_server(aiohttp_server, fake: FakeChannel) -> str:  # type: ignore
 
 
 async def test_sigkill_in_a_burst_loses_no_accepted_alert_and_every_page_goes_out(
-    tmp_path: Path, aiohttp_server
+    tmp_path: Path, history_db: Path | str, aiohttp_server
 ) -> None:  # type: ignore[no-untyped-def]
     fake = FakeChannel(delay=0.02)
     config = write_config(tmp_path, {"ops": await fake_server(aiohttp_server, fake)})
-    db, port = tmp_path / "history.db", free_port()
+    db, port = history_db, free_port()
     accepted: list[str] = []
     async with serving(config, db, port) as process, aiohttp.ClientSession() as session:
 
@@ -348,3 +349,26 @@ async def test_sigterm_ends_the_event_streams_instead_of_waiting_for_them(tmp_pa
             rest = await asyncio.wait_for(stream.content.read(), 5)  # the server closes it: end of stream
             assert b"event:" not in rest
         assert await asyncio.wait_for(process.wait(), 5) == 0  # well inside the 15 s grace for requests
+
+
+async def test_serve_on_postgresql_says_why_it_cannot_start(tmp_path: Path, postgres) -> None:  # type: ignore[no-untyped-def]
+    """An unreachable server is named without its password; a second receiver on a database one already uses is
+    refused (the outbox's claims are not shared between processes yet: it would page everyone twice)."""
+    config = write_config(tmp_path, {"ops": "http://127.0.0.1:9/unused"})
+    env = {**os.environ, "AMCOMPANION_TOKEN": TOKEN}
+
+    async def serve_once(db: str) -> tuple[int, str]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "amcompanion", "serve", "--config", str(config), "--db", db,
+            "--listen", f"127.0.0.1:{free_port()}", env=env, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(process.communicate(), PROCESS_TIMEOUT * 2)
+        return process.returncode or 0, err.decode()
+
+    code, err = await serve_once(f"postgresql://amc:hunter2@127.0.0.1:{free_port()}/postgres")
+    assert code == 1 and "error: cannot open the history at postgresql://amc:***@127.0.0.1:" in err, err
+    assert "hunter2" not in err and "Connection refused" in err and "Traceback" not in err
+    db = fresh_database(postgres, "one_receiver")
+    async with serving(config, db, free_port()):
+        code, err = await serve_once(db)
+    assert code == 1 and "another receiver is using this database" in err, err

@@ -15,6 +15,7 @@ from amcompanion.catalog.durations import parse_duration
 from amcompanion.catalog.model import display_name
 from amcompanion.console import routes as console_routes
 from amcompanion.receiver import chat
+from amcompanion.receiver import db as database
 from amcompanion.receiver.identity import CSRF_HEADER, NOBODY_CHECKED, PRINCIPAL, Refused, principal_of
 from amcompanion.receiver.links import BadToken, Link, twilio_signature
 from amcompanion.receiver.payload import PayloadError, load_json, parse_notification, replace_lone_surrogates
@@ -88,7 +89,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         kept = {k: v for k, v in exc.headers.items() if k not in ("Content-Type", "Content-Length")}  # Allow: POST
         response = _error(exc.status, exc.reason, **kept)
     except Exception as exc:
-        if _database_unavailable(exc):
+        if database.unavailable(exc):
             log.error("database error on %s %s: %s", request.method, request.path, exc)
             response = _error(503, "the history database is unavailable; retry later")
         else:
@@ -96,12 +97,6 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             response = _error(500, f"internal error ({type(exc).__name__}); the receiver's log has the details")
     _count(request, response.status)
     return response
-
-
-def _database_unavailable(exc: Exception) -> bool:
-    """Busy, locked, unwritable, full or corrupt: what a retry may get past. A constraint or a misuse
-    (IntegrityError, InterfaceError, ...) is a bug of ours and would fail every retry the same way."""
-    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
 
 
 def _count(request: web.Request, code: int) -> None:
@@ -460,7 +455,7 @@ async def metrics(request: web.Request) -> web.Response:
     if receiver.db.opened:
         try:
             await receiver.observe()
-        except sqlite3.Error as exc:  # the counters still tell; the gauges keep their last values
+        except database.ERRORS as exc:  # the counters still tell; the gauges keep their last values
             log.warning("metrics: the database gauges were not refreshed: %s", exc)
     response = web.Response(body=generate_latest(receiver.metrics.registry))
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST

@@ -15,12 +15,26 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import psycopg
+
 from amcompanion.history.schema import migrate
 
 if TYPE_CHECKING:
     from amcompanion.receiver.postgres import PostgresDatabase
 
 T = TypeVar("T")
+
+
+# What a database may answer that is not the receiver's fault, on either engine: caught where a job may wait for
+# the next try (the outbox, the event stream), and, when `unavailable`, answered 503 (Alertmanager retries).
+ERRORS = (sqlite3.Error, psycopg.Error)
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Busy, locked, unwritable, full or corrupt (SQLite), or unreachable (PostgreSQL down, restarting, no connection
+    free in time): what a retry may get past. A constraint or a misuse (IntegrityError, ProgrammingError, ...) is a
+    bug of ours and would fail every retry the same way."""
+    return isinstance(exc, sqlite3.OperationalError | psycopg.OperationalError) or type(exc) is sqlite3.DatabaseError
 
 
 def connect(path: str) -> sqlite3.Connection:

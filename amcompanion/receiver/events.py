@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from amcompanion.receiver import db as database
 from amcompanion.receiver.db import Database
 from amcompanion.receiver.timeutil import iso
 
@@ -166,7 +167,7 @@ class EventHub:
                     continue
                 try:
                     events = await self.db.read(self._read, self.seen, None)
-                except sqlite3.Error as exc:
+                except database.ERRORS as exc:
                     log.warning("events: the new events were not read (%s); trying again at the next change", exc)
                     continue
                 if events:

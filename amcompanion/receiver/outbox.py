@@ -33,6 +33,7 @@ from tenacity.wait import wait_base
 
 from amcompanion.catalog.durations import parse_duration
 from amcompanion.history.schema import ALERT_COLUMNS
+from amcompanion.receiver import db as database
 from amcompanion.receiver import events, narrate
 from amcompanion.receiver.channels import Channel, Outcome
 from amcompanion.receiver.config import mask
@@ -212,7 +213,7 @@ class Outbox:
         """Rows of channels the config no longer has (a reload removed them) fail, and their pages move on."""
         try:
             recorded = await self.db.run(self._fail_orphan_rows, list(self.lanes), self.clock.now())
-        except sqlite3.Error as exc:
+        except database.ERRORS as exc:
             log.error("could not look for rows of removed channels: %s", exc)
             return
         if recorded.taken and self.stepped:
@@ -273,7 +274,7 @@ class Lane:
             if free > 0:
                 try:
                     groups, next_at = await outbox.db.run(self._claim, now, free)
-                except sqlite3.Error as exc:
+                except database.ERRORS as exc:
                     outbox.log_throttled(("claim", self.name), logging.ERROR, "channel %s: %s", self.name, exc)
                     groups, next_at = [], now + timedelta(seconds=PAUSE_S)
                 for group in groups:

@@ -21,10 +21,15 @@ from amcompanion.history.schema import migrate_postgres
 
 T = TypeVar("T")
 POOL_SIZE = 8
+CONNECT_TIMEOUT_S = 10
 _PARAMETER = re.compile(r"\?")
 _INSERT_OR_IGNORE = re.compile(r"^\s*INSERT\s+OR\s+IGNORE\s+INTO", re.IGNORECASE)
 _INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
 _TABLES_WITHOUT_ID = frozenset({"sla_targets"})
+
+
+class InUse(Exception):
+    """Another receiver has the database."""
 
 
 class Row(Sequence[Any]):
@@ -117,6 +122,7 @@ class PostgresDatabase:
         self._pool_size = pool_size
         self._pool: ConnectionPool | None = None
         self._threads: ThreadPoolExecutor | None = None
+        self._holder: psycopg.Connection | None = None  # holds the receiver's lock on the database
         self.on_commit: list[Callable[[], None]] = []
 
     @property
@@ -124,20 +130,42 @@ class PostgresDatabase:
         return self._pool is not None
 
     async def open(self) -> None:
+        """Connect once (a server that is not there, or refuses us, fails here with its own words), migrate, take the
+        database for this receiver, then keep a pool: connections lost later (a restart, a failover) are made again
+        by the pool as jobs need them."""
+        await asyncio.to_thread(self._migrate)
+        self._holder = await asyncio.to_thread(self._take)
         pool = ConnectionPool(self.path, min_size=1, max_size=self._pool_size, open=False)
-        await asyncio.to_thread(pool.open, wait=True, timeout=30)
-        with pool.connection() as conn:
-            migrate_postgres(conn)
+        await asyncio.to_thread(pool.open, wait=True, timeout=CONNECT_TIMEOUT_S)
         self._pool = pool
         self._threads = ThreadPoolExecutor(self._pool_size, thread_name_prefix="amcompanion-postgres")
+
+    def _take(self) -> psycopg.Connection:
+        """One receiver per database, for now: a second would send every page twice, as the outbox's claims are not
+        shared between processes yet. A session lock, held by a connection of its own while the receiver runs (and
+        let go by the server when that connection ends, the process killed or not)."""
+        holder = psycopg.connect(self.path, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True)
+        (taken,) = holder.execute("SELECT pg_try_advisory_lock(hashtext('amcompanion receiver'))").fetchone()  # type: ignore[misc]
+        if not taken:
+            holder.close()
+            raise InUse(
+                "another receiver is using this database: run one receiver per database (several replicas on one"
+                " database are not supported yet)"
+            )
+        return holder
+
+    def _migrate(self) -> None:
+        with psycopg.connect(self.path, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+            migrate_postgres(conn)
 
     async def close(self) -> None:
         if self._pool is None:
             return
         pool, self._pool = self._pool, None
-        assert self._threads is not None
+        assert self._threads is not None and self._holder is not None
         self._threads.shutdown(wait=True)
         await asyncio.to_thread(pool.close)
+        await asyncio.to_thread(self._holder.close)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """fn(conn, *args) in a transaction of its own; its result once committed."""
