@@ -600,3 +600,42 @@ def test_the_bundled_receiver_config_loads_with_the_example_environment() -> Non
     assert set(config.policies) == {"db-oncall", "infra-oncall", "payments-oncall"}
     assert config.external_url == "https://alerts.example.com"
     assert config.bearer_token_file == "/etc/amcompanion/token"
+
+
+async def test_postgresql_restarted_under_load_is_503_while_down_and_recovers_by_itself(  # type: ignore[no-untyped-def]
+    tmp_path: Path, aiohttp_client
+) -> None:
+    """Alertmanager retries a 503: while the database is down every notification is refused with it (none is taken
+    and lost), and once it is back the receiver takes them again without a restart of its own."""
+    from tests.postgres import PostgresServer, require_postgres
+
+    server = PostgresServer(require_postgres())
+    try:
+        server.start()
+        config = write_config(tmp_path, {"ops": "http://127.0.0.1:9/ops", "pager": "http://127.0.0.1:9/pager"})
+        receiver = Receiver(load_receiver_config(config), Settings(server.url, TOKEN), ManualClock(START))
+        client = await aiohttp_client(make_app(receiver))
+        first = await client.post("/webhook/oncall", json=alert_payload("firing", "00000000000000a1"), headers=AUTH)
+        assert first.status == 200
+        server.stop("immediate")  # as a crash would
+        down = await client.post("/webhook/oncall", json=alert_payload("firing", "00000000000000a2"), headers=AUTH)
+        assert down.status == 503 and "unavailable" in (await down.json())["error"]
+        server.start()
+        statuses = []
+
+        async def accepted() -> bool:
+            body = alert_payload("firing", "00000000000000a3")
+            response = await client.post("/webhook/oncall", json=body, headers=AUTH)
+            statuses.append(response.status)
+            return response.status == 200
+
+        for _ in range(100):
+            if await accepted():
+                break
+        assert statuses[-1] == 200 and set(statuses) <= {200, 503}, statuses
+        assert [r["fingerprint"] for r in rows(server.url, "SELECT fingerprint FROM alerts ORDER BY id")] == [
+            "00000000000000a1",
+            "00000000000000a3",
+        ]
+    finally:
+        server.remove()

@@ -22,6 +22,7 @@ from amcompanion.history.schema import migrate_postgres
 T = TypeVar("T")
 POOL_SIZE = 8
 CONNECT_TIMEOUT_S = 10
+JOB_WAIT_S = 5.0
 _PARAMETER = re.compile(r"\?")
 _INSERT_OR_IGNORE = re.compile(r"^\s*INSERT\s+OR\s+IGNORE\s+INTO", re.IGNORECASE)
 _INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
@@ -135,7 +136,8 @@ class PostgresDatabase:
         by the pool as jobs need them."""
         await asyncio.to_thread(self._migrate)
         self._holder = await asyncio.to_thread(self._take)
-        pool = ConnectionPool(self.path, min_size=1, max_size=self._pool_size, open=False)
+        # a job waits at most JOB_WAIT_S for a connection: with the server down it fails (503) rather than hang
+        pool = ConnectionPool(self.path, min_size=1, max_size=self._pool_size, open=False, timeout=JOB_WAIT_S)
         await asyncio.to_thread(pool.open, wait=True, timeout=CONNECT_TIMEOUT_S)
         self._pool = pool
         self._threads = ThreadPoolExecutor(self._pool_size, thread_name_prefix="amcompanion-postgres")
