@@ -29,7 +29,7 @@ ARRIVAL_BUDGET_S = 1.0  # the issue's promise: a posted alert is on the page wit
 class Site:
     url: str
     receiver: Receiver
-    db: Path
+    db: Path | str
 
     async def post_alert(self, fingerprint: str, name: str, minutes_ago: int = 0, **labels: str) -> None:
         started = datetime.now(UTC) - timedelta(minutes=minutes_ago)
@@ -42,7 +42,7 @@ class Site:
 
 
 @pytest.fixture
-async def site(tmp_path: Path, aiohttp_server: AiohttpServer) -> Site:
+async def site(tmp_path: Path, history_db: Path | str, aiohttp_server: AiohttpServer) -> Site:
     pager = FakeChannel()
     fake = web.Application()
     fake.router.add_post("/pager", pager.handle)
@@ -72,9 +72,9 @@ async def site(tmp_path: Path, aiohttp_server: AiohttpServer) -> Site:
     }
     path = tmp_path / "receiver.yaml"
     path.write_text(json.dumps(config))
-    receiver = Receiver(load_receiver_config(path), Settings(str(tmp_path / "h.db"), TOKEN))
+    receiver = Receiver(load_receiver_config(path), Settings(str(history_db), TOKEN))
     server = await aiohttp_server(make_app(receiver))
-    return Site(str(server.make_url("")).rstrip("/"), receiver, tmp_path / "h.db")
+    return Site(str(server.make_url("")).rstrip("/"), receiver, history_db)
 
 
 @pytest.fixture

@@ -96,7 +96,7 @@ class Rig:
     client: TestClient
     receiver: Receiver
     clock: ManualClock
-    db: Path
+    db: Path | str
     serial: int = 0
 
     async def fire(self, *alerts: dict, status: str = "firing") -> list[int]:
@@ -119,7 +119,7 @@ class Rig:
         marks = ",".join("?" * len(fingerprints))
         return [r["id"] for r in rows(self.db, f"SELECT id FROM alerts WHERE fingerprint IN ({marks})", *fingerprints)]
 
-    def notifications(self, where: str = "1", *args: object) -> list[dict]:
+    def notifications(self, where: str = "TRUE", *args: object) -> list[dict]:
         return [dict(r) for r in rows(self.db, f"SELECT * FROM notifications WHERE {where} ORDER BY id", *args)]
 
     async def run_until(self, check, virtual_s: float, step_s: float = 1.0, what: str = "condition") -> float:  # type: ignore[no-untyped-def]
@@ -158,6 +158,7 @@ async def rig(
     channels: dict[str, dict],
     policy: dict | None = None,
     give_up_after_s: float = 3600,
+    db: Path | str | None = None,
 ) -> AsyncIterator[Rig]:
     """A receiver whose policy `oncall` pages every channel at once (unless `policy` says otherwise)."""
     steps = [{"after": "0s", "notify": [_target(name) for name in channels]}]
@@ -172,10 +173,11 @@ async def rig(
     path = tmp_path / "receiver.yaml"
     path.write_text(json.dumps(config, indent=2))
     clock = ManualClock(START)
-    settings = Settings(str(tmp_path / "history.db"), TOKEN, give_up_after=timedelta(seconds=give_up_after_s))
+    db = tmp_path / "history.db" if db is None else db
+    settings = Settings(str(db), TOKEN, give_up_after=timedelta(seconds=give_up_after_s))
     receiver = Receiver(load_receiver_config(path, ENVIRONMENT), settings, clock)
     client = await aiohttp_client(make_app(receiver))
-    yield Rig(client, receiver, clock, tmp_path / "history.db")
+    yield Rig(client, receiver, clock, db)
 
 
 def _target(name: str) -> dict:
@@ -222,8 +224,13 @@ POISON = {
 
 
 @pytest.mark.parametrize("poison", POISON)
-async def test_a_poison_message_does_not_block_any_channel(tmp_path: Path, aiohttp_client, poison: str) -> None:  # type: ignore[no-untyped-def]
-    async with every_channel(tmp_path) as (settings, stands), rig(tmp_path, aiohttp_client, settings) as r:
+async def test_a_poison_message_does_not_block_any_channel(
+    tmp_path: Path, history_db: Path | str, aiohttp_client, poison: str
+) -> None:  # type: ignore[no-untyped-def]
+    async with (
+        every_channel(tmp_path) as (settings, stands),
+        rig(tmp_path, aiohttp_client, settings, db=history_db) as r,
+    ):
         (poisoned,) = await r.fire(POISON[poison])
         (normal,) = await r.fire({})
         await r.run_until(
@@ -246,6 +253,7 @@ async def test_a_poison_message_does_not_block_any_channel(tmp_path: Path, aioht
 
 async def test_a_template_that_fails_on_one_alert_sends_the_default_and_says_why_once(
     tmp_path: Path,
+    history_db: Path | str,
     aiohttp_server,
     aiohttp_client,
     caplog,  # type: ignore[no-untyped-def]
@@ -254,7 +262,7 @@ async def test_a_template_that_fails_on_one_alert_sends_the_default_and_says_why
     hook = Endpoint()
     channels = {"hook": {"type": "webhook", "url": await endpoint_url(aiohttp_server, hook), "template": "ratio.j2"}}
     caplog.set_level(logging.ERROR, logger="amcompanion.outbox")
-    async with rig(tmp_path, aiohttp_client, channels) as r:
+    async with rig(tmp_path, aiohttp_client, channels, db=history_db) as r:
         await r.fire(*({"labels": {"replicas": "0"}} for _ in range(3)))
         await r.fire({"labels": {"replicas": "4"}})
         await r.settle()
@@ -275,6 +283,7 @@ async def test_a_template_that_fails_on_one_alert_sends_the_default_and_says_why
 @pytest.mark.parametrize("last_try_succeeds", [True, False])
 async def test_a_retry_after_beyond_the_give_up_gets_one_last_try_at_the_give_up_time(
     tmp_path: Path,
+    history_db: Path | str,
     aiohttp_server,
     aiohttp_client,
     last_try_succeeds: bool,  # type: ignore[no-untyped-def]
@@ -284,7 +293,7 @@ async def test_a_retry_after_beyond_the_give_up_gets_one_last_try_at_the_give_up
         answer=lambda body: answers.pop(0) if answers else ((200, {}, "ok") if last_try_succeeds else (503, {}, "busy"))
     )
     channels = {"hook": {"type": "webhook", "url": await endpoint_url(aiohttp_server, hook)}}
-    async with rig(tmp_path, aiohttp_client, channels, give_up_after_s=600) as r:
+    async with rig(tmp_path, aiohttp_client, channels, give_up_after_s=600, db=history_db) as r:
         await r.fire({})
         await r.run_until(lambda: r.notifications("attempts = 1"), 5, what="the first try")
         (row,) = r.notifications()
@@ -305,6 +314,7 @@ async def test_a_retry_after_beyond_the_give_up_gets_one_last_try_at_the_give_up
 @pytest.mark.parametrize("outage_s", [60, 200])
 async def test_after_an_outage_every_queued_page_goes_within_seconds_of_recovery(
     tmp_path: Path,
+    history_db: Path | str,
     aiohttp_server,
     aiohttp_client,
     outage_s: int,  # type: ignore[no-untyped-def]
@@ -315,7 +325,7 @@ async def test_after_an_outage_every_queued_page_goes_within_seconds_of_recovery
         answer=lambda body: (503, {}, "down") if clock_box["clock"].now() < down["until"] else (200, {}, "ok")
     )
     channels = {"hook": {"type": "webhook", "url": await endpoint_url(aiohttp_server, hook)}}
-    async with rig(tmp_path, aiohttp_client, channels) as r:
+    async with rig(tmp_path, aiohttp_client, channels, db=history_db) as r:
         clock_box["clock"] = r.clock
         await r.fire(*({} for _ in range(5)))  # five pages fail at once
         await r.run_until(lambda: len(hook.received) >= 5, 5, step_s=0.5, what="the first tries")
@@ -331,13 +341,14 @@ async def test_after_an_outage_every_queued_page_goes_within_seconds_of_recovery
 
 async def test_a_failing_channel_is_down_in_the_metrics_until_it_delivers(
     tmp_path: Path,
+    history_db: Path | str,
     aiohttp_server,
     aiohttp_client,  # type: ignore[no-untyped-def]
 ) -> None:
     state = {"down": True}
     hook = Endpoint(answer=lambda body: (502, {}, "bad gateway") if state["down"] else (200, {}, "ok"))
     channels = {"hook": {"type": "webhook", "url": await endpoint_url(aiohttp_server, hook)}}
-    async with rig(tmp_path, aiohttp_client, channels) as r:
+    async with rig(tmp_path, aiohttp_client, channels, db=history_db) as r:
         await r.fire({})
         await r.run_until(lambda: hook.received, 5, what="the first try")
         await eventually(lambda: r.notifications("attempts = 1"), what="the try recorded")
@@ -353,6 +364,7 @@ async def test_a_failing_channel_is_down_in_the_metrics_until_it_delivers(
 @pytest.mark.parametrize(("setting", "expected"), [(None, 8), (3, 3)])
 async def test_messages_to_a_slow_channel_go_out_concurrently_up_to_the_limit(
     tmp_path: Path,
+    history_db: Path | str,
     aiohttp_server,
     aiohttp_client,
     setting: int | None,
@@ -362,7 +374,7 @@ async def test_messages_to_a_slow_channel_go_out_concurrently_up_to_the_limit(
     channel = {"type": "webhook", "url": await endpoint_url(aiohttp_server, hook)}
     if setting:
         channel["max_in_flight"] = setting
-    async with rig(tmp_path, aiohttp_client, {"hook": channel}) as r:
+    async with rig(tmp_path, aiohttp_client, {"hook": channel}, db=history_db) as r:
         await r.fire(*({} for _ in range(24)))
         await eventually(lambda: len(r.notifications("status = 'sent'")) == 24, timeout=10, what="24 pages")
     assert hook.most_in_flight == expected
@@ -370,13 +382,14 @@ async def test_messages_to_a_slow_channel_go_out_concurrently_up_to_the_limit(
 
 async def test_a_resolve_notice_never_overtakes_the_page_it_follows(
     tmp_path: Path,
+    history_db: Path | str,
     aiohttp_server,
     aiohttp_client,  # type: ignore[no-untyped-def]
 ) -> None:
     hook = Endpoint(delay=0.3)
     channels = {"hook": {"type": "webhook", "url": await endpoint_url(aiohttp_server, hook)}}
     policy = {"steps": [{"after": "0s", "notify": ["hook"]}], "on_resolve": "notify_previous"}
-    async with rig(tmp_path, aiohttp_client, channels, policy) as r:
+    async with rig(tmp_path, aiohttp_client, channels, policy, db=history_db) as r:
         body = alert_payload("firing", "abcdef0123456789")
         assert (await r.client.post("/webhook/oncall", json=body, headers=AUTH)).status == 200
         await eventually(lambda: hook.in_flight == 1, what="the page on its way")
@@ -392,6 +405,7 @@ async def test_a_resolve_notice_never_overtakes_the_page_it_follows(
 @pytest.mark.parametrize("on_failure", ["next_step", "wait"])
 async def test_a_page_that_fails_for_good_moves_the_escalation_on(
     tmp_path: Path,
+    history_db: Path | str,
     aiohttp_server,
     aiohttp_client,
     on_failure: str,  # type: ignore[no-untyped-def]
@@ -405,7 +419,7 @@ async def test_a_page_that_fails_for_good_moves_the_escalation_on(
         "steps": [{"after": "0s", "notify": ["broken"]}, {"after": "15m", "notify": ["backup"]}],
         "on_failure": on_failure,
     }
-    async with rig(tmp_path, aiohttp_client, channels, policy) as r:
+    async with rig(tmp_path, aiohttp_client, channels, policy, db=history_db) as r:
         (alert_id,) = await r.fire({})
         await r.run_until(lambda: r.notifications("status = 'failed'"), 5, what="the failed page")
         if on_failure == "next_step":
@@ -426,6 +440,7 @@ async def test_a_page_that_fails_for_good_moves_the_escalation_on(
 
 async def test_a_page_of_a_step_already_left_behind_does_not_skip_a_step(
     tmp_path: Path,
+    history_db: Path | str,
     aiohttp_server,
     aiohttp_client,  # type: ignore[no-untyped-def]
 ) -> None:
@@ -439,7 +454,7 @@ async def test_a_page_of_a_step_already_left_behind_does_not_skip_a_step(
             {"after": "60m", "notify": [{"channel": "hook", "to": ["alice"]}]},
         ]
     }
-    async with rig(tmp_path, aiohttp_client, channels, policy, give_up_after_s=600) as r:
+    async with rig(tmp_path, aiohttp_client, channels, policy, give_up_after_s=600, db=history_db) as r:
         await r.fire({})
         await r.run_until(lambda: r.notifications("status = 'failed'"), 700, step_s=10, what="the give-up")
         steps = [tuple(s) for s in rows(r.db, "SELECT step, reason FROM escalations ORDER BY id")]
@@ -448,13 +463,14 @@ async def test_a_page_of_a_step_already_left_behind_does_not_skip_a_step(
 
 async def test_a_failed_last_step_does_not_spend_its_repetitions_at_once(
     tmp_path: Path,
+    history_db: Path | str,
     aiohttp_server,
     aiohttp_client,  # type: ignore[no-untyped-def]
 ) -> None:
     broken = Endpoint(answer=lambda body: (400, {}, "bad request"))
     channels = {"broken": {"type": "webhook", "url": await endpoint_url(aiohttp_server, broken)}}
     policy = {"steps": [{"after": "0s", "notify": ["broken"]}], "repeat": {"every": "30m", "times": 3}}
-    async with rig(tmp_path, aiohttp_client, channels, policy) as r:
+    async with rig(tmp_path, aiohttp_client, channels, policy, db=history_db) as r:
         await r.fire({})
         await r.run_until(lambda: r.notifications("status = 'failed'"), 5, what="the failed page")
         await r.quiet()
@@ -466,6 +482,7 @@ async def test_a_failed_last_step_does_not_spend_its_repetitions_at_once(
 
 async def test_a_reload_whose_template_does_not_compile_keeps_the_running_config(
     tmp_path: Path,
+    history_db: Path | str,
     aiohttp_server,
     aiohttp_client,  # type: ignore[no-untyped-def]
 ) -> None:
@@ -473,7 +490,7 @@ async def test_a_reload_whose_template_does_not_compile_keeps_the_running_config
 
     hook = Endpoint()
     channels = {"hook": {"type": "webhook", "url": await endpoint_url(aiohttp_server, hook)}}
-    async with rig(tmp_path, aiohttp_client, channels) as r:
+    async with rig(tmp_path, aiohttp_client, channels, db=history_db) as r:
         (tmp_path / "broken.j2").write_text("{% for %}")
         data = json.loads((tmp_path / "receiver.yaml").read_text())
         data["channels"]["hook"]["template"] = "broken.j2"
@@ -488,6 +505,7 @@ async def test_a_reload_whose_template_does_not_compile_keeps_the_running_config
 
 async def test_a_page_that_gives_up_moves_the_escalation_on_at_its_give_up_time(
     tmp_path: Path,
+    history_db: Path | str,
     aiohttp_server,
     aiohttp_client,  # type: ignore[no-untyped-def]
 ) -> None:
@@ -497,7 +515,7 @@ async def test_a_page_that_gives_up_moves_the_escalation_on_at_its_give_up_time(
         "backup": {"type": "webhook", "url": await endpoint_url(aiohttp_server, backup)},
     }
     policy = {"steps": [{"after": "0s", "notify": ["down"]}, {"after": "15m", "notify": ["backup"]}]}
-    async with rig(tmp_path, aiohttp_client, channels, policy, give_up_after_s=60) as r:
+    async with rig(tmp_path, aiohttp_client, channels, policy, give_up_after_s=60, db=history_db) as r:
         await r.fire({})
         waited = await r.run_until(lambda: backup.received, 120, what="step 2 after the give-up")
         assert 60 <= waited <= 65  # at the give-up time, not at step 2's deadline (15m)
