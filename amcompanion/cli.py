@@ -133,6 +133,15 @@ Counts by severity, MTTA and MTTR (median and p90), the noisiest alerts, deliver
 the same canned queries as the pages, so the numbers are the pages' numbers.
 """
 
+HISTORY_MIRROR_EXAMPLES = """\
+examples:
+  amcompanion history mirror --from postgresql://amcompanion@db/amcompanion --to history.db   # every 30s
+  amcompanion history mirror --from "$AMCOMPANION_DB" --to /var/lib/amcompanion/history.db --once
+  amcompanion history serve --db history.db                            # the pages, on the copy
+
+Copies only what changed since the last pass (new rows; alerts and notifications that may still change).
+"""
+
 HISTORY_PRUNE_EXAMPLES = """\
 examples:
   amcompanion history prune --older-than 90d       # keep 90 days of resolved alerts in history.db
@@ -485,6 +494,18 @@ def _parser() -> argparse.ArgumentParser:
         HISTORY_PRUNE_EXAMPLES,
     )
     hp.add_argument("--older-than", required=True, help="a duration: resolved before now minus this (e.g. 90d)")
+    hm = history.add_parser(
+        "mirror",
+        help="keep a SQLite copy of a PostgreSQL history, for the history pages",
+        description="Copy what changed in the receivers' PostgreSQL history into a SQLite file, every --every (the "
+        "history pages read SQLite): the chart's history sidecar on PostgreSQL deployments.",
+        epilog=HISTORY_MIRROR_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    hm.add_argument("--from", dest="source", required=True, help="the history: postgresql://user@host/database")
+    hm.add_argument("--to", type=Path, default=Path("history.db"), help="the SQLite copy (default: history.db)")
+    hm.add_argument("--every", default="30s", help="how often to copy what changed (default: 30s)")
+    hm.add_argument("--once", action="store_true", help="copy once and stop")
     hd = history_action(
         "seed",
         "fill a database with realistic synthetic history",
@@ -1092,7 +1113,7 @@ def history_command(args: argparse.Namespace) -> int:
     try:
         return _history(args)
     except NewerDatabase as exc:
-        print(f"error: {args.db}: {exc}", file=sys.stderr)
+        print(f"error: {args.to if args.history_command == 'mirror' else args.db}: {exc}", file=sys.stderr)
         return 1
 
 
@@ -1102,6 +1123,8 @@ def _history(args: argparse.Namespace) -> int:
     from amcompanion.catalog.durations import parse_duration
 
     action = args.history_command
+    if action == "mirror":
+        return _mirror(args)
     if action == "seed":
         from amcompanion.history.seed import seed
 
@@ -1143,6 +1166,45 @@ def _history(args: argparse.Namespace) -> int:
     counts = ", ".join(plural(count, table.removesuffix("s").replace("_", " ")) for table, count in pruned.items())
     print(f"pruned alerts resolved before {cutoff:%Y-%m-%d %H:%M} UTC from {args.db}: {counts}")
     return 0
+
+
+def _mirror(args: argparse.Namespace) -> int:
+    """Pass after pass until Ctrl-C (or once): a line for each pass that copied something; a source that cannot be
+    read is said and tried again at the next pass, the copy as it was."""
+    from datetime import datetime
+
+    import psycopg
+
+    from amcompanion.catalog.durations import parse_duration
+    from amcompanion.history.mirror import mirror
+
+    every_ms = parse_duration(args.every)
+    if not every_ms:
+        print(f"error: --every: expected a duration such as 30s, got {args.every!r}", file=sys.stderr)
+        return 2
+    source = without_password(args.source)
+    print(f"mirroring {source} into {args.to}" + ("" if args.once else f" every {args.every}"), file=sys.stderr)
+    try:
+        while True:
+            try:
+                done = mirror(args.source, str(args.to))
+            except psycopg.Error as exc:
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                print(f"error: cannot read {source}: {reason}", file=sys.stderr)
+                if args.once:
+                    return 1
+            else:
+                if done.total or args.once:
+                    tables = ", ".join(f"{table} {count}" for table, count in done.copied.items() if count)
+                    print(
+                        f"{datetime.now():%H:%M:%S} copied {plural(done.total, 'row')}"
+                        + (f" ({tables})" if tables else "")
+                    )
+            if args.once:
+                return 0
+            time.sleep(every_ms / 1000)
+    except KeyboardInterrupt:
+        return 0
 
 
 def demo_command(args: argparse.Namespace) -> int:
