@@ -1,5 +1,5 @@
 """The history on PostgreSQL (psycopg 3): the same jobs as on SQLite (`Database.run(fn)`, `Database.read(fn)`), the
-same SQL, on a pool of connections shared by the receiver's replicas.
+same SQL, on a pool of connections.
 
 The store's SQL is written once, in SQLite's dialect, and translated here as it is first used (`?` parameters,
 `INSERT OR IGNORE`, the id of an insert): the receiver's statements are plain enough that a few rules cover them,
@@ -145,7 +145,8 @@ class PostgresDatabase:
     def _take(self) -> psycopg.Connection:
         """One receiver per database, for now: a second would send every page twice, as the outbox's claims are not
         shared between processes yet. A session lock, held by a connection of its own while the receiver runs (and
-        let go by the server when that connection ends, the process killed or not)."""
+        let go by the server when that connection ends, the process killed or not; also when the server restarts,
+        which is why it is a guard against a second receiver started by mistake, not a claim on the work)."""
         holder = psycopg.connect(self.path, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True)
         (taken,) = holder.execute("SELECT pg_try_advisory_lock(hashtext('amcompanion receiver'))").fetchone()  # type: ignore[misc]
         if not taken:
