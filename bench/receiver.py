@@ -9,7 +9,9 @@ Both servers run as their own processes on loopback; this script is the client (
   in alternating rounds, so that a machine whose speed drifts during the run slows both alike;
 * latency p50/p99 at a fixed offered load (`--rate` notifications/s of 1 alert, sent on a schedule,
   not back to back);
-* the receiver's RSS after 100,000 alerts.
+* the receiver's RSS after 100,000 alerts;
+* the same throughput and latency with the history on PostgreSQL (one receiver; a server of its own, started by
+  this script, every commit waiting for its fsync as SQLite's does), unless `--sqlite-only`.
 
 Next to each rate it prints the CPU time each server process spent per request. The client shares the
 machine's CPUs with the servers: it is what limits the bare handler, so the rate ratio is kinder than
@@ -180,17 +182,17 @@ class Measured:
         return self.server_cpu / self.requests * 1e6
 
 
-async def alternating(bare: Load, ours: Load, alerts: int, seconds: float, rounds: int) -> tuple[Measured, Measured]:
+async def alternating(loads: list[Load], alerts: int, seconds: float, rounds: int) -> list[Measured]:
     """Each server over `rounds` alternating runs of seconds/rounds each."""
-    totals = {bare: Measured(), ours: Measured()}
+    totals = {load: Measured() for load in loads}
     for _ in range(rounds):
-        for load in (bare, ours):
+        for load in loads:
             cpu_before = cpu_seconds(load.server_pid)
             done, took = await load.throughput(alerts, seconds / rounds)
             totals[load].requests += done
             totals[load].seconds += took
             totals[load].server_cpu += cpu_seconds(load.server_pid) - cpu_before
-    return totals[bare], totals[ours]
+    return [totals[load] for load in loads]
 
 
 def rss_mb(pid: int) -> float:
@@ -201,22 +203,43 @@ def rss_mb(pid: int) -> float:
 
 
 async def run(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory(prefix="amcompanion-bench-") as work:
-        await measure(args, Path(work))
+    postgres = None
+    if not args.sqlite_only:
+        from tests.postgres import PostgresServer, bindir
+
+        found = bindir()
+        if found is None:
+            print("PostgreSQL is not installed (scripts/setup.sh installs it): measuring SQLite only", file=sys.stderr)
+        else:
+            postgres = PostgresServer(found, durable=True)
+    try:
+        if postgres is not None:
+            postgres.start()
+        with tempfile.TemporaryDirectory(prefix="amcompanion-bench-") as work:
+            await measure(args, Path(work), postgres.url if postgres else None)
+    finally:
+        if postgres is not None:
+            postgres.remove()
 
 
-async def measure(args: argparse.Namespace, work: Path) -> None:
+async def measure(args: argparse.Namespace, work: Path, postgres_url: str | None) -> None:
     (work / "receiver.yaml").write_text(json.dumps(CONFIG))
-    bare_port, receiver_port = free_port(), free_port()
+    bare_port, receiver_port, pg_port = free_port(), free_port(), free_port()
     env = {**os.environ, "AMCOMPANION_TOKEN": TOKEN}
     bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port)], env=env)
-    receiver = subprocess.Popen(
-        [sys.executable, "-m", "amcompanion", "serve", "--config", str(work / "receiver.yaml"),
-         "--db", str(work / "history.db"), "--listen", f"127.0.0.1:{receiver_port}"],
-        env=env, stderr=subprocess.DEVNULL, cwd=REPO_ROOT,
-    )  # fmt: skip
+
+    def receiver_on(db: str, port: int) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "amcompanion", "serve", "--config", str(work / "receiver.yaml"),
+             "--db", db, "--listen", f"127.0.0.1:{port}"],
+            env=env, stderr=subprocess.DEVNULL, cwd=REPO_ROOT,
+        )  # fmt: skip
+
+    receiver = receiver_on(str(work / "history.db"), receiver_port)
+    on_postgres = receiver_on(postgres_url, pg_port) if postgres_url else None
+    servers = [(bare_port, bare), (receiver_port, receiver)] + ([(pg_port, on_postgres)] if on_postgres else [])
     try:
-        for port, process in ((bare_port, bare), (receiver_port, receiver)):
+        for port, process in servers:
             await asyncio.to_thread(wait_ready, f"http://127.0.0.1:{port}/readyz", process)
         print(f"== receiver benchmark (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs) ==")
         print(
@@ -225,26 +248,36 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
         )
         bare_load = Load(bare_port, args.concurrency, bare.pid)
         receiver_load = Load(receiver_port, args.concurrency, receiver.pid)
-        for load in (bare_load, receiver_load):
+        engines = [("SQLite", receiver_load)]
+        if on_postgres is not None:
+            engines.append(("PostgreSQL", Load(pg_port, args.concurrency, on_postgres.pid)))
+        for load in (bare_load, *(load for _, load in engines)):
             await load.throughput(1, WARM_UP_SECONDS)
         for alerts in (1, 10, 100):
-            base, ours = await alternating(bare_load, receiver_load, alerts, args.seconds, args.rounds)
-            print(
-                f"{alerts:>3} alert(s)/notification: bare {base.rate:6.0f} req/s | receiver {ours.rate:6.0f} req/s"
-                f" = {ours.rate * alerts:6.0f} alerts/s | ratio {ours.rate / base.rate:.2f}"
-                f" | server CPU per request: bare {base.cpu_per_request_us:.0f} us,"
-                f" receiver {ours.cpu_per_request_us:.0f} us"
+            base, *ours = await alternating(
+                [bare_load, *(load for _, load in engines)], alerts, args.seconds, args.rounds
             )
-        latencies = sorted(await receiver_load.latency(args.rate, args.seconds))
-        p50 = statistics.median(latencies) * 1000
-        p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
-        print(f"latency at {args.rate:g} notifications/s for {args.seconds:g} s: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+            for (engine, _), measured in zip(engines, ours, strict=True):
+                print(
+                    f"{alerts:>3} alert(s)/notification: bare {base.rate:6.0f} req/s | receiver on {engine:<10}"
+                    f" {measured.rate:6.0f} req/s = {measured.rate * alerts:6.0f} alerts/s"
+                    f" | ratio {measured.rate / base.rate:.2f} | server CPU per request: bare"
+                    f" {base.cpu_per_request_us:.0f} us, receiver {measured.cpu_per_request_us:.0f} us"
+                )
+        for engine, load in engines:
+            latencies = sorted(await load.latency(args.rate, args.seconds))
+            p50 = statistics.median(latencies) * 1000
+            p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
+            print(
+                f"latency on {engine} at {args.rate:g} notifications/s for {args.seconds:g} s:"
+                f" p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+            )
         (stored,) = _count(work / "history.db")
         await receiver_load.send_alerts(max(0, 100_000 - stored))
         (stored,) = _count(work / "history.db")
         print(f"RSS of the receiver after {stored} alerts: {rss_mb(receiver.pid):.0f} MB")
     finally:
-        for process in (bare, receiver):
+        for _, process in servers:
             process.terminate()
             process.wait(timeout=30)
 
@@ -265,6 +298,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per size (default 5)")
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight (default 32)")
     parser.add_argument("--rate", type=float, default=200.0, help="offered load for latency (default 200/s)")
+    parser.add_argument(
+        "--sqlite-only",
+        action="store_true",
+        help="leave out the receiver on PostgreSQL (one replica, a server of its own)",
+    )
     asyncio.run(run(parser.parse_args()))
 
 

@@ -49,7 +49,10 @@ class PostgresServer:
     """One server of its own on 127.0.0.1: `url` to connect to, `start`, `stop` (as a crash would: `immediate`) and
     `restart` for the fault tests."""
 
-    def __init__(self, bin_dir: Path):
+    def __init__(self, bin_dir: Path, durable: bool = False):
+        """`durable`: every commit waits for its fsync (a benchmark's server, compared with SQLite's
+        synchronous=FULL); the tests' servers skip it, as nothing of theirs must survive a power cut."""
+        self.durable = durable
         self.root = Path(tempfile.mkdtemp(prefix="amcompanion-postgres-"))
         self.bin = bin_dir
         self.data = self.root / "data"
@@ -68,7 +71,9 @@ class PostgresServer:
             raise RuntimeError(f"{program} exited {result.returncode}:\n{result.stdout}{result.stderr}{log}")
 
     def start(self) -> None:
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1" + (
+            "" if self.durable else " -c fsync=off"
+        )
         self._run(
             "pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w", "-t", "60", "start"
         )
