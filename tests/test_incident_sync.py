@@ -2,15 +2,17 @@
 resolve resolves it whatever the policy's `on_resolve` says; other channels are told of neither. Real receiver,
 real outbox, the PagerDuty fake on loopback."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestServer
 
 from amcompanion.fakes.pagerduty import ROUTING_KEY, FakePagerDuty
-from amcompanion.receiver.store import syncing_channels
+from amcompanion.receiver.config import load_receiver_config
+from amcompanion.receiver.store import Store, syncing_channels
 from tests.channel_support import delivery
-from tests.receiver_support import AUTH, rows
+from tests.receiver_support import AUTH, rows, write_config
 
 
 @pytest.fixture(autouse=True)
@@ -90,3 +92,12 @@ def test_only_channels_that_keep_incidents_are_told_of_acks() -> None:
         "sms": {"type": "twilio_sms"},
     }
     assert syncing_channels(channels) == {"pd"}
+
+
+def test_a_reload_that_adds_an_incident_tool_is_told_of_acks_from_then_on(tmp_path: Path) -> None:
+    """Receiver.reload gives the store the new config: which channels sync is read from it, never kept from before."""
+    store = Store(load_receiver_config(write_config(tmp_path, {"ops": "http://127.0.0.1:9/ops"})))
+    assert store.syncing == frozenset()
+    pagerduty = {"type": "pagerduty", "routing_key": ROUTING_KEY}
+    store.config = replace(store.config, channels={**store.config.channels, "pd": pagerduty})
+    assert store.syncing == {"pd"}

@@ -13,14 +13,12 @@ import asyncio
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 
 from amcompanion.history.schema import migrate
-
-if TYPE_CHECKING:
-    from amcompanion.receiver.postgres import PostgresDatabase
+from amcompanion.receiver.postgres import PostgresDatabase
 
 T = TypeVar("T")
 
@@ -154,10 +152,8 @@ def _run_jobs(conn: sqlite3.Connection, batch: list[Job]) -> list[tuple[Any, Bas
     return outcomes
 
 
-def open_database(target: str) -> "Database | PostgresDatabase":
-    """The history at `target`: a PostgreSQL URL (postgresql://…, several receivers share it), else a SQLite file."""
+def open_database(target: str) -> Database | PostgresDatabase:
+    """The history at `target`: a PostgreSQL URL (postgresql://…), else a SQLite file."""
     if target.startswith(("postgresql://", "postgres://")):
-        from amcompanion.receiver.postgres import PostgresDatabase  # psycopg only where PostgreSQL is used
-
         return PostgresDatabase(target)
     return Database(target)

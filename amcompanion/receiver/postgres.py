@@ -135,11 +135,15 @@ class PostgresDatabase:
         database for this receiver, then keep a pool: connections lost later (a restart, a failover) are made again
         by the pool as jobs need them."""
         await asyncio.to_thread(self._migrate)
-        self._holder = await asyncio.to_thread(self._take)
+        holder = await asyncio.to_thread(self._take)
         # a job waits at most JOB_WAIT_S for a connection: with the server down it fails (503) rather than hang
         pool = ConnectionPool(self.path, min_size=1, max_size=self._pool_size, open=False, timeout=JOB_WAIT_S)
-        await asyncio.to_thread(pool.open, wait=True, timeout=CONNECT_TIMEOUT_S)
-        self._pool = pool
+        try:
+            await asyncio.to_thread(pool.open, wait=True, timeout=CONNECT_TIMEOUT_S)
+        except BaseException:
+            await asyncio.to_thread(holder.close)  # let the database go: this receiver does not start
+            raise
+        self._holder, self._pool = holder, pool
         self._threads = ThreadPoolExecutor(self._pool_size, thread_name_prefix="amcompanion-postgres")
 
     def _take(self) -> psycopg.Connection:

@@ -77,12 +77,15 @@ class Store:
     give_up_after: timedelta = timedelta(hours=1)  # a notification not delivered by then is marked failed
     escalation_batch: int = 500  # alerts stepped per escalate_due call
     roster: Roster | None = None  # whom schedules name; None: from the config's schedules, without iCal sources
-    syncing: frozenset[str] = field(init=False)  # channels told of acks and resolves (syncing_channels)
 
     def __post_init__(self) -> None:
         if self.roster is None:
             self.roster = Roster(self.config.schedules, self.config.contacts, self.config.people)
-        self.syncing = syncing_channels(self.config.channels)
+
+    @property
+    def syncing(self) -> frozenset[str]:
+        """The channels told of acks and resolves, by the config in use (a reload may add or remove one)."""
+        return syncing_channels(self.config.channels)
 
     # -- Alertmanager -------------------------------------------------------------------------
     def ingest(self, conn: sqlite3.Connection, policy: str, note: Notification, now: datetime) -> IngestSummary:
@@ -343,15 +346,16 @@ class Store:
 
     def _synced(self, conn: sqlite3.Connection, alert_id: int) -> list[tuple[str, str]]:
         """The channels keeping an incident of their own (PagerDuty) that this alert opened one in."""
-        if not self.syncing:
+        syncing = self.syncing
+        if not syncing:
             return []
-        marks = ", ".join("?" * len(self.syncing))
+        marks = ", ".join("?" * len(syncing))
         return [
             (r["channel"], r["recipient"])
             for r in conn.execute(
                 "SELECT channel, recipient FROM notifications WHERE alert_id = ? AND kind = 'firing'"
                 f" AND status = 'sent' AND channel IN ({marks}) GROUP BY channel, recipient ORDER BY MIN(id)",
-                (alert_id, *sorted(self.syncing)),
+                (alert_id, *sorted(syncing)),
             )
         ]
 
