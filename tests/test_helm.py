@@ -1,9 +1,12 @@
-"""The Helm chart in helm/amcompanion: linted, rendered, validated against Kubernetes 1.32's schemas, and read.
+"""The Helm chart in helm/amcompanion: linted, rendered, validated against Kubernetes 1.32's schemas, and read, in
+both of its modes: SQLite (a StatefulSet of one receiver on a volume) and PostgreSQL (a Deployment of receivers
+sharing the database, the history pages in a pod of their own on a mirrored copy).
 
 helm comes from scripts/setup.sh (into .tools/helm/helm), kubernetes-validate from the test extra; like promtool,
 a missing tool skips these tests on a developer's machine and fails them in CI.
 """
 
+import base64
 import shutil
 import subprocess
 import sys
@@ -23,9 +26,15 @@ VALUES = {
     "defaults": None,
     "ci-default": CHART / "ci" / "default-values.yaml",
     "ci-everything": CHART / "ci" / "everything-values.yaml",
+    "ci-postgresql": CHART / "ci" / "postgresql-values.yaml",
 }
+SQLITE = [name for name in VALUES if name != "ci-postgresql"]  # the values that deploy the SQLite StatefulSet
 LABELS = ("name", "instance", "version", "component", "part-of", "managed-by")
-SECRET = "amcompanion-secrets"  # ci/everything-values.yaml's existingSecret
+SECRET = "amcompanion-secrets"  # ci/everything-values.yaml's and ci/postgresql-values.yaml's existingSecret
+PG_URL = "postgresql://amcompanion@postgres.example:5432/amcompanion"  # ci/postgresql-values.yaml's postgresql.url
+# PostgreSQL mode from a Secret of the user's, the way CloudNativePG's <cluster>-app Secret holds it
+PG_SECRET = ("--set", "postgresql.existingSecret=amcompanion-db-app", "--set", "postgresql.secretKey=uri")
+WORKLOADS = ("StatefulSet", "Deployment")
 
 
 def test_ci_values_are_all_listed() -> None:
@@ -91,6 +100,31 @@ def containers(docs: list[dict]) -> dict[str, dict]:
     return {c["name"]: c for c in one(docs, "StatefulSet")["spec"]["template"]["spec"]["containers"]}
 
 
+def workloads(docs: list[dict]) -> dict[str, dict]:
+    """name → the StatefulSet or Deployment of that name."""
+    return {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] in WORKLOADS}
+
+
+def every_container(docs: list[dict]) -> dict[str, dict]:
+    """name → container (init containers too) of every workload's pods; the chart's names are all different."""
+    found: dict[str, dict] = {}
+    for workload in workloads(docs).values():
+        pod = workload["spec"]["template"]["spec"]
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            assert container["name"] not in found, container["name"]
+            found[container["name"]] = container
+    return found
+
+
+def env(container: dict) -> dict[str, dict]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def pg_args(*more: str) -> tuple[str, ...]:
+    """The PostgreSQL ci values (postgresql.url), with more arguments."""
+    return (*values_args("ci-postgresql"), *more)
+
+
 # -- helm lint and kubernetes-validate ------------------------------------------------------------------------
 @pytest.mark.parametrize("values", VALUES)
 def test_lint_strict(helm, values: str) -> None:
@@ -98,18 +132,37 @@ def test_lint_strict(helm, values: str) -> None:
     assert "0 chart(s) failed" in result.stdout
 
 
-@pytest.mark.parametrize("values", VALUES)
-def test_rendered_manifests_are_valid_kubernetes(render, values: str, tmp_path: Path) -> None:
+def kubernetes_validate(text: str, tmp_path: Path) -> str:
+    """kubernetes-validate --strict against Kubernetes 1.32 → its output (the test fails if it does)."""
     validate = require_tool(
         str(Path(sys.executable).parent / "kubernetes-validate"), install="pip install -e '.[test]'"
     )
     rendered = tmp_path / "rendered.yaml"
-    rendered.write_text(render(*values_args(values)))
+    rendered.write_text(text)
     result = subprocess.run(
         [validate, "--strict", "-k", "1.32.0", str(rendered)], capture_output=True, text=True, timeout=60
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
+    return output
+
+
+@pytest.mark.parametrize("values", VALUES)
+def test_rendered_manifests_are_valid_kubernetes(render, values: str, tmp_path: Path) -> None:
+    output = kubernetes_validate(render(*values_args(values)), tmp_path)
+    if values == "ci-postgresql":
+        for resource in (
+            "configmap/amcompanion",
+            "service/amcompanion",
+            "service/amcompanion-history",
+            "deployment/amcompanion",
+            "deployment/amcompanion-history",
+            "poddisruptionbudget/amcompanion",
+            "secret/amcompanion-postgresql",
+        ):
+            assert f"passed for resource {resource} " in output
+        assert "statefulset/" not in output
+        return
     for kind in ("configmap", "service", "statefulset"):
         assert f"passed for resource {kind}/amcompanion " in output
     if values == "ci-everything":  # custom resources cannot be checked offline: they only warn
@@ -117,8 +170,25 @@ def test_rendered_manifests_are_valid_kubernetes(render, values: str, tmp_path: 
         assert "Couldn't find schema for kind ServiceMonitor" in output
 
 
+@pytest.mark.parametrize("variant", ["existing-secret", "hard-3", "one-no-history", "node-affinity"])
+def test_postgresql_variants_are_valid_kubernetes(render, variant: str, tmp_path: Path) -> None:
+    node_term = "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]"
+    args = {
+        "existing-secret": (*values_args("ci-default"), *PG_SECRET),
+        "hard-3": pg_args("--set", "postgresql.antiAffinity=hard", "--set", "postgresql.replicas=3"),
+        "one-no-history": pg_args("--set", "postgresql.replicas=1", "--set", "history.enabled=false"),
+        "node-affinity": pg_args(
+            *("--set", f"{node_term}.matchExpressions[0].key=kubernetes.io/os"),
+            *("--set", f"{node_term}.matchExpressions[0].operator=Exists"),
+        ),
+    }[variant]
+    output = kubernetes_validate(render(*args), tmp_path)
+    assert "passed for resource deployment/amcompanion " in output
+    assert "statefulset/" not in output
+
+
 # -- the rendered objects -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("values", VALUES)
+@pytest.mark.parametrize("values", SQLITE)
 def test_one_replica_with_a_volume_claim(render, values: str) -> None:
     spec = one(objects(render(*values_args(values))), "StatefulSet")["spec"]
     assert spec["replicas"] == 1
@@ -131,7 +201,7 @@ def test_one_replica_with_a_volume_claim(render, values: str) -> None:
     assert set(claim["metadata"]["labels"]) == {f"app.kubernetes.io/{k}" for k in ("name", "instance", "component")}
 
 
-@pytest.mark.parametrize("values", VALUES)
+@pytest.mark.parametrize("values", SQLITE)
 def test_receiver_and_history_containers(render, values: str) -> None:
     docs = objects(render(*values_args(values)))
     both = containers(docs)
@@ -188,14 +258,19 @@ def test_history_can_be_turned_off(render) -> None:
 @pytest.mark.parametrize("values", VALUES)
 def test_security_context(render, values: str) -> None:
     docs = objects(render(*values_args(values)))
-    pod = one(docs, "StatefulSet")["spec"]["template"]["spec"]
+    assert len(workloads(docs)) == (2 if values == "ci-postgresql" else 1)
+    for workload in workloads(docs).values():
+        check_pod_security(workload["spec"]["template"]["spec"])
+
+
+def check_pod_security(pod: dict) -> None:
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == 10001
     assert pod["securityContext"]["fsGroup"] == 10001
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert pod["automountServiceAccountToken"] is False
     empty_dirs = {v["name"] for v in pod["volumes"] if "emptyDir" in v}
-    for container in pod["containers"]:
+    for container in pod.get("initContainers", []) + pod["containers"]:
         context = container["securityContext"]
         assert context["runAsNonRoot"] is True
         assert context["runAsUser"] == 10001
@@ -209,18 +284,22 @@ def test_security_context(render, values: str) -> None:
 
 @pytest.mark.parametrize("values", VALUES)
 def test_secrets_come_from_the_existing_secret(render, values: str) -> None:
-    both = containers(objects(render(*values_args(values))))
-    if values == "ci-everything":
-        assert both["receiver"]["envFrom"] == [{"secretRef": {"name": SECRET}}]
+    found = every_container(objects(render(*values_args(values))))
+    if values in ("ci-everything", "ci-postgresql"):
+        assert found["receiver"]["envFrom"] == [{"secretRef": {"name": SECRET}}]
     else:
-        assert "envFrom" not in both["receiver"]
-    assert "envFrom" not in both["history"]  # Datasette needs no secret
+        assert "envFrom" not in found["receiver"]
+    for name in found.keys() - {"receiver"}:  # Datasette and the mirror need no channel secret nor the token
+        assert "envFrom" not in found[name], name
 
 
 @pytest.mark.parametrize("values", VALUES)
 def test_optional_objects_only_when_enabled(render, values: str) -> None:
     docs = objects(render(*values_args(values)))
     kinds = sorted(doc["kind"] for doc in docs)
+    if values == "ci-postgresql":
+        assert kinds == ["ConfigMap", "Deployment", "Deployment", "PodDisruptionBudget", "Secret", "Service", "Service"]
+        return
     if values != "ci-everything":
         assert kinds == ["ConfigMap", "Service", "Service", "StatefulSet"]
         return
@@ -263,7 +342,7 @@ def test_optional_objects_only_when_enabled(render, values: str) -> None:
 def test_every_object_has_the_recommended_labels(render, values: str) -> None:
     docs = objects(render(*values_args(values)))
     labelled = [(doc["kind"], doc["metadata"]["labels"]) for doc in docs]
-    labelled.append(("Pod", one(docs, "StatefulSet")["spec"]["template"]["metadata"]["labels"]))
+    labelled += [("Pod", w["spec"]["template"]["metadata"]["labels"]) for w in workloads(docs).values()]
     for kind, labels in labelled:
         missing = [k for k in LABELS if not labels.get(f"app.kubernetes.io/{k}")]
         assert not missing, f"{kind} lacks {missing}"
@@ -274,6 +353,163 @@ def test_every_object_has_the_recommended_labels(render, values: str) -> None:
         assert labels["app.kubernetes.io/managed-by"] == "Helm"
     for doc in docs:
         assert doc["metadata"]["namespace"] == "monitoring"
+
+
+# -- PostgreSQL mode -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("how", ["url", "existing-secret"])
+def test_postgresql_receivers_are_a_deployment_with_no_volume(render, how: str) -> None:
+    args = pg_args() if how == "url" else (*values_args("ci-default"), *PG_SECRET)
+    text = render(*args)
+    docs = objects(text)
+    assert not by_kind(docs, "StatefulSet")
+    assert not by_kind(docs, "PersistentVolumeClaim")
+    deployment = workloads(docs)["amcompanion"]
+    assert deployment["kind"] == "Deployment"
+    spec = deployment["spec"]
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+    assert "volumeClaimTemplates" not in spec
+    pod = spec["template"]["spec"]
+    assert {v["name"]: sorted(set(v) - {"name"}) for v in pod["volumes"]} == {
+        "config": ["configMap"],
+        "tmp": ["emptyDir"],
+    }
+    [receiver] = pod["containers"]
+    assert receiver["name"] == "receiver"
+    assert receiver["args"] == ["serve", "--config", "/etc/amcompanion/receiver.yaml", "--listen", "0.0.0.0:8080"]
+    assert [m["mountPath"] for m in receiver["volumeMounts"]] == ["/etc/amcompanion", "/tmp"]
+    assert receiver["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+
+    # AMCOMPANION_DB from a Secret, never a plain value; the URL is nowhere in the rendered text but in the Secret
+    secret, key = ("amcompanion-postgresql", "url") if how == "url" else ("amcompanion-db-app", "uri")
+    expected = {"name": "AMCOMPANION_DB", "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+    for name, container in every_container(docs).items():
+        if name != "history":  # Datasette reads only the copy
+            assert env(container)["AMCOMPANION_DB"] == expected, name
+    assert PG_URL not in text
+    if how == "url":
+        made = one(docs, "Secret")
+        assert made["metadata"]["name"] == secret
+        assert made["type"] == "Opaque"
+        assert base64.b64decode(made["data"]["url"]).decode() == PG_URL
+    else:
+        assert not by_kind(docs, "Secret")  # the user's
+
+
+def test_postgresql_replicas_budget_and_anti_affinity(render) -> None:
+    docs = objects(render(*pg_args()))
+    receiver_pod = workloads(docs)["amcompanion"]["spec"]["template"]
+    history_labels = workloads(docs)["amcompanion-history"]["spec"]["template"]["metadata"]["labels"]
+    budget = one(docs, "PodDisruptionBudget")["spec"]
+    assert budget["maxUnavailable"] == 1
+    assert budget["selector"]["matchLabels"].items() <= receiver_pod["metadata"]["labels"].items()
+    assert not budget["selector"]["matchLabels"].items() <= history_labels.items()
+    [preferred] = receiver_pod["spec"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert preferred["weight"] == 100
+    term = preferred["podAffinityTerm"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"].items() <= receiver_pod["metadata"]["labels"].items()
+    assert not term["labelSelector"]["matchLabels"].items() <= history_labels.items()
+    assert "affinity" not in workloads(docs)["amcompanion-history"]["spec"]["template"]["spec"]
+
+    hard = objects(render(*pg_args("--set", "postgresql.antiAffinity=hard", "--set", "postgresql.replicas=3",
+                                   "--set", "postgresql.topologyKey=topology.kubernetes.io/zone")))  # fmt: skip
+    spec = workloads(hard)["amcompanion"]["spec"]
+    assert spec["replicas"] == 3
+    assert spec["template"]["spec"]["affinity"]["podAntiAffinity"] == {
+        "requiredDuringSchedulingIgnoredDuringExecution": [
+            {"topologyKey": "topology.kubernetes.io/zone", "labelSelector": term["labelSelector"]}
+        ]
+    }
+    assert one(hard, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
+
+    single = objects(render(*pg_args("--set", "postgresql.replicas=1")))
+    assert workloads(single)["amcompanion"]["spec"]["replicas"] == 1
+    assert not by_kind(single, "PodDisruptionBudget")  # a budget over one pod would block every node drain
+
+
+def test_postgresql_affinity_of_the_values_is_kept(render) -> None:
+    node = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]}]}
+    ]}}  # fmt: skip
+    prefix = "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]"
+    with_node = ("--set", f"{prefix}.matchExpressions[0].key=kubernetes.io/os",
+                 "--set", f"{prefix}.matchExpressions[0].operator=In",
+                 "--set", f"{prefix}.matchExpressions[0].values={{linux}}")  # fmt: skip
+    docs = objects(render(*pg_args(*with_node)))
+    affinity = workloads(docs)["amcompanion"]["spec"]["template"]["spec"]["affinity"]
+    assert affinity["nodeAffinity"] == node
+    assert "preferredDuringSchedulingIgnoredDuringExecution" in affinity["podAntiAffinity"]  # the chart's, beside
+    assert workloads(docs)["amcompanion-history"]["spec"]["template"]["spec"]["affinity"] == {"nodeAffinity": node}
+    own = objects(render(*pg_args("--set", "affinity.podAntiAffinity.x=1")))  # the values' own replaces the chart's
+    assert workloads(own)["amcompanion"]["spec"]["template"]["spec"]["affinity"] == {"podAntiAffinity": {"x": 1}}
+
+
+def test_postgresql_history_reads_a_mirrored_copy(render) -> None:
+    docs = objects(render(*pg_args()))
+    history = workloads(docs)["amcompanion-history"]
+    assert history["kind"] == "Deployment"
+    assert history["spec"]["replicas"] == 1
+    pod = history["spec"]["template"]["spec"]
+    copy = ["history", "mirror", "--from", "$(AMCOMPANION_DB)", "--to", "/var/lib/amcompanion/history.db"]
+    [first] = pod["initContainers"]
+    assert first["args"] == [*copy, "--once"]
+    assert [c["name"] for c in pod["containers"]] == ["mirror", "history"]
+    mirror, pages = pod["containers"]
+    assert mirror["args"][:2] == ["history", "mirror"]
+    assert mirror["args"] == [*copy, "--every", "30s"]
+    for container in (first, mirror):  # $(AMCOMPANION_DB) expands only to a variable of the container's own
+        assert "AMCOMPANION_DB" in env(container)
+        assert container["resources"]["limits"]["memory"]
+    # the pages as beside the SQLite receiver: the same command, probes, security context, on the copy
+    sqlite = containers(objects(render(*values_args("ci-default"))))["history"]
+    for field in ("image", "args", "ports", "livenessProbe", "readinessProbe", "securityContext", "resources"):
+        assert pages[field] == sqlite[field], field
+    assert "env" not in pages
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["data"] == {"name": "data", "emptyDir": {}}  # made again from PostgreSQL by a new pod
+    for container in (first, mirror, pages):
+        [data] = [m for m in container["volumeMounts"] if m["mountPath"] == "/var/lib/amcompanion"]
+        # writable for Datasette too: the mirror closes the copy after each pass, and its -wal/-shm go with it
+        assert data["name"] == "data" and not data.get("readOnly", False), container["name"]
+    assert "checksum/config" not in history["spec"]["template"]["metadata"].get("annotations", {})
+
+    every = objects(render(*pg_args("--set", "postgresql.mirror.every=2m")))
+    assert workloads(every)["amcompanion-history"]["spec"]["template"]["spec"]["containers"][0]["args"][-2:] == [
+        "--every",
+        "2m",
+    ]
+    off = objects(render(*pg_args("--set", "history.enabled=false", "--set", "history.ingress.enabled=true")))
+    assert list(workloads(off)) == ["amcompanion"]
+    assert [s["metadata"]["name"] for s in by_kind(off, "Service")] == ["amcompanion"]
+    assert not by_kind(off, "Ingress")
+
+
+@pytest.mark.parametrize("values", VALUES)
+def test_services_select_their_own_pods(render, values: str) -> None:
+    """Each Service's selector picks the pods with its port, and in PostgreSQL mode only those: the receivers'
+    Service never the history pod, the history's never a receiver."""
+    args = values_args(values)
+    if values == "ci-postgresql":
+        args = (*args, "--set", "history.ingress.enabled=true", "--set", "history.ingress.host=h.example.com")
+    docs = objects(render(*args))
+    pods = {name: w["spec"]["template"] for name, w in workloads(docs).items()}
+    for service in by_kind(docs, "Service"):
+        selector = service["spec"]["selector"]
+        selected = sorted(name for name, pod in pods.items() if selector.items() <= pod["metadata"]["labels"].items())
+        name = service["metadata"]["name"]
+        # the history container shares the receiver's pod on SQLite, and has one of its own on PostgreSQL
+        own_pod = name == "amcompanion-history" and values == "ci-postgresql"
+        assert selected == ["amcompanion-history" if own_pod else "amcompanion"], name
+        assert selector["app.kubernetes.io/component"] == ("history" if own_pod else "receiver")
+        ports = {p["name"] for c in pods[selected[0]]["spec"]["containers"] for p in c.get("ports", [])}
+        assert {p["targetPort"] for p in service["spec"]["ports"]} <= ports, name
+    for name, workload in workloads(docs).items():  # a workload's selector is its own pods' labels
+        assert workload["spec"]["selector"]["matchLabels"].items() <= pods[name]["metadata"]["labels"].items()
+    if values == "ci-postgresql":
+        assert pods["amcompanion-history"]["metadata"]["labels"]["app.kubernetes.io/component"] == "history"
+        ingress = one(docs, "Ingress")["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+        assert ingress["name"] == "amcompanion-history"
 
 
 # -- the receiver's config --------------------------------------------------------------------------------
@@ -289,7 +525,7 @@ def test_an_install_without_a_config_fails_saying_how_to_pass_one(helm) -> None:
 def test_config_map_holds_the_config_given(render, values: str) -> None:
     docs = objects(render(*values_args(values)))
     assert one(docs, "ConfigMap")["data"]["receiver.yaml"] == values_config(values)
-    annotations = one(docs, "StatefulSet")["spec"]["template"]["metadata"]["annotations"]
+    annotations = workloads(docs)["amcompanion"]["spec"]["template"]["metadata"]["annotations"]
     assert len(annotations["checksum/config"]) == 64
 
 
@@ -336,12 +572,38 @@ def test_prometheus_rules_from_the_generated_files(render) -> None:
         (("--set", "ingress.enable=true"), "Additional property enable is not allowed"),
         (("--set", "history.ingress.enabled=true"), "history.ingress.host is required"),
         (("--set", "prometheusRules.enabled=true", "--set", "prometheusRules.rules.x=nonsense"), "spec.groups"),
+        (
+            ("--set", f"postgresql.url={PG_URL}", "--set", "postgresql.existingSecret=db-app"),
+            "postgresql.url and postgresql.existingSecret are both set: give the database's URL one way only",
+        ),
+        (
+            ("--set", f"postgresql.url={PG_URL}", "--set", "replicaCount=2"),
+            "replicaCount is 2, but it is the SQLite mode's (always 1): on PostgreSQL the number of receivers is "
+            "postgresql.replicas",
+        ),
+        (("--set", "postgresql.url=mysql://db/amcompanion"), "postgresql.url: Does not match pattern"),
+        (("--set", "postgresql.existingSecret=db-app", "--set", "postgresql.replicas=0"), "postgresql.replicas"),
+        (("--set", "postgresql.antiAffinity=maybe"), "postgresql.antiAffinity"),
+        (("--set", "postgresql.mirror.every=often"), "postgresql.mirror.every"),
+        (("--set", "postgresql.secretKey="), "postgresql.secretKey"),
+        (("--set", "postgresql.password=x"), "Additional property password is not allowed"),
     ],
 )
 def test_bad_values_are_rejected(helm, args: tuple[str, ...], complaint: str) -> None:
     result = helm("template", "amcompanion", str(CHART), *values_args("defaults"), *args, check=False)
     assert result.returncode != 0
     assert complaint in result.stderr
+
+
+def test_sqlite_mode_is_the_default_and_unchanged(render) -> None:
+    """No postgresql value: the StatefulSet of one receiver on its volume, as before the PostgreSQL mode."""
+    docs = objects(render(*values_args("defaults")))
+    assert [(w["kind"], name) for name, w in workloads(docs).items()] == [("StatefulSet", "amcompanion")]
+    assert not by_kind(docs, "PodDisruptionBudget")
+    assert not by_kind(docs, "Secret")
+    for container in every_container(docs).values():
+        assert "AMCOMPANION_DB" not in env(container)
+    assert "affinity" not in one(docs, "StatefulSet")["spec"]["template"]["spec"]
 
 
 def test_chart_metadata() -> None:
@@ -379,3 +641,13 @@ def test_notes_print_an_alertmanager_receiver(helm, tmp_path: Path) -> None:
     assert "WARNING" not in notes
     unset = yaml.safe_load(helm(*args).stdout)["data"]["notes"]
     assert "WARNING: existingSecret is not set" in unset
+    assert "Mode: SQLite. One pod (a StatefulSet); its history is on the volume claim data-amcompanion-0." in notes
+
+    on_postgresql = yaml.safe_load(helm(*args, "--set", f"existingSecret={SECRET}", *PG_SECRET).stdout)["data"]["notes"]
+    assert "Mode: PostgreSQL. 2 receivers (the Deployment amcompanion) on the database whose URL is the key" in (
+        on_postgresql
+    )
+    assert '"uri" of the Secret amcompanion-db-app (their AMCOMPANION_DB).' in on_postgresql
+    assert "refreshed every 30s by `amcompanion history mirror`" in on_postgresql
+    assert "Mode: SQLite" not in on_postgresql
+    assert on_postgresql[on_postgresql.index("receivers:") :] == notes[notes.index("receivers:") :]
