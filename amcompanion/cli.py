@@ -846,7 +846,6 @@ def serve_command(args: argparse.Namespace) -> int:
     from amcompanion.catalog.diagnostics import CatalogError
     from amcompanion.catalog.durations import parse_duration
     from amcompanion.history.schema import NewerDatabase
-    from amcompanion.receiver.postgres import InUse
     from amcompanion.receiver.serve import StartupError, serve
     from amcompanion.receiver.service import Settings
 
@@ -875,9 +874,6 @@ def serve_command(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except NewerDatabase as exc:
-        print(f"error: {without_password(args.db)}: {exc}", file=sys.stderr)
-        return 1
-    except InUse as exc:
         print(f"error: {without_password(args.db)}: {exc}", file=sys.stderr)
         return 1
     except psycopg.OperationalError as exc:  # PostgreSQL not reachable, or refusing us, at start

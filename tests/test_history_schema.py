@@ -30,6 +30,7 @@ def test_a_new_database_gets_every_migration_once(tmp_path: Path) -> None:
             "m0003_delivery_problems",
             "m0004_people_and_events",
             "m0005_acknowledged_notices",
+            "m0006_shared_work",
         ]
     )
     assert dict(conn.execute("SELECT severity, ack_seconds FROM sla_targets").fetchall()) == {

@@ -5,7 +5,9 @@ Each pass copies what changed since the last, by id: the tables that are only ev
 escalations, acks, events) from their newest id on; alerts and notifications also again where they could still
 change (an alert not yet resolved, a notification still queued), as the receiver updates those rows in place. The
 copy is the SQLite history itself (its migrations, computed columns and view), so every page works on it. A pass
-is one transaction on each side: the copy is always some moment of the source.
+is one transaction on each side: the copy is always some moment of the source. Receivers' transactions run side by
+side, so a row can commit after one with a higher id: the ids missing below the copy's newest (the last LATE_WINDOW)
+are asked for again at each pass (a rolled-back insert leaves its id missing for good; asking for it costs nothing).
 """
 
 import sqlite3
@@ -18,6 +20,7 @@ from amcompanion.history.schema import migrate
 APPENDED = ("alert_events", "escalations", "acks", "events")  # rows are added, never changed
 # rows changed in place until they settle: the table, and what a settled row is
 SETTLING = {"alerts": "status = 'resolved'", "notifications": "status <> 'queued'"}
+LATE_WINDOW = 10_000
 ORDER = ("alerts", "alert_events", "escalations", "acks", "notifications", "events")  # parents before children
 
 
@@ -52,11 +55,12 @@ def mirror_once(source: Source, target: sqlite3.Connection) -> Pass:
             (newest,) = target.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()
             wanted = f"SELECT {', '.join(columns)} FROM {table} WHERE id > ?"
             parameters: list[object] = [newest]
+            again = _missing(target, table, newest)
             if table in SETTLING:
-                unsettled = [row[0] for row in target.execute(f"SELECT id FROM {table} WHERE NOT ({SETTLING[table]})")]
-                if unsettled:
-                    wanted += " OR id = ANY(?)"
-                    parameters.append(unsettled)
+                again += [row[0] for row in target.execute(f"SELECT id FROM {table} WHERE NOT ({SETTLING[table]})")]
+            if again:
+                wanted += " OR id = ANY(?)"
+                parameters.append(again)
             rows = source.execute(wanted + " ORDER BY id", parameters).fetchall()
             copied[table] = _upsert(target, table, columns, rows)
         targets = source.execute("SELECT severity, ack_seconds, resolve_seconds FROM sla_targets").fetchall()
@@ -67,6 +71,13 @@ def mirror_once(source: Source, target: sqlite3.Connection) -> Pass:
         target.execute("ROLLBACK")
         raise
     return Pass(copied)
+
+
+def _missing(target: sqlite3.Connection, table: str, newest: int) -> list[int]:
+    """The ids of the last LATE_WINDOW below `newest` that the copy has not got."""
+    lowest = max(1, newest - LATE_WINDOW + 1)
+    have = {row[0] for row in target.execute(f"SELECT id FROM {table} WHERE id >= ?", (lowest,))}
+    return [i for i in range(lowest, newest + 1) if i not in have]
 
 
 def _upsert(target: sqlite3.Connection, table: str, columns: list[str], rows: Iterable[Sequence[Any]]) -> int:

@@ -209,6 +209,12 @@ def m0004_people_and_events(db: Database) -> None:
 
 
 NOTIFICATION_KINDS = ("firing", "resolved", "acknowledged")  # acknowledged: told to channels that sync acks
+SHARED_WORK = (
+    "ALTER TABLE notifications ADD COLUMN claimed_by TEXT",  # the receiver that tried it last
+    "ALTER TABLE notifications ADD COLUMN lease_until TEXT",  # set while a receiver is sending it
+    "CREATE TABLE rate_buckets (channel TEXT PRIMARY KEY, level REAL NOT NULL, at TEXT NOT NULL)",
+    "CREATE TABLE done_once (key TEXT PRIMARY KEY, at TEXT NOT NULL)",
+)
 
 
 @migration
@@ -240,6 +246,16 @@ def m0005_acknowledged_notices(db: Database) -> None:
     db.execute("DROP TABLE notifications")
     db.execute("ALTER TABLE notifications_new RENAME TO notifications")
     for statement in index_sql:
+        db.execute(statement)
+
+
+@migration
+def m0006_shared_work(db: Database) -> None:
+    """What several receivers on one database share: the message a receiver is sending is leased to it
+    (`claimed_by`, `lease_until`: another takes it over once the lease runs out, as when its receiver died); a
+    channel's rate limit is one bucket for all of them (`rate_buckets`); and what happens at a moment rather than
+    for an alert (a schedule's hand-off) is done by one of them (`done_once`)."""
+    for statement in SHARED_WORK:
         db.execute(statement)
 
 
@@ -278,6 +294,14 @@ POSTGRES_MIGRATIONS: dict[str, tuple[str, ...]] = {
         "ALTER TABLE notifications ADD CONSTRAINT notifications_kind_check"
         f" CHECK (kind IN ({', '.join(repr(k) for k in NOTIFICATION_KINDS)}))",
     ),
+    "m0006_shared_work": (
+        *(statement.replace(" REAL ", " DOUBLE PRECISION ") for statement in SHARED_WORK),
+        # every receiver listening hears of each commit that logged events: its event stream, deadlines and outbox
+        "CREATE FUNCTION amcompanion_changed() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$BEGIN PERFORM pg_notify('amcompanion', ''); RETURN NULL; END$$",
+        "CREATE TRIGGER events_changed AFTER INSERT ON events FOR EACH STATEMENT"
+        " EXECUTE FUNCTION amcompanion_changed()",
+    ),
 }
 assert list(POSTGRES_MIGRATIONS) == NAMES, "every migration has its PostgreSQL step"
 
@@ -308,9 +332,11 @@ def migrate_postgres(conn: "PostgresConnection") -> None:
 def set_sla_targets(conn: sqlite3.Connection, targets: Mapping[str, tuple[int, int]]) -> None:
     """Make `sla_targets` hold exactly `targets` (severity: ack and resolve seconds), as the receiver's config
     (the catalog's `defaults.sla`) says."""
-    conn.execute("DELETE FROM sla_targets")
-    conn.executemany(
-        "INSERT INTO sla_targets (severity, ack_seconds, resolve_seconds) VALUES (?, ?, ?)",
+    kept = f" WHERE severity NOT IN ({', '.join('?' * len(targets))})" if targets else ""
+    conn.execute(f"DELETE FROM sla_targets{kept}", list(targets))
+    conn.executemany(  # an upsert: receivers starting together each write the same rows
+        "INSERT INTO sla_targets (severity, ack_seconds, resolve_seconds) VALUES (?, ?, ?) ON CONFLICT (severity)"
+        " DO UPDATE SET ack_seconds = excluded.ack_seconds, resolve_seconds = excluded.resolve_seconds",
         [(severity, ack, resolve) for severity, (ack, resolve) in targets.items()],
     )
 

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from amcompanion.history.schema import migrate
+from amcompanion.receiver import postgres
 from amcompanion.receiver.postgres import PostgresDatabase
 
 T = TypeVar("T")
@@ -35,6 +36,13 @@ def unavailable(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError | psycopg.OperationalError) or type(exc) is sqlite3.DatabaseError
 
 
+def locking(conn: Any, clause: str = "FOR UPDATE") -> str:
+    """` FOR UPDATE …` for a SELECT whose rows the job goes on to change, on PostgreSQL, where other receivers'
+    jobs run beside this one (`FOR UPDATE OF n SKIP LOCKED`: rows another is working on are left to it); nothing on
+    SQLite, whose one writer has the whole database."""
+    return f" {clause}" if isinstance(conn, postgres.Connection) else ""
+
+
 def connect(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
@@ -49,6 +57,10 @@ Job = tuple[Callable[..., Any], tuple, "asyncio.Future[Any]"]
 
 
 class Database:
+    """The history in a SQLite file: one receiver writes it (not `shared`)."""
+
+    shared = False
+
     def __init__(self, path: str):
         self.path = path
         self._conn: sqlite3.Connection | None = None
@@ -58,6 +70,7 @@ class Database:
         self._committer: ThreadPoolExecutor | None = None
         self._reading: ThreadPoolExecutor | None = None
         self.on_commit: list[Callable[[], None]] = []  # told after each commit (the event hub reads what it logged)
+        self.on_others: list[Callable[[], None]] = []  # as PostgresDatabase has it; no other receiver writes here
 
     @property
     def opened(self) -> bool:

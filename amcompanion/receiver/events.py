@@ -6,6 +6,10 @@ After each commit the hub reads the new rows once, dresses each with the alert a
 it once as a Server-Sent Events frame, and hands the frames to every subscriber in batches; a subscriber too slow to
 keep up is dropped, and resumes from its last id like any reconnecting client. With nobody subscribed the hub
 reads nothing: dressing events nobody reads would slow every webhook down.
+
+On PostgreSQL transactions run side by side (this receiver's and others'), so an event can commit after one with a
+higher id: an id skipped over is looked for again at each read for LATE_S, and handed out when it comes (streams go
+in the order events became visible; a resuming client picks up after its last event in that order).
 """
 
 import asyncio
@@ -13,7 +17,7 @@ import contextlib
 import logging
 import sqlite3
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,6 +45,8 @@ QUEUE = 2_000  # events a subscriber may fall behind by before it is dropped
 # How long the hub waits after a commit before it reads: every event of that moment goes out together. Real time,
 # not the receiver's clock (which tests stop): it only groups writes, and costs each event at most this much.
 LINGER_S = 0.05
+LATE_S = 60.0  # how long an id skipped over is looked for (a transaction still running, or one rolled back)
+LATE_MAX = 1_000
 
 
 def record(conn: sqlite3.Connection, event_type: str, alert_id: int | None, now: datetime, **data: Any) -> None:
@@ -113,7 +119,8 @@ class EventHub:
         self.dress = dress
         self.subscribers: set[Subscription] = set()
         self.recent: deque[Event] = deque(maxlen=RECENT)
-        self.seen: int | None = None  # the last event id handed out; None while nobody listens (then not followed)
+        self.seen: int | None = None  # the highest event id handed out; None while nobody listens (then not followed)
+        self.late: dict[int, float] = {}  # ids below `seen` not seen yet → since when (loop time)
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()  # a subscriber joins between two hand-outs, never during one
         self._task: asyncio.Task | None = None
@@ -145,12 +152,19 @@ class EventHub:
             if self.seen is None:  # nobody listened until now: what the memory holds may have a gap
                 self.seen = await self.db.read(last_event_id)
                 self.recent.clear()
+                self.late.clear()
             self.subscribers.add(subscription)
             self.wake()  # a commit since `seen` was read may have found nobody listening: look again
-            if after is None or after >= self.seen:
+            if after is None:
                 return subscription, []
-            if self.recent and self.recent[0].id <= after + 1:
-                return subscription, [event for event in self.recent if event.id > after]
+            recent = list(self.recent)
+            for position in range(len(recent) - 1, -1, -1):
+                if recent[position].id == after:
+                    return subscription, recent[position + 1 :]
+            if after >= self.seen:
+                return subscription, []
+            if recent and recent[0].id <= after + 1:
+                return subscription, [event for event in recent if event.id > after]
             return subscription, await self.db.read(self._read, after, self.seen)
 
     async def _forever(self) -> None:
@@ -166,19 +180,38 @@ class EventHub:
                 if self.seen is None or not self.subscribers:
                     continue
                 try:
-                    events = await self.db.read(self._read, self.seen, None)
+                    events = await self.db.read(self._read, self.seen, None, sorted(self.late))
                 except database.ERRORS as exc:
                     log.warning("events: the new events were not read (%s); trying again at the next change", exc)
                     continue
+                self._note_late(events)
                 if events:
-                    self.seen = events[-1].id
                     self.recent.extend(events)
                     for subscriber in list(self.subscribers):
                         subscriber.offer(events)
 
-    def _read(self, conn: sqlite3.Connection, after: int, upto: int | None) -> list[Event]:
+    def _note_late(self, events: list[Event]) -> None:
+        """Move `seen` past what was read; remember the ids it skipped, forget those that came or are too old."""
+        assert self.seen is not None
+        now = asyncio.get_running_loop().time()
+        for event in events:
+            self.late.pop(event.id, None)
+        newest = max((event.id for event in events), default=self.seen)
+        if newest > self.seen:
+            got = {event.id for event in events}
+            self.late.update((i, now) for i in range(self.seen + 1, newest) if i not in got)
+            self.seen = newest
+        for event_id, since in list(self.late.items()):
+            if now - since > LATE_S or len(self.late) > LATE_MAX:
+                del self.late[event_id]
+        if self.late:
+            asyncio.get_running_loop().call_later(LINGER_S * 4, self.wake)
+
+    def _read(self, conn: sqlite3.Connection, after: int, upto: int | None, late: Sequence[int] = ()) -> list[Event]:
+        """Events after `after` (up to `upto`), and those of the ids in `late` that are there now."""
+        also = f" OR id IN ({','.join(map(str, late))})" if late else ""
         rows = conn.execute(
-            "SELECT id, type, alert_id, at, data FROM events WHERE id > ? AND id <= ? ORDER BY id",
+            f"SELECT id, type, alert_id, at, data FROM events WHERE (id > ? AND id <= ?){also} ORDER BY id",
             (after, upto if upto is not None else 2**62),
         ).fetchall()
         views = self.dress(conn, sorted({row["alert_id"] for row in rows if row["alert_id"] is not None}))

@@ -20,14 +20,12 @@ failed meanwhile. A failed page is handed to the store, which moves the escalati
 import asyncio
 import json
 import logging
-import re
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
-from aiolimiter import AsyncLimiter
 from tenacity import RetryCallState, wait_exponential
 from tenacity.wait import wait_base
 
@@ -37,10 +35,11 @@ from amcompanion.receiver import db as database
 from amcompanion.receiver import events, narrate
 from amcompanion.receiver.channels import Channel, Outcome
 from amcompanion.receiver.config import mask
-from amcompanion.receiver.db import Database
+from amcompanion.receiver.db import Database, locking
 from amcompanion.receiver.links import AckLinks
 from amcompanion.receiver.messages import Renderer
 from amcompanion.receiver.metrics import Metrics
+from amcompanion.receiver.ratelimit import RateLimit
 from amcompanion.receiver.store import StepTaken, Store
 from amcompanion.receiver.timeutil import Clock, iso, parse_iso
 
@@ -53,10 +52,13 @@ DEFAULT_IN_FLIGHT = 8
 INTERNAL_TRIES = 3  # tries of a row that fails inside amcompanion before it is marked failed
 PROBE_MAX_S = 4.0
 PAUSE_S = 5.0  # after a database error, before a lane looks again
+# A message being sent is leased to its receiver, which renews the lease while it sends; a receiver that died leaves
+# its messages to the others once their leases run out (a second try of what was in flight: at most one duplicate).
+LEASE_S = 15.0
+RENEW_S = LEASE_S / 3
+POLL_S = 2.0  # on a shared database, a lane looks at least this often (rows another receiver scheduled)
 _ROW_BACKOFF = wait_exponential(multiplier=2, min=2, max=600)  # 2 s, 4 s, 8 s, ... at most 10 min
 _PROBE_BACKOFF = wait_exponential(multiplier=1, min=1, max=PROBE_MAX_S)  # 1 s, 2 s, 4 s, 4 s, ...
-_RATE = re.compile(r"^(\d+)/(s|sec|second|m|min|minute|h|hour)$")
-_PERIOD_S = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
 # A row is claimed only when no earlier row about its alert to its recipient on its channel is still queued.
 _FIRST_OF_ITS_KIND = (
     " AND NOT EXISTS (SELECT 1 FROM notifications e WHERE e.alert_id = n.alert_id AND e.channel = n.channel"
@@ -69,11 +71,6 @@ def backoff_seconds(attempts: int, schedule: wait_base = _ROW_BACKOFF) -> float:
     state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
     state.attempt_number = attempts
     return float(schedule(state))
-
-
-def limiter_for(rate: object) -> AsyncLimiter | None:
-    match = _RATE.match(str(rate)) if rate else None
-    return AsyncLimiter(int(match.group(1)), _PERIOD_S[match.group(2)]) if match else None
 
 
 def _timeout_seconds(settings: dict[str, object]) -> float:
@@ -143,6 +140,14 @@ class Recorded:
     retry_at: datetime | None  # when a retried row is tried next (the first row's)
 
 
+@dataclass(frozen=True)
+class Claimed:
+    groups: list[list[DueRow]]  # the messages to start, their rows leased to this receiver
+    next_at: datetime | None  # when to look again (None: only when woken)
+    room_in: float | None = None  # seconds until the rate limit has room again, when it has none now
+    probe: int | None = None  # the row sent as the open breaker's probe
+
+
 class Outbox:
     def __init__(
         self,
@@ -157,11 +162,14 @@ class Outbox:
         secrets: Iterable[str] = (),
         store: Store | None = None,
         stepped: Callable[[list[StepTaken]], None] | None = None,
+        replica: str = "",
     ):
         """The `store` hears, in the transaction that records them, of pages that failed for good (it moves
         their escalations on) and of pages delivered after their alert closed (it sends their resolve notices);
-        `stepped` hears of the steps taken once they are committed."""
+        `stepped` hears of the steps taken once they are committed. `replica` names this receiver in the leases of
+        the rows it sends."""
         self.db = db
+        self.replica = replica
         self.contacts = contacts
         self.renderer = renderer
         self.links = links
@@ -188,7 +196,12 @@ class Outbox:
 
     async def run(self) -> None:
         self.session = aiohttp.ClientSession()
+        try:
+            await self.db.run(self._take_over_leases)
+        except database.ERRORS as exc:
+            log.error("could not look at the leases of messages in flight: %s", exc)
         lanes = [asyncio.create_task(lane.run()) for lane in self.lanes.values()]
+        lanes.append(asyncio.create_task(self._renew_leases_forever()))
         try:
             await self._fail_orphans()
             await asyncio.gather(*lanes)
@@ -198,6 +211,33 @@ class Outbox:
             await asyncio.gather(*lanes, return_exceptions=True)
             await self.drain()
             await self.session.close()
+
+    def _take_over_leases(self, conn: sqlite3.Connection) -> None:
+        """On SQLite this receiver is the only one: rows leased when it last stopped (killed in the middle of sending
+        them) are free at once. On a shared database they wait for their leases to run out."""
+        if not self.db.shared:
+            conn.execute(
+                "UPDATE notifications SET lease_until = NULL WHERE status = 'queued' AND lease_until IS NOT NULL"
+            )
+
+    async def _renew_leases_forever(self) -> None:
+        """Every RENEW_S, the leases of the rows being sent: no other receiver takes over a message still on its way."""
+        while True:
+            await self.clock.sleep_until(self.clock.now() + timedelta(seconds=RENEW_S), asyncio.Event())
+            ids = sorted(row for lane in self.lanes.values() for row in lane.row_ids)
+            if not ids:
+                continue
+            try:
+                await self.db.run(self._renew, ids, self.clock.now())
+            except database.ERRORS as exc:
+                self.log_throttled(("lease",), logging.ERROR, "could not renew the leases of messages sent: %s", exc)
+
+    def _renew(self, conn: sqlite3.Connection, ids: list[int], now: datetime) -> None:
+        conn.execute(
+            f"UPDATE notifications SET lease_until = ? WHERE id IN ({','.join(map(str, ids))}) AND status = 'queued'"
+            " AND claimed_by = ?",
+            (iso(now + timedelta(seconds=LEASE_S)), self.replica),
+        )
 
     async def drain(self, timeout: float = 15.0) -> None:
         """Let the messages being sent finish (their rows are updated); queued ones stay for later."""
@@ -254,11 +294,11 @@ class Lane:
         self.name = name
         self.channel = channel
         self.limit = int(settings.get("max_in_flight") or DEFAULT_IN_FLIGHT)  # type: ignore[call-overload]
-        self.limiter = limiter_for(settings.get("rate_limit"))
+        self.rate = RateLimit.of(name, settings.get("rate_limit"))
         self.timeout = _timeout_seconds(settings)
         self.breaker = Breaker()
         self.in_flight: dict[int, asyncio.Task] = {}  # first row id of each message being sent → its task
-        self._row_ids: set[int] = set()  # every row in those messages
+        self.row_ids: set[int] = set()  # every row in those messages (leased to this receiver)
         self.wake = asyncio.Event()
         outbox.metrics.channel_up.labels(name).set(1)
         for outcome in ("sent", "retry", "failed"):  # at 0 from the start, so that increase() sees the first one
@@ -266,6 +306,7 @@ class Lane:
 
     async def run(self) -> None:
         outbox = self.outbox
+        loop = asyncio.get_running_loop()
         while not outbox.stopping:
             self.wake.clear()
             now = outbox.clock.now()
@@ -273,49 +314,78 @@ class Lane:
             next_at: datetime | None = None
             if free > 0:
                 try:
-                    groups, next_at = await outbox.db.run(self._claim, now, free)
+                    claimed = await outbox.db.run(self._claim, now, free, datetime.now(UTC))
                 except database.ERRORS as exc:
                     outbox.log_throttled(("claim", self.name), logging.ERROR, "channel %s: %s", self.name, exc)
-                    groups, next_at = [], now + timedelta(seconds=PAUSE_S)
-                for group in groups:
-                    if outbox.stopping:
-                        break
-                    if self.limiter is not None:
-                        await self.limiter.acquire()
+                    claimed = Claimed([], now + timedelta(seconds=PAUSE_S))
+                if claimed.probe is not None:
+                    self.breaker.probe_row = claimed.probe
+                for group in claimed.groups:
                     self._start(group)
+                if claimed.room_in is not None:  # the rate limit has room again then: wall-clock time
+                    loop.call_later(claimed.room_in, self.wake.set)
+                next_at = claimed.next_at
+            if outbox.db.shared:  # rows another receiver scheduled, or left when it died
+                next_at = min(next_at or now + timedelta(seconds=POLL_S), now + timedelta(seconds=POLL_S))
             await outbox.clock.sleep_until(next_at, self.wake)
 
     # -- choosing what to send --------------------------------------------------------------------
-    def _claim(self, conn: sqlite3.Connection, now: datetime, free: int) -> tuple[list[list[DueRow]], datetime | None]:
-        """The messages to start now (each a row, or a digest of rows) and when to look again (None: only when
-        woken). Closed: the due rows. Open: rows at their give-up time, and the probe when its time has come."""
-        queued = "n.channel = ? AND n.status = 'queued'" + (
-            f" AND n.id NOT IN ({','.join(map(str, self._row_ids))})" if self._row_ids else ""
-        )
-        first = queued + _FIRST_OF_ITS_KIND
+    def _claim(self, conn: sqlite3.Connection, now: datetime, free: int, wall: datetime) -> "Claimed":
+        """Lease the messages to start now (each a row, or a digest of rows) and say when to look again. Closed: the
+        due rows. Open: rows at their give-up time, and the probe when its time has come. A row leased to another
+        receiver is its own until the lease runs out; so is the room the rate limit has (`wall`: the wall clock)."""
         stamp = iso(now)
+        leased = f" AND n.id NOT IN ({','.join(map(str, self.row_ids))})" if self.row_ids else ""
+        queued = "n.channel = ? AND n.status = 'queued' AND (n.lease_until IS NULL OR n.lease_until <= ?)" + leased
+        first = queued + _FIRST_OF_ITS_KIND
+        level = self.rate.level(conn, wall) if self.rate is not None else 0.0
+        allowed = self.rate.room(level) if self.rate is not None else free  # messages the rate limit lets go now
+        room = min(free, allowed)
         breaker = self.breaker
+        probe: int | None = None
         if not breaker.open:
-            limit = max(free, BATCH if self.limiter is not None else 0)
-            rows = self._rows(conn, f"{first} AND n.next_attempt_at <= ?", "n.next_attempt_at, n.id", limit, stamp)
-            later = self._earliest(conn, "n.next_attempt_at", f"{queued} AND n.next_attempt_at > ?", stamp)
-            return self._groups(rows)[:free], later
-        rows = self._rows(conn, f"{first} AND n.give_up_at <= ?", "n.give_up_at, n.id", free, stamp)
-        if breaker.probe_row is None and breaker.probe_at is not None and breaker.probe_at <= now and len(rows) < free:
-            others = "".join(f" AND n.id != {row.id}" for row in rows)
-            probe = self._rows(conn, first + others, "n.next_attempt_at, n.id", 1)
-            if probe:
-                breaker.probe_row = probe[0].id
-                rows.append(probe[0])
-        candidates = [self._earliest(conn, "n.give_up_at", f"{first} AND n.give_up_at > ?", stamp)]
-        if breaker.probe_row is None and breaker.probe_at is not None and breaker.probe_at > now:
-            candidates.append(breaker.probe_at)
-        return [[row] for row in rows], min((c for c in candidates if c is not None), default=None)
+            limit = max(room, BATCH) if self.rate is not None and room else room
+            due = f"{first} AND n.next_attempt_at <= ?"
+            rows = self._rows(conn, due, "n.next_attempt_at, n.id", limit, stamp, stamp)
+            groups = self._groups(rows, allowed)[:room]
+            later = [self._earliest(conn, "n.next_attempt_at", f"{queued} AND n.next_attempt_at > ?", stamp, stamp)]
+        else:
+            rows = self._rows(conn, f"{first} AND n.give_up_at <= ?", "n.give_up_at, n.id", room, stamp, stamp)
+            probe_due = breaker.probe_row is None and breaker.probe_at is not None and breaker.probe_at <= now
+            if probe_due and len(rows) < room:
+                others = "".join(f" AND n.id != {row.id}" for row in rows)
+                found = self._rows(conn, first + others, "n.next_attempt_at, n.id", 1, stamp)
+                if found:
+                    probe = found[0].id
+                    rows.append(found[0])
+            groups = [[row] for row in rows]
+            later = [self._earliest(conn, "n.give_up_at", f"{first} AND n.give_up_at > ?", stamp, stamp)]
+            if breaker.probe_row is None and breaker.probe_at is not None and breaker.probe_at > now:
+                later.append(breaker.probe_at)
+        leased_elsewhere = "n.channel = ? AND n.status = 'queued' AND n.lease_until > ?"  # or leased here
+        later.append(self._earliest(conn, "n.lease_until", leased_elsewhere, stamp))
+        room_in = None
+        if self.rate is not None:
+            if groups:
+                level = self.rate.spend(conn, wall, level, len(groups))
+            if not self.rate.room(level):
+                room_in = (self.rate.room_at(wall, level) - wall).total_seconds()
+        self._lease(conn, [row.id for group in groups for row in group], now)
+        return Claimed(groups, min((c for c in later if c is not None), default=None), room_in, probe)
+
+    def _lease(self, conn: sqlite3.Connection, ids: list[int], now: datetime) -> None:
+        if ids:
+            conn.execute(
+                f"UPDATE notifications SET claimed_by = ?, lease_until = ? WHERE id IN ({','.join(map(str, ids))})",
+                (self.outbox.replica, iso(now + timedelta(seconds=LEASE_S))),
+            )
 
     def _rows(self, conn: sqlite3.Connection, where: str, order: str, limit: int, *args: object) -> list[DueRow]:
+        """Queued rows with their alerts; on a shared database, those no other receiver is claiming just now."""
         rows = conn.execute(
             f"SELECT n.id, n.channel, n.recipient, n.kind, n.step, n.round, n.queued_at, {ALERT_OF_ROW}"
-            f" FROM notifications n JOIN alerts a ON a.id = n.alert_id WHERE {where} ORDER BY {order} LIMIT ?",
+            f" FROM notifications n JOIN alerts a ON a.id = n.alert_id WHERE {where} ORDER BY {order} LIMIT ?"
+            + locking(conn, "FOR UPDATE OF n SKIP LOCKED"),
             (self.name, *args, limit),
         ).fetchall()
         due = []
@@ -332,10 +402,10 @@ class Lane:
         ).fetchone()
         return parse_iso(earliest) if earliest else None
 
-    def _groups(self, rows: list[DueRow]) -> list[list[DueRow]]:
-        """One message per row; in a storm (more due than the rate limit lets through now), one digest per
+    def _groups(self, rows: list[DueRow], allowed: int) -> list[list[DueRow]]:
+        """One message per row; in a storm (more due than the rate limit lets through now, `allowed`), one digest per
         recipient and kind."""
-        if self.limiter is None or len(rows) <= 1 or self.limiter.has_capacity(len(rows)):
+        if self.rate is None or len(rows) <= allowed:
             return [[row] for row in rows]
         by_recipient: dict[tuple[str, str], list[DueRow]] = {}
         for row in rows:
@@ -345,13 +415,13 @@ class Lane:
     # -- sending ----------------------------------------------------------------------------------
     def _start(self, group: list[DueRow]) -> None:
         ids = [row.id for row in group]
-        self._row_ids.update(ids)
+        self.row_ids.update(ids)
         task = asyncio.create_task(self._deliver(group))
         self.in_flight[ids[0]] = task
 
         def done(_: asyncio.Task) -> None:
             self.in_flight.pop(ids[0], None)
-            self._row_ids.difference_update(ids)
+            self.row_ids.difference_update(ids)
             self.wake.set()
 
         task.add_done_callback(done)
@@ -473,8 +543,8 @@ class Lane:
                 status, next_at = "cancelled", None
             conn.execute(
                 "UPDATE notifications SET status = ?, attempts = ?, error = ?, sent_at = ?, digest_id = ?,"
-                " next_attempt_at = COALESCE(?, next_attempt_at), template_error = COALESCE(?, template_error)"
-                " WHERE id = ?",
+                " lease_until = NULL, next_attempt_at = COALESCE(?, next_attempt_at),"
+                " template_error = COALESCE(?, template_error) WHERE id = ?",
                 (
                     "queued" if status == "retry" else status,
                     attempts,

@@ -10,12 +10,14 @@ of its own, in a thread (psycopg's blocking API, as the store's functions are pl
 import asyncio
 import functools
 import re
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg_pool import ConnectionPool
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random
 
 from amcompanion.history.schema import migrate_postgres
 
@@ -26,11 +28,18 @@ JOB_WAIT_S = 5.0
 _PARAMETER = re.compile(r"\?")
 _INSERT_OR_IGNORE = re.compile(r"^\s*INSERT\s+OR\s+IGNORE\s+INTO", re.IGNORECASE)
 _INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
-_TABLES_WITHOUT_ID = frozenset({"sla_targets"})
-
-
-class InUse(Exception):
-    """Another receiver has the database."""
+_TABLES_WITHOUT_ID = frozenset({"sla_targets", "rate_buckets", "done_once"})
+LISTEN_POLL_S = 1.0  # how often the listener looks whether it should stop
+LISTEN_GROUP_S = 0.05  # other receivers' commits heard within this long are one wake-up
+LISTEN_RETRY_S = 1.0
+# A job that deadlocked with another receiver's (or lost a serialization race) was rolled back whole: run it again,
+# a few times, after a short random pause. Each job is a function of its connection, so running it again is safe.
+_AGAIN_AFTER_A_LOST_RACE = retry(
+    retry=retry_if_exception_type(psycopg.errors.TransactionRollback),
+    stop=stop_after_attempt(5),
+    wait=wait_random(0, 0.05),
+    reraise=True,
+)
 
 
 class Row(Sequence[Any]):
@@ -116,63 +125,88 @@ class Connection:
 
 
 class PostgresDatabase:
-    """The history in PostgreSQL at `url`: `run` commits each job in a transaction of its own, `read` reads."""
+    """The history in PostgreSQL at `url`: `run` commits each job in a transaction of its own, `read` reads.
+
+    Other receivers may share the database (`shared`): each job's locks keep their work apart (store.py and
+    outbox.py lock what they claim), a job that lost a deadlock or a serialization race to another's is run again,
+    and `on_others` hears when another receiver committed events (LISTEN/NOTIFY: a trigger on `events` notifies)."""
+
+    shared = True
 
     def __init__(self, url: str, pool_size: int = POOL_SIZE):
         self.path = url
         self._pool_size = pool_size
         self._pool: ConnectionPool | None = None
         self._threads: ThreadPoolExecutor | None = None
-        self._holder: psycopg.Connection | None = None  # holds the receiver's lock on the database
-        self.on_commit: list[Callable[[], None]] = []
+        self._own: set[int] = set()  # the server processes of this pool's connections: their notices are ours
+        self._listening: threading.Event | None = None  # set to stop the listener
+        self._listener: threading.Thread | None = None
+        self.on_commit: list[Callable[[], None]] = []  # told after each commit of this receiver's
+        self.on_others: list[Callable[[], None]] = []  # told when another receiver committed events
 
     @property
     def opened(self) -> bool:
         return self._pool is not None
 
     async def open(self) -> None:
-        """Connect once (a server that is not there, or refuses us, fails here with its own words), migrate, take the
-        database for this receiver, then keep a pool: connections lost later (a restart, a failover) are made again
-        by the pool as jobs need them."""
+        """Connect once (a server that is not there, or refuses us, fails here with its own words), migrate, then keep
+        a pool: connections lost later (a restart, a failover) are made again by the pool as jobs need them."""
         await asyncio.to_thread(self._migrate)
-        holder = await asyncio.to_thread(self._take)
         # a job waits at most JOB_WAIT_S for a connection: with the server down it fails (503) rather than hang
-        pool = ConnectionPool(self.path, min_size=1, max_size=self._pool_size, open=False, timeout=JOB_WAIT_S)
-        try:
-            await asyncio.to_thread(pool.open, wait=True, timeout=CONNECT_TIMEOUT_S)
-        except BaseException:
-            await asyncio.to_thread(holder.close)  # let the database go: this receiver does not start
-            raise
-        self._holder, self._pool = holder, pool
+        pool = ConnectionPool(
+            self.path,
+            min_size=1,
+            max_size=self._pool_size,
+            open=False,
+            timeout=JOB_WAIT_S,
+            configure=lambda conn: self._own.add(conn.info.backend_pid),
+        )
+        await asyncio.to_thread(pool.open, wait=True, timeout=CONNECT_TIMEOUT_S)
+        self._pool = pool
         self._threads = ThreadPoolExecutor(self._pool_size, thread_name_prefix="amcompanion-postgres")
-
-    def _take(self) -> psycopg.Connection:
-        """One receiver per database, for now: a second would send every page twice, as the outbox's claims are not
-        shared between processes yet. A session lock, held by a connection of its own while the receiver runs (and
-        let go by the server when that connection ends, the process killed or not; also when the server restarts,
-        which is why it is a guard against a second receiver started by mistake, not a claim on the work)."""
-        holder = psycopg.connect(self.path, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True)
-        (taken,) = holder.execute("SELECT pg_try_advisory_lock(hashtext('amcompanion receiver'))").fetchone()  # type: ignore[misc]
-        if not taken:
-            holder.close()
-            raise InUse(
-                "another receiver is using this database: run one receiver per database (several replicas on one"
-                " database are not supported yet)"
-            )
-        return holder
+        self._listening = threading.Event()
+        loop = asyncio.get_running_loop()
+        self._listener = threading.Thread(
+            target=self._listen, args=(loop, self._listening), name="amcompanion-listen", daemon=True
+        )
+        self._listener.start()
 
     def _migrate(self) -> None:
         with psycopg.connect(self.path, connect_timeout=CONNECT_TIMEOUT_S) as conn:
             migrate_postgres(conn)
 
+    def _listen(self, loop: asyncio.AbstractEventLoop, stop: threading.Event) -> None:
+        """Hear other receivers' commits (NOTIFY amcompanion) and tell `on_others`, at most every LISTEN_GROUP_S (a
+        storm's commits are one wake-up). A lost connection is made again; what was missed meanwhile is told once."""
+        while not stop.is_set():
+            try:
+                with psycopg.connect(self.path, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True) as conn:
+                    conn.execute("LISTEN amcompanion")
+                    loop.call_soon_threadsafe(self._heard)
+                    while not stop.is_set():
+                        notices = conn.notifies(timeout=LISTEN_POLL_S, stop_after=1)
+                        heard = [notice for notice in notices if notice.pid not in self._own]
+                        if heard:
+                            loop.call_soon_threadsafe(self._heard)
+                            stop.wait(LISTEN_GROUP_S)
+            except psycopg.Error:
+                stop.wait(LISTEN_RETRY_S)
+            except RuntimeError:  # the event loop closed under us: the receiver is gone
+                return
+
+    def _heard(self) -> None:
+        for listener in self.on_others:
+            listener()
+
     async def close(self) -> None:
         if self._pool is None:
             return
         pool, self._pool = self._pool, None
-        assert self._threads is not None and self._holder is not None
+        assert self._threads is not None and self._listening is not None and self._listener is not None
+        self._listening.set()
         self._threads.shutdown(wait=True)
         await asyncio.to_thread(pool.close)
-        await asyncio.to_thread(self._holder.close)
+        await asyncio.to_thread(self._listener.join, LISTEN_POLL_S + CONNECT_TIMEOUT_S)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """fn(conn, *args) in a transaction of its own; its result once committed."""
@@ -189,6 +223,7 @@ class PostgresDatabase:
             raise RuntimeError("the database is not open")
         return await asyncio.get_running_loop().run_in_executor(self._threads, work, *args)
 
+    @_AGAIN_AFTER_A_LOST_RACE
     def _transaction(self, fn: Callable[..., T], args: tuple) -> T:
         assert self._pool is not None
         with self._pool.connection() as conn, conn.transaction():

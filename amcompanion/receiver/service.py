@@ -4,7 +4,9 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import secrets as token_generator
+import socket
 import sqlite3
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -27,12 +29,14 @@ from amcompanion.receiver.metrics import Metrics
 from amcompanion.receiver.outbox import Outbox
 from amcompanion.receiver.payload import Notification
 from amcompanion.receiver.store import IngestSummary, StepTaken, Store
-from amcompanion.receiver.timeutil import Clock, SystemClock, parse_iso
+from amcompanion.receiver.timeutil import Clock, SystemClock, iso, parse_iso
 from amcompanion.schedules import oncall
 from amcompanion.schedules.roster import Roster
 from amcompanion.schedules.sources import CalendarSources
 
 log = logging.getLogger("amcompanion.receiver")
+POLL_S = 2.0  # on a shared database, the scheduler looks at least this often (deadlines other receivers set)
+BUSY_S = 0.2  # wall-clock seconds before looking again at due alerts another receiver was stepping
 
 
 @dataclass
@@ -59,6 +63,7 @@ class Receiver:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.metrics = Metrics()
+        self.replica = f"{socket.gethostname()}-{os.getpid()}-{token_generator.token_hex(2)}"  # in the rows it leases
         self.db = open_database(settings.db_path)
         self.links = AckLinks(self._ack_key(), config.external_url, config.ack_link_ttl)
         self.config = config
@@ -67,6 +72,7 @@ class Receiver:
         self.store = Store(config, settings.give_up_after, roster=self._roster(config))
         self.events = EventHub(self.db, console_views.alert_views(self))
         self.db.on_commit.append(self.events.wake)
+        self.db.on_others += [self.events.wake, self.wake]  # another receiver on the database committed events
         self.outbox = self._outbox(config)
         self._scheduler_wake = asyncio.Event()
         self._escalation_task: asyncio.Task | None = None
@@ -103,6 +109,7 @@ class Receiver:
             config.secrets,
             store=self.store,
             stepped=self.stepped,
+            replica=self.replica,
         )
 
     async def start(self) -> None:
@@ -255,7 +262,7 @@ class Receiver:
                 continue
             try:
                 state = console_views.who_is_on_call(self, self.clock.now())
-                await self.db.run(events.record, "oncall.changed", None, self.clock.now(), oncall=state)
+                await self.db.run(_announce_once, f"oncall.changed {following}", self.clock.now(), state)
             except Exception:
                 if throttle.allow("handoff") is not None:
                     log.exception("could not announce a hand-off")
@@ -282,6 +289,12 @@ class Receiver:
             if taken:
                 self.stepped(taken)
                 self.outbox.wake()
+            now = self.clock.now()
+            if next_at is not None and next_at <= now and not taken:  # due, but another receiver is stepping them
+                next_at = None
+                asyncio.get_running_loop().call_later(BUSY_S, self._scheduler_wake.set)
+            if self.db.shared:  # deadlines another receiver set, or left when it died
+                next_at = min(next_at or now + timedelta(seconds=POLL_S), now + timedelta(seconds=POLL_S))
             self._sleeping_until = next_at
             await self.clock.sleep_until(next_at, self._scheduler_wake)
             self._sleeping_until = None
@@ -293,6 +306,12 @@ RECEIVER_KEY = web.AppKey("receiver", Receiver)
 def _config_dir(config: ReceiverConfig) -> Path:
     """Where the config's relative paths (templates, calendar files) start."""
     return Path(config.source).parent if config.source else Path.cwd()
+
+
+def _announce_once(conn: sqlite3.Connection, key: str, now: datetime, oncall: list[dict]) -> None:
+    """Log a hand-off once, whichever receivers on the database saw it come (each does)."""
+    if conn.execute("INSERT OR IGNORE INTO done_once (key, at) VALUES (?, ?)", (key, iso(now))).rowcount:
+        events.record(conn, "oncall.changed", None, now, oncall=oncall)
 
 
 def _backlog(conn: sqlite3.Connection) -> tuple[int, str | None, datetime | None]:

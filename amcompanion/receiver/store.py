@@ -17,6 +17,7 @@ from amcompanion.history.schema import ALERT_COLUMNS
 from amcompanion.receiver import events
 from amcompanion.receiver.channels import CHANNEL_TYPES
 from amcompanion.receiver.config import ReceiverConfig
+from amcompanion.receiver.db import locking
 from amcompanion.receiver.escalation import Due, next_due
 from amcompanion.receiver.payload import IncomingAlert, Notification
 from amcompanion.receiver.timeutil import iso, parse_iso
@@ -104,7 +105,7 @@ class Store:
                 known_status = "resolved" if alert.status == "resolved" else "firing"
             else:
                 alert_id, known_status = conn.execute(
-                    "SELECT id, status FROM alerts WHERE fingerprint = ? AND starts_at = ?",
+                    "SELECT id, status FROM alerts WHERE fingerprint = ? AND starts_at = ?" + locking(conn),
                     (alert.fingerprint, alert.starts_at),
                 ).fetchone()
             event = conn.execute(
@@ -178,11 +179,12 @@ class Store:
     def escalate_due(self, conn: sqlite3.Connection, now: datetime) -> tuple[list[StepTaken], datetime | None]:
         """Take the steps that have come due, the oldest first and at most escalation_batch alerts' worth (the
         event loop waits while this runs: after a long outage the catch-up goes in slices); return the steps
-        taken and the next deadline, which is in the past while more are due."""
+        taken and the next deadline, which is in the past while more are due. Receivers sharing the database each take
+        the alerts the others are not stepping (SKIP LOCKED), so each step is taken once."""
         taken: list[StepTaken] = []
         due = conn.execute(
             f"SELECT {STORED} FROM alerts WHERE next_step_at IS NOT NULL AND next_step_at <= ? AND status = 'firing'"
-            " ORDER BY next_step_at LIMIT ?",
+            " ORDER BY next_step_at LIMIT ?" + locking(conn, "FOR UPDATE SKIP LOCKED"),
             (iso(now), self.escalation_batch),
         ).fetchall()
         for row in due:
@@ -289,7 +291,7 @@ class Store:
         deadlines: repeating at once what just failed would only spend them."""
         taken: list[StepTaken] = []
         for alert_id, step, round_ in dict.fromkeys(failed):
-            row = conn.execute(f"SELECT {STORED} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+            row = conn.execute(f"SELECT {STORED} FROM alerts WHERE id = ?" + locking(conn), (alert_id,)).fetchone()
             policy = self.config.policies.get(row["policy"]) if row else None
             if row is None or policy is None or policy.on_failure != "next_step" or row["status"] != "firing":
                 continue
@@ -384,7 +386,7 @@ class Store:
     def ack(conn: sqlite3.Connection, alert_id: int, by: str, via: str, comment: str, now: datetime) -> dict:
         """Acknowledge: stop escalating at once. Needs no config, so `amcompanion ack` can call it directly.
         An alert acknowledged before keeps its first acknowledgement (`already_acknowledged` says so)."""
-        row = Store._alert_row(conn, alert_id)
+        row = Store._alert_row(conn, alert_id, lock=True)
         if row["status"] == "resolved":
             raise Conflict(f"alert {alert_id} is already resolved")
         if row["status"] == "firing":
@@ -415,7 +417,7 @@ class Store:
         self, conn: sqlite3.Connection, alert_id: int, now: datetime, by: str | None = None
     ) -> tuple[dict, int | None]:
         """Close it by hand (by `by`); the resolve notices queued, or None when it was resolved already."""
-        row = self._alert_row(conn, alert_id)
+        row = self._alert_row(conn, alert_id, lock=True)
         queued = None
         if row["status"] != "resolved":
             queued = self._close(conn, alert_id, now, iso(now))
@@ -427,7 +429,7 @@ class Store:
         self, conn: sqlite3.Connection, alert_id: int, now: datetime, by: str | None = None
     ) -> tuple[dict, list[StepTaken]]:
         """Take the next step now (asked by `by`), whatever its deadline."""
-        row = self._alert_row(conn, alert_id)
+        row = self._alert_row(conn, alert_id, lock=True)
         if row["status"] != "firing":
             raise Conflict(f"alert {alert_id} is {row['status']}: only a firing alert escalates")
         taken: list[StepTaken] = []
@@ -437,8 +439,10 @@ class Store:
 
     # -- reading ------------------------------------------------------------------------------
     @staticmethod
-    def _alert_row(conn: sqlite3.Connection, alert_id: int) -> sqlite3.Row:
-        row = conn.execute("SELECT * FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+    def _alert_row(conn: sqlite3.Connection, alert_id: int, lock: bool = False) -> sqlite3.Row:
+        """The alert's row; with `lock`, held until the transaction ends (the job goes on to change it)."""
+        query = "SELECT * FROM alerts WHERE id = ?" + (locking(conn) if lock else "")
+        row = conn.execute(query, (alert_id,)).fetchone()
         if row is None:
             raise NotFound(f"no alert {alert_id}")
         return row
