@@ -21,12 +21,16 @@ PROCESS_TIMEOUT = 20.0
 
 
 @asynccontextmanager
-async def serving(config: Path, db: Path | str, port: int, *extra: str) -> AsyncIterator[asyncio.subprocess.Process]:
+async def serving(
+    config: Path, db: Path | str, port: int, *extra: str, log: Path | None = None
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`amcompanion serve`, once it is ready; its log in the file `log` (a busy receiver's would fill a pipe nobody
+    reads, and block it), else on `process.stderr`."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "amcompanion", "serve", "--config", str(config), "--db", str(db),
         "--listen", f"127.0.0.1:{port}", *extra,
         env={**os.environ, "AMCOMPANION_TOKEN": TOKEN},
-        stderr=asyncio.subprocess.PIPE,
+        stderr=log.open("wb") if log else asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
         async with aiohttp.ClientSession() as session:
@@ -40,7 +44,8 @@ async def serving(config: Path, db: Path | str, port: int, *extra: str) -> Async
 
             for _ in range(int(PROCESS_TIMEOUT / 0.05)):
                 if process.returncode is not None:
-                    raise AssertionError(f"serve exited: {(await process.stderr.read()).decode()}")  # type: ignore[union-attr]
+                    said = log.read_text() if log else (await process.stderr.read()).decode()  # type: ignore[union-attr]
+                    raise AssertionError(f"serve exited: {said}")
                 if await ready():
                     break
                 await asyncio.sleep(0.05)

@@ -296,6 +296,14 @@ POSTGRES_MIGRATIONS: dict[str, tuple[str, ...]] = {
     ),
     "m0006_shared_work": (
         *(statement.replace(" REAL ", " DOUBLE PRECISION ") for statement in SHARED_WORK),
+        # Indexes that keep the claims cheap whatever the planner's statistics say (a storm fills the tables faster
+        # than autovacuum analyzes them, and a claim planned for an empty table reads every queued row per row): the
+        # due rows in the order they are claimed, the rows that wait for an earlier one, the alerts to step.
+        "DROP INDEX notifications_due",
+        "CREATE INDEX notifications_due ON notifications (channel, next_attempt_at, id) WHERE status = 'queued'",
+        "CREATE INDEX notifications_queued_by_alert ON notifications (alert_id, channel, recipient, id)"
+        " WHERE status = 'queued'",
+        "CREATE INDEX alerts_firing_due ON alerts (next_step_at) WHERE next_step_at IS NOT NULL AND status = 'firing'",
         # every receiver listening hears of each commit that logged events: its event stream, deadlines and outbox
         "CREATE FUNCTION amcompanion_changed() RETURNS trigger LANGUAGE plpgsql AS"
         " $$BEGIN PERFORM pg_notify('amcompanion', ''); RETURN NULL; END$$",

@@ -36,11 +36,14 @@ def unavailable(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError | psycopg.OperationalError) or type(exc) is sqlite3.DatabaseError
 
 
-def locking(conn: Any, clause: str = "FOR UPDATE") -> str:
-    """` FOR UPDATE …` for a SELECT whose rows the job goes on to change, on PostgreSQL, where other receivers'
-    jobs run beside this one (`FOR UPDATE OF n SKIP LOCKED`: rows another is working on are left to it); nothing on
-    SQLite, whose one writer has the whole database."""
-    return f" {clause}" if isinstance(conn, postgres.Connection) else ""
+def locking(conn: Any, skip_locked: bool = False, of: str | None = None) -> str:
+    """The lock clause for a SELECT whose rows the job goes on to change, on PostgreSQL, where other receivers' jobs
+    run beside this one; nothing on SQLite, whose one writer has the whole database. `NO KEY UPDATE`: an insert that
+    only refers to the row (an event of the alert) does not wait for it. `skip_locked`: rows another job is working
+    on are left to it (claims); `of`: lock only that table's rows of a join."""
+    if not isinstance(conn, postgres.Connection):
+        return ""
+    return " FOR NO KEY UPDATE" + (f" OF {of}" if of else "") + (" SKIP LOCKED" if skip_locked else "")
 
 
 def connect(path: str) -> sqlite3.Connection:

@@ -385,7 +385,7 @@ class Lane:
         rows = conn.execute(
             f"SELECT n.id, n.channel, n.recipient, n.kind, n.step, n.round, n.queued_at, {ALERT_OF_ROW}"
             f" FROM notifications n JOIN alerts a ON a.id = n.alert_id WHERE {where} ORDER BY {order} LIMIT ?"
-            + locking(conn, "FOR UPDATE OF n SKIP LOCKED"),
+            + locking(conn, skip_locked=True, of="n"),
             (self.name, *args, limit),
         ).fetchall()
         due = []

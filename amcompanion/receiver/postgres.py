@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg_pool import ConnectionPool
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random
 
 from amcompanion.history.schema import migrate_postgres
 
@@ -35,7 +35,7 @@ LISTEN_RETRY_S = 1.0
 # A job that deadlocked with another receiver's (or lost a serialization race) was rolled back whole: run it again,
 # a few times, after a short random pause. Each job is a function of its connection, so running it again is safe.
 _AGAIN_AFTER_A_LOST_RACE = retry(
-    retry=retry_if_exception_type(psycopg.errors.TransactionRollback),
+    retry=retry_if_exception(lambda exc: str(getattr(exc, "sqlstate", "")).startswith("40")),  # 40001, 40P01
     stop=stop_after_attempt(5),
     wait=wait_random(0, 0.05),
     reraise=True,

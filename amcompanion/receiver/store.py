@@ -105,7 +105,8 @@ class Store:
                 known_status = "resolved" if alert.status == "resolved" else "firing"
             else:
                 alert_id, known_status = conn.execute(
-                    "SELECT id, status FROM alerts WHERE fingerprint = ? AND starts_at = ?" + locking(conn),
+                    "SELECT id, status FROM alerts WHERE fingerprint = ? AND starts_at = ?"
+                    + (locking(conn) if alert.status == "resolved" else ""),  # resolving changes the row
                     (alert.fingerprint, alert.starts_at),
                 ).fetchone()
             event = conn.execute(
@@ -184,7 +185,7 @@ class Store:
         taken: list[StepTaken] = []
         due = conn.execute(
             f"SELECT {STORED} FROM alerts WHERE next_step_at IS NOT NULL AND next_step_at <= ? AND status = 'firing'"
-            " ORDER BY next_step_at LIMIT ?" + locking(conn, "FOR UPDATE SKIP LOCKED"),
+            " ORDER BY next_step_at LIMIT ?" + locking(conn, skip_locked=True),
             (iso(now), self.escalation_batch),
         ).fetchall()
         for row in due:
