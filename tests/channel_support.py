@@ -27,6 +27,7 @@ from tests.conftest import GOLDEN
 from tests.receiver_support import AUTH, TOKEN, alert_payload, rows
 
 START = datetime(2026, 11, 22, 22, 47, 30, tzinfo=UTC)
+engine_db: Path | str | None = None  # the test's history_db, when it runs on both engines (conftest.py sets it)
 ACK_URL = "https://alerts.example.com/ack/1.1795000000.c2lnbmF0dXJl"
 CONTACTS = {
     "alice": {
@@ -156,7 +157,7 @@ async def delivery(
     path = tmp_path / "receiver.yaml"
     path.write_text(json.dumps(config, indent=2))
     clock = ManualClock(START)
-    db = tmp_path / "history.db" if db is None else db
+    db = db or engine_db or tmp_path / "history.db"
     settings = Settings(str(db), TOKEN, give_up_after=timedelta(seconds=give_up_after_s))
     receiver = Receiver(load_receiver_config(path), settings, clock)
     client = await aiohttp_client(make_app(receiver))

@@ -143,18 +143,23 @@ async def test_a_429_is_retried_after_the_wait_slack_asked_for(tmp_path: Path, a
 
 
 @pytest.mark.parametrize(
-    ("fake", "url", "error"),
+    ("make", "url", "error"),  # a fake of its own for each run (its script is used up)
     [
-        (FakeSlack(), "SLACK_WRONG_URL", "HTTP 404: no_service"),
-        (FakeSlack(archived=True), "SLACK_WEBHOOK_URL", "HTTP 410: channel_is_archived"),
-        (FakeSlack(script=[(400, {}, "invalid_payload")]), "SLACK_WEBHOOK_URL", "HTTP 400: invalid_payload"),
-        (FakeSlack(script=[(403, {}, "action_prohibited")]), "SLACK_WEBHOOK_URL", "HTTP 403: action_prohibited"),
+        (FakeSlack, "SLACK_WRONG_URL", "HTTP 404: no_service"),
+        (lambda: FakeSlack(archived=True), "SLACK_WEBHOOK_URL", "HTTP 410: channel_is_archived"),
+        (lambda: FakeSlack(script=[(400, {}, "invalid_payload")]), "SLACK_WEBHOOK_URL", "HTTP 400: invalid_payload"),
+        (
+            lambda: FakeSlack(script=[(403, {}, "action_prohibited")]),
+            "SLACK_WEBHOOK_URL",
+            "HTTP 403: action_prohibited",
+        ),
     ],
     ids=["no_service", "archived", "invalid_payload", "action_prohibited"],
 )
 async def test_permanent_failures_are_not_retried(
-    tmp_path: Path, aiohttp_server, aiohttp_client, fake, url, error
+    tmp_path: Path, aiohttp_server, aiohttp_client, make, url, error
 ) -> None:  # type: ignore[no-untyped-def]
+    fake = make()
     channel = configured(await start(aiohttp_server, fake), url=url)
     async with delivery(tmp_path, aiohttp_client, channel, give_up_after_s=60) as run:
         await run.fire(1)
