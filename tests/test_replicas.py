@@ -22,10 +22,12 @@ import aiohttp
 from aiohttp import web
 
 from amcompanion.demo.daemons import free_port
+from amcompanion.receiver.config import load_receiver_config
 from amcompanion.receiver.outbox import DEFAULT_IN_FLIGHT, LEASE_S
-from amcompanion.receiver.timeutil import parse_iso
+from amcompanion.receiver.service import Receiver, Settings
+from amcompanion.receiver.timeutil import ManualClock, parse_iso
 from tests.postgres import PostgresServer, fresh_database, require_postgres
-from tests.receiver_support import AUTH, FakeChannel, alert_payload, eventually, rows, write_config
+from tests.receiver_support import AUTH, TOKEN, FakeChannel, alert_payload, eventually, rows, write_config
 from tests.test_receiver_process import serving
 
 STEP_2_AFTER_S = 6
@@ -283,3 +285,39 @@ async def test_postgresql_restarted_under_load_two_receivers_answer_503_then_rec
         assert accepted <= stored
     finally:
         server.remove()
+
+
+async def test_a_hand_off_is_announced_once_whichever_receivers_saw_it_come(  # type: ignore[no-untyped-def]
+    tmp_path: Path, postgres
+) -> None:
+    config = {
+        "version": 1,
+        "receiver": {"url": "http://127.0.0.1:1"},
+        "contacts": {"alice": {"email": "alice@example.com"}, "bob": {"email": "bob@example.com"}},
+        "channels": {"pager": {"type": "webhook", "url": "http://127.0.0.1:9/unused"}},
+        "schedules": {
+            "primary": {
+                "time_zone": "UTC",
+                "layers": [{"rotation": ["alice", "bob"], "shift": "1h", "handoff": "2026-01-05 09:00"}],
+            }
+        },
+        "escalations": {"oncall": {"steps": [{"notify": [{"oncall": "primary", "channel": "pager"}]}]}},
+    }
+    path = tmp_path / "receiver.yaml"
+    path.write_text(json.dumps(config))
+    db = fresh_database(postgres, "handoff")
+    clock = ManualClock(datetime(2026, 12, 2, 9, 30, tzinfo=UTC))  # the next hand-off is at 10:00
+    both = [Receiver(load_receiver_config(path), Settings(db, TOKEN), clock) for _ in range(2)]
+    for receiver in both:
+        await receiver.start()
+    try:
+        await asyncio.sleep(0.2)  # both are waiting for 10:00
+        await clock.advance(31 * 60)
+        await eventually(lambda: rows(db, "SELECT * FROM events WHERE type = 'oncall.changed'"), what="the hand-off")
+        await asyncio.sleep(0.5)  # a second announcement would be in by now
+    finally:
+        for receiver in both:
+            await receiver.stop()
+    (announced,) = rows(db, "SELECT data FROM events WHERE type = 'oncall.changed'")
+    (primary,) = json.loads(announced["data"])["oncall"]
+    assert [person["contact"] for person in primary["people"]] == ["bob"]  # 10:00: bob's hour
