@@ -85,9 +85,10 @@ examples:
   amcompanion alerts --state firing           # what is firing now
   amcompanion alerts --failed                 # alerts with a page that failed, and why
   amcompanion alerts --json --limit 500 | jq '.[] | select(.escalation_level > 1)'
+  amcompanion alerts --db postgresql://amcompanion@db.example.com/amcompanion   # receivers on PostgreSQL
 
-It reads the receiver's history database (--db), also while `amcompanion serve` runs; the ids are the
-ones `amcompanion ack ID --by NAME` takes.
+It reads the receiver's history database (--db: a SQLite file or a PostgreSQL URL), also while
+`amcompanion serve` runs; the ids are the ones `amcompanion ack ID --by NAME` takes.
 """
 
 ONCALL_EXAMPLES = """\
@@ -374,7 +375,7 @@ def _parser() -> argparse.ArgumentParser:
     al.add_argument("--failed", action="store_true", help="only alerts with a page that failed (with the reason)")
     al.add_argument("--limit", type=int, default=20, help="how many, newest first (default: 20)")
     al.add_argument("--json", action="store_true", help="JSON, for scripts")
-    al.add_argument("--db", default="history.db", help="the history database (default: history.db)")
+    al.add_argument("--db", default="history.db", help="the history: a SQLite file or a PostgreSQL URL (history.db)")
 
     a = sub.add_parser(
         "ack",
@@ -386,7 +387,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("id", type=int, help="the alert id (from the API, the messages or Datasette)")
     a.add_argument("--by", required=True, help="who acknowledges")
     a.add_argument("--comment", default="", help="why, or what happens next")
-    a.add_argument("--db", default="history.db", help="the history database (default: history.db)")
+    a.add_argument("--db", default="history.db", help="the history: a SQLite file or a PostgreSQL URL (history.db)")
 
     o = sub.add_parser(
         "oncall",
@@ -877,10 +878,14 @@ def serve_command(args: argparse.Namespace) -> int:
         print(f"error: {without_password(args.db)}: {exc}", file=sys.stderr)
         return 1
     except psycopg.OperationalError as exc:  # PostgreSQL not reachable, or refusing us, at start
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"error: cannot open the history at {without_password(args.db)}: {reason}", file=sys.stderr)
+        print(f"error: cannot open the history at {without_password(args.db)}: {_first_line(exc)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _first_line(exc: BaseException) -> str:
+    """An error's first line (PostgreSQL's come with DETAIL and HINT lines), or its type when it says nothing."""
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def without_password(url: str) -> str:
@@ -944,28 +949,20 @@ def token_command(args: argparse.Namespace) -> int:
 
 
 def ack_command(args: argparse.Namespace) -> int:
-    import sqlite3
     from datetime import UTC, datetime
 
-    from amcompanion.receiver.db import connect
+    from amcompanion.receiver import db
     from amcompanion.receiver.store import Conflict, NotFound, Store
 
-    if not Path(args.db).exists():
-        print(f"error: no history database at {args.db}", file=sys.stderr)
-        return 1
-    conn = connect(args.db)
     try:
-        with conn:
-            conn.execute("BEGIN IMMEDIATE")
+        with db.transaction(args.db) as conn:
             alert = Store.ack(conn, args.id, args.by, "cli", args.comment, datetime.now(UTC))
-    except (NotFound, Conflict) as exc:
+    except (NotFound, Conflict, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except sqlite3.Error as exc:
-        print(f"error: {args.db}: {exc}", file=sys.stderr)
+    except db.ERRORS as exc:
+        print(f"error: {without_password(args.db)}: {_first_line(exc)}", file=sys.stderr)
         return 1
-    finally:
-        conn.close()
     already = "was already " if alert["already_acknowledged"] else ""
     who = f"{alert['acked_by']} at {alert['acked_at']}"
     print(f"alert {alert['id']} ({alert['alertname']}) {already}acknowledged by {who}")
@@ -974,27 +971,23 @@ def ack_command(args: argparse.Namespace) -> int:
 
 def alerts_command(args: argparse.Namespace) -> int:
     import json
-    import sqlite3
     from datetime import UTC, datetime
 
+    from amcompanion.receiver import db
     from amcompanion.receiver.store import Store
     from amcompanion.receiver.timeutil import parse_iso
 
     if not 1 <= args.limit <= 100_000:
         print(f"error: --limit: expected 1 to 100000, got {args.limit}", file=sys.stderr)
         return 2
-    if not Path(args.db).is_file():
-        print(f"error: no history database at {args.db} (the receiver's --db)", file=sys.stderr)
-        return 1
     try:
-        conn = sqlite3.connect(Path(args.db).absolute().as_uri() + "?mode=ro", uri=True)
-        conn.row_factory = sqlite3.Row
-        try:
+        with db.transaction(args.db, read_only=True) as conn:
             alerts = Store.alerts(conn, args.state, args.limit, args.failed)
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        print(f"error: {args.db}: {exc}", file=sys.stderr)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except db.ERRORS as exc:
+        print(f"error: {without_password(args.db)}: {_first_line(exc)}", file=sys.stderr)
         return 1
     now = datetime.now(UTC)
     for alert in alerts:

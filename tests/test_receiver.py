@@ -224,6 +224,8 @@ async def test_the_alerts_api_lists_newest_first_and_filters_by_state(harness: H
     assert [a["fingerprint"] for a in everything["alerts"]] == ["f000000000000002", "f000000000000001"]
     firing = await (await harness.client.get("/api/v1/alerts?state=firing", headers=AUTH)).json()
     assert [a["fingerprint"] for a in firing["alerts"]] == ["f000000000000002"]
+    none = await harness.client.get("/api/v1/alerts?state=acknowledged", headers=AUTH)
+    assert none.status == 200 and (await none.json())["alerts"] == []
     bad = await harness.client.get("/api/v1/alerts?state=open", headers=AUTH)
     assert bad.status == 400 and "state must be one of" in (await bad.json())["error"]
     missing = await harness.client.get("/api/v1/alerts/999", headers=AUTH)

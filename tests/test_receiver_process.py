@@ -148,10 +148,12 @@ async def test_serve_refuses_to_start_without_a_token(tmp_path: Path) -> None:
     assert "no token: set receiver.bearer_token_file in the catalog or AMCOMPANION_TOKEN" in err.decode()
 
 
-async def test_amcompanion_ack_stops_the_escalation_of_a_running_receiver(tmp_path: Path, aiohttp_server) -> None:  # type: ignore[no-untyped-def]
+async def test_amcompanion_ack_stops_the_escalation_of_a_running_receiver(  # type: ignore[no-untyped-def]
+    tmp_path: Path, history_db: Path | str, aiohttp_server
+) -> None:
     fake = FakeChannel()
     config = write_config(tmp_path, {"ops": await fake_server(aiohttp_server, fake)})
-    db, port = tmp_path / "history.db", free_port()
+    db, port = history_db, free_port()
     async with serving(config, db, port), aiohttp.ClientSession() as session:
         body = alert_payload("firing", "2" * 16)
         async with session.post(f"http://127.0.0.1:{port}/webhook/oncall", json=body, headers=AUTH) as r:
@@ -273,7 +275,9 @@ class RefusesBob(FakeChannel):
         return web.Response(text="ok")
 
 
-async def test_amcompanion_alerts_lists_ids_state_step_and_failed_pages(tmp_path: Path, aiohttp_server) -> None:  # type: ignore[no-untyped-def]
+async def test_amcompanion_alerts_lists_ids_state_step_and_failed_pages(  # type: ignore[no-untyped-def]
+    tmp_path: Path, history_db: Path | str, aiohttp_server
+) -> None:
     good, broken = FakeChannel(), RefusesBob()
     config = write_config(
         tmp_path, {"ops": await fake_server(aiohttp_server, good), "pager": await fake_server(aiohttp_server, broken)}
@@ -281,7 +285,7 @@ async def test_amcompanion_alerts_lists_ids_state_step_and_failed_pages(tmp_path
     data = json.loads(config.read_text())
     data["escalations"]["oncall"]["steps"][0]["notify"] = [{"channel": "ops"}, {"channel": "pager", "to": ["bob"]}]
     config.write_text(json.dumps(data))
-    db, port = tmp_path / "history.db", free_port()
+    db, port = history_db, free_port()
     async with serving(config, db, port), aiohttp.ClientSession() as session:
         for n, name in ((1, "DiskFull"), (2, "HighLatency")):
             body = alert_payload("firing", f"{n:016x}", alertname=name, starts_at=f"2026-11-22T2{n}:00:00Z")

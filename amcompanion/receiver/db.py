@@ -10,9 +10,11 @@ fsync, where the lock is released anyway, leaves the loop. Reads that may be lon
 """
 
 import asyncio
+import contextlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
@@ -168,8 +170,37 @@ def _run_jobs(conn: sqlite3.Connection, batch: list[Job]) -> list[tuple[Any, Bas
     return outcomes
 
 
+def on_postgres(target: str) -> bool:
+    return target.startswith(("postgresql://", "postgres://"))
+
+
 def open_database(target: str) -> Database | PostgresDatabase:
     """The history at `target`: a PostgreSQL URL (postgresql://…), else a SQLite file."""
-    if target.startswith(("postgresql://", "postgres://")):
-        return PostgresDatabase(target)
-    return Database(target)
+    return PostgresDatabase(target) if on_postgres(target) else Database(target)
+
+
+@contextlib.contextmanager
+def transaction(target: str, read_only: bool = False) -> Iterator[Any]:
+    """One transaction on the history at `target` for the command line (`amcompanion ack`, `alerts`), committed when
+    the block ends: a connection taking the store's SQL, on either engine. A SQLite file that is not there is a
+    FileNotFoundError, not a new empty history."""
+    if on_postgres(target):
+        with psycopg.connect(target, connect_timeout=postgres.CONNECT_TIMEOUT_S) as conn, conn.transaction():
+            yield postgres.Connection(conn)
+        return
+    if not Path(target).is_file():
+        raise FileNotFoundError(f"no history database at {target} (the receiver's --db)")
+    conn = (
+        sqlite3.connect(Path(target).absolute().as_uri() + "?mode=ro", uri=True, isolation_level=None)
+        if read_only
+        else connect(target)
+    )
+    conn.row_factory = sqlite3.Row
+    try:
+        conn.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        yield conn
+        conn.execute("COMMIT")
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        conn.close()

@@ -260,11 +260,9 @@ class Outbox:
             self.stepped(recorded.taken)
 
     def _fail_orphan_rows(self, conn: sqlite3.Connection, known: list[str], now: datetime) -> Recorded:
-        marks = ",".join("?" * len(known))
+        kept = f" AND channel NOT IN ({','.join('?' * len(known))})" if known else ""  # PostgreSQL has no `IN ()`
         rows = conn.execute(
-            f"SELECT id, channel, alert_id, kind, step, round FROM notifications WHERE status = 'queued'"
-            f" AND channel NOT IN ({marks})",
-            known,
+            f"SELECT id, channel, alert_id, kind, step, round FROM notifications WHERE status = 'queued'{kept}", known
         ).fetchall()
         for row in rows:
             error = f'channel "{row["channel"]}" is no longer in the receiver config'

@@ -461,6 +461,8 @@ class Store:
             (*([state] if state else []), limit),
         )
         alerts = {row["id"]: {**_alert_dict(row), "paged": [], "failed": []} for row in rows}
+        if not alerts:  # (PostgreSQL has no `IN ()`)
+            return []
         marks = ",".join("?" * len(alerts))
         deliveries = conn.execute(
             "SELECT alert_id, channel, recipient, status, error FROM notifications"
