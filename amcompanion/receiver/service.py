@@ -72,7 +72,9 @@ class Receiver:
         self.store = Store(config, settings.give_up_after, roster=self._roster(config))
         self.events = EventHub(self.db, console_views.alert_views(self))
         self.db.on_commit.append(self.events.wake)
-        self.db.on_others += [self.events.wake, self.wake]  # another receiver on the database committed events
+        # Another receiver on the database committed events: the console's stream here tells them. Its deadlines and
+        # messages are its own to see to; this one's scheduler and outbox look every POLL_S for what it left undone.
+        self.db.on_others.append(self.events.wake)
         self.outbox = self._outbox(config)
         self._scheduler_wake = asyncio.Event()
         self._escalation_task: asyncio.Task | None = None
