@@ -1178,8 +1178,7 @@ def _mirror(args: argparse.Namespace) -> int:
             try:
                 done = mirror(args.source, str(args.to))
             except psycopg.Error as exc:
-                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                print(f"error: cannot read {source}: {reason}", file=sys.stderr)
+                print(f"error: cannot read {source}: {_first_line(exc)}", file=sys.stderr)
                 if args.once:
                     return 1
             else:
