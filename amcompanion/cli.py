@@ -79,6 +79,19 @@ receiver.yaml) come from the environment, as for `serve`. Exit 0 when the messag
 """
 
 
+QUALITY_EXAMPLES = """\
+examples:
+  amcompanion quality                                  # the last 30 days of history.db
+  amcompanion quality rulesets/ --since 90d            # also the catalog's alerts that never fired
+  amcompanion quality --time-zone Asia/Shanghai        # hours and weekdays as the on-call team lives them
+  amcompanion quality --json | jq '.cascades'
+
+Flapping: a series fired again within 15 min of resolving, 3 times or more. Periodic: 60% of an alert's episodes
+start in one hour of the day (over 4 days or more) or on one weekday (over 4 weeks or more). Cascade: the second
+alert started within 60 s of the first in 80% of the first's episodes (4 or more). Drills are left out. On
+PostgreSQL, point --db at the copy `amcompanion history mirror` keeps.
+"""
+
 ALERTS_EXAMPLES = """\
 examples:
   amcompanion alerts                          # the newest 20 alerts: id, state, age, step, who was paged
@@ -364,6 +377,20 @@ def _parser() -> argparse.ArgumentParser:
         help="one readable line per event (text), or one JSON object per line (json); auto: text on a terminal",
     )
 
+    q = sub.add_parser(
+        "quality",
+        help="how well each alert serves: fired, acknowledged, MTTA, MTTR, flapping, periodic, cascades",
+        description="What each alert did over a period, from the history, and the patterns that say it could page"
+        " better: flapping, periodic, never acknowledged, never fired (with a catalog), cascades.",
+        epilog=QUALITY_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    q.add_argument("catalog", nargs="?", type=Path, help="the catalog: also report its alerts that never fired")
+    q.add_argument("--since", default="30d", help="how far back, as a duration (default: 30d)")
+    q.add_argument("--db", type=Path, default=Path("history.db"), help="the history, a SQLite file (history.db)")
+    q.add_argument("--time-zone", default="UTC", help="for hours and weekdays, e.g. Asia/Shanghai (default: UTC)")
+    q.add_argument("--json", action="store_true", help="JSON, for scripts")
+
     al = sub.add_parser(
         "alerts",
         help="list the alerts the receiver recorded: ids, state, age, step, who was paged",
@@ -539,6 +566,7 @@ def main(argv: list[str] | None = None) -> int:
         "oncall": oncall_command,
         "token": token_command,
         "alerts": alerts_command,
+        "quality": quality_command,
         "channels": channels_command,
         "history": history_command,
         "demo": demo_command,
@@ -966,6 +994,58 @@ def ack_command(args: argparse.Namespace) -> int:
     already = "was already " if alert["already_acknowledged"] else ""
     who = f"{alert['acked_by']} at {alert['acked_at']}"
     print(f"alert {alert['id']} ({alert['alertname']}) {already}acknowledged by {who}")
+    return 0
+
+
+def quality_command(args: argparse.Namespace) -> int:
+    import json
+    import sqlite3
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from amcompanion.catalog.diagnostics import CatalogError
+    from amcompanion.catalog.durations import parse_duration
+    from amcompanion.catalog.reader import load_catalog
+    from amcompanion.quality.findings import Thresholds, assess
+    from amcompanion.quality.read import episodes
+    from amcompanion.quality.text import as_json, render
+
+    since_ms = parse_duration(args.since)
+    if not since_ms:
+        print(f"error: --since: expected a duration such as 30d, got {args.since!r}", file=sys.stderr)
+        return 2
+    try:
+        zone = ZoneInfo(args.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        print(f"error: --time-zone: no time zone {args.time_zone!r} (e.g. UTC, Europe/Berlin)", file=sys.stderr)
+        return 2
+    if not args.db.is_file():
+        print(f"error: no history database at {args.db} (the receiver's --db)", file=sys.stderr)
+        return 1
+    catalog_for_s = None
+    if args.catalog is not None:
+        try:
+            catalog = load_catalog(args.catalog)
+        except CatalogError as exc:
+            for diag in exc.diagnostics:
+                print(diag, file=sys.stderr)
+            return 1
+        catalog_for_s = {}
+        for alert in catalog.alerts():
+            catalog_for_s.setdefault(alert.name, alert.for_ms / 1000)
+    since = datetime.now(UTC) - timedelta(milliseconds=since_ms)
+    try:
+        found = episodes(args.db, since)
+    except sqlite3.Error as exc:
+        print(f"error: {args.db}: {exc}", file=sys.stderr)
+        return 1
+    limits = Thresholds()
+    quality = assess(found, catalog_for_s, limits, zone)
+    if args.json:
+        print(json.dumps(as_json(quality), indent=2, ensure_ascii=False))
+        return 0
+    heading = f"Alert quality of {args.db} since {since.astimezone(zone):%Y-%m-%d %H:%M} ({args.since}), in {zone}"
+    print(render(quality, heading, limits), end="")
     return 0
 
 

@@ -1,0 +1,191 @@
+"""Alert quality (amcompanion.quality) on a history with planted patterns: a flapping series, a cascade, an alert at
+03:00 every night that nobody acknowledges, a drill, and ordinary alerts at random times. What each should show is
+worked out here again by brute force, from the definitions, not by the code under test."""
+
+import json
+import random
+import sqlite3
+import statistics
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from amcompanion.cli import main
+from amcompanion.history.schema import migrate
+from amcompanion.quality.findings import Episode, Thresholds, assess
+from amcompanion.receiver.timeutil import iso
+from tests.conftest import ROOT
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+START = (NOW - timedelta(days=20)).replace(hour=0, minute=0, second=0)  # a midnight, UTC
+LIMITS = Thresholds()
+
+
+def episode(
+    name: str, series: str, start: datetime, minutes: float, acked_after_s: float | None = None, **labels: str
+) -> Episode:
+    return Episode(
+        name,
+        series,
+        {"alertname": name, **labels},
+        start,
+        start + timedelta(minutes=minutes),
+        start + timedelta(seconds=acked_after_s) if acked_after_s is not None else None,
+        start,
+    )
+
+
+def planted() -> list[Episode]:
+    rng = random.Random(20261202)
+    out: list[Episode] = []
+    flap = START + timedelta(days=3, hours=5)
+    for _ in range(10):  # one series up and down: 5 min firing, 3 min quiet
+        out.append(episode("Flappy", "flappy-1", flap, 5, acked_after_s=60 if rng.random() < 0.2 else None))
+        flap += timedelta(minutes=8)
+    for day in range(6):  # InstanceDown 20 s after every NodeDown, on the same cluster
+        at = START + timedelta(days=day * 3, hours=rng.randrange(24), minutes=rng.randrange(60))
+        node = f"node-{day}"
+        out.append(episode("NodeDown", node, at, 30, 120, cluster="eu-1", instance=node, severity="critical"))
+        later = at + timedelta(seconds=20)
+        out.append(
+            episode("InstanceDown", f"i-{day}", later, 25, cluster="eu-1", instance=f"{node}:9", severity="warning")
+        )
+    for day in range(10):  # every night at 03:00, nobody acknowledges
+        at = START + timedelta(days=day, hours=3, minutes=rng.randrange(20))
+        out.append(episode("NightlyBackupSlow", "backup", at, 20))
+    out.append(episode("PathCheck", "drill", START + timedelta(days=1), 1, 5, drill="true"))
+    for name in ("DiskFull", "HighLatency", "CertificateExpiring"):  # ordinary: random times, many series
+        for n in range(rng.randrange(8, 20)):
+            at = START + timedelta(seconds=rng.randrange(int(timedelta(days=19).total_seconds())))
+            acked = rng.randrange(30, 900) if rng.random() < 0.7 else None
+            out.append(episode(name, f"{name}-{n % 5}", at, rng.randrange(5, 240), acked, team=rng.choice("ab")))
+    return out
+
+
+def expected_flapping(episodes: list[Episode]) -> set[str]:
+    names = set()
+    for name in {e.alertname for e in episodes}:
+        for series in {e.fingerprint for e in episodes if e.alertname == name}:
+            mine = sorted(
+                (e for e in episodes if e.fingerprint == series and e.alertname == name), key=lambda e: e.starts_at
+            )
+            gaps = [mine[i + 1].starts_at - mine[i].ended_at for i in range(len(mine) - 1)]  # type: ignore[operator]
+            soon = [gap for gap in gaps if gap <= LIMITS.flap_window]
+            if len(soon) >= LIMITS.min_flaps and len(soon) >= LIMITS.flap_share * len(gaps):
+                names.add(name)
+    return names
+
+
+def expected_cascades(episodes: list[Episode]) -> set[tuple[str, str]]:
+    found = set()
+    names = {e.alertname for e in episodes}
+    for a in names:
+        mine = [e for e in episodes if e.alertname == a]
+        for b in names - {a}:
+            theirs = [e for e in episodes if e.alertname == b]
+            together = sum(
+                any(timedelta(0) <= f.starts_at - e.starts_at <= LIMITS.cascade_window for f in theirs) for e in mine
+            )
+            if len(mine) >= LIMITS.min_episodes and together >= LIMITS.cascade_share * len(mine):
+                found.add((a, b))
+    return found
+
+
+def expected_periodic_hours(episodes: list[Episode]) -> dict[str, int]:
+    out = {}
+    for name in {e.alertname for e in episodes}:
+        mine = [e for e in episodes if e.alertname == name]
+        hours = Counter(e.starts_at.hour for e in mine)
+        hour, count = hours.most_common(1)[0]
+        if len({e.starts_at.date() for e in mine}) >= LIMITS.min_episodes and count >= LIMITS.periodic_share * len(
+            mine
+        ):
+            out[name] = hour
+    return out
+
+
+def test_each_planted_pattern_is_found_and_nothing_else() -> None:
+    episodes = planted()
+    real = [e for e in episodes if e.labels.get("drill") != "true"]
+    quality = assess(episodes, {"NeverFires": 300.0, "DiskFull": 600.0})
+    by_name = {a.alertname: a for a in quality.alerts}
+    flapping = {a.alertname for a in quality.alerts if "flapping" in a.findings}
+    assert flapping == expected_flapping(real) == {"Flappy"}
+    assert (
+        {(c.leader, c.follower) for c in quality.cascades} == expected_cascades(real) == {("NodeDown", "InstanceDown")}
+    )
+    (cascade,) = quality.cascades
+    assert (cascade.together, cascade.episodes) == (6, 6)
+    assert cascade.shared_labels == {"cluster": "eu-1"}  # what an inhibition would match on (instance differs)
+    periodic = {a.alertname: a.peak_hour for a in quality.alerts if a.peak_hour is not None}
+    assert periodic == expected_periodic_hours(real) == {"NightlyBackupSlow": 3}
+    nightly = by_name["NightlyBackupSlow"]
+    assert nightly.findings == ["periodic", "never acknowledged"] and nightly.fired == 10
+    assert by_name["NeverFires"].findings == ["never fired"] and by_name["NeverFires"].fired == 0
+    assert "PathCheck" not in by_name  # a drill is not an alert
+    for ordinary in ("DiskFull", "HighLatency", "CertificateExpiring"):
+        assert by_name[ordinary].findings == [], by_name[ordinary]
+    disk = by_name["DiskFull"]
+    acked = [e for e in real if e.alertname == "DiskFull" and e.acked_at]
+    assert disk.acknowledged == len(acked) and disk.for_s == 600.0 and disk.in_catalog
+    assert disk.median_ack_s == statistics.median((e.acked_at - e.first_notice_at).total_seconds() for e in acked)  # type: ignore[operator]
+
+
+def write_history(path: Path, episodes: list[Episode]) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn)
+    for e in episodes:
+        conn.execute(
+            "INSERT INTO alerts (fingerprint, alertname, severity, labels, annotations, policy, status, starts_at,"
+            " resolved_at, acked_at, acked_by, first_notice_at, group_key) VALUES (?, ?, ?, ?, '{}', 'oncall', ?, ?,"
+            " ?, ?, ?, ?, '{}')",
+            (
+                e.fingerprint,
+                e.alertname,
+                e.labels.get("severity", "warning"),
+                json.dumps(dict(e.labels)),
+                "resolved" if e.ended_at else "firing",
+                iso(e.starts_at),
+                iso(e.ended_at) if e.ended_at else None,
+                iso(e.acked_at) if e.acked_at else None,
+                "alice" if e.acked_at else None,
+                iso(e.first_notice_at),
+            ),
+        )
+    conn.close()
+
+
+def test_the_command_reads_the_history_and_the_catalog(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "history.db"
+    write_history(db, planted())
+    assert main(["quality", "--db", str(db), "--json", str(ROOT / "rulesets")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    findings = {a["alertname"]: a["findings"] for a in report["alerts"]}
+    assert findings["Flappy"] == ["flapping"] and findings["NightlyBackupSlow"] == ["periodic", "never acknowledged"]
+    assert [(c["leader"], c["follower"], c["share"]) for c in report["cascades"]] == [("NodeDown", "InstanceDown", 1.0)]
+    never = {name for name, found in findings.items() if found == ["never fired"]}
+    assert "HighCPU" in never and "Flappy" not in never  # the catalog's alerts that the history never saw
+    assert main(["quality", "--db", str(db)]) == 0
+    text = capsys.readouterr().out
+    assert "Flappy: flapping: 1 series fired again within 15 min of resolving, 9 times" in text
+    assert "NightlyBackupSlow: periodic: 100% of its episodes start at 03:00" in text
+    assert "NodeDown → InstanceDown: in 6 of 6 episodes (100%); shared: cluster=eu-1" in text
+    # the same history in Shanghai's hours: the nightly alert comes at 11:00 there
+    assert main(["quality", "--db", str(db), "--time-zone", "Asia/Shanghai"]) == 0
+    assert "start at 11:00" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--since", "a month"], "--since: expected a duration such as 30d"),
+        (["--time-zone", "Mars/Olympus"], "--time-zone: no time zone 'Mars/Olympus'"),
+        (["--db", "missing.db"], "no history database at missing.db"),
+    ],
+)
+def test_bad_input_is_told_plainly(args: list[str], says: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["quality", *args]) in (1, 2)
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
