@@ -11,17 +11,17 @@ figures.
 import bisect
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from itertools import pairwise
+from typing import NamedTuple
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
-@dataclass(frozen=True)
-class Episode:
-    """One firing episode of one series, as the history has it."""
+class Episode(NamedTuple):
+    """One firing episode of one series, as the history has it (a tuple: a million are made in a second)."""
 
     alertname: str
     fingerprint: str
@@ -187,33 +187,60 @@ def _peak(episodes: list[Episode], slot, period, limits: Thresholds, zone: tzinf
 def _cascades(episodes: list[Episode], by_name: Mapping[str, list[Episode]], limits: Thresholds) -> list[Cascade]:
     """For each alert name A with enough episodes, the names B that started within the window after A's start in
     at least cascade_share of A's episodes. Two names found both ways round (they start together) are one cascade,
-    led by the one followed more often (by name when it is even)."""
-    starts = [e.starts_at for e in episodes]
-    together: dict[tuple[str, str], int] = defaultdict(int)
-    first_after: dict[tuple[str, str], list[tuple[Episode, Episode]]] = defaultdict(list)
-    for index, leader in enumerate(episodes):
-        end = bisect.bisect_right(starts, leader.starts_at + limits.cascade_window, lo=index)
-        seen: set[str] = set()
-        for follower in episodes[index + 1 : end]:
-            if follower.alertname == leader.alertname or follower.alertname in seen:
-                continue
-            seen.add(follower.alertname)
-            together[(leader.alertname, follower.alertname)] += 1
-            first_after[(leader.alertname, follower.alertname)].append((leader, follower))
+    led by the one followed more often (by name when it is even).
+
+    A sweep over the episodes in start order, with names as numbers: a million episodes have millions of (leader,
+    follower) pairs, so the first pass only counts them; the second looks at the pairs of the cascades found, for
+    the labels they share."""
+    names = sorted(by_name)
+    number = {name: i for i, name in enumerate(names)}
+    width = len(names)
+    starts = [e.starts_at.timestamp() for e in episodes]
+    codes = [number[e.alertname] for e in episodes]
+    window = limits.cascade_window.total_seconds()
+    together = [0] * (width * width)  # leader * width + follower → A episodes followed by B
+    for index, (leader, start) in enumerate(zip(codes, starts, strict=True)):
+        limit, seen, base = start + window, 0, leader * width
+        later = index + 1
+        while later < len(starts) and starts[later] <= limit:
+            follower = codes[later]
+            if follower != leader and not (seen >> follower) & 1:
+                seen |= 1 << follower
+                together[base + follower] += 1
+            later += 1
     found: dict[frozenset[str], Cascade] = {}
-    for (leader, follower), count in together.items():
-        total = len(by_name[leader])
-        if total < limits.min_episodes or count / total < limits.cascade_share:
+    for leader, leader_name in enumerate(names):
+        total = len(by_name[leader_name])
+        if total < limits.min_episodes:
             continue
-        cascade = Cascade(leader, follower, count, total, _shared(first_after[(leader, follower)]))
-        pair = frozenset((leader, follower))
-        other = found.get(pair)
-        if other is None or (cascade.together, other.leader) > (other.together, cascade.leader):
-            found[pair] = cascade
+        for follower, follower_name in enumerate(names):
+            count = together[leader * width + follower]
+            if count < limits.cascade_share * total:
+                continue
+            cascade = Cascade(leader_name, follower_name, count, total, {})
+            pair = frozenset((leader_name, follower_name))
+            other = found.get(pair)
+            if other is None or (cascade.together, other.leader) > (other.together, cascade.leader):
+                found[pair] = cascade
+    for cascade in found.values():
+        cascade.shared_labels = _shared(_pairs(episodes, starts, cascade, window))
     return sorted(found.values(), key=lambda c: (-c.share, c.leader, c.follower))
 
 
-def _shared(pairs: list[tuple[Episode, Episode]]) -> dict[str, str]:
+def _pairs(
+    episodes: list[Episode], starts: list[float], cascade: Cascade, window: float
+) -> Iterator[tuple[Episode, Episode]]:
+    """Each episode of the cascade's leader with the first of its follower's that started within the window."""
+    for index, leader in enumerate(episodes):
+        if leader.alertname != cascade.leader:
+            continue
+        end = bisect.bisect_right(starts, starts[index] + window, lo=index)
+        follower = next((e for e in episodes[index + 1 : end] if e.alertname == cascade.follower), None)
+        if follower is not None:
+            yield leader, follower
+
+
+def _shared(pairs: Iterable[tuple[Episode, Episode]]) -> dict[str, str]:
     """The labels (not alertname) that had one value in both alerts of every pair."""
     shared: dict[str, str] | None = None
     for leader, follower in pairs:
