@@ -1,6 +1,7 @@
 """`amcompanion serve` as a process: start-up checks, SIGHUP, SIGTERM, SIGKILL in a burst, `amcompanion ack`."""
 
 import asyncio
+import contextlib
 import json
 import os
 import pty
@@ -26,12 +27,13 @@ async def serving(
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """`amcompanion serve`, once it is ready; its log in the file `log` (a busy receiver's would fill a pipe nobody
     reads, and block it), else on `process.stderr`."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "amcompanion", "serve", "--config", str(config), "--db", str(db),
-        "--listen", f"127.0.0.1:{port}", *extra,
-        env={**os.environ, "AMCOMPANION_TOKEN": TOKEN},
-        stderr=log.open("wb") if log else asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    with log.open("wb") if log else contextlib.nullcontext(asyncio.subprocess.PIPE) as stderr:  # the child keeps it
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "amcompanion", "serve", "--config", str(config), "--db", str(db),
+            "--listen", f"127.0.0.1:{port}", *extra,
+            env={**os.environ, "AMCOMPANION_TOKEN": TOKEN},
+            stderr=stderr,
+        )  # fmt: skip
     try:
         async with aiohttp.ClientSession() as session:
 

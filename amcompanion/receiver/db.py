@@ -29,6 +29,9 @@ T = TypeVar("T")
 # What a database may answer that is not the receiver's fault, on either engine: caught where a job may wait for
 # the next try (the outbox, the event stream), and, when `unavailable`, answered 503 (Alertmanager retries).
 ERRORS = (sqlite3.Error, psycopg.Error)
+# On a shared database the scheduler and the outbox look at least this often: for the deadlines and messages another
+# receiver left (it died), which nothing here is told of.
+POLL_S = 2.0
 
 
 def unavailable(exc: BaseException) -> bool:

@@ -35,13 +35,13 @@ from amcompanion.receiver import db as database
 from amcompanion.receiver import events, narrate
 from amcompanion.receiver.channels import Channel, Outcome
 from amcompanion.receiver.config import mask
-from amcompanion.receiver.db import Database, locking
+from amcompanion.receiver.db import POLL_S, Database, locking
 from amcompanion.receiver.links import AckLinks
 from amcompanion.receiver.messages import Renderer
 from amcompanion.receiver.metrics import Metrics
 from amcompanion.receiver.ratelimit import RateLimit
 from amcompanion.receiver.store import StepTaken, Store
-from amcompanion.receiver.timeutil import Clock, iso, parse_iso
+from amcompanion.receiver.timeutil import Clock, iso, no_later_than, parse_iso
 
 log = logging.getLogger("amcompanion.outbox")
 
@@ -56,7 +56,6 @@ PAUSE_S = 5.0  # after a database error, before a lane looks again
 # its messages to the others once their leases run out (a second try of what was in flight: at most one duplicate).
 LEASE_S = 15.0
 RENEW_S = LEASE_S / 3
-POLL_S = 2.0  # on a shared database, a lane looks at least this often (rows another receiver scheduled)
 _ROW_BACKOFF = wait_exponential(multiplier=2, min=2, max=600)  # 2 s, 4 s, 8 s, ... at most 10 min
 _PROBE_BACKOFF = wait_exponential(multiplier=1, min=1, max=PROBE_MAX_S)  # 1 s, 2 s, 4 s, 4 s, ...
 # A row is claimed only when no earlier row about its alert to its recipient on its channel is still queued.
@@ -324,7 +323,7 @@ class Lane:
                     loop.call_later(claimed.room_in, self.wake.set)
                 next_at = claimed.next_at
             if outbox.db.shared:  # rows another receiver scheduled, or left when it died
-                next_at = min(next_at or now + timedelta(seconds=POLL_S), now + timedelta(seconds=POLL_S))
+                next_at = no_later_than(next_at, now + timedelta(seconds=POLL_S))
             await outbox.clock.sleep_until(next_at, self.wake)
 
     # -- choosing what to send --------------------------------------------------------------------

@@ -20,7 +20,7 @@ from amcompanion.history.schema import set_sla_targets
 from amcompanion.receiver import events, narrate
 from amcompanion.receiver.channels import CHANNEL_TYPES, Channel
 from amcompanion.receiver.config import ReceiverConfig
-from amcompanion.receiver.db import open_database
+from amcompanion.receiver.db import POLL_S, open_database
 from amcompanion.receiver.events import EventHub
 from amcompanion.receiver.identity import Identities
 from amcompanion.receiver.links import AckLinks
@@ -29,13 +29,12 @@ from amcompanion.receiver.metrics import Metrics
 from amcompanion.receiver.outbox import Outbox
 from amcompanion.receiver.payload import Notification
 from amcompanion.receiver.store import IngestSummary, StepTaken, Store
-from amcompanion.receiver.timeutil import Clock, SystemClock, iso, parse_iso
+from amcompanion.receiver.timeutil import Clock, SystemClock, iso, no_later_than, parse_iso
 from amcompanion.schedules import oncall
 from amcompanion.schedules.roster import Roster
 from amcompanion.schedules.sources import CalendarSources
 
 log = logging.getLogger("amcompanion.receiver")
-POLL_S = 2.0  # on a shared database, the scheduler looks at least this often (deadlines other receivers set)
 BUSY_S = 0.2  # wall-clock seconds before looking again at due alerts another receiver was stepping
 
 
@@ -296,7 +295,7 @@ class Receiver:
                 next_at = None
                 asyncio.get_running_loop().call_later(BUSY_S, self._scheduler_wake.set)
             if self.db.shared:  # deadlines another receiver set, or left when it died
-                next_at = min(next_at or now + timedelta(seconds=POLL_S), now + timedelta(seconds=POLL_S))
+                next_at = no_later_than(next_at, now + timedelta(seconds=POLL_S))
             self._sleeping_until = next_at
             await self.clock.sleep_until(next_at, self._scheduler_wake)
             self._sleeping_until = None

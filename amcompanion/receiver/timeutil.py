@@ -18,6 +18,11 @@ def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+def no_later_than(moment: datetime | None, latest: datetime) -> datetime:
+    """`moment`, or `latest` when that comes first (or there is no moment)."""
+    return latest if moment is None else min(moment, latest)
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
