@@ -641,3 +641,18 @@ async def test_postgresql_restarted_under_load_is_503_while_down_and_recovers_by
         ]
     finally:
         server.remove()
+
+
+async def test_a_lease_renewed_after_its_try_was_recorded_does_not_hold_the_retry_back(harness: Harness) -> None:
+    """The renewal takes the ids of the rows being sent, then waits for the database; a try recorded meanwhile let
+    its lease go, and renewing it would keep the retry waiting for a whole lease."""
+    harness.fakes["ops"].answers = [(503, {}, "busy")]
+    await harness.post(payload("firing"))
+    (row,) = await eventually(lambda: rows(harness.db, "SELECT * FROM notifications WHERE attempts = 1"))  # type: ignore[misc]
+    assert row["status"] == "queued" and row["lease_until"] is None and row["claimed_by"] == harness.receiver.replica
+    outbox = harness.receiver.outbox
+    await harness.receiver.db.run(outbox._renew, [row["id"]], harness.clock.now())  # late, with the ids of before
+    (again,) = rows(harness.db, "SELECT lease_until FROM notifications WHERE id = ?", row["id"])
+    assert again["lease_until"] is None
+    await harness.clock.advance(2)  # the retry's time: it goes at once
+    await eventually(lambda: harness.count("notifications", "status = 'sent'"), what="the retry")

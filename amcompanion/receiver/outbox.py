@@ -232,9 +232,11 @@ class Outbox:
                 self.log_throttled(("lease",), logging.ERROR, "could not renew the leases of messages sent: %s", exc)
 
     def _renew(self, conn: sqlite3.Connection, ids: list[int], now: datetime) -> None:
+        """Only leases still held: a try recorded since the ids were taken let its lease go (NULL), and a lease
+        renewed after that would hold its retry back for LEASE_S."""
         conn.execute(
             f"UPDATE notifications SET lease_until = ? WHERE id IN ({','.join(map(str, ids))}) AND status = 'queued'"
-            " AND claimed_by = ?",
+            " AND claimed_by = ? AND lease_until IS NOT NULL",
             (iso(now + timedelta(seconds=LEASE_S)), self.replica),
         )
 
