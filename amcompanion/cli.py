@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from amcompanion import __version__
+from amcompanion.drill import cli as drill_cli
 from amcompanion.wording import plural
 
 if TYPE_CHECKING:
@@ -391,6 +392,8 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--time-zone", default="UTC", help="for hours and weekdays, e.g. Asia/Shanghai (default: UTC)")
     q.add_argument("--json", action="store_true", help="JSON, for scripts")
 
+    drill_cli.add_parser(sub)
+
     al = sub.add_parser(
         "alerts",
         help="list the alerts the receiver recorded: ids, state, age, step, who was paged",
@@ -567,6 +570,7 @@ def main(argv: list[str] | None = None) -> int:
         "token": token_command,
         "alerts": alerts_command,
         "quality": quality_command,
+        "drill": drill_cli.command,
         "channels": channels_command,
         "history": history_command,
         "demo": demo_command,

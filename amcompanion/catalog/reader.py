@@ -797,9 +797,18 @@ class CatalogReader:
             if key in d:
                 out[key] = r.string_list(d[key], (*path, key))
                 for i, spec in enumerate(out[key]):
-                    for part in str(spec).split(":"):
-                        if part.lower() not in names and not (key == "months" and part.isdigit()):
+                    parts = str(spec).lower().split(":")
+                    for part in parts:
+                        if part not in names and not (key == "months" and part.isdigit()):
                             r.error((*path, key, i), f'"{part}" is not a {key[:-1]}{did_you_mean(part, names)}')
+                    order = [names.index(p) if p in names else int(p) - 1 for p in parts if p in names or p.isdigit()]
+                    if len(order) == 2 and order[0] > order[1]:  # Alertmanager refuses the whole config for it
+                        first = "sunday" if key == "weekdays" else "january"
+                        r.error(
+                            (*path, key, i),
+                            f'"{spec}" runs backwards: Alertmanager\'s {key[:-1]} ranges go from {first} on; split'
+                            f' it in two, e.g. ["{parts[0]}:{names[-1]}", "{names[0]}:{parts[1]}"]',
+                        )
         for key in ("days_of_month", "years"):
             if key in d:
                 out[key] = r.string_list(d[key], (*path, key))

@@ -86,7 +86,10 @@ def _route_node(route: Route, index: int, children: list[dict]) -> dict:
     if len(fixed) == 1:  # a route for one severity needs only that severity's timing
         children = [c for c in children if c["matchers"] == [matcher("severity", "=", fixed[0])]]
     if children:
-        node["routes"] = children
+        # Alertmanager does not pass a route's time intervals down to its children, and the timing children are
+        # where the route's alerts end: each carries them, or the route's quiet hours would mute nothing
+        intervals = {key: node[key] for key in ("mute_time_intervals", "active_time_intervals") if key in node}
+        node["routes"] = [{**child, **intervals} for child in children]
     return node
 
 
@@ -258,13 +261,18 @@ def alertmanager_config(
 _MATCHER = re.compile(r'^([a-zA-Z_][a-zA-Z0-9_]*)(=~|!~|!=|=)"(.*)"$', re.S)
 
 
-@functools.cache
-def _compiled(text: str) -> Callable[[dict[str, str]], bool]:
-    """A matcher string of the generated config as a predicate (parsed once: route trees repeat them)."""
+def parse_matcher(text: str) -> tuple[str, str, str]:
+    """A matcher string of the generated config (`matcher`'s output) as (label, op, value)."""
     match = _MATCHER.match(text)
     assert match, text
     label, op, raw = match.groups()
-    value = raw.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
+    return label, op, raw.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
+
+
+@functools.cache
+def _compiled(text: str) -> Callable[[dict[str, str]], bool]:
+    """A matcher string of the generated config as a predicate (parsed once: route trees repeat them)."""
+    label, op, value = parse_matcher(text)
     if op in ("=", "!="):
         equal = op == "="
         return lambda labels: (labels.get(label, "") == value) == equal
@@ -284,6 +292,7 @@ class _CompiledRoute:
     receiver: str
     children: list["_CompiledRoute"]
     continues: bool
+    node: dict  # the route as generated: its timing and time intervals (Alertmanager does not inherit those)
 
     @classmethod
     def of(cls, node: dict, inherited: str) -> "_CompiledRoute":
@@ -293,10 +302,11 @@ class _CompiledRoute:
             receiver,
             [cls.of(child, receiver) for child in node.get("routes", [])],
             bool(node.get("continue")),
+            node,
         )
 
-    def resolve(self, labels: dict[str, str], out: list[str]) -> bool:
-        """Alertmanager's dispatch.Route.Match: the receivers of the deepest matching routes, in order."""
+    def resolve(self, labels: dict[str, str], out: list["_CompiledRoute"]) -> bool:
+        """Alertmanager's dispatch.Route.Match: the deepest matching routes, in order."""
         for matches in self.matchers:
             if not matches(labels):
                 return False
@@ -307,16 +317,21 @@ class _CompiledRoute:
                 if not child.continues:
                     break
         if not matched_child:
-            out.append(self.receiver)
+            out.append(self)
         return True
+
+
+def matching_routes(tree: dict | _CompiledRoute, labels: dict[str, str]) -> list[_CompiledRoute]:
+    """The routes Alertmanager picks for `labels` (the deepest that match), in order."""
+    route = tree if isinstance(tree, _CompiledRoute) else _CompiledRoute.of(tree, tree["receiver"])
+    out: list[_CompiledRoute] = []
+    route.resolve(labels, out)
+    return out
 
 
 def receivers_for(tree: dict | _CompiledRoute, labels: dict[str, str]) -> list[str]:
     """Receivers Alertmanager picks for `labels`, in order, repeats kept (as amtool prints them)."""
-    route = tree if isinstance(tree, _CompiledRoute) else _CompiledRoute.of(tree, tree["receiver"])
-    out: list[str] = []
-    route.resolve(labels, out)
-    return out
+    return [route.receiver for route in matching_routes(tree, labels)]
 
 
 def route_tests(tree: dict, routed: list[RoutedAlert]) -> dict:

@@ -13,6 +13,7 @@ from pathlib import Path
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from amcompanion.drill.labels import NO_ACTION, is_drill
 from amcompanion.receiver.channels import Message
 from amcompanion.receiver.channels.base import truncate
 from amcompanion.wording import plural
@@ -82,7 +83,9 @@ class Renderer:
     ) -> Rendered:
         """The message, and why the channel's own template was not used, when it was not."""
         first = alerts[0]
+        drill = all(is_drill(a.get("labels") or {}) for a in alerts)
         variables = {
+            "drill": drill,
             "kind": kind,
             "alerts": alerts,
             "alert": first,
@@ -106,6 +109,8 @@ class Renderer:
         else:
             title = f"[{'RESOLVED' if kind == 'resolved' else (first.get('severity') or 'alert').upper()}] "
             title += str(first.get("alertname", ""))
+        if drill:
+            title = f"{NO_ACTION}: {title}"
         message = Message(
             kind,  # type: ignore[arg-type]
             truncate(carriable(title), TITLE_LIMIT, marker="…"),

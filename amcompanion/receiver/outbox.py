@@ -557,9 +557,10 @@ class Lane:
             )
             statuses.append((row.id, status, row.queued_at, attempts))
             if status in ("sent", "failed"):
+                answered = {"answer": attempt.answer} if status == "sent" else {}  # what a drill shows
                 events.record(
                     conn, f"notification.{status}", row.alert["id"], now,
-                    channel=row.channel, recipient=row.recipient, kind=row.kind, error=error,
+                    channel=row.channel, recipient=row.recipient, kind=row.kind, error=error, **answered,
                 )  # fmt: skip
             if status == "failed" and row.kind == "firing":
                 failed_pages.append((row.alert["id"], row.step, row.round))

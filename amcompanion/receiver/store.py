@@ -8,11 +8,12 @@ commit or fail as one.
 import json
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from amcompanion.catalog.model import Policy, Step
+from amcompanion.drill.labels import DRILL_LABEL, is_drill
 from amcompanion.history.schema import ALERT_COLUMNS
 from amcompanion.receiver import events
 from amcompanion.receiver.channels import CHANNEL_TYPES
@@ -125,6 +126,7 @@ class Store:
                         "alertname": alert.alertname,
                         "severity": alert.labels.get("severity", ""),
                         "policy": policy,
+                        "labels": alert.labels,
                         "first_notice_at": stamp,
                         "escalation_level": 0,
                         "repeats": 0,
@@ -200,13 +202,24 @@ class Store:
         ).fetchone()
         return parse_iso(earliest) if earliest else None
 
+    def _escalating(self, row: Mapping[str, Any]) -> Policy | None:
+        """The policy an alert follows; a drill's takes only the first step: it proves the path, it does not wake
+        the next level (None when the policy left the config)."""
+        policy = self.config.policies.get(row["policy"])
+        labels = row["labels"]  # the stored JSON, or the incoming alert's labels at its first notice
+        if isinstance(labels, str):
+            labels = json.loads(labels) if f'"{DRILL_LABEL}"' in labels else {}
+        if policy is None or not is_drill(labels):
+            return policy
+        return replace(policy, steps=policy.steps[:1], repeat_every_ms=None, repeat_times=0)
+
     def _take_due_steps(
         self, conn: sqlite3.Connection, row: Mapping[str, Any], now: datetime, reason: str, taken: list[StepTaken]
     ) -> tuple[int, datetime | None]:
         """Each step whose deadline has passed, once; missed repetitions of the last step collapse into one.
         Appends the steps to `taken`; returns the outbox rows written and the next deadline."""
         alert_id = row["id"]
-        policy = self.config.policies.get(row["policy"])
+        policy = self._escalating(row)
         if policy is None:  # the policy left the config (a reload): the alert stays, it no longer escalates
             conn.execute("UPDATE alerts SET next_step_at = NULL WHERE id = ?", (alert_id,))
             return 0, None
@@ -270,7 +283,7 @@ class Store:
         """Take the alert's next step now, whatever its deadline; the outbox rows written, or None when the
         policy has no step left (or is gone), or, unless `repetition`, when what comes next only repeats the
         last step. Later deadlines keep to the policy's clock."""
-        policy = self.config.policies.get(row["policy"])
+        policy = self._escalating(row)
         first_notice = parse_iso(row["first_notice_at"])
         due = next_due(policy, first_notice, row["escalation_level"], row["repeats"]) if policy else None
         if policy is None or due is None or (due.round and not repetition):
@@ -488,6 +501,9 @@ class Store:
         ):
             rows = conn.execute(f"SELECT * FROM {table} WHERE alert_id = ? ORDER BY id", (alert_id,))
             out[key] = [{k: v for k, v in dict(row).items() if k != "alert_id"} for row in rows]
+        # everything that happened to it, in order, as the event stream told it (a page's answer is only here)
+        timeline = conn.execute("SELECT type, at, data FROM events WHERE alert_id = ? ORDER BY id", (alert_id,))
+        out["timeline"] = [{"type": row["type"], "at": row["at"], **json.loads(row["data"])} for row in timeline]
         return out
 
     def targets(self, step: Step, now: datetime) -> tuple[list[tuple[str, str]], list[Named]]:
