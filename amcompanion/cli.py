@@ -717,6 +717,11 @@ def _compile(args: argparse.Namespace) -> int:
             f'"unrouted" (set defaults.escalation, a group escalation or a route): {", ".join(output.unrouted)}',
             file=sys.stderr,
         )
+    if output.undrilled and not args.quiet:
+        print(
+            "warning: the weekly drill leaves out " + "; ".join(output.undrilled) + " (see drills: in docs/catalog.md)",
+            file=sys.stderr,
+        )
     if output.unproven and not args.quiet:
         print(
             f"warning: {plural(len(output.unproven), 'alert')} tested without going through "

@@ -160,11 +160,17 @@ def test_demo_fires_escalates_is_acknowledged_with_a_chat_button_and_resolves(tm
         "receiver: resolved; infra-oncall sends resolve notices",
         f"done: HighMemory (warning) fired, escalated to level 2, was acknowledged by {person} through the Slack app"
         " ops-slack button",
+        "Then a drill of every escalation policy (amcompanion drill):",
+        "3 passed, 0 failed, 0 skipped.",
         "stopping Prometheus, Alertmanager, Datasette",
     ]
     positions = [out.find(stage) for stage in stages]
     assert -1 not in positions, [s for s, p in zip(stages, positions, strict=True) if p == -1]
     assert positions == sorted(positions)
+    report = out[out.find("Then a drill") : out.find("3 passed, 0 failed")]
+    for policy in ("infra-oncall", "db-oncall", "payments-oncall"):
+        assert f"{policy}: PASSED — 2 first-step pages delivered" in report, report
+    assert "FAIL" not in report, report
 
     # the stand-ins printed each message as its reader sees it
     assert re.search(r"DingTalk ops-dingtalk → the group\n\s+│ ### \[WARNING\] HighMemory", out)
@@ -212,7 +218,12 @@ def test_demo_fires_escalates_is_acknowledged_with_a_chat_button_and_resolves(tm
     prometheus_yml = json.loads((workdir / "prometheus.yml").read_text())
     assert "amcompanion" in {job["job_name"] for job in prometheus_yml["scrape_configs"]}
     assert "Prometheus scrapes its /metrics as job amcompanion" in out
-    assert conn.execute("SELECT count(*) FROM alerts WHERE alertname LIKE 'Amcompanion%'").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM alerts WHERE alertname LIKE 'Amcompanion%'").fetchone()[0] == 3
+    drills = conn.execute("SELECT labels, escalation_level FROM alerts WHERE alertname = 'AmcompanionDrill'")
+    for labels, level in drills:  # the drills, one per policy, each its first step only
+        assert json.loads(labels)["drill"] == "true" and level == 1
+    # each drill's report line for a page names the channel's answer, as the receiver recorded it
+    assert re.search(r"ok    channel ops-dingtalk\s+delivered: HTTP 200 \(1 try\)", out), out[-3000:]
 
 
 def _listening(port: int) -> bool:

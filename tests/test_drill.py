@@ -5,6 +5,7 @@ labels follow the catalog's routes, quiet hours keep a drill out (and really mut
 
 import asyncio
 import json
+import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -184,7 +185,9 @@ async def test_quiet_hours_keep_a_drill_out_unless_loud(loop_of_parts) -> None: 
     assert code == 0, out + err
     (outcome,) = json.loads(out)
     assert outcome["status"] == "passed" and "straight to the receiver" in outcome["hops"][0]["detail"]
-    firing, resolved = parts["fakes"]["ops"].received  # the drill resolves itself at once when it is done
+    received = parts["fakes"]["ops"].received
+    await eventually(lambda: len(received) == 2, 10, "the resolve notice")  # the drill resolves itself at once
+    firing, resolved = received
     assert (firing["kind"], resolved["kind"]) == ("firing", "resolved")
     assert resolved["title"].startswith("DRILL — no action needed: [RESOLVED]")
 
@@ -286,3 +289,109 @@ def test_a_backwards_weekday_range_is_refused_where_it_is_written(tmp_path: Path
     (diag,) = [str(d) for d in caught.value.diagnostics]
     assert "quiet.yaml:4:18: quiet_hours.always[0].weekdays[0]:" in diag and '"monday:sunday" runs backwards' in diag
     assert '["monday:saturday", "sunday:sunday"]' in diag
+
+
+# -- the weekly drill the compiler writes ------------------------------------------------------------------
+WEEKLY = """\
+version: 1
+channels:
+  ops: {type: webhook, url: "http://127.0.0.1:9/ops"}
+escalations:
+  oncall: {steps: [{notify: [ops]}]}
+  nightly: {steps: [{notify: [ops]}]}
+routes:
+  - {match: {team: web}, escalation: oncall}
+  - {match: {team: batch}, escalation: nightly, quiet_hours: nights}
+quiet_hours:
+  nights:
+    - times: [{start_time: "22:00", end_time: "07:00"}]
+      location: Europe/Berlin
+drills:
+"""
+
+
+def compiled(tmp_path: Path, drills: str) -> tuple[Path, str]:
+    catalog = tmp_path / "catalog"
+    catalog.mkdir(exist_ok=True)
+    (catalog / "catalog.yaml").write_text(WEEKLY + drills)
+    out = tmp_path / "generated"
+    result = subprocess.run(
+        [sys.executable, "-m", "amcompanion", "compile", str(catalog), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return out, result.stderr
+
+
+@pytest.mark.parametrize("at", ["monday 10:00", "saturday 23:58", "sunday 00:00"])
+def test_the_weekly_drill_fires_at_its_minute_as_promtool_proves(tmp_path: Path, at: str) -> None:
+    promtool = require_tool("promtool")
+    out, _ = compiled(tmp_path, f'  at: "{at}"\n  lasts: 5m\n  escalations: [oncall]\n')
+    test_file = out / "prometheus" / "tests" / "amcompanion-drills.test.yml"
+    result = subprocess.run([promtool, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rules = yaml.safe_load((out / "prometheus" / "rules" / "amcompanion-drills.yml").read_text())
+    (rule,) = rules["groups"][0]["rules"]
+    assert rule["labels"]["drill"] == "true" and rule["labels"]["team"] == "web"
+    assert rule["annotations"]["summary"].startswith("DRILL — no action needed")
+    # the same rule, a minute late, fails its tests: they pin the minute
+    late = rule["expr"].replace(">= ", ">= 1 + ", 1)
+    (out / "prometheus" / "rules" / "amcompanion-drills.yml").write_text(
+        yaml.safe_dump({"groups": [{"name": "amcompanion-drills", "rules": [{**rule, "expr": late}]}]})
+    )
+    result = subprocess.run([promtool, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+
+
+def test_the_weekly_drill_routes_to_its_policy_as_amtool_checks(tmp_path: Path) -> None:
+    amtool = require_tool("amtool")
+    out, _ = compiled(tmp_path, '  at: "tuesday 09:30"\n')
+    config = out / "alertmanager" / "alertmanager.yml"
+    cases = yaml.safe_load((out / "alertmanager" / "routes.test.yml").read_text())["tests"]
+    drills = [case for case in cases if case["labels"].get("drill") == "true"]
+    assert {case["labels"]["drill_policy"] for case in drills} == {"oncall", "nightly"}
+    for case in drills:
+        labels = [f"{k}={v}" for k, v in case["labels"].items()]
+        result = subprocess.run(
+            [
+                amtool,
+                "config",
+                "routes",
+                "test",
+                f"--config.file={config}",
+                "--verify.receivers=" + ",".join(case["receivers"]),
+                *labels,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert case["receivers"] == [case["labels"]["drill_policy"]]
+
+
+def test_a_drill_time_in_every_routes_quiet_hours_is_left_out_with_a_warning(tmp_path: Path) -> None:
+    out, stderr = compiled(tmp_path, '  at: "wednesday 23:00"\n')  # 00:00 in Berlin in winter, 01:00 in summer
+    assert "the weekly drill leaves out nightly: every route to it is muted at Wednesday 23:00 UTC (nights)" in stderr
+    rules = yaml.safe_load((out / "prometheus" / "rules" / "amcompanion-drills.yml").read_text())
+    assert [r["labels"]["drill_policy"] for r in rules["groups"][0]["rules"]] == ["oncall"]
+
+
+@pytest.mark.parametrize(
+    ("drills", "message"),
+    [
+        ('  at: "someday 10:00"\n', 'drills.at: expected a weekday and a UTC time such as "monday 10:00"'),
+        ('  at: "monday 25:00"\n', "drills.at: expected a weekday"),
+        ('  at: "monday 10:00"\n  lasts: 90s\n', "drills.lasts: expected whole minutes"),
+        ('  at: "monday 10:00"\n  escalations: [nosuch]\n', "nosuch"),
+        ("  lasts: 5m\n", "at"),
+    ],
+)
+def test_bad_drills_are_refused_where_they_are_written(tmp_path: Path, drills: str, message: str) -> None:
+    (tmp_path / "catalog.yaml").write_text(WEEKLY + drills)
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(tmp_path)
+    text = "\n".join(str(d) for d in caught.value.diagnostics)
+    assert "catalog.yaml:" in text and message in text, text

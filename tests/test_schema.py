@@ -333,6 +333,7 @@ PLACES: dict[Shape, tuple[object, dict]] = {
     shapes.SLO_DEFAULTS: ({"version": 1, "defaults": {"slos": HOLE}}, {}),
     shapes.RECEIVER: ({"version": 1, "receiver": HOLE}, {}),
     shapes.SELF_MONITORING: ({"version": 1, "self_monitoring": HOLE}, {}),
+    shapes.DRILLS: ({"version": 1, "drills": HOLE}, {}),
     shapes.CONTACT: ({"version": 1, "contacts": {"ann": HOLE}}, {}),
     **{shape: ({"version": 1, "channels": {"c": HOLE}}, {"type": t}) for t, shape in shapes.CHANNELS.items()},
     shapes.POLICY: ({"version": 1, "escalations": {"p": HOLE}}, {}),

@@ -321,6 +321,17 @@ class SelfMonitoring:
 
 
 @dataclass
+class Drills:
+    """The scheduled drill (compiler/drills.py): each week at `weekday` and `minute` (UTC, Prometheus's clock), a
+    rule per policy fires for `lasts_ms`, so the path to each policy is proven every week without anyone at it."""
+
+    weekday: int  # 0 Sunday … 6 Saturday, as PromQL's day_of_week() and Alertmanager count
+    minute: int  # of the day
+    lasts_ms: int = 5 * 60_000
+    escalations: list[str] = field(default_factory=list)  # the policies drilled; empty: every policy
+
+
+@dataclass
 class Catalog:
     root_name: str  # how the catalog directory is named in headers (its base name)
     files: list[str]
@@ -335,6 +346,7 @@ class Catalog:
     self_monitoring: SelfMonitoring = field(default_factory=SelfMonitoring)
     schedules: dict[str, Schedule] = field(default_factory=dict)
     people: dict[str, Person] = field(default_factory=dict)  # by contact name; a contact not here is a responder
+    drills: Drills | None = None
 
     def alerts(self) -> list[Alert]:
         """Every alert (each variant apart), without the recording rules that share the groups' rule lists."""

@@ -33,6 +33,7 @@ from amcompanion.catalog.model import (
     BurnWindow,
     Catalog,
     Defaults,
+    Drills,
     Escalate,
     Example,
     Group,
@@ -293,6 +294,7 @@ class CatalogReader:
         self.quiet_hours: dict[str, list[dict]] = {}
         self.groups: list[Group] = []
         self.self_monitoring = SelfMonitoring()
+        self.drills: Drills | None = None
         self.defined: dict[tuple[str, str], tuple[str, KeyPath]] = {}  # (kind, name) → where
         self.references: list[tuple[str, str, str, KeyPath]] = []  # (kind, name, file, path)
         self.slo_alerts: set[str] = set()  # alert names of SLOs: reusable across services, unlike other alerts
@@ -488,6 +490,30 @@ class CatalogReader:
                 self.define(r, "receiver", SELF_MONITORING_RECEIVER, (*path, "native"))
         if "escalation" in d and "native" in d:
             r.error(path, "give either escalation (a policy) or native (an Alertmanager receiver), not both")
+
+    def read_drills(self, r: FileReader, data: object, path: KeyPath) -> None:
+        """The weekly drill: `at` ("monday 10:00", UTC), `lasts` (whole minutes, under a day), `escalations`."""
+        d = r.shaped(data, path, shapes.DRILLS)
+        if d is None or "at" not in d:
+            return
+        at = r.string(d["at"], (*path, "at"))
+        found = re.fullmatch(r"([a-z]+) ([0-9]{1,2}):([0-9]{2})", (at or "").strip().lower())
+        if found is None or found.group(1) not in WEEKDAYS or int(found.group(2)) > 23 or int(found.group(3)) > 59:
+            if at is not None:
+                r.error((*path, "at"), f'expected a weekday and a UTC time such as "monday 10:00", got {_got(at)}')
+            return
+        drills = Drills(WEEKDAYS.index(found.group(1)), int(found.group(2)) * 60 + int(found.group(3)))
+        if "lasts" in d:
+            ms = r.duration(d["lasts"], (*path, "lasts"))
+            if ms is not None and (ms % 60_000 or not 0 < ms < 24 * 3600_000):
+                r.error((*path, "lasts"), f"expected whole minutes, less than a day, got {_got(d['lasts'])}")
+            elif ms is not None:
+                drills.lasts_ms = ms
+        if "escalations" in d:
+            drills.escalations = r.string_list(d["escalations"], (*path, "escalations"))
+            for i, name in enumerate(drills.escalations):
+                self.refer(r, "escalation policy", name, (*path, "escalations", i))
+        self.drills = drills
 
     def check_self_monitoring(self) -> None:
         """Unless it names a policy or a native receiver, it pages the catalog's first policy (none without
@@ -1523,6 +1549,7 @@ class CatalogReader:
             self.self_monitoring,
             self.schedules,
             self.people,
+            self.drills,
         )
 
 
@@ -1772,6 +1799,7 @@ def load_catalog(root: Path) -> Catalog:
     read_once(documents, "defaults", reader.read_defaults)  # first: the severities are needed everywhere
     read_once(documents, "receiver", reader.read_receiver)
     read_once(documents, "self_monitoring", reader.read_self_monitoring)
+    read_once(documents, "drills", reader.read_drills)
     for r, data in documents:  # before the groups: each SLO takes its windows as it is read
         if data.get("alert_windows") is not None:
             reader.read_alert_windows(r, data["alert_windows"], ("alert_windows",))

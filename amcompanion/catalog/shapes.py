@@ -157,6 +157,18 @@ SELF_MONITORING = Shape(
         "channel_failing_for": doc(DURATION, "the `for` of AmcompanionChannelFailing (default 10m)"),
     },
 )
+DRILLS = Shape(
+    "Drills",
+    {
+        "at": doc(
+            {"type": "string", "pattern": "^[A-Za-z]+ [0-9]{1,2}:[0-9]{2}$"},
+            'every week at, in UTC (Prometheus\'s clock): "monday 10:00"',
+        ),
+        "lasts": doc(DURATION, "how long each drill alert fires, in whole minutes (default 5m)"),
+        "escalations": doc(NAMES, "the policies drilled (default: every policy)"),
+    },
+    ("at",),
+)
 CONTACT = Shape(
     "Contact",
     {
@@ -831,6 +843,7 @@ FILE = Shape(
         ),
         "groups": doc(array_of(GROUP), "alert groups: alerts, SLOs, inhibitions"),
         "self_monitoring": doc({"$ref": SELF_MONITORING}, "the receiver's own alerts (one file only)"),
+        "drills": doc({"$ref": DRILLS}, "a weekly drill of every policy's path (one file only)"),
         "alert_windows": doc(array_of(ALERT_WINDOWS), "Sloth AlertWindows: an SLO period's alert window pairs"),
     },
     ("version",),

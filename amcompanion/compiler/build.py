@@ -15,7 +15,7 @@ from amcompanion.catalog.model import (
     Restriction,
     Schedule,
 )
-from amcompanion.compiler import selfmon
+from amcompanion.compiler import drills, selfmon
 from amcompanion.compiler import slo as slo_compiler
 from amcompanion.compiler.alertmanager import UNROUTED, RoutedAlert, alertmanager_config, route_tests
 from amcompanion.compiler.rules import AlertRule, alert_rules, recording_rules
@@ -44,6 +44,7 @@ class Output:
     routes: int = 0
     unrouted: list[str] = field(default_factory=list)  # alerts whose only receiver is the empty one
     unproven: list[str] = field(default_factory=list)  # "group/alert: why", alerts whose tests bypass their query
+    undrilled: list[str] = field(default_factory=list)  # "policy: why" for the policies the weekly drill cannot reach
 
 
 def header(catalog: Catalog, regenerate: str, sources: list[str], what: str) -> str:
@@ -268,7 +269,9 @@ def catalog_output(catalog: Catalog, compiled: list[CompiledGroup], regenerate: 
     every_plan = [plan for item in compiled for plan in item.plans]
     am = alertmanager_config(catalog, routed, every_rule, every_plan, selfmon.route(catalog))
     every_file = catalog.files
-    route_doc = route_tests(am["route"], routed)
+    drilled, undrilled = drills.plan(catalog, am) if catalog.drills else ([], [])
+    drill_rules = [{**drills.rule_labels(t), "alertname": t.labels["alertname"]} for t in drilled]
+    route_doc = route_tests(am["route"], routed + [RoutedAlert(r["alertname"], r, None) for r in drill_rules])
     docs = {
         "alertmanager/alertmanager.yml": Document(
             header(catalog, regenerate, every_file, "Alertmanager configuration."), am
@@ -305,13 +308,28 @@ def catalog_output(catalog: Catalog, compiled: list[CompiledGroup], regenerate: 
                 [],
             )
         )
+    if drilled:
+        docs.update(
+            rule_documents(
+                catalog,
+                regenerate,
+                every_file,
+                drills.GROUP,
+                drills.rules_document(catalog, drilled),
+                drills.tests_document(catalog, drilled, f"../rules/{drills.GROUP}.yml"),
+                [],
+            )
+        )
     return Output(
         docs,
         groups=len(compiled),
         alerts=len({(item.group.name, a.name) for item in compiled for a in item.group.alerts if not a.is_record}),
-        rules=sum(len(g["rules"]) for item in compiled for g in item.rules_doc["groups"]) + len(self_rules),
+        rules=sum(len(g["rules"]) for item in compiled for g in item.rules_doc["groups"])
+        + len(self_rules)
+        + len(drilled),
         slos=len(every_plan),
         routes=len(route_doc["tests"]),
+        undrilled=undrilled,
         unrouted=sorted(
             {case["labels"]["alertname"] for case in route_doc["tests"] if case["receivers"] == [UNROUTED]}
         ),

@@ -35,6 +35,9 @@ from amcompanion.demo.drive import TARGET_LABELS, Drive, choose
 from amcompanion.demo.exporter import Exporter
 from amcompanion.demo.plan import Placeholders, compress, on_loopback
 from amcompanion.demo.stand_ins import StandIn, base_url, place, press_acknowledge, stand_in
+from amcompanion.drill.cli import render
+from amcompanion.drill.plan import choose as choose_route
+from amcompanion.drill.run import Endpoints, Waits, run_drills
 from amcompanion.emit.files import write_catalog
 from amcompanion.receiver.app import make_app
 from amcompanion.receiver.config import ReceiverConfig, load_receiver_config
@@ -99,6 +102,8 @@ class Demo:
     exporter: Exporter
     stand_ins: list[StandIn]
     person_tokens: dict[str, str] = field(default_factory=dict)  # each contact's console token
+    routing: dict = field(default_factory=dict)  # the compiled Alertmanager config, where drills find their labels
+    severities: list[str] = field(default_factory=list)
     daemons: list[Daemon] = field(default_factory=list)
     runners: list[web.AppRunner] = field(default_factory=list)
 
@@ -168,6 +173,8 @@ async def start(rulesets: Path, workdir: Path, speed: int, alert: str | None, ou
     config = load_receiver_config(generated / "receiver" / "receiver.yaml", Placeholders())
     stands = [stand_in(name, s, config.contacts, *places[name]) for name, s in config.channels.items()]
     demo = Demo(workdir, speed, drive, config, ports, token, Exporter(drive.labels), stands, person_tokens)
+    demo.routing = output.documents["alertmanager/alertmanager.yml"].data  # type: ignore[assignment]
+    demo.severities = fast.defaults.severities
     print(
         f"amcompanion demo: {rulesets}/ compiled into {generated}/ with time {speed}× faster "
         f"(a catalog minute lasts {60 / speed:g} s); everything listens on 127.0.0.1\n"
@@ -480,6 +487,16 @@ async def scenario(demo: Demo, out: TextIO) -> Progress:
     return progress
 
 
+async def drill_every_policy(demo: Demo) -> str:
+    """`amcompanion drill` of every policy, as its report prints: the path to each first step, proven. A policy in
+    its quiet hours now is drilled all the same (as --loud), straight to the receiver."""
+    now = datetime.now(UTC)
+    found = {policy: choose_route(demo.routing, policy, demo.severities, now) for policy in demo.config.policies}
+    endpoints = Endpoints(demo.url("alertmanager"), demo.url("receiver"), demo.token)
+    outcomes = await run_drills(endpoints, [routes[0] for routes in found.values() if routes], False, Waits(60.0))
+    return render(outcomes, endpoints)
+
+
 def summary(demo: Demo, progress: Progress) -> str:
     """The alert's life as the history recorded it, and where to look next."""
     with contextlib.closing(sqlite3.connect(f"file:{demo.db}?mode=ro", uri=True)) as conn:
@@ -524,6 +541,9 @@ async def run(rulesets: Path, workdir: Path, speed: int, once: bool, alert: str 
             progress = await _until(stopping, scenario(demo, out))
             if progress is not None:
                 print(summary(demo, progress), file=out, flush=True)
+                print("Then a drill of every escalation policy (amcompanion drill):", file=out, flush=True)
+                report = await _until(stopping, drill_every_policy(demo))
+                print(report or "", file=out, flush=True)
                 if not once:
                     print("Everything keeps running: press Ctrl-C to stop it.", file=out, flush=True)
                     await stopping.wait()

@@ -128,7 +128,7 @@ class Drill:
             }
         async with self.session.post(url, json=body, headers=self._headers if self.target.muted else {}) as response:
             if response.status >= 300:
-                text = (await response.text())[:300]
+                text = (await response.text()).strip()[:300]
                 raise DrillFailed(f"{url} answered HTTP {response.status}: {text}")
 
     async def _get(self, path: str) -> dict:
@@ -223,7 +223,7 @@ class Drill:
     async def _resolve(self) -> None:
         """End the drill alert (Alertmanager tells the receiver at its next group interval)."""
         try:
-            await self._post_alert(datetime.now(UTC) - timedelta(seconds=1))
+            await self._post_alert(max(datetime.now(UTC), self.posted + timedelta(milliseconds=1)))
         except (DrillFailed, aiohttp.ClientError, OSError, TimeoutError) as exc:
             self._hop("resolve", False, None, f"could not resolve the drill alert: {exc}")
 
