@@ -133,6 +133,7 @@ examples:
   amcompanion history serve                        # history.db: http://127.0.0.1:8001/-/dashboards/weekly
   amcompanion history serve --db demo.db --port 8002
   amcompanion history serve --db /var/lib/amcompanion/history.db --host 0.0.0.0
+  amcompanion history serve --time-zone Asia/Shanghai  # times as the on-call team lives them
 
 It opens the database read-only, so it can run beside `amcompanion serve`, which keeps writing it.
 The pages and their definitions: docs/history.md.
@@ -511,6 +512,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     hs.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     hs.add_argument("--port", type=int, default=8001, help="port (default: 8001)")
+    hs.add_argument("--time-zone", default="UTC", help="show times in this zone, e.g. Asia/Shanghai (default: UTC)")
     hr = history_action(
         "report",
         "counts, MTTA, MTTR and the noisiest alerts, as text",
@@ -1223,10 +1225,17 @@ def _history(args: argparse.Namespace) -> int:
         )
         return 2
     if action == "serve":
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
         from amcompanion.history.serve import serve
 
+        try:
+            ZoneInfo(args.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            print(f"amcompanion history: --time-zone: no time zone {args.time_zone!r} (e.g. UTC)", file=sys.stderr)
+            return 2
         print(f"history pages of {args.db}: http://{args.host}:{args.port}/-/dashboards/weekly", file=sys.stderr)
-        return serve(args.db, args.host, args.port)
+        return serve(args.db, args.host, args.port, args.time_zone)
     duration = args.since if action == "report" else args.older_than
     ms = parse_duration(duration)
     if not ms:

@@ -31,6 +31,7 @@ def test_a_new_database_gets_every_migration_once(tmp_path: Path) -> None:
             "m0004_people_and_events",
             "m0005_acknowledged_notices",
             "m0006_shared_work",
+            "m0007_drills_and_arrivals",
         ]
     )
     assert dict(conn.execute("SELECT severity, ack_seconds FROM sla_targets").fetchall()) == {
@@ -40,7 +41,7 @@ def test_a_new_database_gets_every_migration_once(tmp_path: Path) -> None:
     # what the receiver reads back is every stored column, none of the computed ones
     assert [row[1] for row in conn.execute("PRAGMA table_info(alerts)")] == list(ALERT_COLUMNS)
     computed = [row[1] for row in conn.execute("PRAGMA table_xinfo(alerts)") if row[6]]
-    assert computed == ["service", "ack_seconds", "resolve_seconds", "wait_seconds"]
+    assert computed == ["service", "ack_seconds", "resolve_seconds", "wait_seconds", "drill"]
 
 
 def test_a_database_of_the_first_release_keeps_its_rows_and_gains_the_history_columns(tmp_path: Path) -> None:

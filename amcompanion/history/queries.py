@@ -6,6 +6,10 @@ Definitions the pages use (docs/history.md explains them for readers):
 * Median and p90 are nearest-rank percentiles: the value at rank ceil(p × n) of the n sorted values.
 * Every page looks at alerts that started on or after `since` (a date, `YYYY-MM-DD`; default 7 days ago, the week
   a Monday review looks back on; the weekly trend: 28 days).
+* Drills (`drill="true"`) are left out of every figure: `alert_times` holds the real alerts only. The volume and the
+  latest alerts show them, as drills.
+* Alerts are counted by when they started (`startsAt`) and, on the volume page and the latest alerts, by when they
+  arrived (`first_notice_at`): a notice about an alert that started last week arrives, and pages, today.
 * Service health score, 0-100: for a service's alerts of the severities that have SLA targets,
   100 × (acknowledged within the MTTA target + resolved within the MTTR target) / (2 × those alerts).
   An alert acknowledged late, never acknowledged, resolved late or still firing earns nothing on that side.
@@ -16,7 +20,8 @@ Queries stay plain SQLite (window functions, no extensions), so they run in any 
 from dataclasses import dataclass
 
 SEVERITY_ORDER = (
-    "CASE {0} WHEN 'emergency' THEN 0 WHEN 'critical' THEN 1 WHEN 'warning' THEN 2 WHEN 'info' THEN 3 ELSE 4 END"
+    "CASE {0} WHEN 'emergency' THEN 0 WHEN 'critical' THEN 1 WHEN 'warning' THEN 2 WHEN 'info' THEN 3"
+    " WHEN 'drill' THEN 5 ELSE 4 END"
 )
 
 
@@ -78,6 +83,7 @@ DELIVERY_SUMS = {
     "retries": "MAX(attempts - 1, 0)",  # tries beyond the first
 }
 WEEK = "date(starts_at, '-6 days', 'weekday 1')"  # the Monday of the alert's week
+KIND = "CASE WHEN drill THEN 'drill' ELSE severity END"  # a drill is counted apart from the severities
 
 
 @dataclass(frozen=True)
@@ -145,7 +151,8 @@ GROUP BY alertname, service ORDER BY fired DESC LIMIT 25""",
   SELECT fingerprint, alertname, service, starts_at, ack_seconds, COUNT(*) OVER (
     PARTITION BY fingerprint ORDER BY julianday(starts_at) * 24.0 / CAST(COALESCE(NULLIF(:hours, ''), 4) AS REAL)
     RANGE BETWEEN 1 PRECEDING AND CURRENT ROW) AS in_window
-  FROM alerts INDEXED BY alerts_history WHERE starts_at >= {since()}  -- else SQLite reads every row from the table
+  FROM alerts INDEXED BY alerts_history  -- else SQLite reads every row from the table
+  WHERE starts_at >= {since()} AND drill = 0
 ),
 flapping AS (
   SELECT fingerprint, alertname, service, MAX(in_window) AS most_firings_in_window, COUNT(*) AS firings,
@@ -214,9 +221,28 @@ GROUP BY t.service ORDER BY health_score""",
     ),
     "alerts_per_hour": Query(
         "Alert volume per hour",
-        "Alerts that started in each hour (UTC) since `since`, by severity.",
-        f"""SELECT strftime('%Y-%m-%dT%H:00Z', starts_at) AS hour, severity, COUNT(*) AS alerts
-FROM alerts WHERE starts_at >= {since()}
-GROUP BY hour, severity ORDER BY hour, {SEVERITY_ORDER.format("severity")}""",
+        "Alerts per hour (UTC) since `since`, by severity (drills apart): how many started in the hour, and how many"
+        " arrived in it (the receiver's first notice: an alert that started earlier may arrive, and page, now).",
+        f"""WITH started AS (
+  SELECT strftime('%Y-%m-%dT%H:00Z', starts_at) AS hour, {KIND} AS severity, COUNT(*) AS n
+  FROM alerts INDEXED BY alerts_history WHERE starts_at >= {since()} GROUP BY hour, severity
+),
+arrived AS (
+  SELECT strftime('%Y-%m-%dT%H:00Z', first_notice_at) AS hour, {KIND} AS severity, COUNT(*) AS n
+  FROM alerts INDEXED BY alerts_by_arrival WHERE first_notice_at >= {since()} GROUP BY hour, severity
+)
+SELECT hour, severity, SUM(started) AS started, SUM(arrived) AS arrived FROM (
+  SELECT hour, severity, n AS started, 0 AS arrived FROM started
+  UNION ALL SELECT hour, severity, 0, n FROM arrived
+) GROUP BY hour, severity ORDER BY hour, {SEVERITY_ORDER.format("severity")}""",
+    ),
+    "latest_alerts": Query(
+        "Latest alerts",
+        "The 100 alerts that arrived last since `since`, newest first, drills marked: each links to its page, with"
+        " its timeline (pages, escalations, acknowledgement, resolution).",
+        f"""SELECT id AS alert, alertname, severity, COALESCE(service, '(none)') AS service, status, drill,
+  first_notice_at AS arrived_at, starts_at, acked_by, resolved_at
+FROM alerts INDEXED BY alerts_by_arrival WHERE first_notice_at >= {since()}
+ORDER BY first_notice_at DESC LIMIT 100""",
     ),
 }

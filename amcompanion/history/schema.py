@@ -259,6 +259,31 @@ def m0006_shared_work(db: Database) -> None:
         db.execute(statement)
 
 
+# The covering index's columns as m0002 made them (m0002 keeps its own list: a shipped migration does not change).
+HISTORY_INDEX = [
+    "starts_at", "severity", "service", "alertname", "policy", "acked_by", "ack_seconds", "resolve_seconds",
+    "wait_seconds", "escalation_level", "repeats", "fingerprint",
+]  # fmt: skip
+
+
+@migration
+def m0007_drills_and_arrivals(db: Database) -> None:
+    """Drills (`drill="true"`) marked on their row, so that the figures leave them out at index speed: `alerts.drill`
+    (computed), held in the covering index, and `alert_times` made again as the real alerts only (drills test the
+    paging, they say nothing of how an alert serves). And alerts counted by when they arrived (`first_notice_at`,
+    when the receiver first heard of them) as well as by `startsAt`: an index on the arrival, for the volume page
+    and the latest alerts (a notice about an alert that started last week arrives today)."""
+    db.execute(
+        "ALTER TABLE alerts ADD COLUMN drill"
+        " GENERATED ALWAYS AS (COALESCE(json_extract(labels, '$.drill') = 'true', 0)) VIRTUAL"
+    )
+    db.execute("DROP VIEW alert_times")
+    db.execute("DROP INDEX alerts_history")
+    db.execute(f"CREATE VIEW alert_times AS SELECT id, {', '.join(HISTORY_INDEX)} FROM alerts WHERE drill = 0")
+    db["alerts"].create_index([*HISTORY_INDEX, "drill"], index_name="alerts_history")
+    db["alerts"].create_index(["first_notice_at", "severity", "drill"], index_name="alerts_by_arrival")
+
+
 # PostgreSQL (several receivers on one database): the same tables, columns and constraints as the SQLite history has
 # after the migrations above, without the computed columns and the view, which only the history pages read (they
 # read a SQLite copy: `amcompanion history mirror`). Each step here follows its SQLite migration of the same name;
@@ -310,6 +335,7 @@ POSTGRES_MIGRATIONS: dict[str, tuple[str, ...]] = {
         "CREATE TRIGGER events_changed AFTER INSERT ON events FOR EACH STATEMENT"
         " EXECUTE FUNCTION amcompanion_changed()",
     ),
+    "m0007_drills_and_arrivals": (),  # computed columns, the view and their indexes: SQLite's (the pages') only
 }
 assert list(POSTGRES_MIGRATIONS) == NAMES, "every migration has its PostgreSQL step"
 

@@ -1,6 +1,7 @@
 """`amcompanion history serve`: Datasette on the history database, with the project's pages.
 
-Datasette runs as a child process with a metadata file written for this database; the receiver may keep
+Datasette runs as a child process with a metadata file written for this database, and the pages' own plugin
+(amcompanion.history.site: cells and titles in words, the alert and quality pages) registered; the receiver may keep
 writing the database meanwhile (Datasette opens it read-only).
 """
 
@@ -21,18 +22,18 @@ SETTINGS = {
 
 
 def datasette_command(db: Path, metadata_file: Path, host: str, port: int) -> list[str]:
-    command = [sys.executable, "-m", "datasette", "serve", str(db), "--metadata", str(metadata_file)]
+    command = [sys.executable, "-m", "amcompanion.history.site", "serve", str(db), "--metadata", str(metadata_file)]
     command += ["--host", host, "--port", str(port)]
     for name, value in SETTINGS.items():
         command += ["--setting", name, value]
     return command
 
 
-def serve(db: Path, host: str, port: int) -> int:
-    """Run Datasette until it exits or this process is told to stop; return its exit code."""
+def serve(db: Path, host: str, port: int, zone: str = "UTC") -> int:
+    """Run Datasette until it exits or this process is told to stop, showing times in `zone`; return its exit code."""
     with tempfile.TemporaryDirectory(prefix="amcompanion-history-") as work:
         metadata_file = Path(work) / "metadata.json"
-        metadata_file.write_text(json.dumps(metadata(db.stem), indent=1))
+        metadata_file.write_text(json.dumps(metadata(db.stem, zone), indent=1))
         child = subprocess.Popen(datasette_command(db, metadata_file, host, port))
 
         def stop(signum: int, _frame: object) -> None:
