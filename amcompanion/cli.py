@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from amcompanion import __version__
 from amcompanion.drill import cli as drill_cli
+from amcompanion.tune import cli as tune_cli
 from amcompanion.wording import plural
 
 if TYPE_CHECKING:
@@ -393,6 +394,7 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--time-zone", default="UTC", help="for hours and weekdays, e.g. Asia/Shanghai (default: UTC)")
     q.add_argument("--json", action="store_true", help="JSON, for scripts")
 
+    tune_cli.add_parser(sub)
     drill_cli.add_parser(sub)
 
     al = sub.add_parser(
@@ -572,6 +574,7 @@ def main(argv: list[str] | None = None) -> int:
         "token": token_command,
         "alerts": alerts_command,
         "quality": quality_command,
+        "tune": tune_cli.tune_command,
         "drill": drill_cli.command,
         "channels": channels_command,
         "history": history_command,
@@ -1010,45 +1013,23 @@ def ack_command(args: argparse.Namespace) -> int:
 
 def quality_command(args: argparse.Namespace) -> int:
     import json
-    import sqlite3
-    from datetime import UTC, datetime, timedelta
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from amcompanion.catalog.diagnostics import CatalogError
-    from amcompanion.catalog.durations import parse_duration
     from amcompanion.catalog.reader import load_catalog
     from amcompanion.quality.findings import Thresholds, assess
-    from amcompanion.quality.read import episodes
+    from amcompanion.quality.inputs import Refused, catalog_fors, history, period
     from amcompanion.quality.text import as_json, render
 
-    since_ms = parse_duration(args.since)
-    if not since_ms:
-        print(f"error: --since: expected a duration such as 30d, got {args.since!r}", file=sys.stderr)
-        return 2
     try:
-        zone = ZoneInfo(args.time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        print(f"error: --time-zone: no time zone {args.time_zone!r} (e.g. UTC, Europe/Berlin)", file=sys.stderr)
-        return 2
-    if not args.db.is_file():
-        print(f"error: no history database at {args.db} (the receiver's --db)", file=sys.stderr)
-        return 1
-    catalog_for_s = None
-    if args.catalog is not None:
-        try:
-            catalog = load_catalog(args.catalog)
-        except CatalogError as exc:
-            for diag in exc.diagnostics:
-                print(diag, file=sys.stderr)
-            return 1
-        catalog_for_s = {}
-        for alert in catalog.alerts():
-            catalog_for_s.setdefault(alert.name, alert.for_ms / 1000)
-    since = datetime.now(UTC) - timedelta(milliseconds=since_ms)
-    try:
-        found = episodes(args.db, since)
-    except sqlite3.Error as exc:
-        print(f"error: {args.db}: {exc}", file=sys.stderr)
+        since, zone = period(args.since, args.time_zone)
+        catalog_for_s = catalog_fors(load_catalog(args.catalog)) if args.catalog is not None else None
+        found = history(args.db, since)
+    except Refused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.status
+    except CatalogError as exc:
+        for diag in exc.diagnostics:
+            print(diag, file=sys.stderr)
         return 1
     limits = Thresholds()
     quality = assess(found, catalog_for_s, limits, zone)

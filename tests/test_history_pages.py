@@ -94,6 +94,13 @@ class History:
             (alert_id, kind, channel, recipient, step, attempts, "failed" if failed else "sent", failed or None,
              iso(at), sent, iso(at), iso(at + timedelta(hours=1))),
         )  # fmt: skip
+        if not failed:  # the receiver logs what the channel answered beside the row
+            data = {"answer": "HTTP 201" if channel == "voice" else "HTTP 200", "channel": channel,
+                    "recipient": recipient, "kind": kind, "error": None}  # fmt: skip
+            self.conn.execute(
+                "INSERT INTO events (type, alert_id, at, data) VALUES ('notification.sent', ?, ?, ?)",
+                (alert_id, sent, json.dumps(data)),
+            )
 
     def close(self) -> None:
         self.conn.commit()
@@ -297,7 +304,7 @@ async def test_the_alert_page_tells_its_timeline_in_order(
     ]
     details = {title: detail for _, title, detail in steps}
     assert details["Paged bob via sms (step 1)"] == f"failed after 4 tries: {FAILED}"
-    assert details["Paged alice via voice (step 2)"].startswith("delivered in 0.4 s, 1 try; 10 min after")
+    assert details["Paged alice via voice (step 2)"].startswith("delivered (HTTP 201) in 0.4 s, 1 try; 10 min after")
     assert details["Acknowledged by alice via link"] == "14 min after the first notice"
     assert details["Resolved"] == "3 h 24 min after it started"
     assert steps[0][0] == local_time(iso(STARTS), ZoneInfo(ZONE)) and steps[0][0].endswith("CST")

@@ -150,6 +150,7 @@ async def alert_page(datasette: Any, request: Request) -> Response:
         await rows("SELECT * FROM notifications WHERE alert_id = ? ORDER BY queued_at, id"),
         await rows("SELECT * FROM acks WHERE alert_id = ? ORDER BY at, id"),
         zone(datasette),
+        timeline.answers(await rows("SELECT data FROM events WHERE alert_id = ? AND type = 'notification.sent'")),
     )
     labels = json.loads(alert["labels"])
     context = {

@@ -32,8 +32,9 @@ def _audience(recipient: str) -> str:
     return recipient or "the channel's own audience"
 
 
-def _page(row: Row, first_notice: str) -> tuple[str, str, str]:
-    """Title, the channel's answer, state."""
+def _page(row: Row, first_notice: str, answer_of: Mapping[tuple[str, str, str], str]) -> tuple[str, str, str]:
+    """Title, the channel's answer, state. `answer_of`: what the channel answered a message that went out ("HTTP
+    200", "SMTP 250"), by (channel, recipient, kind), as the receiver logged it in its events."""
     tries = f"{row['attempts']} {'try' if row['attempts'] == 1 else 'tries'}"
     if row["kind"] == "firing":
         round_ = f", round {row['round'] + 1}" if row["round"] else ""
@@ -42,7 +43,8 @@ def _page(row: Row, first_notice: str) -> tuple[str, str, str]:
         told = "resolved" if row["kind"] == "resolved" else "acknowledged"
         title = f"Told {_audience(row['recipient'])} via {row['channel']} that it was {told}"
     if row["status"] == "sent":
-        answer = f"delivered in {duration_words(row['latency_seconds'])}, {tries}"
+        said = answer_of.get((row["channel"], row["recipient"], row["kind"]))
+        answer = f"delivered{f' ({said})' if said else ''} in {duration_words(row['latency_seconds'])}, {tries}"
         if row["kind"] == "firing":
             answer += f"; {_after(first_notice, row['sent_at'])} after the first notice"
     elif row["status"] == "failed":
@@ -61,8 +63,23 @@ def _oncall(text: str | None) -> str:
     return "; ".join(f"{n.get('schedule')}: {', '.join(n.get('people') or [n.get('who', '?')])}" for n in named)
 
 
+def answers(events: Sequence[Row]) -> dict[tuple[str, str, str], str]:
+    """The channels' answers from the alert's `notification.sent` events (the last one of a message counts)."""
+    out = {}
+    for row in events:
+        data = json.loads(row["data"])
+        if data.get("answer"):
+            out[(data["channel"], data["recipient"], data["kind"])] = data["answer"]
+    return out
+
+
 def timeline(
-    alert: Row, escalations: Sequence[Row], notifications: Sequence[Row], acks: Sequence[Row], zone: tzinfo
+    alert: Row,
+    escalations: Sequence[Row],
+    notifications: Sequence[Row],
+    acks: Sequence[Row],
+    zone: tzinfo,
+    answer_of: Mapping[tuple[str, str, str], str] | None = None,
 ) -> list[Step]:
     first = alert["first_notice_at"]
     steps = [
@@ -75,7 +92,7 @@ def timeline(
         detail = f"{why}; on call: {named}" if named else why
         steps.append(Step(row["at"], "", "escalation", f"Escalation step {row['step']}", detail))
     for row in notifications:
-        title, answer, state = _page(row, first)
+        title, answer, state = _page(row, first, answer_of or {})
         steps.append(Step(row["queued_at"], "", "page" if row["kind"] == "firing" else "told", title, answer, state))
     for row in acks:
         comment = f" — “{row['comment']}”" if row["comment"] else ""
