@@ -47,7 +47,12 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     d.add_argument("--receiver", help="the receiver's URL (default: the catalog's receiver.url)")
     d.add_argument("--token-file", type=Path, help="a file holding the receiver's API token")
     d.add_argument("--wait-ack", action="store_true", help="also wait until someone acknowledges each drill")
-    d.add_argument("--timeout", default="2m", help="for every first-step page to be answered (default: 2m)")
+    d.add_argument(
+        "--timeout",
+        default="2m",
+        help="for every first-step page to be answered, beyond what Alertmanager may hold the alert (the route's"
+        " group_wait or group_interval) (default: 2m)",
+    )
     d.add_argument("--ack-timeout", default="15m", help="with --wait-ack: for the acknowledgement (default: 15m)")
     d.add_argument("--loud", action="store_true", help="drill also a policy whose routes are in quiet hours now")
     d.add_argument("--json", action="store_true", help="JSON, for scripts")

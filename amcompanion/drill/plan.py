@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from amcompanion.catalog.durations import parse_duration
 from amcompanion.compiler.alertmanager import matching_routes, parse_matcher
 from amcompanion.drill.labels import ALERTNAME, DRILL_LABEL, POLICY_LABEL
 from amcompanion.drill.quiet import muted_by
@@ -23,6 +24,8 @@ class Target:
     route: str
     muted: str | None  # the quiet hours muting that route at the moment asked about; None when it is live
     also: tuple[str, ...] = ()  # other receivers it reaches too (routes with `continue`)
+    held_s: float = 0.0  # how long Alertmanager may hold it: the route's group_wait, or its group_interval when a
+    # group of the same labels is still open (a drill of the same policy a minute before)
 
 
 def _values(op: str, value: str) -> Iterator[str | None]:
@@ -68,6 +71,21 @@ def _within(node: dict, inner: dict) -> bool:
     return inner is node or any(_within(child, inner) for child in node.get("routes", []))
 
 
+def _held_s(tree: dict, leaf: dict) -> float:
+    """The longest Alertmanager may hold a new alert of the route `leaf`: its group_wait or group_interval (each
+    inherited from the routes above; Alertmanager's defaults 30s and 5m)."""
+    timing = {"group_wait": "30s", "group_interval": "5m"}
+
+    def walk(node: dict, inherited: dict[str, str]) -> dict[str, str] | None:
+        here = {**inherited, **{k: node[k] for k in timing if k in node}}
+        if node is leaf:
+            return here
+        return next((t for child in node.get("routes", []) if (t := walk(child, here)) is not None), None)
+
+    found = walk(tree, timing) or timing
+    return max(parse_duration(found[k]) or 0 for k in timing) / 1000
+
+
 def targets(config: dict, policy: str, severities: list[str], moment: datetime) -> list[Target]:
     """Every way the catalog's routes reach `policy`, in the tree's order, with the quiet hours that mute each
     at `moment`. Each top-level route to the policy is tried with each severity, most severe first (a route
@@ -99,6 +117,7 @@ def targets(config: dict, policy: str, severities: list[str], moment: datetime) 
                 ", ".join(matchers) or "(every alert)",
                 muted_by(leaf.node, intervals, moment),
                 tuple(r for r in receivers if r != policy),
+                _held_s(tree, leaf.node),
             )
             found.append(target)
             break  # one severity per route is enough

@@ -9,7 +9,7 @@ import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal, TypeVar
 
@@ -158,7 +158,7 @@ class Drill:
         self.outcome.hops.append(Hop(what, ok, after_s, detail))
 
     async def run(self, wait_ack: bool) -> Outcome:
-        waits = self.waits
+        waits = replace(self.waits, delivery_s=self.waits.delivery_s + self.target.held_s)
         longest = waits.delivery_s + (waits.ack_s if wait_ack else 0.0)
         try:
             await self._post_alert(self.posted + timedelta(seconds=longest + 60))  # it ends even if we stop
