@@ -1014,23 +1014,16 @@ def ack_command(args: argparse.Namespace) -> int:
 def quality_command(args: argparse.Namespace) -> int:
     import json
 
-    from amcompanion.catalog.diagnostics import CatalogError
-    from amcompanion.catalog.reader import load_catalog
     from amcompanion.quality.findings import Thresholds, assess
-    from amcompanion.quality.inputs import Refused, catalog_fors, history, period
+    from amcompanion.quality.inputs import Refused, catalog_fors, read
     from amcompanion.quality.text import as_json, render
 
     try:
-        since, zone = period(args.since, args.time_zone)
-        catalog_for_s = catalog_fors(load_catalog(args.catalog)) if args.catalog is not None else None
-        found = history(args.db, since)
+        since, zone, catalog, found = read(args.since, args.time_zone, args.db, args.catalog)
     except Refused as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(exc.say(), file=sys.stderr)
         return exc.status
-    except CatalogError as exc:
-        for diag in exc.diagnostics:
-            print(diag, file=sys.stderr)
-        return 1
+    catalog_for_s = catalog_fors(catalog) if catalog is not None else None
     limits = Thresholds()
     quality = assess(found, catalog_for_s, limits, zone)
     if args.json:

@@ -12,9 +12,16 @@ from amcompanion.quality.findings import Episode
 
 
 class Refused(Exception):
-    def __init__(self, status: int, message: str):
+    """Bad input: `status` is the exit status (2 for arguments, 1 for a missing or broken file), the message what
+    to print (error lines already placed as file:line:col for a catalog)."""
+
+    def __init__(self, status: int, message: str, located: bool = False):
         super().__init__(message)
         self.status = status
+        self.located = located  # the lines name their file and place already
+
+    def say(self) -> str:
+        return str(self) if self.located else f"error: {self}"
 
 
 def period(since: str, time_zone: str, now: datetime | None = None) -> tuple[datetime, tzinfo]:
@@ -35,6 +42,22 @@ def catalog_fors(catalog: Catalog) -> dict[str, float]:
     for alert in catalog.alerts():
         fors.setdefault(alert.name, alert.for_ms / 1000)
     return fors
+
+
+def read(
+    since: str, time_zone: str, db: Path, catalog: Path | None, now: datetime | None = None
+) -> tuple[datetime, tzinfo, Catalog | None, list[Episode]]:
+    """All of it, in the order a user fixes it: the arguments, the catalog (when named), the history."""
+    from amcompanion.catalog.diagnostics import CatalogError
+    from amcompanion.catalog.reader import load_catalog
+
+    start, zone = period(since, time_zone, now)
+    try:
+        loaded = load_catalog(catalog) if catalog is not None else None
+    except CatalogError as exc:
+        lines = [str(diag) if diag.line else f"error: {diag}" for diag in exc.diagnostics]  # no place: say it is one
+        raise Refused(1, "\n".join(lines), located=True) from None
+    return start, zone, loaded, history(db, start)
 
 
 def history(db: Path, since: datetime) -> list[Episode]:

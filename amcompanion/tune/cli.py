@@ -48,25 +48,18 @@ def tune_command(args: argparse.Namespace) -> int:
     import json
     from datetime import UTC, datetime
 
-    from amcompanion.catalog.diagnostics import CatalogError
-    from amcompanion.catalog.reader import load_catalog
     from amcompanion.quality.findings import Thresholds, assess
-    from amcompanion.quality.inputs import Refused, catalog_fors, history, period
+    from amcompanion.quality.inputs import Refused, catalog_fors, read
     from amcompanion.tune.apply import Verified, apply, diff, overlapping, read_texts, verify, write
     from amcompanion.tune.propose import propose
 
     now = datetime.now(UTC)
     try:
-        since, zone = period(args.since, args.time_zone, now)
-        catalog = load_catalog(args.catalog)
-        found = history(args.db, since)
+        since, zone, catalog, found = read(args.since, args.time_zone, args.db, args.catalog, now)
     except Refused as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(exc.say(), file=sys.stderr)
         return exc.status
-    except CatalogError as exc:
-        for diag in exc.diagnostics:
-            print(f"error: {diag}" if not diag.line else str(diag), file=sys.stderr)
-        return 1
+    assert catalog is not None
     catalog_for_s = catalog_fors(catalog)
     limits = Thresholds()
     quality = assess(found, catalog_for_s, limits, zone)
