@@ -201,7 +201,7 @@ class Drill:
         """A hop per first-step page, with the channel's answer (or its error); any failed page fails the drill."""
         answers = {
             (e["channel"], e["recipient"]): e.get("answer", "")
-            for e in alert.get("timeline", [])
+            for e in alert.get("event_log", [])
             if e["type"] == "notification.sent" and e.get("kind") == "firing"
         }
         pages = [n for n in alert["notifications"] if n["kind"] == "firing" and n["step"] == 1]

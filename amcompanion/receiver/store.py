@@ -502,8 +502,8 @@ class Store:
             rows = conn.execute(f"SELECT * FROM {table} WHERE alert_id = ? ORDER BY id", (alert_id,))
             out[key] = [{k: v for k, v in dict(row).items() if k != "alert_id"} for row in rows]
         # everything that happened to it, in order, as the event stream told it (a page's answer is only here)
-        timeline = conn.execute("SELECT type, at, data FROM events WHERE alert_id = ? ORDER BY id", (alert_id,))
-        out["timeline"] = [{"type": row["type"], "at": row["at"], **json.loads(row["data"])} for row in timeline]
+        logged = conn.execute("SELECT type, at, data FROM events WHERE alert_id = ? ORDER BY id", (alert_id,))
+        out["event_log"] = [{"type": row["type"], "at": row["at"], **json.loads(row["data"])} for row in logged]
         return out
 
     def targets(self, step: Step, now: datetime) -> tuple[list[tuple[str, str]], list[Named]]:
