@@ -568,8 +568,14 @@ def test_the_demo_plays_a_catalog_of_ones_own(tmp_path: Path) -> None:
     assert timings == ["group_wait: 100ms", "group_interval: 500ms", "repeat_interval: 24s"]
     assert "mute_time_intervals" not in alertmanager
     conn = sqlite3.connect(workdir / "history.db")
-    alert = conn.execute("SELECT alertname, status, escalation_level, acked_by FROM alerts").fetchall()
+    alert = conn.execute(
+        "SELECT alertname, status, escalation_level, acked_by FROM alerts WHERE alertname <> 'AmcompanionDrill'"
+    ).fetchall()
     assert alert == [("QueueBacklog", "resolved", 2, "erin")]
+    # then the drill of its one policy, through its one route, its first step only
+    assert "queue-oncall: PASSED — 1 first-step page delivered" in run.stdout
+    (drill,) = conn.execute("SELECT labels, escalation_level FROM alerts WHERE alertname = 'AmcompanionDrill'")
+    assert json.loads(drill[0])["drill_policy"] == "queue-oncall" and drill[1] == 1
 
 
 def test_a_daemon_whose_port_was_taken_meanwhile_starts_on_another(tmp_path: Path) -> None:

@@ -83,7 +83,8 @@ def test_unknown_top_level_key_lists_the_known_ones(cat: Path) -> None:
     write(cat, "a.yaml", "version: 1\nalertz: []\n")
     assert errors_of(cat) == [
         'rulesets/a.yaml:2:1: alertz: unknown top-level key "alertz"; expected one of: version, defaults, receiver, '
-        "contacts, channels, escalations, schedules, routes, quiet_hours, groups, self_monitoring, alert_windows"
+        "contacts, channels, escalations, schedules, routes, quiet_hours, groups, self_monitoring, drills,"
+        " alert_windows"
     ]
 
 
