@@ -135,6 +135,7 @@ examples:
   amcompanion history serve --db demo.db --port 8002
   amcompanion history serve --db /var/lib/amcompanion/history.db --host 0.0.0.0
   amcompanion history serve --time-zone Asia/Shanghai  # times as the on-call team lives them
+  amcompanion history serve --catalog rulesets         # the quality page also lists what never fired
 
 It opens the database read-only, so it can run beside `amcompanion serve`, which keeps writing it.
 The pages and their definitions: docs/history.md.
@@ -515,6 +516,7 @@ def _parser() -> argparse.ArgumentParser:
     hs.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     hs.add_argument("--port", type=int, default=8001, help="port (default: 8001)")
     hs.add_argument("--time-zone", default="UTC", help="show times in this zone, e.g. Asia/Shanghai (default: UTC)")
+    hs.add_argument("--catalog", type=Path, help="the catalog: the quality page also lists its alerts that never fired")
     hr = history_action(
         "report",
         "counts, MTTA, MTTR and the noisiest alerts, as text",
@@ -1208,8 +1210,20 @@ def _history(args: argparse.Namespace) -> int:
         except (ZoneInfoNotFoundError, ValueError):
             print(f"amcompanion history: --time-zone: no time zone {args.time_zone!r} (e.g. UTC)", file=sys.stderr)
             return 2
+        catalog_for_s = None
+        if args.catalog is not None:
+            from amcompanion.catalog.diagnostics import CatalogError
+            from amcompanion.catalog.reader import load_catalog
+            from amcompanion.quality.inputs import catalog_fors
+
+            try:
+                catalog_for_s = catalog_fors(load_catalog(args.catalog))
+            except CatalogError as exc:
+                for diag in exc.diagnostics:
+                    print(diag, file=sys.stderr)
+                return 1
         print(f"history pages of {args.db}: http://{args.host}:{args.port}/-/dashboards/weekly", file=sys.stderr)
-        return serve(args.db, args.host, args.port, args.time_zone)
+        return serve(args.db, args.host, args.port, args.time_zone, catalog_for_s)
     duration = args.since if action == "report" else args.older_than
     ms = parse_duration(duration)
     if not ms:

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import sqlite3
+import urllib.error
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -338,3 +339,28 @@ async def test_the_quality_page_shows_the_flapping_alert_and_the_cascade(
     shot = await browser.screenshot(artifacts / "history-quality.png", 1400, 900)
     keep(shot, "history-quality.png")
     assert not browser.errors, browser.errors
+
+
+async def test_with_the_catalog_the_quality_page_lists_what_never_fired(tmp_path: Path, browser: Browser) -> None:
+    path = tmp_path / "history.db"
+    h = History(path)
+    h.alert("DiskFull", NOW - timedelta(hours=3), resolve_after=600, acked=("alice", "link", 120))
+    h.close()
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    (catalog / "catalog.yaml").write_text(
+        "version: 1\ngroups:\n  - name: g\n    alerts:\n"
+        "      - {alert: DiskFull, expr: disk_free < 1, severity: critical}\n"
+        "      - {alert: NeverSeen, expr: never_seen > 1, severity: warning}\n"
+    )
+    with served(path, "--catalog", str(catalog)) as base:
+        await browser.goto(f"{base}/-/quality")
+        rows = await browser.evaluate(
+            "Object.fromEntries([...document.querySelectorAll('.amc-table tbody tr')]"
+            ".map(tr => [tr.cells[0].innerText, [...tr.cells].map(c => c.innerText.trim())]))"
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            get_json(f"{base}/-/quality.json?since=soon")
+    assert "never fired" in rows["NeverSeen"][6] and rows["NeverSeen"][1] == "0"
+    assert "never fired" not in rows["DiskFull"][6]
+    assert refused.value.code == 400

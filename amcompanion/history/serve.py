@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from amcompanion.history.pages import metadata
+from amcompanion.history.pages import PLUGIN, metadata
 
 SETTINGS = {
     "sql_time_limit_ms": "5000",  # the pages' queries take well under 1 s at a million alerts; slow disks vary
@@ -29,11 +29,15 @@ def datasette_command(db: Path, metadata_file: Path, host: str, port: int) -> li
     return command
 
 
-def serve(db: Path, host: str, port: int, zone: str = "UTC") -> int:
-    """Run Datasette until it exits or this process is told to stop, showing times in `zone`; return its exit code."""
+def serve(db: Path, host: str, port: int, zone: str = "UTC", catalog_for_s: dict[str, float] | None = None) -> int:
+    """Run Datasette until it exits or this process is told to stop, showing times in `zone`; return its exit code.
+    `catalog_for_s`: the catalog's alerts (their `for`), for the quality page to tell which never fired."""
     with tempfile.TemporaryDirectory(prefix="amcompanion-history-") as work:
         metadata_file = Path(work) / "metadata.json"
-        metadata_file.write_text(json.dumps(metadata(db.stem, zone), indent=1))
+        pages = metadata(db.stem, zone)
+        if catalog_for_s is not None:
+            pages["plugins"][PLUGIN]["catalog_for_s"] = catalog_for_s
+        metadata_file.write_text(json.dumps(pages, indent=1))
         child = subprocess.Popen(datasette_command(db, metadata_file, host, port))
 
         def stop(signum: int, _frame: object) -> None:

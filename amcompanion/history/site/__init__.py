@@ -21,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from datasette import hookimpl
-from datasette.utils.asgi import Forbidden, NotFound, Request, Response
+from datasette.utils.asgi import BadRequest, Forbidden, NotFound, Request, Response
 from markupsafe import Markup, escape
 
 from amcompanion.catalog.durations import parse_duration
@@ -174,10 +174,11 @@ async def quality_page(datasette: Any, request: Request) -> Response:
     period = request.args.get("since") or "30d"
     ms = parse_duration(period)
     if not ms:
-        raise NotFound(f"since: expected a duration such as 30d, got {period!r}")
+        raise BadRequest(f"since: expected a duration such as 30d, got {period!r}")
     shown = zone(datasette)
     since = datetime.now(UTC) - timedelta(milliseconds=ms)
-    assessed = await asyncio.to_thread(quality.assessed, Path(db.path), since, shown)  # seconds at a million alerts
+    catalog_for_s = (datasette.plugin_config(PLUGIN) or {}).get("catalog_for_s")
+    assessed = await asyncio.to_thread(quality.assessed, Path(db.path), since, shown, catalog_for_s)
     if request.url_vars.get("format"):
         return Response.json(as_json(assessed), default=str)
     context = {

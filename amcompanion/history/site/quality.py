@@ -25,8 +25,9 @@ class AlertRow:
     reasons: list[str]  # each finding with its figures
 
 
-def assessed(path: Path, since: datetime, zone: tzinfo) -> Quality:
-    return assess(episodes(path, since), None, LIMITS, zone)
+def assessed(path: Path, since: datetime, zone: tzinfo, catalog_for_s: dict[str, float] | None = None) -> Quality:
+    """`catalog_for_s` (from `history serve --catalog`): also the catalog's alerts that never fired."""
+    return assess(episodes(path, since), catalog_for_s, LIMITS, zone)
 
 
 def rows(quality: Quality) -> list[AlertRow]:
