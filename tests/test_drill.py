@@ -36,7 +36,7 @@ version: 1
 defaults:
   interval: 1s
   group_wait: 1s
-  group_interval: 1s
+  group_interval: {group_interval}
   repeat_interval: 1h
 receiver:
   url: http://127.0.0.1:{receiver_port}
@@ -94,8 +94,10 @@ def daemons() -> Iterator[list[Daemon]]:
 
 
 @pytest.fixture
-async def loop_of_parts(tmp_path: Path, aiohttp_server, daemons: list[Daemon]):  # type: ignore[no-untyped-def]
-    """The compiled catalog, the receiver (in this process), Alertmanager and the channels; the drill's argv."""
+async def loop_of_parts(request, tmp_path: Path, aiohttp_server, daemons: list[Daemon]):  # type: ignore[no-untyped-def]
+    """The compiled catalog, the receiver (in this process), Alertmanager and the channels; the drill's argv.
+    Its routes' group_interval is 1s unless the test asks for another (indirect parametrization)."""
+    group_interval = getattr(request, "param", "1s")
     require_tool("prometheus-alertmanager")
     ports = {name: free_port() for name in ("receiver", "fake", "am")}
     token_file = tmp_path / "token"
@@ -109,7 +111,12 @@ async def loop_of_parts(tmp_path: Path, aiohttp_server, daemons: list[Daemon]): 
     catalog = tmp_path / "catalog"
     catalog.mkdir()
     (catalog / "catalog.yaml").write_text(
-        CATALOG.format(receiver_port=ports["receiver"], token_file=token_file, fake_port=ports["fake"])
+        CATALOG.format(
+            receiver_port=ports["receiver"],
+            token_file=token_file,
+            fake_port=ports["fake"],
+            group_interval=group_interval,
+        )
     )
     out = tmp_path / "generated"
     assert amcompanion(["compile", str(catalog), "-o", str(out), "-q"]) == 0
@@ -158,6 +165,16 @@ async def test_a_drill_proves_the_path_and_takes_only_the_first_step(loop_of_par
     await asyncio.sleep(2.5)  # past step 2's deadline
     assert parts["fakes"]["boss"].received == []
     assert rows(parts["db"], "SELECT escalation_level FROM alerts")[0]["escalation_level"] == 1
+
+
+@pytest.mark.parametrize("loop_of_parts", ["6s"], indirect=True)
+async def test_a_second_drill_waits_while_alertmanager_holds_its_group(loop_of_parts) -> None:  # type: ignore[no-untyped-def]
+    """Alertmanager holds a new alert of a group still open (the first drill's, resolved a moment ago) until the
+    group's next interval: the second drill waits for that on top of --timeout, instead of failing at 2 s."""
+    for _ in range(2):
+        code, out, err = await drill(*loop_of_parts["argv"], "oncall", "--timeout", "2s")
+        assert code == 0 and "oncall: PASSED" in out, out + err
+    assert len([m for m in loop_of_parts["fakes"]["ops"].received if m["kind"] == "firing"]) == 2
 
 
 async def test_a_page_that_fails_fails_the_drill_with_the_channels_answer(loop_of_parts) -> None:  # type: ignore[no-untyped-def]
