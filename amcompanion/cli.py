@@ -1016,18 +1016,16 @@ def ack_command(args: argparse.Namespace) -> int:
 def quality_command(args: argparse.Namespace) -> int:
     import json
 
-    from amcompanion.quality.findings import Thresholds, assess
-    from amcompanion.quality.inputs import Refused, catalog_fors, read
+    from amcompanion.quality.findings import Thresholds
+    from amcompanion.quality.inputs import Refused, read
     from amcompanion.quality.text import as_json, render
 
+    limits = Thresholds()
     try:
-        since, zone, catalog, found = read(args.since, args.time_zone, args.db, args.catalog)
+        since, zone, _, quality = read(args.since, args.time_zone, args.db, args.catalog, limits)
     except Refused as exc:
         print(exc.say(), file=sys.stderr)
         return exc.status
-    catalog_for_s = catalog_fors(catalog) if catalog is not None else None
-    limits = Thresholds()
-    quality = assess(found, catalog_for_s, limits, zone)
     if args.json:
         print(json.dumps(as_json(quality), indent=2, ensure_ascii=False))
         return 0

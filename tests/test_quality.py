@@ -7,14 +7,18 @@ import random
 import sqlite3
 import statistics
 from collections import Counter
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from amcompanion.cli import main
 from amcompanion.history.schema import migrate
-from amcompanion.quality.findings import Episode, Thresholds, assess
+from amcompanion.history.seed import seed
+from amcompanion.quality.findings import WEEKDAYS, Episode, Thresholds, assess
+from amcompanion.quality.read import assess_history, episodes
 from amcompanion.receiver.timeutil import iso
 from tests.conftest import ROOT
 
@@ -78,7 +82,7 @@ def expected_flapping(episodes: list[Episode]) -> set[str]:
     return names
 
 
-def expected_cascades(episodes: list[Episode]) -> set[tuple[str, str]]:
+def expected_cascades(episodes: list[Episode], limits: Thresholds = LIMITS) -> set[tuple[str, str]]:
     found = set()
     names = {e.alertname for e in episodes}
     for a in names:
@@ -86,9 +90,9 @@ def expected_cascades(episodes: list[Episode]) -> set[tuple[str, str]]:
         for b in names - {a}:
             theirs = [e for e in episodes if e.alertname == b]
             together = sum(
-                any(timedelta(0) <= f.starts_at - e.starts_at <= LIMITS.cascade_window for f in theirs) for e in mine
+                any(timedelta(0) <= f.starts_at - e.starts_at <= limits.cascade_window for f in theirs) for e in mine
             )
-            if len(mine) >= LIMITS.min_episodes and together >= LIMITS.cascade_share * len(mine):
+            if len(mine) >= limits.min_episodes and together >= limits.cascade_share * len(mine):
                 found.add((a, b))
     return found
 
@@ -189,3 +193,63 @@ def test_bad_input_is_told_plainly(args: list[str], says: str, capsys: pytest.Ca
     assert main(["quality", *args]) in (1, 2)
     err = capsys.readouterr().err
     assert says in err and "Traceback" not in err
+
+
+def test_alerts_that_start_together_are_one_cascade_whichever_came_first() -> None:
+    """Rules of one group fire at the same evaluation: the same startsAt. B then follows A and A follows B (the window
+    starts at 0), in whatever order the history lists them, and a window's far edge counts to the microsecond."""
+    out = []
+    for day in range(5):
+        at = START + timedelta(days=day, hours=2, microseconds=123457)
+        out.append(episode("BWithA", f"b-{day}", at, 3, cluster="x"))
+        out.append(episode("AWithB", f"a-{day}", at, 3, cluster="x"))
+        out.append(episode("AtTheEdge", f"e-{day}", at + LIMITS.cascade_window, 3, cluster="x"))
+        out.append(episode("JustPast", f"p-{day}", at + LIMITS.cascade_window + timedelta(microseconds=1), 3))
+    for shuffled in (out, out[::-1]):
+        found = {(c.leader, c.follower) for c in assess(shuffled).cascades}
+        expected = expected_cascades(shuffled)
+        assert ("AWithB", "AtTheEdge") in expected and ("BWithA", "JustPast") not in expected
+        assert found <= expected  # one of each pair found both ways round
+        assert {frozenset(pair) for pair in found} == {frozenset(pair) for pair in expected}
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata", "America/New_York", "Australia/Lord_Howe"])
+def test_hours_and_weekdays_in_a_zone_are_each_episodes_own(zone: str) -> None:
+    """Around a change of clocks (New York on 8 March 2026, Lord Howe's half hour on 5 April) and in a zone half an
+    hour off UTC, each episode's hour and weekday are its own, as `astimezone` gives them."""
+    rng = random.Random(zone)
+    local = ZoneInfo(zone)
+    out = []
+    for around in (datetime(2026, 3, 8, 7, tzinfo=UTC), datetime(2026, 4, 4, 15, tzinfo=UTC)):
+        for n in range(300):
+            at = around + timedelta(seconds=rng.randrange(-10 * 86400, 10 * 86400), microseconds=rng.randrange(10**6))
+            out.append(episode("Anytime", f"s-{n % 7}", at, 5))
+    (alert,) = assess(out, None, Thresholds(periodic_share=0.0), local).alerts
+    hours = Counter(e.starts_at.astimezone(local).hour for e in out)
+    weekdays = Counter(e.starts_at.astimezone(local).weekday() for e in out)
+    top_hour = max(hours.items(), key=lambda item: (item[1], -item[0]))
+    top_weekday = max(weekdays.items(), key=lambda item: (item[1], -item[0]))
+    assert (alert.peak_hour, alert.peak_hour_share) == (top_hour[0], top_hour[1] / len(out))
+    assert (alert.peak_weekday, alert.peak_weekday_share) == (WEEKDAYS[top_weekday[0]], top_weekday[1] / len(out))
+
+
+def test_the_history_is_assessed_in_sql_as_its_episodes_are(tmp_path: Path) -> None:
+    """`assess_history` (what `amcompanion quality` runs: columns from SQL, no Episode made) against `assess` of the
+    episodes read one by one, on a seeded history with the planted patterns added: the same figures, to the bit."""
+    db = tmp_path / "history.db"
+    seed(db, 3000, days=25)
+    write_history(db, planted())
+    catalog = {"NeverFires": 300.0, "DiskFull": 600.0}
+    for since in (NOW - timedelta(days=30), START + timedelta(days=4), NOW):
+        for zone in (None, ZoneInfo("Asia/Kolkata"), ZoneInfo("America/New_York")):
+            straight = assess(episodes(db, since), catalog, LIMITS, zone)
+            assert asdict(assess_history(db, since, catalog, LIMITS, zone)) == asdict(straight)
+    with sqlite3.connect(db) as conn:  # a stamp not as the receiver writes them: read as text instead
+        conn.execute("UPDATE alerts SET starts_at = substr(starts_at, 1, 19) || 'Z' WHERE alertname = 'DiskFull'")
+    since = NOW - timedelta(days=30)
+    assert asdict(assess_history(db, since, catalog)) == asdict(assess(episodes(db, since), catalog))
+    quality = assess_history(db, since, catalog)
+    findings = {a.alertname: a.findings for a in quality.alerts}
+    assert findings["Flappy"] == ["flapping"] and findings["NightlyBackupSlow"] == ["periodic", "never acknowledged"]
+    assert ("NodeDown", "InstanceDown") in {(c.leader, c.follower) for c in quality.cascades}
+    assert "PathCheck" not in findings

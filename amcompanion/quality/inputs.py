@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from amcompanion.catalog.durations import parse_duration
 from amcompanion.catalog.model import Catalog
-from amcompanion.quality.findings import Episode
+from amcompanion.quality.findings import Quality, Thresholds
 
 
 class Refused(Exception):
@@ -45,9 +45,15 @@ def catalog_fors(catalog: Catalog) -> dict[str, float]:
 
 
 def read(
-    since: str, time_zone: str, db: Path, catalog: Path | None, now: datetime | None = None
-) -> tuple[datetime, tzinfo, Catalog | None, list[Episode]]:
-    """All of it, in the order a user fixes it: the arguments, the catalog (when named), the history."""
+    since: str,
+    time_zone: str,
+    db: Path,
+    catalog: Path | None,
+    limits: Thresholds,
+    now: datetime | None = None,
+) -> tuple[datetime, tzinfo, Catalog | None, Quality]:
+    """All of it, in the order a user fixes it: the arguments, the catalog (when named), then the history assessed
+    (its alerts against the catalog's, when there is one)."""
     from amcompanion.catalog.diagnostics import CatalogError
     from amcompanion.catalog.reader import load_catalog
 
@@ -57,17 +63,19 @@ def read(
     except CatalogError as exc:
         lines = [str(diag) if diag.line else f"error: {diag}" for diag in exc.diagnostics]  # no place: say it is one
         raise Refused(1, "\n".join(lines), located=True) from None
-    return start, zone, loaded, history(db, start)
+    return start, zone, loaded, assessed(db, start, catalog_fors(loaded) if loaded else None, limits, zone)
 
 
-def history(db: Path, since: datetime) -> list[Episode]:
+def assessed(
+    db: Path, since: datetime, catalog_for_s: dict[str, float] | None, limits: Thresholds, zone: tzinfo
+) -> Quality:
     import sqlite3
 
-    from amcompanion.quality.read import episodes
+    from amcompanion.quality.read import assess_history
 
     if not db.is_file():
         raise Refused(1, f"no history database at {db} (the receiver's --db)")
     try:
-        return episodes(db, since)
+        return assess_history(db, since, catalog_for_s, limits, zone)
     except sqlite3.Error as exc:
         raise Refused(1, f"{db}: {exc}") from None

@@ -48,21 +48,19 @@ def tune_command(args: argparse.Namespace) -> int:
     import json
     from datetime import UTC, datetime
 
-    from amcompanion.quality.findings import Thresholds, assess
-    from amcompanion.quality.inputs import Refused, catalog_fors, read
+    from amcompanion.quality.findings import Thresholds
+    from amcompanion.quality.inputs import Refused, read
     from amcompanion.tune.apply import Verified, apply, diff, overlapping, read_texts, verify, write
     from amcompanion.tune.propose import propose
 
     now = datetime.now(UTC)
+    limits = Thresholds()
     try:
-        since, zone, catalog, found = read(args.since, args.time_zone, args.db, args.catalog, now)
+        since, zone, catalog, quality = read(args.since, args.time_zone, args.db, args.catalog, limits, now)
     except Refused as exc:
         print(exc.say(), file=sys.stderr)
         return exc.status
     assert catalog is not None
-    catalog_for_s = catalog_fors(catalog)
-    limits = Thresholds()
-    quality = assess(found, catalog_for_s, limits, zone)
     texts = read_texts(args.catalog)
     local_since = since.astimezone(zone)
     tuning = propose(catalog, texts, quality, limits, args.since, local_since.date(), now.astimezone(zone).date())

@@ -6,8 +6,8 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 
 from amcompanion.history.words import duration_words
-from amcompanion.quality.findings import Quality, Thresholds, assess
-from amcompanion.quality.read import episodes
+from amcompanion.quality.findings import Quality, Thresholds
+from amcompanion.quality.read import assess_history
 from amcompanion.quality.text import _why as why  # the command's own sentences: the page says what it says
 
 LIMITS = Thresholds()
@@ -27,7 +27,7 @@ class AlertRow:
 
 def assessed(path: Path, since: datetime, zone: tzinfo, catalog_for_s: dict[str, float] | None = None) -> Quality:
     """`catalog_for_s` (from `history serve --catalog`): also the catalog's alerts that never fired."""
-    return assess(episodes(path, since), catalog_for_s, LIMITS, zone)
+    return assess_history(path, since, catalog_for_s, LIMITS, zone)
 
 
 def rows(quality: Quality) -> list[AlertRow]:
