@@ -220,7 +220,10 @@ def test_receiver_and_history_containers(render, values: str) -> None:
         *("--db", "/var/lib/amcompanion/history.db"),
         *("--host", "0.0.0.0"),
         *("--port", "8001"),
+        *("--time-zone", "UTC"),
     ]
+    shanghai = containers(objects(render(*values_args(values), "--set", "history.timeZone=Asia/Shanghai")))
+    assert shanghai["history"]["args"][-2:] == ["--time-zone", "Asia/Shanghai"]
     mounts = {c: {m["mountPath"]: m for m in both[c]["volumeMounts"]} for c in both}
     assert mounts["receiver"]["/var/lib/amcompanion"]["name"] == "data"
     assert not mounts["receiver"]["/var/lib/amcompanion"].get("readOnly", False)

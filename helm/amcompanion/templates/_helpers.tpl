@@ -222,6 +222,8 @@ database's -wal and -shm files there; writable on the mirror's copy, which the m
     - 0.0.0.0
     - --port
     - "8001"
+    - --time-zone
+    - {{ $ctx.Values.history.timeZone | quote }}
   ports:
     - name: history
       containerPort: 8001
