@@ -328,6 +328,57 @@ def test_every_canned_query_has_a_title_a_description_and_rows(site: str) -> Non
         assert page_rows(site, name), f"{name} returned no rows"
 
 
+# -- the rewritten queries against a straightforward formulation of the same question ------------------
+PERIOD = "COALESCE(NULLIF(:since, ''), date('now', '-7 days'))"
+STRAIGHTFORWARD = {
+    # strftime per row (the page: the first 13 characters of the ISO time)
+    "alerts_per_hour": f"""SELECT hour, severity, SUM(started) AS started, SUM(arrived) AS arrived FROM (
+  SELECT strftime('%Y-%m-%dT%H:00Z', starts_at) AS hour, CASE WHEN drill THEN 'drill' ELSE severity END AS severity,
+    1 AS started, 0 AS arrived FROM alerts WHERE starts_at >= {PERIOD}
+  UNION ALL SELECT strftime('%Y-%m-%dT%H:00Z', first_notice_at), CASE WHEN drill THEN 'drill' ELSE severity END, 0, 1
+    FROM alerts WHERE first_notice_at >= {PERIOD}
+) GROUP BY hour, severity""",
+    # one GROUP BY over the period (the page: hour by hour, then added up)
+    "escalations_by_policy": f"""WITH RECURSIVE paged AS (
+  SELECT policy, escalation_level AS level, repeats, ack_seconds IS NOT NULL AS acked, COUNT(*) AS alerts
+  FROM alert_times WHERE starts_at >= {PERIOD} AND escalation_level > 0
+  GROUP BY policy, level, repeats, acked
+),
+steps(step) AS (SELECT 1 UNION ALL SELECT step + 1 FROM steps WHERE step < (SELECT MAX(level) FROM paged))
+SELECT p.policy, s.step, SUM(p.alerts) AS alerts,
+  SUM(CASE WHEN p.level = s.step THEN p.alerts * p.repeats ELSE 0 END) AS repeats,
+  SUM(p.alerts * p.acked) AS acknowledged_later
+FROM paged p JOIN steps s ON s.step <= p.level GROUP BY p.policy, s.step""",
+    # a plain join grouped by severity (the page: the targets as the outer loop)
+    "sla_breaches": f"""SELECT t.severity, s.ack_seconds / 60.0 AS mtta_target_min,
+  s.resolve_seconds / 60.0 AS mttr_target_min, COUNT(*) AS alerts,
+  SUM(t.wait_seconds > s.ack_seconds) AS mtta_breaches,
+  ROUND(100.0 * SUM(t.wait_seconds > s.ack_seconds) / COUNT(*), 1) AS mtta_breach_pct,
+  SUM(t.resolve_seconds > s.resolve_seconds) AS mttr_breaches,
+  ROUND(100.0 * SUM(t.resolve_seconds > s.resolve_seconds) / COUNT(*), 1) AS mttr_breach_pct
+FROM alert_times t JOIN sla_targets s ON s.severity = t.severity WHERE t.starts_at >= {PERIOD}
+GROUP BY t.severity""",
+    # the week as the date of its Monday, per row (the page: a day number per row, a date per week)
+    "mtta_mttr_by_week": QUERIES["mtta_mttr_by_severity"]
+    .sql.replace("severity AS grp", "date(starts_at, '-6 days', 'weekday 1') AS grp")
+    .replace("grp AS severity", "grp AS week"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STRAIGHTFORWARD))
+def test_rewritten_queries_give_what_a_straightforward_formulation_gives(history_db: Path, name: str) -> None:
+    conn = sqlite3.connect(history_db)
+    compared = 0
+    try:
+        for since in (SINCE, "2000-01-01", "2026-11-16", "2026-11-23", "2027-01-01"):
+            rows = conn.execute(QUERIES[name].sql, {"since": since}).fetchall()
+            assert sorted(rows) == sorted(conn.execute(STRAIGHTFORWARD[name], {"since": since}).fetchall()), since
+            compared += bool(rows)
+    finally:
+        conn.close()
+    assert compared >= 3, "the periods have rows to compare"
+
+
 # -- in a real browser ----------------------------------------------------------------------------------
 def chromium(*arguments: str) -> str:
     binary = require_tool("chromium", "apt-get install chromium fonts-liberation")
