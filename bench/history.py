@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sqlite3
 import statistics
 import subprocess
@@ -81,7 +82,9 @@ def through_datasette(base: str, db_name: str, query: str, since: str) -> None:
             answer = json.load(response)
     except urllib.error.HTTPError as exc:
         reason = json.loads(exc.read() or b"{}").get("error", exc.reason)
-        raise QueryFailed(f"HTTP {exc.code}: {reason}") from None
+        # Datasette's answer quotes the query as HTML: its first sentence says why
+        said = re.sub(r"<[^>]+>", "", str(reason).split("<textarea", 1)[0]).split(".", 1)[0].strip()
+        raise QueryFailed(f"HTTP {exc.code}: {said}") from None
     if not answer.get("ok", True) or "rows" not in answer:
         raise SystemExit(f"{query}: Datasette answered {answer}")
 
