@@ -20,7 +20,7 @@ def _acked(alert: AlertQuality) -> str:
     return "-" if alert.ack_share is None else f"{alert.acknowledged} of {alert.fired}"
 
 
-def _why(alert: AlertQuality, limits: Thresholds) -> list[str]:
+def findings_said(alert: AlertQuality, limits: Thresholds) -> list[str]:
     """Each finding of the alert, with the figures behind it."""
     out = []
     for finding in alert.findings:
@@ -54,7 +54,7 @@ def render(quality: Quality, heading: str, limits: Thresholds) -> str:
             f"{alert.alertname:<{width}}  {alert.fired:>5}  {_acked(alert):>9}  {duration(alert.median_ack_s):>7}"
             f"  {duration(alert.median_resolve_s):>7}  {firing}"
         )
-    found = [(alert.alertname, why) for alert in quality.alerts for why in _why(alert, limits)]
+    found = [(alert.alertname, why) for alert in quality.alerts for why in findings_said(alert, limits)]
     if found:
         lines += ["", "Findings:"]
         lines += [f"  {name}: {why}" for name, why in found]

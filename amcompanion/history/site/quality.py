@@ -8,7 +8,7 @@ from pathlib import Path
 from amcompanion.history.words import duration_words
 from amcompanion.quality.findings import Quality, Thresholds
 from amcompanion.quality.read import assess_history
-from amcompanion.quality.text import _why as why  # the command's own sentences: the page says what it says
+from amcompanion.quality.text import findings_said  # the command's own sentences: the page says what it says
 
 LIMITS = Thresholds()
 
@@ -40,7 +40,7 @@ def rows(quality: Quality) -> list[AlertRow]:
             duration_words(a.median_resolve_s),
             duration_words(a.median_firing_s),
             list(a.findings),
-            why(a, LIMITS),
+            findings_said(a, LIMITS),
         )
         for a in quality.alerts
     ]
