@@ -240,6 +240,8 @@ def test_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert "no escalation policy nosuch" in capsys.readouterr().err
     assert amcompanion(["drill", "--timeout", "soon", "--catalog", "rulesets"]) == 2
     assert "--timeout: expected a duration" in capsys.readouterr().err
+    assert amcompanion(["drill", "--alertmanager", "alertmanager:9093", "--catalog", "rulesets"]) == 2
+    assert "--alertmanager: expected an http:// or https:// URL" in capsys.readouterr().err
 
 
 # -- which labels: the catalog's own routes, checked against the routing walk -------------------------------

@@ -200,6 +200,14 @@ async def headers_and_cells(browser: Browser, url: str) -> tuple[list[str], list
     )
 
 
+async def quality_rows(browser: Browser) -> dict[str, list[str]]:
+    """The quality page's table as the reader sees it: each alert's cells, by its name."""
+    return await browser.evaluate(
+        "Object.fromEntries([...document.querySelectorAll('.amc-table tbody tr')]"
+        ".map(tr => [tr.cells[0].innerText, [...tr.cells].map(c => c.innerText.trim())]))"
+    )
+
+
 # -- empty and tiny histories ------------------------------------------------------------------------------
 async def test_an_empty_history_says_no_data_everywhere(tmp_path: Path, browser: Browser) -> None:
     path = tmp_path / "history.db"
@@ -323,10 +331,7 @@ async def test_the_quality_page_shows_the_flapping_alert_and_the_cascade(
     site: str, browser: Browser, artifacts: Path
 ) -> None:
     await browser.goto(f"{site}/-/quality?since=30d")
-    rows = await browser.evaluate(
-        "Object.fromEntries([...document.querySelectorAll('.amc-table tbody tr')]"
-        ".map(tr => [tr.cells[0].innerText, [...tr.cells].map(c => c.innerText.trim())]))"
-    )
+    rows = await quality_rows(browser)
     assert "AmcompanionDrill" not in rows
     token = rows["LeaseRenewalFailing"]
     assert token[1:3] == ["6", "0 of 6"] and token[5] == "3 min" and "flapping" in token[6]
@@ -355,10 +360,7 @@ async def test_with_the_catalog_the_quality_page_lists_what_never_fired(tmp_path
     )
     with served(path, "--catalog", str(catalog)) as base:
         await browser.goto(f"{base}/-/quality")
-        rows = await browser.evaluate(
-            "Object.fromEntries([...document.querySelectorAll('.amc-table tbody tr')]"
-            ".map(tr => [tr.cells[0].innerText, [...tr.cells].map(c => c.innerText.trim())]))"
-        )
+        rows = await quality_rows(browser)
         with pytest.raises(urllib.error.HTTPError) as refused:
             get_json(f"{base}/-/quality.json?since=soon")
     assert "never fired" in rows["NeverSeen"][6] and rows["NeverSeen"][1] == "0"

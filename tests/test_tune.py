@@ -550,7 +550,7 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_the_command_line_runs_it(setup: tuple[Path, Path, list[Row]]) -> None:
-    """The real command, as a person runs it (needs `tune` in amcompanion/cli.py)."""
+    """The real command, as a person runs it."""
     catalog, db, _ = setup
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     done = subprocess.run(

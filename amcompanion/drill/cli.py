@@ -84,6 +84,10 @@ def command(args: argparse.Namespace) -> int:
             print(f"error: --{name}: expected a duration such as 2m, got {text!r}", file=sys.stderr)
             return 2
         waits[name] = ms / 1000
+    for name, url in (("alertmanager", args.alertmanager), ("receiver", args.receiver)):
+        if url is not None and not url.startswith(("http://", "https://")):
+            print(f"error: --{name}: expected an http:// or https:// URL, got {url!r}", file=sys.stderr)
+            return 2
     try:
         catalog = load_catalog(args.catalog)
     except CatalogError as exc:
