@@ -13,6 +13,7 @@ from amcompanion.receiver.service import Receiver, Settings
 from amcompanion.receiver.timeutil import ManualClock
 from tests.postgres import PostgresServer, fresh_database
 from tests.receiver_support import AUTH, TOKEN, alert_payload, write_config
+from tests.test_history_rollups import differences
 from tests.test_receiver import START
 
 
@@ -60,6 +61,11 @@ async def test_each_pass_copies_what_changed_and_the_pages_columns_work_on_the_c
     ]
     assert copy_rows(copy, "SELECT COUNT(*) FROM alert_times") == [(3,)]  # the pages' view
     assert copy_rows(copy, "SELECT severity FROM sla_targets ORDER BY severity") == [("critical",), ("warning",)]
+    conn = sqlite3.connect(copy)
+    try:
+        assert differences(conn) == ([], [])  # the pages' counts follow the rows copied in and changed in place
+    finally:
+        conn.close()
 
 
 async def test_the_command_copies_once_and_names_a_source_it_cannot_read_without_its_password(  # type: ignore[no-untyped-def]

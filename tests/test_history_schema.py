@@ -32,6 +32,7 @@ def test_a_new_database_gets_every_migration_once(tmp_path: Path) -> None:
             "m0005_acknowledged_notices",
             "m0006_shared_work",
             "m0007_drills_and_arrivals",
+            "m0008_rollups",
         ]
     )
     assert dict(conn.execute("SELECT severity, ack_seconds FROM sla_targets").fetchall()) == {

@@ -3,9 +3,12 @@
 Definitions the pages use (docs/history.md explains them for readers):
 * MTTA, time to acknowledge: from the receiver's first notice of an alert (when paging starts) to its ack.
 * MTTR, time to resolve: from the alert's `startsAt` (when the problem began) to its resolution.
-* Median and p90 are nearest-rank percentiles: the value at rank ceil(p × n) of the n sorted values.
-* Every page looks at alerts that started on or after `since` (a date, `YYYY-MM-DD`; default 7 days ago, the week
-  a Monday review looks back on; the weekly trend: 28 days).
+* Median and p90 are nearest-rank percentiles: the value at rank ceil(p × n) of the n sorted values, times counted
+  in the unit a page shows them in (rollups.duration_key): the exact figure, rounded as shown.
+* Most pages read `rollups`, counts per day that triggers keep as rows are written (rollups.py): a page adds up days
+  in the table's order instead of sorting every alert of its period.
+* Every page looks at alerts that started on or after `since` (a date, `YYYY-MM-DD`: whole days; default 7 days ago,
+  the week a Monday review looks back on; the weekly trend: 28 days).
 * Drills (`drill="true"`) are left out of every figure: `alert_times` holds the real alerts only. The volume and the
   latest alerts show them, as drills.
 * Alerts are counted by when they started (`startsAt`) and, on the volume page and the latest alerts, by when they
@@ -20,6 +23,8 @@ extensions), so they run in any SQLite client as well.
 
 from dataclasses import dataclass
 
+from amcompanion.history.rollups import FLAP_HOURS, FLAP_WINDOW_S, flap_units, in_flap_window
+
 SEVERITY_ORDER = (
     "CASE {0} WHEN 'emergency' THEN 0 WHEN 'critical' THEN 1 WHEN 'warning' THEN 2 WHEN 'info' THEN 3"
     " WHEN 'drill' THEN 5 ELSE 4 END"
@@ -27,24 +32,26 @@ SEVERITY_ORDER = (
 
 
 def since(days: int = 7) -> str:
-    """The `since` parameter, or `days` ago when it is left empty."""
-    return f"COALESCE(NULLIF(:since, ''), date('now', '-{days} days'))"
+    """The `since` parameter's day, or `days` ago when it is left empty: pages count whole days (their counts are
+    kept per day, `rollups`), so a time in it is not looked at."""
+    return f"substr(COALESCE(NULLIF(:since, ''), date('now', '-{days} days')), 1, 10)"
 
 
-def distribution(name: str, source: str, value: str, unit: str = "1", sums: dict[str, str] | None = None) -> str:
-    """A CTE `name` with, per group of `source`'s rows: `rows`, `n` (the rows with a `value`), the nearest-rank
-    `median` and `p90` of `value` counted in whole `unit`s (rounded down), and a column per `sums` entry
-    (name: the expression to add up).
+def counted(figure: str, days: int = 7, extra: str = "") -> str:
+    """SQL for `figure`'s counts (`rollups`) since `since`: per group and key, `n` and `total`, in that order, read in
+    the table's own order (nothing sorted); `extra`: more columns of the same groups."""
+    return (
+        f"SELECT grp, key, SUM(n) AS n, TOTAL(total) AS total{extra} FROM rollups"
+        f" WHERE figure = '{figure}' AND day >= {since(days)} AND n <> 0 GROUP BY grp, key"
+    )
 
-    Counting whole units first (one GROUP BY) and ranking those counts is what keeps a page under a second at a
-    million alerts: ranking every row (ROW_NUMBER, then each group's count) costs SQLite twice as much.
-    """
-    sums = sums or {}
-    per_unit = "".join(f", SUM({expression}) AS {column}" for column, expression in sums.items())
-    per_group = "".join(f", SUM({column}) AS {column}" for column in sums)
+
+def distribution(name: str, figure: str, days: int = 7) -> str:
+    """A CTE `name` with, per group of `figure`'s counts: `rows`, `n` (the rows with a value), and the nearest-rank
+    `median` and `p90` of the values, in the unit the figure counts them in (rollups.duration_key: what a page
+    shows), from the running count of the values in order."""
     return f"""{name}_counts AS (
-  SELECT grp, CAST({value} / {unit} AS INTEGER) AS units, COUNT(*) AS c{per_unit}
-  FROM {source} GROUP BY grp, units
+  SELECT grp, CASE WHEN key <> '' THEN key END AS units, n AS c FROM ({counted(figure, days)})
 ),
 {name}_running AS (
   SELECT *, SUM(c) FILTER (WHERE units IS NOT NULL) OVER (PARTITION BY grp) AS n,
@@ -53,57 +60,17 @@ def distribution(name: str, source: str, value: str, unit: str = "1", sums: dict
 ),
 {name} AS (
   SELECT grp, SUM(c) AS rows, COALESCE(MAX(n), 0) AS n,
-    MIN(CASE WHEN 2 * upto >= n THEN units END) * {unit} AS median,
-    MIN(CASE WHEN 10 * upto >= 9 * n THEN units END) * {unit} AS p90{per_group}
+    MIN(CASE WHEN 2 * upto >= n THEN units END) AS median,
+    MIN(CASE WHEN 10 * upto >= 9 * n THEN units END) AS p90
   FROM {name}_running GROUP BY grp
 )"""
 
 
-def hourly(
-    name: str, columns: dict[str, str], group: str, source: str, time: str, days: int = 7, where: str = ""
-) -> str:
-    """CTEs ending in `name`: `source`'s rows since `since`, grouped by `group` hour by hour of `time` (an ISO time
-    column of `alerts`, e.g. `t.starts_at` for the alias t), as rows of `h` (the hour: the time's first 13
-    characters) and `columns` (name: an expression; COUNT, SUM of whole numbers, MAX, that a page adds up over the
-    hours).
-
-    SQLite sorts every row of a GROUP BY, and sorting a million rows at once costs about a microsecond a row (a
-    larger cache makes it slower: it is the processor's cache that the big sort misses). An hour's few hundred rows
-    sort in a fraction of that, so grouping hour by hour (a correlated subquery per hour, through the time's index)
-    and adding up the hours' few groups costs a half to a quarter of one big GROUP BY over the whole history. It
-    only pays where the groups are few: counts per unit of a percentile are as many as the rows.
-    """
-    column = time.split(".")[-1]
-    parts = ", ".join(columns)
-    return f"""{name}_hours(h) AS (
-  -- the hours that have rows, each found with one step through the time's index from the one before
-  SELECT substr(MIN({column}), 1, 13) FROM alerts WHERE {column} >= {since(days)}
-  UNION ALL SELECT (SELECT substr(MIN({column}), 1, 13) FROM alerts WHERE {column} >= h || 'x') FROM {name}_hours
-  WHERE h IS NOT NULL
-),
-{name}_parts AS (
-  SELECT h, (SELECT json_group_array(json_array({parts})) FROM (
-    SELECT {", ".join(f"{expression} AS {column_name}" for column_name, expression in columns.items())} FROM {source}
-    WHERE {time} >= h AND {time} < h || 'x' AND {time} >= {since(days)}{where} GROUP BY {group}
-  )) AS parts FROM {name}_hours
-),
-{name} AS (
-  SELECT h, {", ".join(f"json_extract(j.value, '$[{i}]') AS {c}" for i, c in enumerate(columns))}
-  FROM {name}_parts, json_each({name}_parts.parts) j
-)"""
-
-
-def mtta_mttr(
-    group: str, label: str, where: str = "", order: str = "alerts DESC", days: int = 7, shown: str = "grp"
-) -> str:
-    """MTTA and MTTR (median, p90, in minutes) of the alerts since `since`, grouped by the `group` expression and
-    shown as `shown` (an expression of the group, `grp`: a cheap key per row, its words once per group)."""
-    return f"""WITH t AS (
-  SELECT {group} AS grp, ack_seconds, resolve_seconds FROM alert_times
-  WHERE starts_at >= {since(days)}{where}
-),
-{distribution("ack", "t", "ack_seconds")},
-{distribution("res", "t", "resolve_seconds")}
+def mtta_mttr(group: str, label: str, order: str = "alerts DESC", days: int = 7, shown: str = "grp") -> str:
+    """MTTA and MTTR (median, p90, in minutes) of the alerts since `since`, per `group` (rollups.GROUPS), shown as
+    `shown` (an expression of the group, `grp`)."""
+    return f"""WITH {distribution("ack", f"ack_by_{group}", days)},
+{distribution("res", f"resolve_by_{group}", days)}
 SELECT {shown} AS {label}, ack.rows AS alerts, ack.n AS acknowledged,
   ROUND(ack.median / 60.0, 1) AS mtta_median_min, ROUND(ack.p90 / 60.0, 1) AS mtta_p90_min,
   res.n AS resolved, ROUND(res.median / 60.0, 1) AS mttr_median_min, ROUND(res.p90 / 60.0, 1) AS mttr_p90_min
@@ -114,23 +81,8 @@ ORDER BY {order}"""
 # Within its target: acknowledged in time; or resolved in time (per side). Shared by SLA breaches and health.
 ACK_IN_TIME = "t.ack_seconds <= s.ack_seconds"
 RESOLVED_IN_TIME = "t.resolve_seconds <= s.resolve_seconds"
-DELIVERY_SUMS = {
-    "sent": "status = 'sent'",
-    "failed": "status = 'failed'",
-    "queued": "status = 'queued'",
-    "retries": "MAX(attempts - 1, 0)",  # tries beyond the first
-}
-# The alert's week: the Julian day number of its Monday (day numbers divisible by 7 are Mondays), a number per row that
-# costs less than date(starts_at, '-6 days', 'weekday 1') and sorts faster; shown as that Monday's date.
-WEEK = "CAST(julianday(starts_at) + 0.5 AS INTEGER) / 7 * 7"
+# The week's Monday is counted as its Julian day number (rollups.WEEK), shown as that Monday's date.
 WEEK_SHOWN = "date(grp - 0.5)"
-KIND = "CASE WHEN drill THEN 'drill' ELSE severity END"  # a drill is counted apart from the severities
-PER_KIND = {"severity": KIND, "n": "COUNT(*)"}
-# per hour, then added up: paged alerts by how far they escalated
-PAGED = {
-    "policy": "policy", "level": "escalation_level", "repeats": "repeats", "acked": "ack_seconds IS NOT NULL",
-    "alerts": "COUNT(*)",
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -149,19 +101,19 @@ QUERIES: dict[str, Query] = {
     "mtta_mttr_by_service": Query(
         "MTTA and MTTR by service",
         "Median and p90 minutes to acknowledge and to resolve, per service (the `service` label).",
-        mtta_mttr("COALESCE(service, '(none)')", "service"),
+        mtta_mttr("service", "service"),
     ),
     "mtta_mttr_by_week": Query(
         "MTTA and MTTR by week",
         "Median and p90 minutes to acknowledge and to resolve, per week (starting Monday). Set since further back"
         " for a longer trend.",
-        mtta_mttr(WEEK, "week", order="grp DESC", days=28, shown=WEEK_SHOWN),
+        mtta_mttr("week", "week", order="grp DESC", days=28, shown=WEEK_SHOWN),
     ),
     "mtta_by_person": Query(
         "MTTA per person",
         "How fast each person who acknowledged alerts did so (median and p90 minutes from the first notice), and"
         " how long those alerts then took to resolve.",
-        mtta_mttr("acked_by", "acknowledged_by", where=" AND acked_by IS NOT NULL", order="mtta_median_min"),
+        mtta_mttr("person", "acknowledged_by", order="mtta_median_min"),
     ),
     "sla_breaches": Query(
         "SLA breaches",
@@ -184,36 +136,64 @@ GROUP BY s.severity ORDER BY {SEVERITY_ORDER.format("s.severity")}""",
         "Noisiest alerts",
         "The alerts that fired most often, with how many of those firings anyone acknowledged: a candidate list"
         " for tuning thresholds or deleting alerts.",
-        f"""SELECT alertname, COALESCE(service, '(none)') AS service, COUNT(*) AS fired,
-  COUNT(DISTINCT fingerprint) AS series, SUM(ack_seconds IS NOT NULL) AS acknowledged,
-  ROUND(100.0 * SUM(ack_seconds IS NOT NULL) / COUNT(*), 1) AS acknowledged_pct,
-  ROUND(AVG(resolve_seconds) / 60, 1) AS avg_duration_min, MAX(starts_at) AS last_fired
-FROM alert_times WHERE starts_at >= {since()}
-GROUP BY alertname, service ORDER BY fired DESC LIMIT 25""",
+        # counts per name and service (key: acknowledged × 2 + resolved; total: the firing time), their series
+        f"""WITH fired AS (
+  SELECT grp, SUM(n) AS fired, SUM(CASE WHEN key >= 2 THEN n ELSE 0 END) AS acknowledged,
+    SUM(CASE WHEN key % 2 = 1 THEN n ELSE 0 END) AS resolved, TOTAL(total) AS firing_s, MAX(last_day) AS last_day
+  FROM ({counted("fired", extra=", MAX(day) AS last_day")}) GROUP BY grp ORDER BY fired DESC, grp LIMIT 25
+),
+series AS (SELECT grp, COUNT(*) AS series FROM ({counted("series")}) WHERE grp IN (SELECT grp FROM fired) GROUP BY grp)
+SELECT json_extract(grp, '$[0]') AS alertname, COALESCE(json_extract(grp, '$[1]'), '(none)') AS service, fired,
+  series, acknowledged, ROUND(100.0 * acknowledged / fired, 1) AS acknowledged_pct,
+  ROUND(firing_s / resolved / 60, 1) AS avg_duration_min,
+  -- the last start: on the last day that had one
+  (SELECT MAX(starts_at) FROM alert_times t WHERE t.starts_at >= f.last_day AND t.starts_at < date(f.last_day, '+1 day')
+    AND t.alertname = json_extract(f.grp, '$[0]') AND t.service IS json_extract(f.grp, '$[1]')) AS last_fired
+FROM fired f JOIN series USING (grp) ORDER BY fired DESC, grp""",
     ),
     "flapping_alerts": Query(
         "Flapping alerts",
         "Series (one fingerprint: an alert on one target) that fired more than min_flaps times within any window"
         " of hours hours (defaults 5 and 4). Usually a threshold too close to normal, or a `for:` too short.",
-        f"""WITH windows AS (
-  -- time in units of the window, so that the frame is one unit (a frame offset cannot be an expression)
-  SELECT fingerprint, alertname, service, starts_at, ack_seconds, COUNT(*) OVER (
-    PARTITION BY fingerprint ORDER BY julianday(starts_at) * 24.0 / CAST(COALESCE(NULLIF(:hours, ''), 4) AS REAL)
+        f"""WITH settings AS (
+  SELECT CAST(COALESCE(NULLIF(:hours, ''), {FLAP_HOURS}) AS REAL) AS hours,
+    CAST(COALESCE(NULLIF(:min_flaps, ''), 5) AS INTEGER) AS min_flaps, {since()} AS since,
+    strftime('%Y-%m-%dT%H:%M:%fZ', {since()}, '+{FLAP_WINDOW_S} seconds') AS inside
+),
+-- in the default window, the firings in each episode's window are counted as they come (rollups.flap_counts): exact
+-- where the window lies inside the period; in its first hours, the window is counted again from the period's start
+counted AS (
+  SELECT f.fingerprint, MAX(CASE WHEN f.starts_at >= x.inside THEN f.firings ELSE (
+    SELECT COUNT(*) FROM alerts s WHERE s.fingerprint = f.fingerprint AND s.drill = 0 AND s.starts_at >= x.since
+      AND {in_flap_window("s.starts_at", "f.starts_at")}) END) AS most
+  FROM settings x CROSS JOIN flap_counts f
+  WHERE x.hours = {FLAP_HOURS} AND f.firings > x.min_flaps AND f.starts_at >= x.since GROUP BY f.fingerprint
+),
+-- another window: every episode's, counted here (seconds at a million alerts)
+windowed AS (
+  SELECT fingerprint, COUNT(*) OVER (PARTITION BY fingerprint ORDER BY {flap_units("starts_at", "x.hours")}
     RANGE BETWEEN 1 PRECEDING AND CURRENT ROW) AS in_window
-  FROM alerts INDEXED BY alerts_history  -- else SQLite reads every row from the table
-  WHERE starts_at >= {since()} AND drill = 0
+  FROM settings x CROSS JOIN alerts INDEXED BY alerts_history  -- else SQLite reads every row from the table
+  WHERE x.hours <> {FLAP_HOURS} AND starts_at >= x.since AND drill = 0
 ),
 flapping AS (
-  SELECT fingerprint, alertname, service, MAX(in_window) AS most_firings_in_window, COUNT(*) AS firings,
-    COUNT(ack_seconds) AS acknowledged, MAX(starts_at) AS last_fired
-  FROM windows GROUP BY fingerprint
-  HAVING most_firings_in_window > CAST(COALESCE(NULLIF(:min_flaps, ''), 5) AS INTEGER)
-  ORDER BY most_firings_in_window DESC, firings DESC LIMIT 100
+  SELECT fingerprint, most FROM counted WHERE most > (SELECT min_flaps FROM settings)
+  UNION ALL SELECT fingerprint, MAX(in_window) FROM windowed GROUP BY fingerprint
+  HAVING MAX(in_window) > (SELECT min_flaps FROM settings)
+),
+firings AS (  -- per series since `since`: (key 1) acknowledged or (key 0) not
+  SELECT grp AS fingerprint, SUM(n) AS firings, SUM(n * key) AS acknowledged FROM rollups
+  WHERE figure = 'by_series' AND grp IN (SELECT fingerprint FROM flapping) AND day >= (SELECT since FROM settings)
+  GROUP BY grp
+),
+ranked AS (
+  SELECT * FROM flapping JOIN firings USING (fingerprint) ORDER BY most DESC, firings DESC, fingerprint LIMIT 100
 )
-SELECT alertname, COALESCE(service, '(none)') AS service,
-  (SELECT json_extract(labels, '$.instance') FROM alerts a WHERE a.fingerprint = f.fingerprint LIMIT 1) AS instance,
-  fingerprint, most_firings_in_window, firings, acknowledged, last_fired
-FROM flapping f ORDER BY most_firings_in_window DESC, firings DESC""",
+SELECT a.alertname, COALESCE(a.service, '(none)') AS service, json_extract(a.labels, '$.instance') AS instance,
+  r.fingerprint, r.most AS most_firings_in_window, r.firings, r.acknowledged, a.starts_at AS last_fired
+FROM ranked r JOIN alerts a ON a.id = (SELECT id FROM alerts l WHERE l.fingerprint = r.fingerprint AND l.drill = 0
+  ORDER BY l.starts_at DESC LIMIT 1)
+ORDER BY most_firings_in_window DESC, firings DESC, r.fingerprint""",
     ),
     "never_acknowledged": Query(
         "Alerts never acknowledged",
@@ -231,19 +211,11 @@ GROUP BY t.alertname, t.service, t.severity ORDER BY never_acknowledged DESC LIM
         "For the alerts since `since`: how many reached each step of their escalation policy, how many repeat"
         " rounds the last step reached (when the policy repeats it), and how many of those alerts someone"
         " acknowledged after all.",
-        "WITH RECURSIVE "
-        + hourly(
-            "paged_hours",
-            PAGED,
-            "policy, escalation_level, repeats, ack_seconds IS NOT NULL",
-            "alert_times",
-            "starts_at",
-            where=" AND escalation_level > 0",
-        )
-        + """,
-paged AS (
+        f"""WITH RECURSIVE paged AS (
   -- steps are taken in order, so an alert's level says which steps it reached; only the last one repeats
-  SELECT policy, level, repeats, acked, SUM(alerts) AS alerts FROM paged_hours GROUP BY policy, level, repeats, acked
+  SELECT grp AS policy, json_extract(key, '$[0]') AS level, json_extract(key, '$[1]') AS repeats,
+    json_extract(key, '$[2]') AS acked, n AS alerts
+  FROM ({counted("paged")})
 ),
 steps(step) AS (SELECT 1 UNION ALL SELECT step + 1 FROM steps WHERE step < (SELECT MAX(level) FROM paged))
 SELECT p.policy, s.step, SUM(p.alerts) AS alerts,
@@ -256,13 +228,16 @@ GROUP BY p.policy, s.step ORDER BY p.policy, s.step""",
         "Deliveries by channel",
         "Messages queued since `since` per channel: sent, failed, still queued, success rate, retries (tries"
         " beyond the first) and delivery latency (queued to sent: median and p90 seconds).",
-        f"""WITH t AS (
-  SELECT channel AS grp, status, attempts, latency_seconds FROM notifications WHERE queued_at >= {since()}
+        f"""WITH {distribution("lat", "latency")},
+statuses AS (
+  SELECT grp, SUM(CASE WHEN key = 'sent' THEN n ELSE 0 END) AS sent, SUM(CASE WHEN key = 'failed' THEN n ELSE 0 END)
+    AS failed, SUM(CASE WHEN key = 'queued' THEN n ELSE 0 END) AS queued
+  FROM ({counted("status")}) GROUP BY grp
 ),
-{distribution("lat", "t", "latency_seconds", "0.001", DELIVERY_SUMS)}
+tries AS (SELECT grp, SUM(n * MAX(key - 1, 0)) AS retries FROM ({counted("tries")}) GROUP BY grp)
 SELECT grp AS channel, rows AS messages, sent, failed, queued, ROUND(100.0 * sent / rows, 2) AS success_pct, retries,
   ROUND(median, 3) AS latency_median_s, ROUND(p90, 3) AS latency_p90_s
-FROM lat ORDER BY messages DESC""",
+FROM lat JOIN statuses USING (grp) JOIN tries USING (grp) ORDER BY messages DESC""",
     ),
     "service_health": Query(
         "Service health score",
@@ -280,17 +255,11 @@ GROUP BY t.service ORDER BY health_score""",
         "Alert volume per hour",
         "Alerts per hour (UTC) since `since`, by severity (drills apart): how many started in the hour, and how many"
         " arrived in it (the receiver's first notice: an alert that started earlier may arrive, and page, now).",
-        # grouped hour by hour (see hourly): times are ISO-8601 written one way (receiver.timeutil.iso), so an hour
-        # is their first 13 characters, and ':00Z' is added once per hour
-        "WITH RECURSIVE "
-        + hourly("started", PER_KIND, KIND, "alerts INDEXED BY alerts_history", "starts_at")
-        + ",\n"
-        + hourly("arrived", PER_KIND, KIND, "alerts INDEXED BY alerts_by_arrival", "first_notice_at")
-        + f"""
-SELECT h || ':00Z' AS hour, severity, SUM(started) AS started, SUM(arrived) AS arrived FROM (
-  SELECT h, severity, n AS started, 0 AS arrived FROM started
-  UNION ALL SELECT h, severity, 0, n FROM arrived
-) GROUP BY h, severity ORDER BY h, {SEVERITY_ORDER.format("severity")}""",
+        # counted by the hour (the ISO time's first 13 characters: receiver.timeutil.iso writes every time one way)
+        f"""SELECT grp || ':00Z' AS hour, key AS severity, SUM(started) AS started, SUM(arrived) AS arrived FROM (
+  SELECT grp, key, n AS started, 0 AS arrived FROM ({counted("started")})
+  UNION ALL SELECT grp, key, 0, n FROM ({counted("arrived")})
+) GROUP BY grp, key ORDER BY grp, {SEVERITY_ORDER.format("key")}""",
     ),
     "latest_alerts": Query(
         "Latest alerts",

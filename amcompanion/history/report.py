@@ -24,7 +24,7 @@ def report(path: Path, since: datetime, noisy: int = 10) -> str:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     try:
-        day = since.strftime("%Y-%m-%dT%H:%M")  # to the minute, as the heading shows it
+        day = since.strftime("%Y-%m-%d")  # from the start of its day (UTC): the pages count whole days
         by_severity = _rows(conn, "mtta_mttr_by_severity", day)
         noisiest = _rows(conn, "noisiest_alerts", day)[:noisy]
         deliveries = _rows(conn, "deliveries_by_channel", day)
@@ -35,7 +35,7 @@ def report(path: Path, since: datetime, noisy: int = 10) -> str:
     finally:
         conn.close()
     total = sum(r["alerts"] for r in by_severity)
-    lines = [f"Alert history of {path} since {since:%Y-%m-%d %H:%M} UTC", ""]
+    lines = [f"Alert history of {path} since {day} (UTC)", ""]
     split = ", ".join(f"{r['severity']} {r['alerts']}" for r in by_severity) or "none"
     lines.append(
         f"{plural(total, 'alert')} ({split}),"

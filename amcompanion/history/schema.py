@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 from sqlite_utils import Database, Migrations
 
+from amcompanion.history import rollups
+
 if TYPE_CHECKING:
     from psycopg import Connection as PostgresConnection
 
@@ -284,6 +286,14 @@ def m0007_drills_and_arrivals(db: Database) -> None:
     db["alerts"].create_index(["first_notice_at", "severity", "drill"], index_name="alerts_by_arrival")
 
 
+@migration
+def m0008_rollups(db: Database) -> None:
+    """The counts the history pages read (`rollups`: per figure, group, key and day) and the flapping page's counts
+    (`flap_counts`), kept by triggers as rows are written, and counted here from the rows already there. A page over
+    90 days of a million alerts then reads thousands of counts in order instead of sorting every alert (seconds)."""
+    rollups.install(db.conn)
+
+
 # PostgreSQL (several receivers on one database): the same tables, columns and constraints as the SQLite history has
 # after the migrations above, without the computed columns and the view, which only the history pages read (they
 # read a SQLite copy: `amcompanion history mirror`). Each step here follows its SQLite migration of the same name;
@@ -336,6 +346,7 @@ POSTGRES_MIGRATIONS: dict[str, tuple[str, ...]] = {
         " EXECUTE FUNCTION amcompanion_changed()",
     ),
     "m0007_drills_and_arrivals": (),  # computed columns, the view and their indexes: SQLite's (the pages') only
+    "m0008_rollups": (),  # the pages' counts: kept by the SQLite copy's triggers (`history mirror`)
 }
 assert list(POSTGRES_MIGRATIONS) == NAMES, "every migration has its PostgreSQL step"
 
