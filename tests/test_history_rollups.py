@@ -98,6 +98,7 @@ async def test_the_receiver_keeps_the_counts_as_alerts_come_are_acknowledged_and
         assert differences(conn) == ([], [])
         by_person = conn.execute(QUERIES["mtta_by_person"].sql, {"since": "2000-01-01"}).fetchall()
         assert [(row[0], row[1], row[3]) for row in by_person] == [("alice", 1, 2.0)]  # 100 s: shown as 2 min
-        assert conn.execute("SELECT SUM(n) FROM rollups WHERE figure = 'ack_by_severity'").fetchone() == (3,)
+        assert conn.execute("SELECT SUM(n) FROM rollups WHERE figure = 'alerts'").fetchone() == (3,)
+        assert conn.execute("SELECT SUM(n) FROM rollups WHERE figure = 'ack_by_severity'").fetchone() == (1,)
     finally:
         conn.close()

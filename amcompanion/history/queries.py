@@ -23,7 +23,7 @@ extensions), so they run in any SQLite client as well.
 
 from dataclasses import dataclass
 
-from amcompanion.history.rollups import FLAP_HOURS, FLAP_WINDOW_S, flap_units, in_flap_window
+from amcompanion.history.rollups import FLAP_HOURS, FLAP_WINDOW_S, GROUPS, flap_units, in_flap_window
 
 SEVERITY_ORDER = (
     "CASE {0} WHEN 'emergency' THEN 0 WHEN 'critical' THEN 1 WHEN 'warning' THEN 2 WHEN 'info' THEN 3"
@@ -47,34 +47,37 @@ def counted(figure: str, days: int = 7, extra: str = "") -> str:
 
 
 def distribution(name: str, figure: str, days: int = 7) -> str:
-    """A CTE `name` with, per group of `figure`'s counts: `rows`, `n` (the rows with a value), and the nearest-rank
-    `median` and `p90` of the values, in the unit the figure counts them in (rollups.duration_key: what a page
-    shows), from the running count of the values in order."""
-    return f"""{name}_counts AS (
-  SELECT grp, CASE WHEN key <> '' THEN key END AS units, n AS c FROM ({counted(figure, days)})
-),
-{name}_running AS (
-  SELECT *, SUM(c) FILTER (WHERE units IS NOT NULL) OVER (PARTITION BY grp) AS n,
-    SUM(c) FILTER (WHERE units IS NOT NULL) OVER (PARTITION BY grp ORDER BY units ROWS UNBOUNDED PRECEDING) AS upto
-  FROM {name}_counts
+    """A CTE `name` with, per group of `figure`'s counts: `n` (the values) and their nearest-rank `median` and `p90`,
+    in the unit the figure counts them in (rollups.duration_key: what a page shows), from the running count of the
+    values in order."""
+    return f"""{name}_running AS (
+  SELECT grp, key, SUM(n) OVER (PARTITION BY grp) AS n,
+    SUM(n) OVER (PARTITION BY grp ORDER BY key ROWS UNBOUNDED PRECEDING) AS upto
+  FROM ({counted(figure, days)})
 ),
 {name} AS (
-  SELECT grp, SUM(c) AS rows, COALESCE(MAX(n), 0) AS n,
-    MIN(CASE WHEN 2 * upto >= n THEN units END) AS median,
-    MIN(CASE WHEN 10 * upto >= 9 * n THEN units END) AS p90
+  SELECT grp, MAX(n) AS n, MIN(CASE WHEN 2 * upto >= n THEN key END) AS median,
+    MIN(CASE WHEN 10 * upto >= 9 * n THEN key END) AS p90
   FROM {name}_running GROUP BY grp
 )"""
 
 
 def mtta_mttr(group: str, label: str, order: str = "alerts DESC", days: int = 7, shown: str = "grp") -> str:
-    """MTTA and MTTR (median, p90, in minutes) of the alerts since `since`, per `group` (rollups.GROUPS), shown as
-    `shown` (an expression of the group, `grp`)."""
+    """MTTA and MTTR (median, p90, in minutes) of the alerts since `since`, per `group` (rollups.GROUPS, or a person:
+    the alerts they acknowledged), shown as `shown` (an expression of the group, `grp`)."""
+    if group in GROUPS:
+        alerts = f"""SELECT json_extract(grp, '$[{list(GROUPS).index(group)}]') AS grp, SUM(n) AS alerts
+  FROM ({counted("alerts", days)}) GROUP BY 1"""
+    else:
+        alerts = "SELECT grp, n AS alerts FROM ack"
     return f"""WITH {distribution("ack", f"ack_by_{group}", days)},
-{distribution("res", f"resolve_by_{group}", days)}
-SELECT {shown} AS {label}, ack.rows AS alerts, ack.n AS acknowledged,
+{distribution("res", f"resolve_by_{group}", days)},
+groups AS ({alerts})
+SELECT {shown} AS {label}, g.alerts, COALESCE(ack.n, 0) AS acknowledged,
   ROUND(ack.median / 60.0, 1) AS mtta_median_min, ROUND(ack.p90 / 60.0, 1) AS mtta_p90_min,
-  res.n AS resolved, ROUND(res.median / 60.0, 1) AS mttr_median_min, ROUND(res.p90 / 60.0, 1) AS mttr_p90_min
-FROM ack JOIN res USING (grp)
+  COALESCE(res.n, 0) AS resolved, ROUND(res.median / 60.0, 1) AS mttr_median_min,
+  ROUND(res.p90 / 60.0, 1) AS mttr_p90_min
+FROM groups g LEFT JOIN ack USING (grp) LEFT JOIN res USING (grp)
 ORDER BY {order}"""
 
 
@@ -230,14 +233,14 @@ GROUP BY p.policy, s.step ORDER BY p.policy, s.step""",
         " beyond the first) and delivery latency (queued to sent: median and p90 seconds).",
         f"""WITH {distribution("lat", "latency")},
 statuses AS (
-  SELECT grp, SUM(CASE WHEN key = 'sent' THEN n ELSE 0 END) AS sent, SUM(CASE WHEN key = 'failed' THEN n ELSE 0 END)
-    AS failed, SUM(CASE WHEN key = 'queued' THEN n ELSE 0 END) AS queued
+  SELECT grp, SUM(n) AS messages, SUM(CASE WHEN key = 'sent' THEN n ELSE 0 END) AS sent,
+    SUM(CASE WHEN key = 'failed' THEN n ELSE 0 END) AS failed, SUM(CASE WHEN key = 'queued' THEN n ELSE 0 END) AS queued
   FROM ({counted("status")}) GROUP BY grp
 ),
 tries AS (SELECT grp, SUM(n * MAX(key - 1, 0)) AS retries FROM ({counted("tries")}) GROUP BY grp)
-SELECT grp AS channel, rows AS messages, sent, failed, queued, ROUND(100.0 * sent / rows, 2) AS success_pct, retries,
+SELECT grp AS channel, messages, sent, failed, queued, ROUND(100.0 * sent / messages, 2) AS success_pct, retries,
   ROUND(median, 3) AS latency_median_s, ROUND(p90, 3) AS latency_p90_s
-FROM lat JOIN statuses USING (grp) JOIN tries USING (grp) ORDER BY messages DESC""",
+FROM statuses JOIN tries USING (grp) LEFT JOIN lat USING (grp) ORDER BY messages DESC""",
     ),
     "service_health": Query(
         "Service health score",

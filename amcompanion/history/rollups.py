@@ -9,8 +9,10 @@ is read off the running count of its keys.
 
 Every writer keeps the counts, since they are triggers: the receiver (SQLite), `history mirror` (a PostgreSQL
 history's copy), `history seed`, `history prune` and any SQLite client. A row's change moves its count from the old
-key to the new one (an acknowledgement moves an alert from "not acknowledged" to its time to acknowledge), a
-delete takes it away, and counts that reach zero stay as zeros (the pages skip them).
+key to the new one (an acknowledgement counts its time to acknowledge, and moves the alert to "acknowledged" among
+the noisiest), a delete takes it away, and counts that reach zero stay as zeros (the pages skip them). Each table
+has one trigger a kind of write, and an alert is counted in as few figures as its pages need: writing one costs the
+receiver about six more rows' worth of work, an acknowledgement about eight (bench/receiver.py).
 
 Times are counted to the unit the pages show them in (`words.duration_words`): whole seconds under a minute (rounded
 down, as the pages always have), the nearest minute under a day, the nearest hour beyond; delivery latencies to the
@@ -38,12 +40,12 @@ COMPUTED = {
 
 def rounded(value: str, steps: tuple[tuple[float, float, bool], ...], top: float) -> str:
     """SQL for `value` rounded by magnitude: below each limit to its step (nearest, or down when `down`), beyond the
-    last to `top` (nearest); '' for NULL (a key cannot be NULL)."""
+    last to `top` (nearest)."""
     cases = "".join(
         f" WHEN {value} < {limit} THEN CAST({value} / {step}{'' if down else ' + 0.5'} AS INTEGER) * {step}"
         for limit, step, down in steps
     )
-    return f"CASE WHEN {value} IS NULL THEN ''{cases} ELSE CAST({value} / {top} + 0.5 AS INTEGER) * {top} END"
+    return f"CASE{cases} ELSE CAST({value} / {top} + 0.5 AS INTEGER) * {top} END"
 
 
 # seconds: whole under a minute (down: the pages' whole seconds), minutes under a day, hours beyond
@@ -87,17 +89,23 @@ STARTED = "substr(starts_at, 1, 10)"
 QUEUED = "substr(queued_at, 1, 10)"
 NAME_AND_SERVICE = "json_array(alertname, service)"
 REAL = "drill = 0"  # drills say nothing of how an alert serves
-# the MTTA and MTTR pages' groups (name: the group, the alerts counted)
-GROUPS = {
-    "severity": ("severity", REAL),
-    "service": ("COALESCE(service, '(none)')", REAL),
-    "week": (WEEK, REAL),
-    "person": ("acked_by", f"{REAL} AND acked_by IS NOT NULL"),
-}
+# the MTTA and MTTR pages' groups, in the order `alerts` holds them; a person's alerts are the ones they acknowledged
+GROUPS = {"severity": "severity", "service": "COALESCE(service, '(none)')", "week": WEEK}
+PEOPLE = {"person": "acked_by"}
 FIGURES = (
+    # the alerts per severity, service and week (one count an alert, a few thousand groups: a page adds them up by
+    # the part it shows), and their times to acknowledge and to resolve, counted once they have them
+    Figure("alerts", "alerts", STARTED, f"json_array({', '.join(GROUPS.values())})", "0", REAL),
     *(
-        Figure(f"{side}_by_{name}", "alerts", STARTED, grp, duration_key(value), where)
-        for name, (grp, where) in GROUPS.items()
+        Figure(
+            f"{side}_by_{name}",
+            "alerts",
+            STARTED,
+            grp,
+            duration_key(value),
+            f"{REAL} AND {value} IS NOT NULL" + (f" AND {grp} IS NOT NULL" if name in PEOPLE else ""),
+        )
+        for name, grp in {**GROUPS, **PEOPLE}.items()
         for side, value in (("ack", "ack_seconds"), ("resolve", "resolve_seconds"))
     ),
     # the noisiest alerts: fired, acknowledged (key bit 2), resolved (bit 1) and their firing time; their series
@@ -126,7 +134,9 @@ FIGURES = (
     Figure("started", "alerts", STARTED, "substr(starts_at, 1, 13)", KIND),
     Figure("arrived", "alerts", "substr(first_notice_at, 1, 10)", "substr(first_notice_at, 1, 13)", KIND),
     # deliveries per channel: latency, status, tries
-    Figure("latency", "notifications", QUEUED, "channel", latency_key("latency_seconds")),
+    Figure(
+        "latency", "notifications", QUEUED, "channel", latency_key("latency_seconds"), "latency_seconds IS NOT NULL"
+    ),
     Figure("status", "notifications", QUEUED, "channel", "status"),
     Figure("tries", "notifications", QUEUED, "channel", "attempts"),
 )
@@ -152,9 +162,10 @@ def _known(expression: str) -> str:
     return f"COALESCE({expression}, '')"
 
 
-def _row(figure: Figure, alias: str, columns: set[str]) -> str:
-    """`figure`'s columns for one row in a trigger: NEW (counted in) or OLD (taken out). The expressions' words that
-    are `columns` of the table become the row's (NEW.severity), but in quotes and function names."""
+def _row(figure: Figure, alias: str, columns: set[str], when: str = "1") -> str:
+    """`figure`'s columns for one row in a trigger: NEW (counted in) or OLD (taken out), when `when` holds. The
+    expressions' words that are `columns` of the table become the row's (NEW.severity), but in quotes and function
+    names."""
 
     def of(expression: str) -> str:
         return re.sub(
@@ -166,34 +177,52 @@ def _row(figure: Figure, alias: str, columns: set[str]) -> str:
     sign = -1 if alias == "OLD" else 1
     return (
         f"SELECT '{figure.name}', {_known(of(figure.grp))}, {_known(of(figure.key))}, {of(figure.day)}, {sign},"
-        f" {sign} * COALESCE({of(figure.total)}, 0) WHERE {of(figure.where)}"
+        f" {sign} * COALESCE({of(figure.total)}, 0) WHERE ({when}) AND {of(figure.where)}"
     )
 
 
 def install(conn: sqlite3.Connection) -> None:
     """Make the counts and their triggers, counting the rows already there (one GROUP BY a figure)."""
     conn.execute(TABLE)
-    for figure in FIGURES:
-        info = conn.execute(f"PRAGMA table_xinfo({figure.table})").fetchall()
-        columns = {row[1] for row in info}
-        written = [row[1] for row in info if row[6] == 0]  # hidden 0: not computed
-        changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in figure.depends_on(written))
-        name, table = figure.name, figure.table
-        conn.execute(
-            f"CREATE TRIGGER rollup_{name}_insert AFTER INSERT ON {table} BEGIN"
-            f" INSERT INTO rollups SELECT * FROM ({_row(figure, 'NEW', columns)}){UPSERT}; END"
-        )
-        conn.execute(
-            f"CREATE TRIGGER rollup_{name}_delete AFTER DELETE ON {table} BEGIN"
-            f" INSERT INTO rollups SELECT * FROM ({_row(figure, 'OLD', columns)}){UPSERT}; END"
-        )
-        conn.execute(
-            f"CREATE TRIGGER rollup_{name}_update AFTER UPDATE OF {', '.join(figure.depends_on(written))} ON {table}"
-            f" WHEN {changed} BEGIN INSERT INTO rollups SELECT * FROM ({_row(figure, 'OLD', columns)}"
-            f" UNION ALL {_row(figure, 'NEW', columns)}){UPSERT}; END"
-        )
-        conn.execute(f"INSERT INTO rollups {from_rows(figure)}")
+    for table in ("alerts", "notifications"):
+        _install_triggers(conn, table)
+        for figure in FIGURES:
+            if figure.table == table:
+                conn.execute(f"INSERT INTO rollups {from_rows(figure)}")
     _install_flap_counts(conn)
+
+
+def _changed(names: list[str]) -> str:
+    return " OR ".join(f"OLD.{name} IS NOT NEW.{name}" for name in names)
+
+
+def _install_triggers(conn: sqlite3.Connection, table: str) -> None:
+    """One trigger a kind of write (insert, update, delete) for all of `table`'s figures: one statement per write,
+    not one per figure. An update moves only the figures whose columns changed."""
+    figures = [figure for figure in FIGURES if figure.table == table]
+    info = conn.execute(f"PRAGMA table_xinfo({table})").fetchall()
+    columns = {row[1] for row in info}
+    written = [row[1] for row in info if row[6] == 0]  # hidden 0: not computed
+    depends = {figure.name: figure.depends_on(written) for figure in figures}
+
+    def rows(alias: str, moved: bool = False) -> str:
+        return " UNION ALL ".join(
+            _row(figure, alias, columns, _changed(depends[figure.name]) if moved else "1") for figure in figures
+        )
+
+    read = [name for name in written if any(name in names for names in depends.values())]
+    conn.execute(
+        f"CREATE TRIGGER rollups_{table}_insert AFTER INSERT ON {table} BEGIN"
+        f" INSERT INTO rollups SELECT * FROM ({rows('NEW')}){UPSERT}; END"
+    )
+    conn.execute(
+        f"CREATE TRIGGER rollups_{table}_delete AFTER DELETE ON {table} BEGIN"
+        f" INSERT INTO rollups SELECT * FROM ({rows('OLD')}){UPSERT}; END"
+    )
+    conn.execute(
+        f"CREATE TRIGGER rollups_{table}_update AFTER UPDATE OF {', '.join(read)} ON {table} WHEN {_changed(read)}"
+        f" BEGIN INSERT INTO rollups SELECT * FROM ({rows('OLD', True)} UNION ALL {rows('NEW', True)}){UPSERT}; END"
+    )
 
 
 def from_rows(figure: Figure) -> str:
@@ -207,7 +236,7 @@ def from_rows(figure: Figure) -> str:
 
 def flap_counts_from_rows() -> str:
     """SQL: `flap_counts` as the rows there are now give it (what the triggers keep)."""
-    earlier = f"(SELECT COUNT(*) {_around('a')} AND {in_flap_window('s.starts_at', 'a.starts_at')})"
+    earlier = f"(SELECT COUNT(*) {_around('a', True)} AND {in_flap_window('s.starts_at', 'a.starts_at')})"
     return f"SELECT a.id, a.fingerprint, a.starts_at, {earlier} FROM alerts a WHERE a.drill = 0"
 
 
@@ -221,10 +250,12 @@ def flap_units(start: str, hours: str = f"{FLAP_HOURS}.0") -> str:
     return f"julianday({start}) * 24.0 / {hours}"
 
 
-def _around(row: str) -> str:
-    """The same series' other real episodes whose windows `row` is in (its own window: `row` as `s`)."""
-    bound = "strftime('%Y-%m-%dT%H:%M:%fZ', {row}.starts_at, '{sign}{seconds} seconds')"
-    low, high = (bound.format(row=row, sign=sign, seconds=FLAP_WINDOW_S) for sign in "-+")
+def _around(row: str, earlier: bool) -> str:
+    """The same series' other real episodes that start up to the window before `row` (`earlier`: those in its window)
+    or after it (those whose windows it is in), found by the text of their start a second wider than the window."""
+    bound = "strftime('%Y-%m-%dT%H:%M:%fZ', {row}.starts_at, '{seconds} seconds')"
+    back, ahead = (-FLAP_WINDOW_S, 1) if earlier else (-1, FLAP_WINDOW_S)
+    low, high = (bound.format(row=row, seconds=f"{seconds:+d}") for seconds in (back, ahead))
     series = f"s.fingerprint = {row}.fingerprint AND s.drill = 0"
     return f"FROM alerts s WHERE {series} AND s.starts_at BETWEEN {low} AND {high}"
 
@@ -239,13 +270,13 @@ def _flap_statements(row: str) -> str:
     step = "+" if row == "NEW" else "-"
     others = (
         f"UPDATE flap_counts SET firings = firings {step} 1 WHERE {row}.drill = 0 AND alert_id IN (SELECT s.id"
-        f" {_around(row)} AND s.id <> {row}.id AND {in_flap_window(f'{row}.starts_at', 's.starts_at')});"
+        f" {_around(row, False)} AND s.id <> {row}.id AND {in_flap_window(f'{row}.starts_at', 's.starts_at')});"
     )
     if row == "OLD":
         return f"DELETE FROM flap_counts WHERE alert_id = OLD.id; {others}"
     own = (
         "INSERT INTO flap_counts SELECT NEW.id, NEW.fingerprint, NEW.starts_at, (SELECT COUNT(*)"
-        f" {_around(row)} AND {in_flap_window('s.starts_at', 'NEW.starts_at')}) WHERE NEW.drill = 0;"
+        f" {_around(row, True)} AND {in_flap_window('s.starts_at', 'NEW.starts_at')}) WHERE NEW.drill = 0;"
     )
     return f"{own} {others}"
 

@@ -306,6 +306,7 @@ def seed(
     db = Database(path)
     db.conn.execute("PRAGMA journal_mode = WAL")
     db.conn.execute("PRAGMA synchronous = NORMAL")  # a seed is rebuilt, not recovered
+    db.conn.execute("PRAGMA temp_store = MEMORY")  # the counts' triggers' statement journals (receiver.db.connect)
     migrate(db.conn)
     generator = Generator(now, days, seed_value)
     (last_id,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM alerts").fetchone()
