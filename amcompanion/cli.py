@@ -1201,7 +1201,7 @@ def _history(args: argparse.Namespace) -> int:
     if action == "serve":
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-        from amcompanion.history.serve import serve
+        from amcompanion.history.serve import bring_up_to_date, serve
 
         try:
             ZoneInfo(args.time_zone)
@@ -1220,6 +1220,13 @@ def _history(args: argparse.Namespace) -> int:
                 for diag in exc.diagnostics:
                     print(diag, file=sys.stderr)
                 return 1
+        from amcompanion.history.schema import NewerDatabase
+
+        try:
+            bring_up_to_date(args.db, lambda line: print(line, file=sys.stderr))
+        except NewerDatabase as exc:
+            print(f"amcompanion history: {args.db}: {exc}", file=sys.stderr)
+            return 1
         print(f"history pages of {args.db}: http://{args.host}:{args.port}/-/dashboards/weekly", file=sys.stderr)
         return serve(args.db, args.host, args.port, args.time_zone, catalog_for_s)
     duration = args.since if action == "report" else args.older_than

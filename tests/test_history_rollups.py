@@ -10,6 +10,7 @@ from amcompanion.history.prune import prune
 from amcompanion.history.queries import QUERIES
 from amcompanion.history.rollups import FIGURES, flap_counts_from_rows, from_rows
 from amcompanion.history.seed import seed
+from amcompanion.history.serve import bring_up_to_date
 from amcompanion.receiver.app import make_app
 from amcompanion.receiver.config import load_receiver_config
 from amcompanion.receiver.service import Receiver, Settings
@@ -102,3 +103,26 @@ async def test_the_receiver_keeps_the_counts_as_alerts_come_are_acknowledged_and
         assert conn.execute("SELECT SUM(n) FROM rollups WHERE figure = 'ack_by_severity'").fetchone() == (1,)
     finally:
         conn.close()
+
+
+def test_a_history_of_the_previous_release_gains_the_counts_of_its_rows_before_the_pages_open(tmp_path: Path) -> None:
+    path = tmp_path / "history.db"
+    seed(path, alerts=500, days=5, now=NOW)  # then taken back to what the previous release had
+    conn = sqlite3.connect(path)
+    for (trigger,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        conn.execute(f"DROP TRIGGER {trigger}")
+    conn.execute("DROP TABLE rollups")
+    conn.execute("DROP TABLE flap_counts")
+    conn.execute(
+        "CREATE INDEX notifications_history ON notifications (queued_at, channel, status, attempts, latency_seconds)"
+    )
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm0008_rollups'")
+    conn.commit()
+    said: list[str] = []
+    bring_up_to_date(path, said.append)
+    assert said == [f"bringing {path} up to date first: m0008_rollups"]
+    assert differences(conn) == ([], []) and conn.execute("SELECT COUNT(*) FROM rollups").fetchone()[0] > 100
+    assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'notifications_history'").fetchall()
+    bring_up_to_date(path, said.append)
+    assert len(said) == 1  # nothing left to do: nothing said
+    conn.close()

@@ -294,7 +294,7 @@ def m0008_rollups(db: Database) -> None:
     The deliveries' covering index goes: the deliveries page was its only reader (at a million alerts it is 177 MB,
     more than the counts and the flap counts together, and one index less for each delivery to keep up to date)."""
     rollups.install(db.conn)
-    db.execute("DROP INDEX notifications_history")
+    db.execute("DROP INDEX IF EXISTS notifications_history")
 
 
 # PostgreSQL (several receivers on one database): the same tables, columns and constraints as the SQLite history has
