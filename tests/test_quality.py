@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from amcompanion.cli import main
-from amcompanion.history.schema import migrate
+from amcompanion.history.schema import RECEIVER_TABLES, migrate
 from amcompanion.history.seed import seed
-from amcompanion.quality.findings import WEEKDAYS, Episode, Thresholds, assess
+from amcompanion.quality.findings import WEEKDAYS, AlertQuality, Episode, Quality, Thresholds, assess
 from amcompanion.quality.read import assess_history, episodes
 from amcompanion.receiver.timeutil import iso
 from tests.conftest import ROOT
@@ -137,9 +137,15 @@ def test_each_planted_pattern_is_found_and_nothing_else() -> None:
     assert disk.median_ack_s == statistics.median((e.acked_at - e.first_notice_at).total_seconds() for e in acked)  # type: ignore[operator]
 
 
-def write_history(path: Path, episodes: list[Episode]) -> None:
+def write_history(path: Path, episodes: list[Episode], migrated: bool = True) -> None:
+    """The episodes as receiver rows, in a history migrated as today's receiver does it (or with the first release's
+    tables only: no `drill` column)."""
     conn = sqlite3.connect(path, isolation_level=None)
-    migrate(conn)
+    if migrated:
+        migrate(conn)
+    else:
+        for statement in RECEIVER_TABLES:
+            conn.execute(statement)
     for e in episodes:
         conn.execute(
             "INSERT INTO alerts (fingerprint, alertname, severity, labels, annotations, policy, status, starts_at,"
@@ -253,3 +259,79 @@ def test_the_history_is_assessed_in_sql_as_its_episodes_are(tmp_path: Path) -> N
     assert findings["Flappy"] == ["flapping"] and findings["NightlyBackupSlow"] == ["periodic", "never acknowledged"]
     assert ("NodeDown", "InstanceDown") in {(c.leader, c.follower) for c in quality.cascades}
     assert "PathCheck" not in findings
+
+
+def both_ways(tmp_path: Path, episodes: list[Episode], catalog: dict[str, float] | None = None) -> Quality:
+    """`assess` of the episodes, checked to be what `assess_history` says of them written as a history."""
+    db = tmp_path / "edges.db"
+    db.unlink(missing_ok=True)
+    write_history(db, episodes)
+    quality = assess(episodes, catalog)
+    assert asdict(assess_history(db, START - timedelta(days=1), catalog)) == asdict(quality)
+    return quality
+
+
+def test_no_alerts_one_alert_and_alerts_still_firing(tmp_path: Path) -> None:
+    """The edges of the columns: an empty period (the catalog's alerts only), one alert, and alerts with no end (still
+    firing) or no acknowledgement: no median of what is not there, no re-fire after an episode that did not end."""
+    assert both_ways(tmp_path, [], {"Quiet": 60.0}).alerts == [
+        AlertQuality("Quiet", 0, 0, None, None, None, 60.0, 0, 0, None, 0.0, None, 0.0, True, ["never fired"])
+    ]
+    firing = episode("Lonely", "l-1", START + timedelta(hours=5), 10)._replace(ended_at=None)
+    (alone,) = both_ways(tmp_path, [firing]).alerts
+    assert (alone.fired, alone.acknowledged, alone.median_ack_s, alone.median_resolve_s, alone.median_firing_s) == (
+        1, 0, None, None, None
+    )  # fmt: skip
+    assert (alone.peak_hour, alone.peak_hour_share, alone.peak_weekday_share, alone.findings) == (None, 1.0, 1.0, [])
+    # one series: ended, then twice again within a minute of the one before (the second still firing), and once more
+    # after that one, which is no re-fire
+    at = START + timedelta(days=2)
+    series = [
+        episode("Stuck", "s-1", at, 1, acked_after_s=30.000001),
+        episode("Stuck", "s-1", at + timedelta(minutes=2), 1, acked_after_s=61.5),
+        episode("Stuck", "s-1", at + timedelta(minutes=3, seconds=30), 10)._replace(ended_at=None),
+        episode("Stuck", "s-1", at + timedelta(minutes=4), 1),
+    ]
+    (stuck,) = both_ways(tmp_path, series).alerts
+    assert stuck.median_ack_s == statistics.median([30.000001, 61.5]) and stuck.acknowledged == 2
+    assert stuck.median_firing_s == 60.0 and stuck.median_resolve_s == 60.0  # of the three that ended
+    assert (stuck.flaps, stuck.flapping_series) == (0, 0)  # 2 re-fires soon: fewer than min_flaps
+
+
+def test_ties_count_each_episode_once(tmp_path: Path) -> None:
+    """Episodes that start at one moment, of one name and of two: each counts once in its name's figures, and the
+    two names follow each other (one cascade, led by the one followed more often: each of its 18 episodes)."""
+    out = []
+    for day in range(6):
+        at = START + timedelta(days=day, hours=7, microseconds=999_999)
+        out += [episode("Tied", f"t-{n}", at, 5 + n, cluster="c") for n in range(3)]
+        out += [episode("AlsoTied", f"a-{day}", at, 5, cluster="c", instance=f"i-{day}")]
+    quality = both_ways(tmp_path, out)
+    tied = next(a for a in quality.alerts if a.alertname == "Tied")
+    assert (tied.fired, tied.peak_hour, tied.peak_hour_share, tied.median_firing_s) == (18, 7, 1.0, 360.0)
+    assert [(c.leader, c.follower, c.together, c.episodes) for c in quality.cascades] == [("Tied", "AlsoTied", 18, 18)]
+    assert quality.cascades[0].shared_labels == {"cluster": "c"}
+
+
+def test_stamps_are_read_to_the_microsecond(tmp_path: Path) -> None:
+    """A stamp's fraction of a second is read whole: SQLite's date functions round to milliseconds, which put
+    12:00:00.999600 at 12:00:01 (a second off, once read as seconds plus the fraction)."""
+    at = START + timedelta(hours=12, microseconds=999_600)
+    noticed = [episode("Late", f"l-{n}", at + timedelta(minutes=n), 5, acked_after_s=10) for n in range(3)]
+    noticed = [e._replace(acked_at=e.starts_at.replace(microsecond=0) + timedelta(seconds=10)) for e in noticed]
+    (late,) = both_ways(tmp_path, noticed).alerts
+    assert late.median_ack_s == 9.0004
+
+
+def test_a_history_before_drills_were_marked_and_stamps_in_another_form(tmp_path: Path) -> None:
+    """A history from before the `drill` column (m0007), and one whose stamps are 27 characters but not as the
+    receiver writes them: read as text, with the same figures."""
+    since = NOW - timedelta(days=30)
+    old = tmp_path / "old.db"
+    write_history(old, planted(), migrated=False)
+    assert asdict(assess_history(old, since)) == asdict(assess(planted()))
+    spaced = tmp_path / "spaced.db"
+    write_history(spaced, planted())
+    with sqlite3.connect(spaced) as conn:  # a space for the T: SQLite reads it, and so does fromisoformat
+        conn.execute("UPDATE alerts SET acked_at = replace(acked_at, 'T', ' ') WHERE alertname = 'DiskFull'")
+    assert asdict(assess_history(spaced, since)) == asdict(assess(planted()))

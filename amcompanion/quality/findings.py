@@ -8,14 +8,13 @@ Drills (`drill="true"`) are not alerts and are left out. Thresholds are data (`T
 figures.
 """
 
-from bisect import bisect_left
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
-from itertools import compress, repeat
-from operator import and_, eq, floordiv, ge, is_not, lt, sub
 from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -91,20 +90,26 @@ def is_drill(episode: Episode) -> bool:
     return episode.labels.get("drill") == "true"
 
 
+Ints = npt.NDArray[np.int64]  # times in whole microseconds since the epoch, positions, counts
+Flags = npt.NDArray[np.bool_]
+
+
 @dataclass(frozen=True)
 class Columns:
-    """Episodes as columns, in any order: what `assess` works on, a column at a time with functions written in C
-    (`map`, `sorted`, `Counter`, slices), with Python loops only over names, series and quarter hours (a loop over a
-    million episodes costs a second a step). Times are whole microseconds since the epoch: exact, as the history
-    stores them, and cheap to subtract and compare."""
+    """Episodes as columns, in any order: what `assess` works on, a column at a time with NumPy (sorts, searches,
+    counts), with Python loops only over names, quarter hours and the cascades found (a loop over a million episodes
+    costs a second a step). Times are whole microseconds since the epoch: exact, as the history stores them, and
+    cheap to subtract and compare."""
 
     names: list[str]
     fingerprints: list[str]
-    starts: list[int]
-    ends: list[int | None]  # resolved; None while it fires
-    acks: list[int | None]
-    notices: list[int]  # first notice
-    labels: Callable[[int], Mapping[str, str]]  # the labels of the episode at a position (read for few of them)
+    starts: Ints
+    ends: Ints  # resolved, where `ended` (not while it fires)
+    ended: Flags
+    acks: Ints  # where `acked`
+    acked: Flags
+    notices: Ints  # first notice
+    labels: Callable[[Ints], list[Mapping[str, str]]]  # the labels of the episodes at some positions (read for few)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -112,12 +117,10 @@ _US = timedelta(microseconds=1)
 _QUARTER_US = 900_000_000  # every time zone's offset has been whole quarter hours since 1972
 
 
-def _micros(moments: Iterable[datetime]) -> list[int]:
-    return list(map(floordiv, map(sub, moments, repeat(_EPOCH)), repeat(_US)))
-
-
-def _micros_or_none(moments: Iterable[datetime | None]) -> list[int | None]:
-    return [None if moment is None else (moment - _EPOCH) // _US for moment in moments]
+def _micros(moments: Iterable[datetime | None]) -> tuple[Ints, Flags]:
+    """The moments as microseconds since the epoch, and where there is one (0 where None)."""
+    values = [None if moment is None else (moment - _EPOCH) // _US for moment in moments]
+    return np.array([value or 0 for value in values], np.int64), np.array([v is not None for v in values], bool)
 
 
 def assess(
@@ -129,16 +132,33 @@ def assess(
     """The quality of each alert name in `episodes` (and of each catalog alert, `catalog_for_s`: name → `for` in
     seconds, that never fired), and the cascades between them. Hours and weekdays are in `zone` (default UTC)."""
     real = [e for e in episodes if not is_drill(e)]
+    ends, ended = _micros(e.ended_at for e in real)
+    acks, acked = _micros(e.acked_at for e in real)
     columns = Columns(
         [e.alertname for e in real],
         [e.fingerprint for e in real],
-        _micros(e.starts_at for e in real),
-        _micros_or_none(e.ended_at for e in real),
-        _micros_or_none(e.acked_at for e in real),
-        _micros(e.first_notice_at for e in real),
-        lambda position: real[position].labels,
+        _micros(e.starts_at for e in real)[0],
+        ends,
+        ended,
+        acks,
+        acked,
+        _micros(e.first_notice_at for e in real)[0],
+        lambda positions: [real[position].labels for position in positions.tolist()],
     )
     return assess_columns(columns, catalog_for_s, thresholds, zone)
+
+
+@dataclass(frozen=True)
+class _ByName:
+    """All episodes by name (a name's code: its place among the names sorted), each name's in start order: their
+    codes, places in start order (of all episodes), positions in the columns and starts. A name's episodes are
+    `bounds[code]:bounds[code + 1]`."""
+
+    codes: Ints
+    places: Ints
+    positions: Ints
+    starts: Ints
+    bounds: Ints
 
 
 def assess_columns(
@@ -148,120 +168,116 @@ def assess_columns(
     zone: tzinfo | None = None,
 ) -> Quality:
     """`assess` of episodes given as columns (drills already left out)."""
-    by_start = sorted(range(len(columns.starts)), key=columns.starts.__getitem__)  # positions in start order
-    starts = list(map(columns.starts.__getitem__, by_start))
     names = sorted(set(columns.names))
-    number = {name: code for code, name in enumerate(names)}
-    codes = list(map(list(map(number.__getitem__, columns.names)).__getitem__, by_start))
-    by_name = sorted(range(len(codes)), key=codes.__getitem__)  # places in start order, by name
-    sizes = Counter(codes)
-    numbered = {fingerprint: n for n, fingerprint in enumerate(set(columns.fingerprints))}
-    series = list(map(numbered.__getitem__, columns.fingerprints))  # fingerprints as numbers: sorted faster
     catalog = dict(catalog_for_s or {})
-    local = _LocalTime(zone or UTC)
-    alerts: list[AlertQuality] = []
-    episodes: list[_NameEpisodes] = []
-    first = 0
-    for code, name in enumerate(names):
-        places = by_name[first : first + sizes[code]]
-        first += sizes[code]
-        mine = _NameEpisodes(
-            name, places, list(map(by_start.__getitem__, places)), list(map(starts.__getitem__, places))
-        )
-        episodes.append(mine)
-        alerts.append(_alert(mine, columns, series, catalog, thresholds, local))
-    alerts += [_never_fired(name, for_s) for name, for_s in catalog.items() if name not in number]
+    alerts, cascades = _assessed(columns, names, catalog, thresholds, zone or UTC) if names else ([], [])
+    fired = set(names)
+    alerts += [_never_fired(name, for_s) for name, for_s in catalog.items() if name not in fired]
     alerts.sort(key=lambda a: (-a.fired, a.alertname))
-    return Quality(alerts, _cascades(episodes, starts, codes, columns, thresholds))
+    return Quality(alerts, cascades)
 
 
-@dataclass
-class _NameEpisodes:
-    """One alert name's episodes in start order: their places in start order (of all), their positions in the
-    columns, and their starts."""
-
-    name: str
-    places: list[int]  # in start order
-    positions: list[int]
-    starts: list[int]
-
-
-def _median_s(micros: Iterable[int]) -> float | None:
-    """statistics.median of the values in seconds (sorting whole microseconds sorts the seconds alike)."""
-    values = sorted(micros)
-    middle = len(values) // 2
-    if not values:
-        return None
-    if len(values) % 2:
-        return values[middle] / 1_000_000
-    return (values[middle - 1] / 1_000_000 + values[middle] / 1_000_000) / 2
-
-
-def _alert(
-    mine: _NameEpisodes,
-    columns: Columns,
-    series: list[int],
-    catalog: Mapping[str, float],
-    limits: Thresholds,
-    local: "_LocalTime",
-) -> AlertQuality:
-    positions = mine.positions
-    ends, acks, notices = (
-        list(map(column.__getitem__, positions)) for column in (columns.ends, columns.acks, columns.notices)
+def _assessed(
+    columns: Columns, names: list[str], catalog: Mapping[str, float], limits: Thresholds, zone: tzinfo
+) -> tuple[list[AlertQuality], list[Cascade]]:
+    number = {name: code for code, name in enumerate(names)}
+    coded = np.fromiter(map(number.__getitem__, columns.names), np.int64, len(columns.names))
+    numbered = {fingerprint: n for n, fingerprint in enumerate(set(columns.fingerprints))}
+    series = np.fromiter(map(numbered.__getitem__, columns.fingerprints), np.int64, len(columns.fingerprints))
+    by_start = np.argsort(columns.starts, kind="stable")  # positions in start order (a stable sort, as `sorted`)
+    starts = columns.starts[by_start]
+    codes = coded[by_start]
+    places = np.argsort(codes, kind="stable")
+    grouped = codes[places]
+    by_name = _ByName(
+        grouped, places, by_start[places], starts[places], np.searchsorted(grouped, np.arange(len(names) + 1))
     )
-    acked = list(map(is_not, acks, repeat(None)))
-    ended = list(map(is_not, ends, repeat(None)))
-    hour, hour_share, weekday, weekday_share = _peaks(local.slots(mine.starts), len(positions), limits)
-    flaps, flapping_series = _flaps(list(map(series.__getitem__, positions)), mine.starts, ends, limits)
-    acknowledged = sum(acked)
-    quality = AlertQuality(
-        alertname=mine.name,
-        fired=len(positions),
-        acknowledged=acknowledged,
-        median_ack_s=_median_s(map(sub, compress(acks, acked), compress(notices, acked))),  # type: ignore[arg-type]
-        median_resolve_s=_median_s(map(sub, compress(ends, ended), compress(notices, ended))),  # type: ignore[arg-type]
-        median_firing_s=_median_s(map(sub, compress(ends, ended), compress(mine.starts, ended))),  # type: ignore[arg-type]
-        for_s=catalog.get(mine.name),
-        flaps=flaps,
-        flapping_series=flapping_series,
-        peak_hour=hour,
-        peak_hour_share=hour_share,
-        peak_weekday=WEEKDAYS[weekday] if weekday is not None else None,
-        peak_weekday_share=weekday_share,
-        in_catalog=mine.name in catalog,
+    positions = by_name.positions
+    fired = np.diff(by_name.bounds)
+    acked = columns.acked[positions]
+    ended = columns.ended[positions]
+    ends, notices = columns.ends[positions], columns.notices[positions]
+    medians = (
+        _medians_s(columns.acks[positions] - notices, acked, by_name),
+        _medians_s(ends - notices, ended, by_name),
+        _medians_s(ends - by_name.starts, ended, by_name),
     )
-    if flapping_series:
-        quality.findings.append("flapping")
-    if hour is not None or weekday is not None:
-        quality.findings.append("periodic")
-    if len(positions) >= limits.min_episodes and not acknowledged:
-        quality.findings.append("never acknowledged")
-    return quality
+    peaks = _peaks(by_name, _LocalTime(zone).hours_and_days(starts), limits)
+    flaps, flapping = _flaps(by_name, series[positions], ends, ended, limits)
+    acknowledged = _sums(acked, by_name.bounds)
+    alerts: list[AlertQuality] = []
+    for code, name in enumerate(names):
+        hour, hour_share, weekday, weekday_share = peaks[code]
+        quality = AlertQuality(
+            alertname=name,
+            fired=int(fired[code]),
+            acknowledged=int(acknowledged[code]),
+            median_ack_s=medians[0][code],
+            median_resolve_s=medians[1][code],
+            median_firing_s=medians[2][code],
+            for_s=catalog.get(name),
+            flaps=int(flaps[code]),
+            flapping_series=int(flapping[code]),
+            peak_hour=hour,
+            peak_hour_share=hour_share,
+            peak_weekday=WEEKDAYS[weekday] if weekday is not None else None,
+            peak_weekday_share=weekday_share,
+            in_catalog=name in catalog,
+        )
+        if quality.flapping_series:
+            quality.findings.append("flapping")
+        if hour is not None or weekday is not None:
+            quality.findings.append("periodic")
+        if quality.fired >= limits.min_episodes and not quality.acknowledged:
+            quality.findings.append("never acknowledged")
+        alerts.append(quality)
+    return alerts, _cascades(by_name, starts, codes, names, columns, limits)
+
+
+def _sums(values: Ints | Flags, bounds: Ints) -> Ints:
+    """The sums of `values` between consecutive `bounds` (groups in order, empty ones too)."""
+    totals = np.concatenate(([0], np.cumsum(values, dtype=np.int64)))
+    return totals[bounds[1:]] - totals[bounds[:-1]]
+
+
+def _medians_s(micros: Ints, kept: Flags, by_name: _ByName) -> list[float | None]:
+    """Per name, statistics.median of its `micros` where `kept`, in seconds: the middle values of whole microseconds
+    (found by np.partition) are the middle values of the seconds, and are divided as statistics.median divides."""
+    values = micros[kept]
+    bounds = np.searchsorted(by_name.codes[kept], np.arange(len(by_name.bounds)))
+    medians: list[float | None] = []
+    for low, high in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        middle = (high - low) // 2
+        if high == low:
+            medians.append(None)
+        elif (high - low) % 2:
+            medians.append(int(np.partition(values[low:high], middle)[middle]) / 1_000_000)
+        else:
+            below, above = np.partition(values[low:high], (middle - 1, middle))[middle - 1 : middle + 1].tolist()
+            medians.append((below / 1_000_000 + above / 1_000_000) / 2)
+    return medians
 
 
 def _never_fired(name: str, for_s: float) -> AlertQuality:
     return AlertQuality(name, 0, 0, None, None, None, for_s, 0, 0, None, 0.0, None, 0.0, True, ["never fired"])
 
 
-def _flaps(fingerprints: list[int], starts: list[int], ends: list[int | None], limits: Thresholds) -> tuple[int, int]:
-    """(re-fires within the flap window, series) over the series (`fingerprints`, as numbers) that flap: at least
-    min_flaps such re-fires, and at least flap_share of the series' re-fires. The episodes (in start order) are put
-    in series order, and each one's gap to the one before it in its series is a re-fire when that one ended."""
-    order = sorted(range(len(fingerprints)), key=fingerprints.__getitem__)
-    series = list(map(fingerprints.__getitem__, order))
-    begun = list(map(starts.__getitem__, order))
-    ended = list(map(ends.__getitem__, order))
-    again = list(map(and_, map(eq, series[1:], series[:-1]), map(is_not, ended[:-1], repeat(None))))
-    refired = list(compress(series[1:], again))  # the series of each re-fire
-    gaps = map(sub, compress(begun[1:], again), compress(ended[:-1], again))  # type: ignore[arg-type]
-    soon = Counter(compress(refired, map(ge, repeat(limits.flap_window // _US), gaps)))
-    refires = Counter(refired)
-    flaps = series_flapping = 0
-    for one in set(series):
-        if soon[one] >= limits.min_flaps and soon[one] >= limits.flap_share * refires[one]:
-            flaps += soon[one]
-            series_flapping += 1
-    return flaps, series_flapping
+def _flaps(by_name: _ByName, series: Ints, ends: Ints, ended: Flags, limits: Thresholds) -> tuple[Ints, Ints]:
+    """Per name, (re-fires within the flap window, series) over its series (`series`, as numbers) that flap: at
+    least min_flaps such re-fires, and at least flap_share of the series' re-fires. The episodes are put in series
+    order (by name, by series, in start order), and each one's gap to the one before it in its series is a re-fire
+    when that one ended."""
+    keys = by_name.codes * (int(series.max()) + 1) + series  # a name's series
+    order = np.argsort(keys, kind="stable")
+    keys, begun, ends, ended = keys[order], by_name.starts[order], ends[order], ended[order]
+    same = keys[1:] == keys[:-1]
+    again = np.concatenate(([False], same & ended[:-1]))  # a re-fire (at the episode that fired again)
+    soon = again & np.concatenate(([False], begun[1:] - ends[:-1] <= limits.flap_window // _US))
+    runs = np.flatnonzero(np.concatenate(([True], ~same, [True])))  # each series' first place, and the end
+    refires, flaps = _sums(again, runs), _sums(soon, runs)
+    flapping = (flaps >= limits.min_flaps) & (flaps >= limits.flap_share * refires)
+    bounds = np.searchsorted(by_name.codes[order][runs[:-1]], np.arange(len(by_name.bounds)))  # each name's series
+    return _sums(np.where(flapping, flaps, 0), bounds), _sums(flapping, bounds)
 
 
 class _LocalTime:
@@ -272,7 +288,6 @@ class _LocalTime:
 
     def __init__(self, zone: tzinfo):
         self.zone = zone
-        self.quarters: dict[int, tuple[int, int] | None] = {}  # quarter hours since the epoch → (hour, day ordinal)
 
     def _quarter(self, quarter: int) -> tuple[int, int] | None:
         first = (_EPOCH + quarter * _QUARTER_US * _US).astimezone(self.zone)
@@ -281,56 +296,66 @@ class _LocalTime:
             return None
         return first.hour, first.toordinal()
 
-    def slots(self, starts: list[int]) -> Counter[tuple[int, int]]:
-        """(hour of the day, day ordinal) → how many of `starts` (in order) fell in it."""
-        slots: Counter[tuple[int, int]] = Counter()
-        for quarter, count in Counter(map(floordiv, starts, repeat(_QUARTER_US))).items():
-            if quarter not in self.quarters:
-                self.quarters[quarter] = self._quarter(quarter)
-            slot = self.quarters[quarter]
-            if slot is not None:
-                slots[slot] += count
-                continue
-            begins = quarter * _QUARTER_US
-            for start in starts[bisect_left(starts, begins) : bisect_left(starts, begins + _QUARTER_US)]:
-                moment = (_EPOCH + start * _US).astimezone(self.zone)
-                slots[moment.hour, moment.toordinal()] += 1
-        return slots
+    def hours_and_days(self, starts: Ints) -> tuple[Ints, Ints]:
+        """The hour of the day and the day's ordinal of each of `starts` (in order)."""
+        quarters = starts // _QUARTER_US
+        firsts = np.flatnonzero(np.concatenate(([True], quarters[1:] != quarters[:-1])))  # each quarter's first
+        counts = np.diff(np.append(firsts, len(starts)))
+        slots = [self._quarter(quarter) for quarter in quarters[firsts].tolist()]
+        hours = np.repeat([slot[0] if slot else 0 for slot in slots], counts)
+        days = np.repeat([slot[1] if slot else 0 for slot in slots], counts)
+        for first, count, slot in zip(firsts.tolist(), counts.tolist(), slots, strict=True):
+            if slot is None:  # a change of clocks: each moment on its own
+                for place in range(first, first + count):
+                    moment = (_EPOCH + int(starts[place]) * _US).astimezone(self.zone)
+                    hours[place], days[place] = moment.hour, moment.toordinal()
+        return hours, days
 
 
 def _peaks(
-    slots: Counter[tuple[int, int]], total: int, limits: Thresholds
-) -> tuple[int | None, float, int | None, float]:
-    """(hour, its share, weekday, its share): the hour of the day and the weekday most episodes started in, each
-    when the episodes spread over at least min_episodes days (for the hour) or weeks (for the weekday) and its share
-    reaches periodic_share, else None with its share. Weekdays and ISO weeks come from the days' ordinals (day 1,
-    1 January of year 1, was a Monday)."""
-    hours: Counter[int] = Counter()
-    days: Counter[int] = Counter()
-    for (hour, day), count in slots.items():
-        hours[hour] += count
-        days[day] += count
-    weekdays: Counter[int] = Counter()
-    for day, count in days.items():
-        weekdays[(day - 1) % 7] += count
-    weeks = {(day - 1) // 7 for day in days}
-    hour, hour_share = _top(hours, total, len(days), limits)
-    weekday, weekday_share = _top(weekdays, total, len(weeks), limits)
-    return hour, hour_share, weekday, weekday_share
+    by_name: _ByName, hours_and_days: tuple[Ints, Ints], limits: Thresholds
+) -> list[tuple[int | None, float, int | None, float]]:
+    """Per name, (hour, its share, weekday, its share): the hour of the day and the weekday most episodes started in
+    (`hours_and_days`: of each episode, in start order), each when the episodes spread over at least min_episodes
+    days (for the hour) or weeks (for the weekday) and its share reaches periodic_share, else None with its share.
+    Weekdays and ISO weeks come from the days' ordinals (day 1, 1 January of year 1, was a Monday)."""
+    names = len(by_name.bounds) - 1
+    hours, days = (column[by_name.places] for column in hours_and_days)
+    weekdays, weeks = (days - 1) % 7, (days - 1) // 7
+    by_hour = np.bincount(by_name.codes * 24 + hours, minlength=names * 24).reshape(names, 24)
+    by_weekday = np.bincount(by_name.codes * 7 + weekdays, minlength=names * 7).reshape(names, 7)
+    spread = [_distinct(by_name.codes, names, periods) for periods in (days, weeks)]
+    fired = np.diff(by_name.bounds)
+    return [
+        (
+            *_top(by_hour[code], fired[code], spread[0][code], limits),
+            *_top(by_weekday[code], fired[code], spread[1][code], limits),
+        )
+        for code in range(names)
+    ]
 
 
-def _top(counts: Counter[int], total: int, periods: int, limits: Thresholds) -> tuple[int | None, float]:
+def _distinct(codes: Ints, names: int, periods: Ints) -> Ints:
+    """Per name, how many distinct `periods` (days, weeks: numbers in a short range) its episodes fell in."""
+    first = int(periods.min())
+    span = int(periods.max()) - first + 1
+    seen = np.zeros(names * span, bool)
+    seen[codes * span + periods - first] = True
+    return seen.reshape(names, span).sum(axis=1)
+
+
+def _top(counts: Ints, total: np.int64, periods: np.int64, limits: Thresholds) -> tuple[int | None, float]:
     """The slot with the most episodes (the first of equals) and its share, or None and the share when there are
     fewer than min_episodes periods or the share is below periodic_share."""
-    top, count = max(counts.items(), key=lambda item: (item[1], -item[0]))
-    share = count / total
-    if periods >= limits.min_episodes and share >= limits.periodic_share:
+    top = int(np.argmax(counts))
+    share = int(counts[top]) / int(total)
+    if int(periods) >= limits.min_episodes and share >= limits.periodic_share:
         return top, share
     return None, share
 
 
 def _cascades(
-    episodes: list[_NameEpisodes], starts: list[int], codes: list[int], columns: Columns, limits: Thresholds
+    by_name: _ByName, starts: Ints, codes: Ints, names: list[str], columns: Columns, limits: Thresholds
 ) -> list[Cascade]:
     """For each alert name A with enough episodes, the names B that started within the window after A's start in
     at least cascade_share of A's episodes. Two names found both ways round (they start together) are one cascade,
@@ -339,64 +364,63 @@ def _cascades(
     Counted per follower B, not per leader episode (a million episodes have millions of (leader, follower) pairs):
     an episode is followed by a B when it starts in [start - window, start] of one of B's, ranges that join into a
     few stretches of the episodes in start order (`starts`, `codes`: all names' episodes), and the names in those
-    stretches are counted in C. Then the pairs of the cascades found are looked at, for the labels they share."""
+    stretches are counted. Then the pairs of the cascades found are looked at, for the labels they share."""
     window = limits.cascade_window // _US
-    # for each place in start order, the first place whose episode started at most a window before, and the place
-    # after the last one that started at the same moment
-    earliest: list[int] = []
-    first = 0
-    for start in starts:
-        while starts[first] < start - window:
-            first += 1
-        earliest.append(first)
-    after = list(range(1, len(starts) + 1))
-    for place in range(len(starts) - 2, -1, -1):
-        if starts[place] == starts[place + 1]:
-            after[place] = after[place + 1]
-    names = "".join(map(chr, codes))  # a name a character: a stretch's names are a slice, counted in C
-    together: dict[tuple[int, int], int] = {}  # (leader, follower) → A's episodes followed by a B
-    for follower, theirs in enumerate(episodes):
-        places = theirs.places
-        apart = list(map(lt, repeat(window), map(sub, theirs.starts[1:], theirs.starts[:-1])))  # a new stretch
-        lows = map(earliest.__getitem__, [places[0], *compress(places[1:], apart)])
-        highs = map(after.__getitem__, [*compress(places[:-1], apart), places[-1]])
-        for leader, count in Counter("".join(map(names.__getitem__, map(slice, lows, highs)))).items():
-            together[ord(leader), follower] = count
-    found: dict[frozenset[str], Cascade] = {}
-    for leader, mine in enumerate(episodes):
-        total = len(mine.starts)
-        if total < limits.min_episodes:
-            continue
-        for follower, theirs in enumerate(episodes):
-            count = together.get((leader, follower), 0)
-            if follower == leader or count < limits.cascade_share * total:
-                continue
-            cascade = Cascade(mine.name, theirs.name, count, total, {})
-            pair = frozenset((mine.name, theirs.name))
-            other = found.get(pair)
-            if other is None or (cascade.together, other.leader) > (other.together, cascade.leader):
-                found[pair] = cascade
-    named = {mine.name: mine for mine in episodes}
-    for cascade in found.values():
-        pairs = _pairs(named[cascade.leader], named[cascade.follower], window)
-        cascade.shared_labels = _shared((columns.labels(a), columns.labels(b)) for a, b in pairs)
-    return sorted(found.values(), key=lambda c: (-c.share, c.leader, c.follower))
+    fired = np.diff(by_name.bounds)
+    # B's stretches: its episodes (in start order) cut where the next starts more than a window later; each covers
+    # the places from the first that started at most a window before its first to the last that started with its last
+    cut = (by_name.codes[1:] != by_name.codes[:-1]) | (by_name.starts[1:] - by_name.starts[:-1] > window)
+    firsts = np.flatnonzero(np.concatenate(([True], cut)))
+    lasts = np.append(firsts[1:], len(starts)) - 1
+    lows = np.searchsorted(starts, by_name.starts[firsts] - window, "left")
+    highs = np.searchsorted(starts, by_name.starts[lasts], "right")
+    stretches = np.searchsorted(by_name.codes[firsts], np.arange(len(names) + 1))  # each follower's
+    enough = fired >= limits.min_episodes
+    found: list[Cascade] = []
+    for follower in range(len(names)):
+        theirs = slice(stretches[follower], stretches[follower + 1])
+        low, lengths = lows[theirs], highs[theirs] - lows[theirs]
+        # the places the stretches cover, one after the other
+        covered = np.arange(int(lengths.sum())) + np.repeat(low - np.cumsum(lengths) + lengths, lengths)
+        together = np.bincount(codes[covered], minlength=len(names))  # per leader: its episodes followed by a B
+        cascading = enough & (together >= limits.cascade_share * fired)
+        cascading[follower] = False
+        for leader in np.flatnonzero(cascading).tolist():
+            found.append(Cascade(names[leader], names[follower], int(together[leader]), int(fired[leader]), {}))
+    kept: dict[frozenset[str], Cascade] = {}
+    for cascade in sorted(found, key=lambda c: (c.leader, c.follower)):
+        pair = frozenset((cascade.leader, cascade.follower))
+        other = kept.get(pair)
+        if other is None or (cascade.together, other.leader) > (other.together, cascade.leader):
+            kept[pair] = cascade
+    number = {name: code for code, name in enumerate(names)}
+    for cascade in kept.values():
+        pairs = _pairs(by_name, number[cascade.leader], number[cascade.follower], window)
+        leaders, followers = map(columns.labels, pairs)
+        cascade.shared_labels = _shared(leaders, followers)
+    return sorted(kept.values(), key=lambda c: (-c.share, c.leader, c.follower))
 
 
-def _pairs(leader: _NameEpisodes, follower: _NameEpisodes, window: int) -> Iterator[tuple[int, int]]:
+def _pairs(by_name: _ByName, leader: int, follower: int, window: int) -> tuple[Ints, Ints]:
     """The positions of each of the leader's episodes and of the first of the follower's that started within the
     window after it."""
-    theirs = follower.starts
-    for start, position in zip(leader.starts, leader.positions, strict=True):
-        index = bisect_left(theirs, start)
-        if index < len(theirs) and theirs[index] - start <= window:
-            yield position, follower.positions[index]
+    mine = slice(by_name.bounds[leader], by_name.bounds[leader + 1])
+    theirs = slice(by_name.bounds[follower], by_name.bounds[follower + 1])
+    starts = by_name.starts[theirs]
+    first = np.searchsorted(starts, by_name.starts[mine], "left")  # of the follower's, at or after each
+    near = first < len(starts)
+    near[near] = starts[first[near]] - by_name.starts[mine][near] <= window
+    return by_name.positions[mine][near], by_name.positions[theirs][first[near]]
 
 
-def _shared(pairs: Iterable[tuple[Mapping[str, str], Mapping[str, str]]]) -> dict[str, str]:
-    """The labels (not alertname) that had one value in both alerts of every pair (their labels)."""
+def _shared(leaders: list[Mapping[str, str]], followers: list[Mapping[str, str]]) -> dict[str, str]:
+    """The labels (not alertname) that had one value in both alerts of every pair (their labels, pair by pair): after
+    the first pair, only the labels still shared are looked at (thousands of pairs, few labels)."""
     shared: dict[str, str] | None = None
-    for leader, follower in pairs:
-        equal = {k: v for k, v in leader.items() if k != "alertname" and follower.get(k) == v}
+    for leader, follower in zip(leaders, followers, strict=True):
+        keys = leader if shared is None else shared
+        equal = {k: leader[k] for k in keys if k != "alertname" and k in leader and follower.get(k) == leader[k]}
         shared = equal if shared is None else {k: v for k, v in shared.items() if equal.get(k) == v}
+        if not shared:
+            break
     return dict(sorted((shared or {}).items()))

@@ -1,24 +1,26 @@
 """The episodes of a SQLite history since a moment, and their quality (a PostgreSQL history: its `history mirror`
 copy).
 
-Drills are left out here, in SQL. The period comes as one row of columns, not a row per alert: Python's sqlite3
-costs more per row than SQLite takes to join a value to a column (texts as JSON arrays, safe for any text; times,
-ISO-8601 and never with a comma, joined by commas). `assess_history` asks SQLite for the times as microseconds and
-never makes an Episode (a million of them cost more than assessing them); labels are read for the few episodes
-whose labels are looked at (the cascades' pairs). `episodes` makes them, with the labels as JSON text parsed when
-first read."""
+Drills are left out. The period comes as one row of columns, not a row per alert: Python's sqlite3 costs more per
+row than SQLite takes to join a value to a column (texts as JSON arrays, safe for any text; times, ISO-8601 and never
+with a comma, joined by commas). `assess_history` reads the times into NumPy as the receiver writes them and never
+makes an Episode (a million of them cost more than assessing them); labels are read for the few episodes whose
+labels are looked at (the cascades' pairs). `episodes` makes them, with the labels as JSON text parsed when first
+read."""
 
 import json
 import sqlite3
 from collections.abc import Iterator, Mapping
 from datetime import datetime, tzinfo
-from functools import partial
+from functools import cache, partial
+from itertools import compress
 from operator import attrgetter
 from pathlib import Path
 
+import numpy as np
 import orjson
 
-from amcompanion.quality.findings import Columns, Episode, Quality, Thresholds, assess, assess_columns
+from amcompanion.quality.findings import Columns, Episode, Flags, Ints, Quality, Thresholds, assess, assess_columns
 from amcompanion.receiver.timeutil import iso
 
 _parse = datetime.fromisoformat
@@ -110,18 +112,45 @@ def episodes(path: Path, since: datetime) -> list[Episode]:
     return found
 
 
-def _micros(column: str) -> str:
-    """SQL for a stamp as microseconds since the epoch, exact: SQLite's own date functions stop at milliseconds, and
-    the receiver writes every stamp one way (`iso`: 27 characters, six digits of fraction)."""
-    return f"unixepoch({column}) * 1000000 + substr({column}, 21, 6)"
+# A stamp as the receiver writes them (`iso`) and the comma group_concat puts after it, where its marks are (not its
+# digits), and what stands in the place of a stamp that is not there (SQL NULL), as long as one
+_STAMP = np.frombuffer(b"0000-00-00T00:00:00.000000Z,", np.uint8)
+_MARKS = np.array([place for place, char in enumerate(_STAMP.tobytes()) if not chr(char).isdigit()])
+_NONE = " " * 27
+_NONE_ROW = np.frombuffer(f"{_NONE},".encode(), np.uint8)
 
 
-def _ints(text: str) -> list[int]:
-    return list(map(int, text.split(",")))
+def _stamps(text: str, count: int, always: bool) -> tuple[Ints, Flags] | None:
+    """`count` stamps joined by commas as microseconds since the epoch (exact: SQLite's date functions round to
+    milliseconds), and where there is one (`_NONE` where not, unless `always`); None when one is not as `iso` writes
+    them, to be read as text. Each is checked in its fixed place (its marks, `Z` and a comma after it: with no comma
+    elsewhere, each is 27 characters long), then read by NumPy's own ISO 8601 parser, which refuses what is not a
+    time (a digit that is not one, a 13th month)."""
+    if not text.isascii() or len(text) != len(_STAMP) * count - 1:
+        return None
+    rows = np.frombuffer((text + ",").encode(), np.uint8).reshape(count, len(_STAMP))
+    there = rows[:, 0] != ord(" ")
+    stamps = rows[there]
+    if (always and not there.all()) or (rows[~there] != _NONE_ROW).any() or (stamps[:, _MARKS] != _STAMP[_MARKS]).any():
+        return None
+    try:  # without the Z: NumPy reads times without a zone (as UTC)
+        moments = np.ascontiguousarray(stamps[:, :26]).view("S26").ravel().astype("datetime64[us]")
+    except ValueError:
+        return None
+    values = np.zeros(count, np.int64)
+    values[there] = moments.astype(np.int64)
+    return values, there
 
 
-def _ints_or_none(text: str) -> list[int | None]:
-    return [int(value) if value else None for value in text.split(",")]
+# The period's alerts, in id order from the first id in the period (as in _PERIOD), and apart the ids of the drills
+# among them: read from the index that holds `drill` (at a million alerts, 0.1 s less than looking into each labels).
+_COLUMNS = (
+    "SELECT (SELECT group_concat(id) FROM alerts WHERE starts_at >= ?1 AND drill), group_concat(id),"
+    " json_group_array(alertname), json_group_array(fingerprint), group_concat(starts_at),"
+    f" group_concat(COALESCE(resolved_at, '{_NONE}')), group_concat(COALESCE(acked_at, '{_NONE}')),"
+    " group_concat(first_notice_at) FROM alerts"
+    " WHERE id >= (SELECT MIN(id) FROM alerts WHERE starts_at >= ?1) AND starts_at >= ?1"
+)
 
 
 def assess_history(
@@ -131,35 +160,45 @@ def assess_history(
     thresholds: Thresholds | None = None,
     zone: tzinfo | None = None,
 ) -> Quality:
-    """`assess(episodes(path, since), catalog_for_s, thresholds, zone)`, in about half the time: the same figures,
+    """`assess(episodes(path, since), catalog_for_s, thresholds, zone)`, in a fraction of the time: the same figures,
     from columns SQLite fills (for `amcompanion quality`; at a million alerts, the difference is seconds)."""
+    limits = thresholds or Thresholds()
     conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
     try:
-        stamp = iso(since)
-        times = ("starts_at", "resolved_at", "acked_at", "first_notice_at")
-        ids, names, fingerprints, starts, ends, acks, notices, other = conn.execute(
-            "SELECT group_concat(id), json_group_array(alertname), json_group_array(fingerprint),"
-            f" group_concat({_micros('starts_at')}), group_concat(COALESCE({_micros('resolved_at')}, '')),"
-            f" group_concat(COALESCE({_micros('acked_at')}, '')), group_concat({_micros('first_notice_at')}),"
-            f" total({' OR '.join(f'length({t}) <> 27' for t in times)})" + _PERIOD,
-            (stamp, stamp),
-        ).fetchone()
-        limits = thresholds or Thresholds()
-        if other or ids is None:  # a stamp written some other way (read as text, whatever its form), or no alerts
+        try:
+            drills, ids, names, fingerprints, *texts = conn.execute(_COLUMNS, (iso(since),)).fetchone()
+        except sqlite3.OperationalError:  # a history from before `drill` (m0007): read as text
             return assess(episodes(path, since), catalog_for_s, limits, zone)
-        alert_ids = _ints(ids)
+        if ids is None:  # no alerts in the period
+            return assess([], catalog_for_s, limits, zone)
+        count = ids.count(",") + 1
+        stamps = [_stamps(text, count, always) for text, always in zip(texts, (True, False, False, True), strict=True)]
+        if None in stamps:  # a stamp written some other way: read as text, whatever its form
+            return assess(episodes(path, since), catalog_for_s, limits, zone)
+        alert_ids = np.fromstring(ids, np.int64, sep=",")
+        real = ~np.isin(alert_ids, np.fromstring(drills, np.int64, sep=",")) if drills else np.ones(count, bool)
+        (starts, _), (ends, ended), (acks, acked), (notices, _) = ((v[real], there[real]) for v, there in stamps)
+        alert_ids, kept = alert_ids[real], real.tolist()
 
-        def labels(position: int) -> Mapping[str, str]:
-            (text,) = conn.execute("SELECT labels FROM alerts WHERE id = ?", (alert_ids[position],)).fetchone()
-            return JsonLabels(text)
+        read: dict[int, Mapping[str, str]] = {}  # by id: each row's labels read once, one dict per distinct text
+        parse = cache(json.loads)
+
+        def labels(positions: Ints) -> list[Mapping[str, str]]:
+            wanted = alert_ids[positions].tolist()
+            unread = orjson.dumps(list(set(wanted).difference(read))).decode()
+            query = "SELECT id, labels FROM alerts WHERE id IN (SELECT value FROM json_each(?))"
+            read.update((alert_id, parse(text)) for alert_id, text in conn.execute(query, (unread,)))
+            return list(map(read.__getitem__, wanted))
 
         columns = Columns(
-            orjson.loads(names),
-            orjson.loads(fingerprints),
-            _ints(starts),
-            _ints_or_none(ends),
-            _ints_or_none(acks),
-            _ints(notices),
+            list(compress(orjson.loads(names), kept)),
+            list(compress(orjson.loads(fingerprints), kept)),
+            starts,
+            ends,
+            ended,
+            acks,
+            acked,
+            notices,
             labels,
         )
         return assess_columns(columns, catalog_for_s, limits, zone)
