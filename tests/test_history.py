@@ -381,6 +381,21 @@ FROM paged p JOIN steps s ON s.step <= p.level GROUP BY p.policy, s.step""",
   ROUND(100.0 * SUM(t.resolve_seconds > s.resolve_seconds) / COUNT(*), 1) AS mttr_breach_pct
 FROM alert_times t JOIN sla_targets s ON s.severity = t.severity WHERE t.starts_at >= {PERIOD}
 GROUP BY t.severity""",
+    # joined with the targets and grouped (the pages: counted against the targets as alerts come, kept by triggers)
+    "never_acknowledged": f"""SELECT t.alertname, COALESCE(t.service, '(none)') AS service, t.severity,
+  COUNT(*) AS never_acknowledged, SUM(t.resolve_seconds IS NULL) AS still_firing,
+  MAX(t.escalation_level) AS highest_escalation_step, MAX(t.starts_at) AS last_fired
+FROM alert_times t JOIN sla_targets s ON s.severity = t.severity
+WHERE t.starts_at >= {PERIOD} AND t.ack_seconds IS NULL
+GROUP BY t.alertname, t.service, t.severity ORDER BY never_acknowledged DESC LIMIT 100""",
+    "service_health": f"""SELECT COALESCE(t.service, '(none)') AS service, COUNT(*) AS alerts,
+  SUM(t.ack_seconds <= s.ack_seconds) AS acknowledged_in_time,
+  SUM(t.resolve_seconds <= s.resolve_seconds) AS resolved_in_time,
+  ROUND(100.0 * (SUM(t.ack_seconds <= s.ack_seconds) + SUM(t.resolve_seconds <= s.resolve_seconds)) / (2 * COUNT(*)), 1)
+    AS health_score
+FROM alert_times t JOIN sla_targets s ON s.severity = t.severity
+WHERE t.starts_at >= {PERIOD}
+GROUP BY t.service ORDER BY health_score""",
     # one GROUP BY over the period (the page: counts per day, name and service, kept by triggers)
     "noisiest_alerts": f"""SELECT alertname, COALESCE(service, '(none)') AS service, COUNT(*) AS fired,
   COUNT(DISTINCT fingerprint) AS series, SUM(ack_seconds IS NOT NULL) AS acknowledged,

@@ -9,6 +9,7 @@ from pathlib import Path
 from amcompanion.history.prune import prune
 from amcompanion.history.queries import QUERIES
 from amcompanion.history.rollups import FIGURES, flap_counts_from_rows, from_rows
+from amcompanion.history.schema import set_sla_targets
 from amcompanion.history.seed import seed
 from amcompanion.history.serve import bring_up_to_date
 from amcompanion.receiver.app import make_app
@@ -68,6 +69,13 @@ def test_the_counts_follow_a_seed_changes_in_place_late_rows_drills_and_a_prune(
             [fingerprint, latest],
         )
     assert differences(conn) == ([], [])
+
+    # the SLA targets change (the catalog's defaults.sla): what is counted against them is counted again
+    set_sla_targets(conn, {"critical": (120, 600), "info": (3600, 86400)})
+    conn.commit()
+    assert differences(conn) == ([], [])
+    sla = conn.execute(QUERIES["sla_breaches"].sql, {"since": "2000-01-01"}).fetchall()
+    assert [(row[0], row[1]) for row in sla] == [("critical", 2.0), ("info", 60.0)]
 
     pruned = prune(path, NOW - timedelta(days=4))
     assert pruned["alerts"] > 500

@@ -202,12 +202,21 @@ ORDER BY most_firings_in_window DESC, firings DESC, r.fingerprint""",
         "Alerts never acknowledged",
         "Paged alerts (severities with SLA targets) that nobody acknowledged, by alert: resolved on their own or"
         " still firing. Alerts that page but need no one are candidates for a lower severity.",
-        f"""SELECT t.alertname, COALESCE(t.service, '(none)') AS service, t.severity, COUNT(*) AS never_acknowledged,
-  SUM(t.resolve_seconds IS NULL) AS still_firing, MAX(t.escalation_level) AS highest_escalation_step,
-  MAX(t.starts_at) AS last_fired
-FROM alert_times t JOIN sla_targets s ON s.severity = t.severity
-WHERE t.starts_at >= {since()} AND t.ack_seconds IS NULL
-GROUP BY t.alertname, t.service, t.severity ORDER BY never_acknowledged DESC LIMIT 100""",
+        # counted as alerts come (rollups: per name, service and severity; key [still firing, escalation level])
+        f"""WITH never AS (
+  SELECT grp, SUM(n) AS never_acknowledged, SUM(CASE WHEN json_extract(key, '$[0]') THEN n ELSE 0 END) AS still_firing,
+    MAX(json_extract(key, '$[1]')) AS highest_escalation_step, MAX(last_day) AS last_day
+  FROM ({counted("unacknowledged", extra=", MAX(day) AS last_day")})
+  WHERE json_extract(grp, '$[2]') IN (SELECT severity FROM sla_targets)
+  GROUP BY grp ORDER BY never_acknowledged DESC, grp LIMIT 100
+)
+SELECT json_extract(grp, '$[0]') AS alertname, COALESCE(json_extract(grp, '$[1]'), '(none)') AS service,
+  json_extract(grp, '$[2]') AS severity, never_acknowledged, still_firing, highest_escalation_step,
+  -- the last start: on the last day that had one
+  (SELECT MAX(starts_at) FROM alert_times t WHERE t.starts_at >= n.last_day AND t.starts_at < date(n.last_day, '+1 day')
+    AND t.alertname = json_extract(n.grp, '$[0]') AND t.service IS json_extract(n.grp, '$[1]')
+    AND t.severity = json_extract(n.grp, '$[2]') AND t.ack_seconds IS NULL) AS last_fired
+FROM never n ORDER BY never_acknowledged DESC, grp""",
     ),
     "escalations_by_policy": Query(
         "Escalations by policy and step",

@@ -121,6 +121,16 @@ FIGURES = (
     Figure("series", "alerts", STARTED, NAME_AND_SERVICE, "fingerprint", REAL),
     # each series' firings and how many were acknowledged (the flapping page's, for the series it shows)
     Figure("by_series", "alerts", STARTED, "fingerprint", "ack_seconds IS NOT NULL", REAL),
+    # pages nobody acknowledged, by alert: still firing or not, and how far they escalated (the severities that page,
+    # those with SLA targets, are picked by the page: the targets may change)
+    Figure(
+        "unacknowledged",
+        "alerts",
+        STARTED,
+        "json_array(alertname, service, severity)",
+        "json_array(resolve_seconds IS NULL, escalation_level)",
+        f"{REAL} AND ack_seconds IS NULL",
+    ),
     # escalations: how far each paged alert went, and whether someone answered
     Figure(
         "paged",
