@@ -11,17 +11,18 @@ Every writer keeps the counts, since they are triggers: the receiver (SQLite), `
 history's copy), `history seed`, `history prune` and any SQLite client. A row's change moves its count from the old
 key to the new one (an acknowledgement counts its time to acknowledge, and moves the alert to "acknowledged" among
 the noisiest), a delete takes it away, and counts that reach zero stay as zeros (the pages skip them). Each table
-has one trigger a kind of write, and an alert is counted in as few figures as its pages need: writing one costs the
-receiver about six more rows' worth of work, an acknowledgement about eight (bench/receiver.py).
+has one trigger a kind of write, and an alert is counted in as few figures as its pages need: about 60-100 us more
+of the receiver's time per alert written (docs/benchmarks.md, "Over the whole history").
 
 Times are counted to the unit the pages show them in (`words.duration_words`): whole seconds under a minute (rounded
-down, as the pages always have), the nearest minute under a day, the nearest hour beyond; delivery latencies to the
-10 ms under 10 s, then to 100 ms and the durations' units. Rounding keeps the order of values, so
-a median of rounded values is the median rounded: the figure a page shows is the one an exact count would give.
+down, as the pages always have), the nearest minute under a day, the nearest hour beyond; delivery latencies to
+10 ms under 10 s, then to 100 ms and the durations' units. Rounding keeps the order of values, so a median of
+rounded values is the median rounded: the figure a page shows is the one an exact count would give.
 
 Series that flap are found the same way: `flap_counts` holds, for each real alert, how many episodes its series had
-in the 4 hours (and a second) up to its start, kept by triggers in both directions (an episode written late counts
-in the later episodes' windows too). The flapping page windows only the series over its threshold.
+in the 4 hours up to its start (in the flapping page's own arithmetic), kept by triggers in both directions (an
+episode written late counts in the later episodes' windows too). The page reads the episodes over its threshold,
+and windows again only where a window reaches before its `since`.
 """
 
 import re
@@ -150,7 +151,6 @@ FIGURES = (
     Figure("status", "notifications", QUEUED, "channel", "status"),
     Figure("tries", "notifications", QUEUED, "channel", "attempts"),
 )
-FIGURE = {figure.name: figure for figure in FIGURES}
 
 TABLE = """CREATE TABLE rollups (
     figure TEXT NOT NULL,
