@@ -2,14 +2,18 @@
 seed, the receiver's alerts, acks, resolves and escalations, rows written out of order, a label that makes an
 alert a drill, a prune, a mirror pass), they are what counting the rows again gives."""
 
+import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from amcompanion.history.prune import prune
 from amcompanion.history.queries import QUERIES
 from amcompanion.history.rollups import FIGURES, flap_counts_from_rows, from_rows
-from amcompanion.history.schema import set_sla_targets
+from amcompanion.history.schema import migrate, set_sla_targets
 from amcompanion.history.seed import seed
 from amcompanion.history.serve import bring_up_to_date
 from amcompanion.receiver.app import make_app
@@ -133,4 +137,61 @@ def test_a_history_of_the_previous_release_gains_the_counts_of_its_rows_before_t
     assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'notifications_history'").fetchall()
     bring_up_to_date(path, said.append)
     assert len(said) == 1  # nothing left to do: nothing said
+    conn.close()
+
+
+# Writes in any order: episodes of two series minutes to hours apart (their 4-hour windows overlap), some of them
+# drills, acknowledged, resolved, escalated, relabelled or deleted later, in the order given.
+WRITE = st.one_of(
+    st.tuples(st.just("insert"), st.sampled_from("ab"), st.integers(0, 600), st.booleans()),
+    st.tuples(st.just("ack"), st.integers(1, 40), st.integers(1, 7200)),
+    st.tuples(st.just("resolve"), st.integers(1, 40), st.integers(1, 86400 * 2)),
+    st.tuples(st.just("escalate"), st.integers(1, 40)),
+    st.tuples(st.just("drill"), st.integers(1, 40), st.booleans()),
+    st.tuples(st.just("delete"), st.integers(1, 40)),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(WRITE, min_size=1, max_size=40))
+def test_the_counts_are_what_the_rows_give_after_any_writes_in_any_order(writes: list[tuple]) -> None:
+    conn = sqlite3.connect(":memory:")
+    migrate(conn)
+    start = datetime(2026, 11, 20, tzinfo=UTC)
+
+    def at(seconds: float) -> str:
+        return iso(start + timedelta(seconds=seconds))
+
+    for write in writes:
+        kind, *args = write
+        if kind == "insert":
+            series, minutes, drill = args
+            labels = json.dumps({"alertname": "Flappy", "instance": series, **({"drill": "true"} if drill else {})})
+            conn.execute(
+                "INSERT OR IGNORE INTO alerts (fingerprint, alertname, severity, labels, annotations, policy, status,"
+                " starts_at, first_notice_at) VALUES (?, 'Flappy', 'critical', ?, '{}', 'oncall', 'firing', ?, ?)",
+                [series, labels, at(minutes * 60 + 0.25), at(minutes * 60 + 30)],
+            )
+        elif kind == "ack":
+            conn.execute(
+                "UPDATE alerts SET status = 'acknowledged', acked_by = 'alice',"
+                " acked_at = strftime('%Y-%m-%dT%H:%M:%fZ', first_notice_at, ?) WHERE id = ?",
+                [f"+{args[1]} seconds", args[0]],
+            )
+        elif kind == "resolve":
+            conn.execute(
+                "UPDATE alerts SET status = 'resolved', resolved_at = strftime('%Y-%m-%dT%H:%M:%fZ', starts_at, ?)"
+                " WHERE id = ?",
+                [f"+{args[1]} seconds", args[0]],
+            )
+        elif kind == "escalate":
+            conn.execute("UPDATE alerts SET escalation_level = escalation_level + 1 WHERE id = ?", [args[0]])
+        elif kind == "drill":
+            conn.execute(
+                "UPDATE alerts SET labels = json_set(labels, '$.drill', ?) WHERE id = ?",
+                ["true" if args[1] else "false", args[0]],
+            )
+        else:
+            conn.execute("DELETE FROM alerts WHERE id = ?", [args[0]])
+    assert differences(conn) == ([], [])
     conn.close()
