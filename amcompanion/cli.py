@@ -523,7 +523,9 @@ def _parser() -> argparse.ArgumentParser:
         "Print the history's main figures since a time, for a terminal or a weekly mail.",
         HISTORY_REPORT_EXAMPLES,
     )
-    hr.add_argument("--since", default="7d", help="how far back, as a duration, from the start of that day (UTC; default: 7d)")
+    hr.add_argument(
+        "--since", default="7d", help="how far back, as a duration, from the start of that day (UTC; default: 7d)"
+    )
     hp = history_action(
         "prune",
         "delete resolved alerts older than a duration, with their rows",

@@ -9,11 +9,12 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlite_utils import Database
 
 from amcompanion.history.prune import prune
 from amcompanion.history.queries import QUERIES
-from amcompanion.history.rollups import FIGURES, flap_counts_from_rows, from_rows
-from amcompanion.history.schema import migrate, set_sla_targets
+from amcompanion.history.rollups import FIGURES, TABLE, flap_counts_from_rows, from_rows
+from amcompanion.history.schema import MIGRATIONS, migrate, set_sla_targets
 from amcompanion.history.seed import seed
 from amcompanion.history.serve import bring_up_to_date
 from amcompanion.receiver.app import make_app
@@ -195,3 +196,19 @@ def test_the_counts_are_what_the_rows_give_after_any_writes_in_any_order(writes:
             conn.execute("DELETE FROM alerts WHERE id = ?", [args[0]])
     assert differences(conn) == ([], [])
     conn.close()
+
+
+def test_the_pages_start_on_a_file_they_cannot_bring_up_to_date_and_say_why(tmp_path: Path) -> None:
+    path = tmp_path / "history.db"
+    conn = sqlite3.connect(path)
+    MIGRATIONS.apply(Database(conn), stop_before="m0008_rollups")  # as the previous release left it
+    conn.execute(TABLE)  # the receiver, starting at the same moment, is halfway through the same migration
+    conn.commit()
+    conn.close()
+    said: list[str] = []
+    bring_up_to_date(path, said.append)
+    assert said == [
+        f"bringing {path} up to date first: m0008_rollups",
+        "could not (table rollups already exists): the receiver does when it starts; until then some pages cannot"
+        " answer",
+    ]

@@ -37,7 +37,9 @@ def datasette_command(db: Path, metadata_file: Path, host: str, port: int) -> li
 def bring_up_to_date(db: Path, say: Callable[[str], None]) -> None:
     """Apply the migrations the file lacks before Datasette opens it read-only: the pages read what they add (the
     counts of m0008_rollups, counted once from the rows there: about a minute at a million alerts). A receiver
-    writing the file meanwhile waits for it."""
+    writing the file meanwhile waits for it. Where this process cannot write the file (mounted read-only beside the
+    receiver, or the receiver migrating it at the same moment), the pages start anyway: the receiver applies the
+    migrations when it starts, and the pages that read what they add answer once it has."""
     conn = sqlite3.connect(db)
     try:
         conn.execute("PRAGMA busy_timeout = 60000")
@@ -45,7 +47,10 @@ def bring_up_to_date(db: Path, say: Callable[[str], None]) -> None:
         missing = [name for name in NAMES if name not in done]
         if missing:
             say(f"bringing {db} up to date first: {', '.join(missing)}")
-            migrate(conn)
+            try:
+                migrate(conn)
+            except sqlite3.OperationalError as exc:
+                say(f"could not ({exc}): the receiver does when it starts; until then some pages cannot answer")
     finally:
         conn.close()
 
