@@ -47,10 +47,9 @@ def bring_up_to_date(db: Path, say: Callable[[str], None]) -> None:
         missing = [name for name in NAMES if name not in done]
         if missing:
             say(f"bringing {db} up to date first: {', '.join(missing)}")
-            try:
-                migrate(conn)
-            except sqlite3.OperationalError as exc:
-                say(f"could not ({exc}): the receiver does when it starts; until then some pages cannot answer")
+            migrate(conn)
+    except sqlite3.OperationalError as exc:
+        say(f"could not ({exc}): the receiver does when it starts; until then some pages cannot answer")
     finally:
         conn.close()
 
