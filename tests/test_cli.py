@@ -123,7 +123,7 @@ def test_compile_warns_about_alerts_that_reach_no_policy(tmp_path: Path, capsys)
 
 HISTORY_DEFAULTS = {
     "serve": ["--host HOST address to listen on (default: 127.0.0.1)", "--port PORT port (default: 8001)"],
-    "report": ["--since SINCE how far back, as a duration (default: 7d)"],
+    "report": ["--since SINCE how far back, as a duration, from the start of that day (UTC; default: 7d)"],
     "prune": ["--older-than OLDER_THAN a duration: resolved before now minus this (e.g. 90d)"],
     "seed": ["(default: 5000)", "(default: 90)", "the same seed gives the same history (default: 1)"],
 }
