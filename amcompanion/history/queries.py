@@ -62,6 +62,14 @@ def distribution(name: str, figure: str, days: int = 7) -> str:
 )"""
 
 
+def last_start(row: str, more: str = "") -> str:
+    """SQL: the last start of the alerts of `row`'s group (`grp`: [alertname, service, ...]) that match `more`, read
+    from their last day (`last_day`, from the counts) alone: a day's alerts, not the period's."""
+    return f"""(SELECT MAX(starts_at) FROM alert_times t
+    WHERE t.starts_at >= {row}.last_day AND t.starts_at < date({row}.last_day, '+1 day')
+    AND t.alertname = json_extract({row}.grp, '$[0]') AND t.service IS json_extract({row}.grp, '$[1]'){more})"""
+
+
 def mtta_mttr(group: str, label: str, order: str = "alerts DESC", days: int = 7, shown: str = "grp") -> str:
     """MTTA and MTTR (median, p90, in minutes) of the alerts since `since`, per `group` (rollups.GROUPS, or a person:
     the alerts they acknowledged), shown as `shown` (an expression of the group, `grp`)."""
@@ -149,9 +157,7 @@ series AS (SELECT grp, COUNT(*) AS series FROM ({counted("series")}) WHERE grp I
 SELECT json_extract(grp, '$[0]') AS alertname, COALESCE(json_extract(grp, '$[1]'), '(none)') AS service, fired,
   series, acknowledged, ROUND(100.0 * acknowledged / fired, 1) AS acknowledged_pct,
   ROUND(firing_s / resolved / 60, 1) AS avg_duration_min,
-  -- the last start: on the last day that had one
-  (SELECT MAX(starts_at) FROM alert_times t WHERE t.starts_at >= f.last_day AND t.starts_at < date(f.last_day, '+1 day')
-    AND t.alertname = json_extract(f.grp, '$[0]') AND t.service IS json_extract(f.grp, '$[1]')) AS last_fired
+  {last_start("f")} AS last_fired
 FROM fired f JOIN series USING (grp) ORDER BY fired DESC, grp""",
     ),
     "flapping_alerts": Query(
@@ -212,10 +218,7 @@ ORDER BY most_firings_in_window DESC, firings DESC, r.fingerprint""",
 )
 SELECT json_extract(grp, '$[0]') AS alertname, COALESCE(json_extract(grp, '$[1]'), '(none)') AS service,
   json_extract(grp, '$[2]') AS severity, never_acknowledged, still_firing, highest_escalation_step,
-  -- the last start: on the last day that had one
-  (SELECT MAX(starts_at) FROM alert_times t WHERE t.starts_at >= n.last_day AND t.starts_at < date(n.last_day, '+1 day')
-    AND t.alertname = json_extract(n.grp, '$[0]') AND t.service IS json_extract(n.grp, '$[1]')
-    AND t.severity = json_extract(n.grp, '$[2]') AND t.ack_seconds IS NULL) AS last_fired
+  {last_start("n", " AND t.severity = json_extract(n.grp, '$[2]') AND t.ack_seconds IS NULL")} AS last_fired
 FROM never n ORDER BY never_acknowledged DESC, grp""",
     ),
     "escalations_by_policy": Query(
